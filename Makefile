@@ -1,0 +1,43 @@
+# scaiflow-box: `make run` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DATA_DIR ?= ./scaiflow-data
+
+.PHONY: run test lint bench binary clean init
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+init: $(STAMP)
+	@SCAIFLOW_DATA_DIR=$(DATA_DIR) $(BIN)/scaiflow-box init
+
+run: init
+	@echo ""
+	@echo "scaiflow-box is starting on http://127.0.0.1:$${SCAIFLOW_API_PORT:-8001} (data: $(DATA_DIR))"
+	@echo "Get an operator token (in another terminal):"
+	@echo "  TOKEN=\$$(SCAIFLOW_DATA_DIR=$(DATA_DIR) $(BIN)/scaiflow-box token mint --sub usr_operator --tenant tnt_local)"
+	@echo "  curl -H \"Authorization: Bearer \$$TOKEN\" http://127.0.0.1:$${SCAIFLOW_API_PORT:-8001}/api/v1/me"
+	@echo ""
+	@SCAIFLOW_DATA_DIR=$(DATA_DIR) exec $(BIN)/scaiflow-box serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check scaiflow_box tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+binary: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[build]'
+	$(BIN)/pyinstaller --noconfirm --clean scaiflow.spec
+
+clean:
+	rm -rf $(VENV) build dist .mypy_cache .ruff_cache

@@ -1,0 +1,7 @@
+"""`python -m scaiflow_box` is the same as the `scaiflow-box` executable."""
+
+import sys
+
+from scaiflow_box.cli import main
+
+sys.exit(main())

@@ -1,0 +1,193 @@
+"""Bearer token verification: ScaiKey access tokens (offline, cached JWKS) and the appliance's
+own service tokens. Verified tokens are cached by their exact bytes until `exp`; revocation and
+user status are checked on every request by the caller (identity service), not cached.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import jwt
+
+from scaiflow_box.auth.issuer import ALGORITHM as LOCAL_ALGORITHM
+from scaiflow_box.auth.issuer import LOCAL_AUDIENCE, LocalIssuer
+from scaiflow_box.config import Settings
+
+LEEWAY_SECONDS = 60
+MAX_TOKEN_BYTES = 16 * 1024
+CACHE_ENTRIES = 20_000
+ACCEPTED_TYP = frozenset({"at+jwt", "application/at+jwt", "jwt"})
+
+
+class InvalidToken(Exception):
+    """The reason is safe to show: `invalid token: <reason>`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SigningKeys(Protocol):
+    """What the verifier needs of the JWKS cache (auth/jwks.py)."""
+
+    @property
+    def issuer(self) -> str | None: ...
+
+    async def get_key(self, kid: str) -> Any | None:
+        """The verification key for `kid` (a PyJWK or a cryptography public key), or None."""
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    source: Literal["scaikey", "service"]
+    sub: str
+    tenant_id: str
+    scopes: frozenset[str]
+    email: str | None
+    name: str | None
+    exp: float
+    jti: str | None
+    role: str | None
+
+
+def _reason_for(exc: jwt.PyJWTError) -> str:
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "expired"
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return "not yet valid"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return "wrong audience"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "wrong issuer"
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return "algorithm not allowed"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "bad signature"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"missing claim {exc.claim}"
+    return "malformed"
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings, issuer: LocalIssuer, scaikey: SigningKeys) -> None:
+        self._settings = settings
+        self._local = issuer
+        self._scaikey = scaikey
+        self._cache: OrderedDict[str, VerifiedToken] = OrderedDict()
+
+    def forget_all(self) -> None:
+        self._cache.clear()
+
+    async def verify(self, token: str) -> VerifiedToken:
+        cached = self._cache.get(token)
+        now = time.time()
+        if cached is not None:
+            if cached.exp + LEEWAY_SECONDS > now:
+                return cached
+            self._cache.pop(token, None)
+        verified = await self._verify_uncached(token)
+        if len(self._cache) >= CACHE_ENTRIES:
+            self._cache.popitem(last=False)
+        self._cache[token] = verified
+        return verified
+
+    async def _verify_uncached(self, token: str) -> VerifiedToken:
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidToken("too large")
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("malformed") from exc
+        typ = header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYP):
+            raise InvalidToken("unsupported token type")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidToken("malformed")
+        iss = unverified.get("iss")
+        if not isinstance(iss, str):
+            raise InvalidToken("missing claim iss")
+        if iss == self._local.issuer:
+            return self._verify_local(token, kid)
+        scaikey_issuer = self._scaikey.issuer
+        if scaikey_issuer is None or iss != scaikey_issuer:
+            raise InvalidToken("wrong issuer")
+        return await self._verify_scaikey(token, kid, scaikey_issuer)
+
+    def _verify_local(self, token: str, kid: str | None) -> VerifiedToken:
+        key = self._local.verification_key(kid)
+        if key is None:
+            raise InvalidToken("unknown key id")
+        claims = self._decode(token, key, [LOCAL_ALGORITHM], self._local.issuer, LOCAL_AUDIENCE,
+                              extra_required=["jti"])
+        return self._to_verified(claims, "service")
+
+    async def _verify_scaikey(self, token: str, kid: str | None, issuer: str) -> VerifiedToken:
+        if not kid:
+            raise InvalidToken("missing key id")
+        key = await self._scaikey.get_key(kid)
+        if key is None:
+            raise InvalidToken("unknown key id")
+        claims = self._decode(token, key, list(self._settings.scaikey_algorithms), issuer,
+                              self._settings.expected_audience, extra_required=[])
+        return self._to_verified(claims, "scaikey")
+
+    @staticmethod
+    def _decode(
+        token: str, key: Any, algorithms: list[str], issuer: str, audience: str | None,
+        extra_required: list[str],
+    ) -> dict[str, Any]:
+        required = ["exp", "iss", "sub", *extra_required]
+        if audience is not None:
+            required.append("aud")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                issuer=issuer,
+                audience=audience,
+                leeway=LEEWAY_SECONDS,
+                options={"require": required, "verify_aud": audience is not None},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(_reason_for(exc)) from exc
+        return claims
+
+    @staticmethod
+    def _to_verified(
+        claims: dict[str, Any], source: Literal["scaikey", "service"]
+    ) -> VerifiedToken:
+        sub = claims.get("sub")
+        tenant = claims.get("tenant_id")
+        if not isinstance(sub, str) or not sub or len(sub) > 200:
+            raise InvalidToken("missing claim sub")
+        if not isinstance(tenant, str) or not tenant or len(tenant) > 200:
+            raise InvalidToken("missing claim tenant_id")
+        scope = claims.get("scope", "")
+        scopes: frozenset[str]
+        if isinstance(scope, str):
+            scopes = frozenset(scope.split())
+        elif isinstance(scope, list) and all(isinstance(s, str) for s in scope):
+            scopes = frozenset(scope)
+        else:
+            raise InvalidToken("malformed scope")
+        email = claims.get("email")
+        name = claims.get("name")
+        role = claims.get("role")
+        jti = claims.get("jti")
+        return VerifiedToken(
+            source=source,
+            sub=sub,
+            tenant_id=tenant,
+            scopes=scopes,
+            email=email if isinstance(email, str) else None,
+            name=name if isinstance(name, str) else None,
+            exp=float(claims["exp"]),
+            jti=jti if isinstance(jti, str) else None,
+            role=role if isinstance(role, str) else None,
+        )

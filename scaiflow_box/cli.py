@@ -1,0 +1,237 @@
+"""`scaiflow-box` sub-commands: argument parsing only; each calls into a module (SPEC §20).
+
+Output meant for scripts goes to stdout alone, messages to stderr; exit 0 on success, 1 on
+failure, 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from scaiflow_box import __version__
+from scaiflow_box.config import ConfigError, Settings, load_settings
+from scaiflow_box.crypto.envelope import DecryptionFailed, MasterKeyError
+
+T = TypeVar("T")
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    data_dir = getattr(args, "data_dir", None)
+    return load_settings(
+        None, {"data_dir": Path(data_dir) if data_dir else None, **overrides}
+    )
+
+
+def _with_db(settings: Settings, fn: Callable[[Any, Any], T]) -> T:
+    """Open the database (running migrations and init) and call fn(db, init_report)."""
+    from scaiflow_box.services.bootstrap import initialize
+    from scaiflow_box.store.db import Database
+
+    db = Database(settings.db_path, reader_threads=1)
+    try:
+        report = initialize(settings, db)
+        return fn(db, report)
+    finally:
+        db.close()
+
+
+# -- serve / init / version ------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from scaiflow_box.server import serve
+
+    settings = _settings(args, api_host=args.host, api_port=args.port)
+    return serve(settings)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    def run(db: Any, report: Any) -> int:
+        _err(f"data dir: {settings.data_dir.resolve()}")
+        _err(f"issuer:   {report.issuer.issuer}")
+        if report.operator_created:
+            _err("created tenant tnt_local and user usr_operator (super_admin)")
+        return 0
+
+    return _with_db(settings, run)
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"scaiflow-box {__version__}")
+    return 0
+
+
+# -- tokens ----------------------------------------------------------------------------
+def cmd_token_mint(args: argparse.Namespace) -> int:
+    from scaiflow_box.services.service_tokens import TokenRequestError, mint_service_token
+
+    settings = _settings(args)
+
+    def run(db: Any, report: Any) -> int:
+        try:
+            minted = db.write_sync(lambda conn: mint_service_token(
+                conn, report.issuer, sub=args.sub, tenant_id=args.tenant, scope=args.scope,
+                ttl_seconds=args.ttl, description=args.description or "minted by CLI",
+                created_by="cli", email=args.email, name=args.name,
+            ))
+        except TokenRequestError as exc:
+            _err(f"error: {exc}")
+            return 2
+        print(minted.token)
+        _err(f"token {minted.id} for {args.sub}@{args.tenant} expires {minted.expires_at}")
+        return 0
+
+    return _with_db(settings, run)
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from scaiflow_box.services.service_tokens import revoke_service_token
+
+    settings = _settings(args)
+
+    def run(db: Any, report: Any) -> int:
+        if db.write_sync(lambda conn: revoke_service_token(conn, args.id, actor="cli")):
+            _err(f"revoked {args.id}")
+            return 0
+        _err(f"error: no live service token {args.id!r}")
+        return 1
+
+    return _with_db(settings, run)
+
+
+# -- admin roles -----------------------------------------------------------------------
+def cmd_admin_grant(args: argparse.Namespace) -> int:
+    from scaiflow_box.services.roles import RoleChangeError, set_role_by_operator
+
+    settings = _settings(args)
+
+    def run(db: Any, report: Any) -> int:
+        try:
+            user = db.write_sync(lambda conn: set_role_by_operator(conn, args.user, args.role))
+        except RoleChangeError as exc:
+            _err(f"error: {exc}")
+            return 1
+        _err(f"{user} is now {args.role} (source manual)")
+        return 0
+
+    return _with_db(settings, run)
+
+
+def cmd_admin_revoke(args: argparse.Namespace) -> int:
+    from scaiflow_box.services.roles import RoleChangeError, set_role_by_operator
+
+    settings = _settings(args)
+
+    def run(db: Any, report: Any) -> int:
+        try:
+            user = db.write_sync(lambda conn: set_role_by_operator(conn, args.user, None))
+        except RoleChangeError as exc:
+            _err(f"error: {exc}")
+            return 1
+        _err(f"{user} no longer has an admin role")
+        return 0
+
+    return _with_db(settings, run)
+
+
+def cmd_admin_users(args: argparse.Namespace) -> int:
+    from scaiflow_box.store import users as user_rows
+
+    settings = _settings(args)
+
+    def run(db: Any, report: Any) -> int:
+        rows = db.read_inline(lambda conn: user_rows.list_users(
+            conn, tenant_id=args.tenant, include_deleted=True, limit=100_000))
+        print(f"{'ID':<28} {'TENANT':<20} {'STATUS':<10} {'ROLE':<13} {'SOURCE':<10} EMAIL")
+        for row in rows:
+            status = "DELETED" if row["deleted_at"] else row["status"]
+            print(f"{row['id']:<28} {row['tenant_id']:<20} {status:<10} "
+                  f"{row['admin_role'] or '-':<13} {row['admin_role_source'] or '-':<10} "
+                  f"{row['email'] or '-'}")
+        return 0
+
+    return _with_db(settings, run)
+
+
+# -- parser ----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scaiflow-box",
+                                     description="The ScaiFlow backend as an appliance.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="data directory (else SCAIFLOW_DATA_DIR)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", parents=[common], help="run the appliance")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("init", parents=[common], help="create data dir, master key, DB"
+                   ).set_defaults(func=cmd_init)
+    sub.add_parser("version", help="print the version").set_defaults(func=cmd_version)
+
+    token = sub.add_parser("token", help="service tokens").add_subparsers(
+        dest="token_command", metavar="ACTION", required=True)
+    mint = token.add_parser("mint", parents=[common], help="mint a service token (stdout)")
+    mint.add_argument("--sub", required=True)
+    mint.add_argument("--tenant", required=True)
+    mint.add_argument("--scope", default="scaicore:view scaicore:manage")
+    mint.add_argument("--ttl", type=int, default=24 * 3600, help="seconds (max 30 days)")
+    mint.add_argument("--email")
+    mint.add_argument("--name")
+    mint.add_argument("--description")
+    mint.set_defaults(func=cmd_token_mint)
+    revoke = token.add_parser("revoke", parents=[common], help="revoke by id or jti")
+    revoke.add_argument("id")
+    revoke.set_defaults(func=cmd_token_revoke)
+
+    admin = sub.add_parser("admin", help="admin roles").add_subparsers(
+        dest="admin_command", metavar="ACTION", required=True)
+    grant = admin.add_parser("grant", parents=[common], help="grant an admin role")
+    grant.add_argument("user", metavar="EMAIL_OR_ID")
+    grant.add_argument("--role", required=True, choices=["super_admin", "tenant_admin"])
+    grant.set_defaults(func=cmd_admin_grant)
+    admin_revoke = admin.add_parser("revoke", parents=[common], help="remove an admin role")
+    admin_revoke.add_argument("user", metavar="EMAIL_OR_ID")
+    admin_revoke.set_defaults(func=cmd_admin_revoke)
+    users = admin.add_parser("users", parents=[common], help="list users")
+    users.add_argument("--tenant")
+    users.set_defaults(func=cmd_admin_users)
+
+    try:
+        from scaiflow_box.compiler.commands import add_subcommands
+    except ImportError:  # pragma: no cover - the compiler ships with the package
+        pass
+    else:
+        add_subcommands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help(sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result: int = args.func(args)
+        return result
+    except ConfigError as exc:
+        for problem in exc.problems:
+            _err(f"config error: {problem}")
+        return 1
+    except (MasterKeyError, DecryptionFailed) as exc:
+        _err(f"error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,73 @@
+"""Run the appliance: logging, the aiohttp runner, graceful shutdown on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from scaiflow_box import __version__
+from scaiflow_box.app import create_app
+from scaiflow_box.config import Settings
+
+log = logging.getLogger("scaiflow_box")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"ts": self.formatTime(record), "level": record.levelname,
+                 "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    # Access lines carry method, path and status only: never headers (tokens).
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+async def run_server(settings: Settings, stop: asyncio.Event) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=15.0)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.api_host, settings.api_port, backlog=1024)
+    await site.start()
+    log.info("scaiflow-box %s listening on http://%s:%d", __version__, settings.api_host,
+             settings.api_port)
+    try:
+        await stop.wait()
+    finally:
+        log.info("draining and shutting down")
+        await runner.cleanup()
+
+
+def serve(settings: Settings) -> int:
+    configure_logging(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_server(settings, stop)
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        log.error("cannot serve on %s:%d: %s", settings.api_host, settings.api_port,
+                  exc.strerror or exc)
+        return 1
+    return 0

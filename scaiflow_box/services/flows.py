@@ -1,0 +1,370 @@
+"""Flows with full version history (SPEC §3): the domain rules between handlers and store."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from scaiflow_box.auth.principal import Principal
+from scaiflow_box.compiler.schema import structural_errors
+from scaiflow_box.http.errors import ApiError, ValidationFailed, forbidden, not_found
+from scaiflow_box.ids import new_id
+from scaiflow_box.services.acls import FLOW_NOT_FOUND, check_level, require_level
+from scaiflow_box.services.flow_diff import diff_contents
+from scaiflow_box.store import audit
+from scaiflow_box.store import flows as flow_rows
+from scaiflow_box.store.content_cache import VersionContentCache
+from scaiflow_box.store.db import Database
+from scaiflow_box.timestamps import now_iso
+
+FIRST_VERSION = "1.0.0"
+_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+# Validating a big graph is CPU work: above this size it leaves the event loop.
+_INLINE_VALIDATION_BYTES = 128 * 1024
+
+
+def bump_patch(version: str) -> str:
+    match = _SEMVER.match(version)
+    if match is None:
+        raise ValueError(f"not a MAJOR.MINOR.PATCH version: {version!r}")
+    major, minor, patch = (int(g) for g in match.groups())
+    return f"{major}.{minor}.{patch + 1}"
+
+
+def summary_dict(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "owner_id": row["owner_id"],
+        "tenant_id": row["tenant_id"],
+        "version": row["version"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def detail_bytes(row: sqlite3.Row, content: bytes) -> bytes:
+    """FlowDetail = summary + content, spliced from the stored bytes (no re-serialization)."""
+    summary = orjson.dumps(summary_dict(row))
+    return summary[:-1] + b',"content":' + content + b"}"
+
+
+@dataclass(frozen=True)
+class FlowDetail:
+    row: sqlite3.Row
+    content: bytes
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.row["version"]}"'
+
+    def body(self) -> bytes:
+        return detail_bytes(self.row, self.content)
+
+
+class FlowService:
+    def __init__(self, db: Database, cache: VersionContentCache) -> None:
+        self.db = db
+        self.cache = cache
+
+    # -- helpers ---------------------------------------------------------------------
+    async def check_content(self, content: Any) -> None:
+        """422 with FastAPI's list shape when content is not a structurally valid FlowGraph."""
+        if len(orjson.dumps(content)) > _INLINE_VALIDATION_BYTES:
+            errors = await asyncio.get_running_loop().run_in_executor(
+                None, structural_errors, content
+            )
+        else:
+            errors = structural_errors(content)
+        if errors:
+            raise ValidationFailed(
+                [{**e, "loc": ["body", "content", *e["loc"]]} for e in errors]
+            )
+
+    def _content(self, conn: sqlite3.Connection, tenant_id: str, flow_id: str,
+                 version: str, *, on_loop: bool = True) -> bytes:
+        """A version's stored bytes; the cache is only touched from the event loop thread."""
+        if on_loop:
+            cached = self.cache.get(flow_id, version)
+            if cached is not None:
+                return cached
+        row = flow_rows.get_version(conn, tenant_id, flow_id, version)
+        if row is None:
+            raise not_found("Version not found")
+        content = bytes(row["content"])
+        if on_loop:
+            self.cache.put(flow_id, version, content)
+        return content
+
+    @staticmethod
+    def _serialize(content: dict[str, Any], flow_id: str, version: str) -> tuple[bytes, str]:
+        stored = dict(content)
+        stored["id"] = flow_id  # the server owns content.id and content.version
+        stored["version"] = version
+        data = orjson.dumps(stored)
+        return data, hashlib.sha256(data).hexdigest()
+
+    @staticmethod
+    def _check_if_match(flow: sqlite3.Row, expected: str | None) -> None:
+        if expected is not None and expected != flow["version"]:
+            raise ApiError(412, "version_conflict",
+                           f"the flow is at version {flow['version']}, not {expected}",
+                           fix="Reload the flow and retry with its current ETag.",
+                           current_version=flow["version"])
+
+    def _append_version(self, conn: sqlite3.Connection, flow: sqlite3.Row,
+                        content: dict[str, Any], actor: str, now: str) -> tuple[str, bytes]:
+        version = bump_patch(flow["version"])
+        data, digest = self._serialize(content, flow["id"], version)
+        flow_rows.insert_version(conn, flow_id=flow["id"], tenant_id=flow["tenant_id"],
+                                 seq=flow["version_seq"] + 1, version=version, content=data,
+                                 sha256=digest, created_by=actor, now=now)
+        return version, data
+
+    # -- reads -----------------------------------------------------------------------
+    def get(self, principal: Principal, flow_id: str) -> FlowDetail:
+        def run(conn: sqlite3.Connection) -> FlowDetail:
+            flow = check_level(conn, principal, flow_id, "view")
+            return FlowDetail(flow, self._content(conn, principal.tenant_id, flow_id,
+                                                  flow["version"]))
+
+        return self.db.read_inline(run)
+
+    def content_for(self, principal: Principal, flow_id: str, version: str | None,
+                    level: str) -> tuple[str, bytes]:
+        """(version, stored content) of the current or a named version, needing `level`."""
+        def run(conn: sqlite3.Connection) -> tuple[str, bytes]:
+            flow = check_level(conn, principal, flow_id, level)
+            chosen = version or flow["version"]
+            return chosen, self._content(conn, principal.tenant_id, flow_id, chosen)
+
+        return self.db.read_inline(run)
+
+    async def list_visible(self, principal: Principal, *, search: str | None,
+                   after: tuple[str, str] | None, limit: int) -> dict[str, Any]:
+        rows, total = await self.db.read(lambda conn: flow_rows.list_visible_flows(
+            conn, tenant_id=principal.tenant_id, user_id=principal.sub,
+            can_see_all=principal.is_tenant_admin, search=search, after=after, limit=limit + 1,
+        ))
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            last = page[-1]
+            next_cursor = (last["created_at"], last["id"])
+        return {"items": [summary_dict(r) for r in page], "total": total,
+                "next_cursor": next_cursor}
+
+    def versions(self, principal: Principal, flow_id: str, *, before_seq: int | None,
+                 limit: int) -> tuple[list[dict[str, Any]], int | None]:
+        def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            check_level(conn, principal, flow_id, "view")
+            return flow_rows.list_versions(conn, principal.tenant_id, flow_id,
+                                           before_seq=before_seq, limit=limit + 1)
+
+        rows = self.db.read_inline(run)
+        page = rows[:limit]
+        items = [{"version": r["version"], "created_at": r["created_at"],
+                  "created_by": r["created_by"], "sha256": r["sha256"],
+                  "size_bytes": r["size_bytes"]} for r in page]
+        return items, (page[-1]["seq"] if len(rows) > limit else None)
+
+    def version(self, principal: Principal, flow_id: str, version: str) -> bytes:
+        def run(conn: sqlite3.Connection) -> bytes:
+            check_level(conn, principal, flow_id, "view")
+            row = flow_rows.get_version(conn, principal.tenant_id, flow_id, version)
+            if row is None:
+                raise not_found("Version not found")
+            head = orjson.dumps({"version": row["version"], "created_at": row["created_at"],
+                                 "created_by": row["created_by"]})
+            return head[:-1] + b',"content":' + bytes(row["content"]) + b"}"
+
+        return self.db.read_inline(run)
+
+    def diff(self, principal: Principal, flow_id: str, version: str,
+             against: str | None) -> dict[str, Any]:
+        def run(conn: sqlite3.Connection) -> dict[str, Any]:
+            check_level(conn, principal, flow_id, "view")
+            target = flow_rows.get_version(conn, principal.tenant_id, flow_id, version)
+            if target is None:
+                raise not_found("Version not found")
+            if against is None:
+                base = flow_rows.previous_version(conn, principal.tenant_id, flow_id,
+                                                  target["seq"])
+                if base is None:  # the first version: diff against itself (empty diff)
+                    base = target
+            else:
+                base = flow_rows.get_version(conn, principal.tenant_id, flow_id, against)
+                if base is None:
+                    raise not_found(f"Version {against} not found")
+            return diff_contents(orjson.loads(base["content"]), orjson.loads(target["content"]),
+                                 base["version"], target["version"])
+
+        return self.db.read_inline(run)
+
+    def deployments(self, principal: Principal, flow_id: str, *,
+                    before: tuple[str, str] | None, limit: int) -> dict[str, Any]:
+        def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            check_level(conn, principal, flow_id, "view")
+            return flow_rows.list_deployments(conn, principal.tenant_id, flow_id,
+                                              before=before, limit=limit + 1)
+
+        rows = self.db.read_inline(run)
+        page = rows[:limit]
+        return {
+            "items": [dict(r) for r in page],
+            "next_cursor": (page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit
+            else None,
+        }
+
+    # -- writes ----------------------------------------------------------------------
+    async def create(self, principal: Principal, *, name: str, description: str,
+                     content: dict[str, Any], request_id: str | None) -> FlowDetail:
+        principal.require_manage()
+        await self.check_content(content)
+        flow_id = new_id("flow")
+
+        def run(conn: sqlite3.Connection) -> FlowDetail:
+            now = now_iso()
+            flow_rows.insert_flow(conn, flow_id=flow_id, tenant_id=principal.tenant_id,
+                                  name=name, description=description, owner_id=principal.sub,
+                                  version=FIRST_VERSION, now=now)
+            data, digest = self._serialize(content, flow_id, FIRST_VERSION)
+            flow_rows.insert_version(conn, flow_id=flow_id, tenant_id=principal.tenant_id,
+                                     seq=1, version=FIRST_VERSION, content=data, sha256=digest,
+                                     created_by=principal.sub, now=now)
+            audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
+                         action="flow.created", target_type="flow", target_id=flow_id,
+                         details={"name": name, "version": FIRST_VERSION},
+                         request_id=request_id)
+            row = flow_rows.get_flow(conn, principal.tenant_id, flow_id)
+            assert row is not None
+            return FlowDetail(row, data)
+
+        detail = await self.db.write(run)
+        self.cache.put(flow_id, FIRST_VERSION, detail.content)
+        return detail
+
+    async def update(self, principal: Principal, flow_id: str, *, name: str | None,
+                     description: str | None, content: dict[str, Any] | None,
+                     expected_version: str | None, request_id: str | None) -> FlowDetail:
+        principal.require_manage()
+        require_level(self.db, principal, flow_id, "edit")
+        if content is not None:
+            await self.check_content(content)
+
+        def run(conn: sqlite3.Connection) -> FlowDetail:
+            flow = check_level(conn, principal, flow_id, "edit")
+            self._check_if_match(flow, expected_version)
+            now = now_iso()
+            fields: dict[str, Any] = {}
+            if name is not None and name != flow["name"]:
+                fields["name"] = name
+            if description is not None and description != flow["description"]:
+                fields["description"] = description
+            data: bytes | None = None
+            version = flow["version"]
+            if content is not None:
+                version, data = self._append_version(conn, flow, content, principal.sub, now)
+                fields.update(version=version, version_seq=flow["version_seq"] + 1)
+            if fields:
+                fields["updated_at"] = now
+                flow_rows.update_flow(conn, principal.tenant_id, flow_id, **fields)
+                audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
+                             action="flow.updated", target_type="flow", target_id=flow_id,
+                             details={"fields": sorted(k for k in fields
+                                                       if k not in ("updated_at",
+                                                                    "version_seq")),
+                                      "version": version},
+                             request_id=request_id)
+            row = flow_rows.get_flow(conn, principal.tenant_id, flow_id)
+            assert row is not None
+            if data is None:
+                data = self._content(conn, principal.tenant_id, flow_id, version,
+                                     on_loop=False)
+            return FlowDetail(row, data)
+
+        detail = await self.db.write(run)
+        self.cache.put(flow_id, detail.row["version"], detail.content)
+        return detail
+
+    async def restore_version(self, principal: Principal, flow_id: str, version: str, *,
+                              request_id: str | None) -> FlowDetail:
+        """Save an old version's content as a new patch version (history is never rewritten)."""
+        principal.require_manage()
+        require_level(self.db, principal, flow_id, "edit")
+
+        def run(conn: sqlite3.Connection) -> FlowDetail:
+            flow = check_level(conn, principal, flow_id, "edit")
+            old = flow_rows.get_version(conn, principal.tenant_id, flow_id, version)
+            if old is None:
+                raise not_found("Version not found")
+            now = now_iso()
+            new_version, data = self._append_version(conn, flow, orjson.loads(old["content"]),
+                                                     principal.sub, now)
+            flow_rows.update_flow(conn, principal.tenant_id, flow_id, version=new_version,
+                                  version_seq=flow["version_seq"] + 1, updated_at=now)
+            audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
+                         action="flow.version_restored", target_type="flow", target_id=flow_id,
+                         details={"from_version": version, "version": new_version},
+                         request_id=request_id)
+            row = flow_rows.get_flow(conn, principal.tenant_id, flow_id)
+            assert row is not None
+            return FlowDetail(row, data)
+
+        detail = await self.db.write(run)
+        self.cache.put(flow_id, detail.row["version"], detail.content)
+        return detail
+
+    async def delete(self, principal: Principal, flow_id: str, *, expected_version: str | None,
+                     request_id: str | None) -> None:
+        principal.require_manage()
+        require_level(self.db, principal, flow_id, "admin")
+
+        def run(conn: sqlite3.Connection) -> None:
+            flow = check_level(conn, principal, flow_id, "admin")
+            self._check_if_match(flow, expected_version)
+            now = now_iso()
+            flow_rows.update_flow(conn, principal.tenant_id, flow_id, deleted_at=now,
+                                  updated_at=now)
+            audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
+                         action="flow.deleted", target_type="flow", target_id=flow_id,
+                         details={"version": flow["version"]}, request_id=request_id)
+
+        await self.db.write(run)
+
+    async def restore(self, principal: Principal, flow_id: str, *,
+                      request_id: str | None) -> FlowDetail:
+        """Undo a soft delete: tenant and super admins only."""
+        principal.require_manage()
+        if not principal.is_tenant_admin:
+            # Non-admins must not learn whether a deleted flow exists.
+            visible = self.db.read_inline(
+                lambda conn: flow_rows.get_flow(conn, principal.tenant_id, flow_id))
+            if visible is None:
+                raise not_found(FLOW_NOT_FOUND)
+            raise forbidden("restoring a flow needs the tenant_admin or super_admin role")
+
+        def run(conn: sqlite3.Connection) -> FlowDetail:
+            flow = flow_rows.get_flow(conn, principal.tenant_id, flow_id, include_deleted=True)
+            if flow is None:
+                raise not_found(FLOW_NOT_FOUND)
+            if flow["deleted_at"] is not None:
+                now = now_iso()
+                flow_rows.update_flow(conn, principal.tenant_id, flow_id, deleted_at=None,
+                                      updated_at=now)
+                audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
+                             action="flow.restored", target_type="flow", target_id=flow_id,
+                             details={"version": flow["version"]}, request_id=request_id)
+            row = flow_rows.get_flow(conn, principal.tenant_id, flow_id)
+            assert row is not None
+            return FlowDetail(row, self._content(conn, principal.tenant_id, flow_id,
+                                                 row["version"], on_loop=False))
+
+        return await self.db.write(run)

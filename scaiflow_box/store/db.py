@@ -1,0 +1,235 @@
+"""The SQLite database: one writer thread with group commit, read-only reader threads.
+
+Why this shape (SPEC §19.1): `synchronous=FULL` makes each COMMIT an fsync, so committing
+every request on its own caps durable writes at the disk's fsync rate. The writer thread takes
+every write job that is waiting, runs each inside its own SAVEPOINT (a failing job rolls back
+alone), and commits the whole batch once: one fsync acknowledges many writes. Futures are
+resolved only after COMMIT returns, so an acknowledged write is on disk.
+
+Reads run on a small pool of threads, each with its own read-only connection (WAL lets them
+proceed while the writer writes). A primary-key read of a few rows may run inline on the event
+loop through `read_inline`: a thread hand-off costs more than such a query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from scaiflow_box.store.migrations import apply_migrations
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+WriteJob = Callable[[sqlite3.Connection], T]
+
+MAX_BATCH = 256
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+CHECKPOINT_EVERY_COMMITS = 500
+
+
+class StoreClosed(RuntimeError):
+    """The database was closed while a write was waiting."""
+
+
+@dataclass
+class _Job:
+    fn: Callable[[sqlite3.Connection], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
+        )
+    else:
+        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def open_writer_connection(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the database with the writer's pragmas and migrations."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = not path.exists()
+    conn = _connect(path, readonly=False)
+    if fresh:
+        # Only takes effect before the first table exists.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+    apply_migrations(sqlite_utils.Database(conn))
+    return conn
+
+
+class Database:
+    """Owns the writer thread, the reader pool and the inline reader."""
+
+    def __init__(self, path: Path, *, reader_threads: int = 2) -> None:
+        self.path = path
+        self._writer_conn = open_writer_connection(path)
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._closed = False
+        self._commits = 0
+        self._sync_lock = threading.Lock()
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+        self._readers = ThreadPoolExecutor(
+            max_workers=reader_threads, thread_name_prefix="sfb-reader"
+        )
+        self._inline_conn = _connect(path, readonly=True)
+        self._writer = threading.Thread(target=self._write_loop, name="sfb-writer", daemon=True)
+        self._writer.start()
+
+    # -- writes -----------------------------------------------------------------------
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` in the writer's next transaction; return once it is committed."""
+        if self._closed:
+            raise StoreClosed("database is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(fn, loop, future))
+        return await future
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Blocking write for the CLI (no event loop): one job, one transaction."""
+        with self._sync_lock:
+            conn = self._writer_conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+    def _write_loop(self) -> None:
+        conn = self._writer_conn
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                batch.append(job)
+            self._run_batch(conn, batch)
+            if stop:
+                return
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = job.fn(conn)
+                except Exception as exc:  # the job's own failure: roll back just this job
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    outcomes.append((False, exc))
+                else:
+                    conn.execute("RELEASE job")
+                    outcomes.append((True, result))
+            conn.execute("COMMIT")
+        except Exception as exc:  # BEGIN or COMMIT failed: nothing in the batch is durable
+            log.exception("write batch of %d failed", len(batch))
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(False, exc)] * len(batch)
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY_COMMITS == 0:
+            self._passive_checkpoint(conn)
+
+    @staticmethod
+    def _passive_checkpoint(conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            conn.execute("PRAGMA incremental_vacuum(256)")
+        except sqlite3.Error:
+            log.warning("passive checkpoint failed", exc_info=True)
+
+    # -- reads ------------------------------------------------------------------------
+    def _reader_conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` on a reader thread (scans, searches, anything not trivially small)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader_conn()))
+
+    def read_inline(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a primary-key read of a few rows right here (on the event loop)."""
+        return fn(self._inline_conn)
+
+    # -- lifecycle --------------------------------------------------------------------
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._writer.join(timeout=30)
+        self._readers.shutdown(wait=True)
+        with self._reader_lock:
+            for conn in self._reader_conns:
+                conn.close()
+        self._inline_conn.close()
+        try:
+            self._writer_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            log.warning("final checkpoint failed", exc_info=True)
+        self._writer_conn.close()
+
+    def backup_to(self, target: Path) -> None:
+        """Consistent online copy through SQLite's backup API (safe while serving)."""
+        dest = sqlite3.connect(str(target))
+        try:
+            src = _connect(self.path, readonly=True)
+            try:
+                src.backup(dest)
+            finally:
+                src.close()
+        finally:
+            dest.close()
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

@@ -1,0 +1,173 @@
+"""Flows and their append-only versions. Every query takes the tenant id."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+SUMMARY_COLUMNS = (
+    "id, name, description, owner_id, tenant_id, version, version_seq, created_at, updated_at,"
+    " deleted_at"
+)
+
+
+def storage_key(tenant_id: str, flow_id: str, version: str) -> str:
+    """The logical key of a version's content [upstream layout]."""
+    return f"flows/{tenant_id}/{flow_id}/v{version}.flow.json"
+
+
+def get_flow(
+    conn: sqlite3.Connection, tenant_id: str, flow_id: str, *, include_deleted: bool = False
+) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        f"SELECT {SUMMARY_COLUMNS} FROM flows WHERE id = ? AND tenant_id = ?",
+        (flow_id, tenant_id),
+    ).fetchone()
+    if row is not None and row["deleted_at"] is not None and not include_deleted:
+        return None
+    return row
+
+
+def get_version(
+    conn: sqlite3.Connection, tenant_id: str, flow_id: str, version: str
+) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT version, seq, content, sha256, size_bytes, created_by, created_at"
+        " FROM flow_versions WHERE flow_id = ? AND version = ? AND tenant_id = ?",
+        (flow_id, version, tenant_id),
+    ).fetchone()
+    return row
+
+
+def list_versions(
+    conn: sqlite3.Connection, tenant_id: str, flow_id: str, *, before_seq: int | None, limit: int
+) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT version, seq, created_at, created_by, sha256, size_bytes FROM flow_versions"
+        " WHERE flow_id = ? AND tenant_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+        (flow_id, tenant_id, before_seq if before_seq is not None else 2**62, limit),
+    ).fetchall()
+
+
+def previous_version(
+    conn: sqlite3.Connection, tenant_id: str, flow_id: str, seq: int
+) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT version, seq, content FROM flow_versions WHERE flow_id = ? AND tenant_id = ?"
+        " AND seq < ? ORDER BY seq DESC LIMIT 1",
+        (flow_id, tenant_id, seq),
+    ).fetchone()
+    return row
+
+
+def insert_flow(
+    conn: sqlite3.Connection,
+    *,
+    flow_id: str,
+    tenant_id: str,
+    name: str,
+    description: str,
+    owner_id: str,
+    version: str,
+    now: str,
+) -> None:
+    conn.execute(
+        "INSERT INTO flows (id, tenant_id, name, description, owner_id, version, version_seq,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+        (flow_id, tenant_id, name, description, owner_id, version, now, now),
+    )
+
+
+def insert_version(
+    conn: sqlite3.Connection,
+    *,
+    flow_id: str,
+    tenant_id: str,
+    seq: int,
+    version: str,
+    content: bytes,
+    sha256: str,
+    created_by: str,
+    now: str,
+) -> None:
+    conn.execute(
+        "INSERT INTO flow_versions (flow_id, seq, tenant_id, version, storage_key, content,"
+        " sha256, size_bytes, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (flow_id, seq, tenant_id, version, storage_key(tenant_id, flow_id, version), content,
+         sha256, len(content), created_by, now),
+    )
+
+
+def update_flow(
+    conn: sqlite3.Connection, tenant_id: str, flow_id: str, **fields: Any
+) -> None:
+    if not fields:
+        return
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    conn.execute(
+        f"UPDATE flows SET {assignments} WHERE id = ? AND tenant_id = ?",
+        (*fields.values(), flow_id, tenant_id),
+    )
+
+
+def _visibility_clause(can_see_all: bool) -> str:
+    if can_see_all:
+        return ""
+    return (
+        " AND (f.owner_id = :user OR EXISTS (SELECT 1 FROM flow_acls a WHERE a.flow_id = f.id"
+        " AND a.tenant_id = :tenant AND ((a.principal_type = 'user' AND a.principal_id = :user)"
+        " OR (a.principal_type = 'group' AND a.principal_id IN (SELECT m.group_id FROM"
+        " memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = :user"
+        " AND m.tenant_id = :tenant AND m.deleted_at IS NULL AND g.deleted_at IS NULL)))))"
+    )
+
+
+def list_visible_flows(
+    conn: sqlite3.Connection,
+    *,
+    tenant_id: str,
+    user_id: str,
+    can_see_all: bool,
+    search: str | None,
+    after: tuple[str, str] | None,
+    limit: int,
+    include_deleted: bool = False,
+) -> tuple[list[sqlite3.Row], int]:
+    """Flows the user can view, newest first, plus the total matching (ignoring the cursor)."""
+    params: dict[str, Any] = {"tenant": tenant_id, "user": user_id, "limit": limit}
+    where = "f.tenant_id = :tenant"
+    if not include_deleted:
+        where += " AND f.deleted_at IS NULL"
+    where += _visibility_clause(can_see_all)
+    if search:
+        where += " AND instr(lower(f.name), :needle) > 0"
+        params["needle"] = search.lower()
+    total = int(conn.execute(f"SELECT count(*) FROM flows f WHERE {where}", params).fetchone()[0])
+    page_where = where
+    if after is not None:
+        page_where += " AND (f.created_at, f.id) < (:after_at, :after_id)"
+        params["after_at"], params["after_id"] = after
+    columns = ", ".join(f"f.{c.strip()}" for c in SUMMARY_COLUMNS.split(","))
+    rows = conn.execute(
+        f"SELECT {columns} FROM flows f WHERE {page_where}"
+        " ORDER BY f.created_at DESC, f.id DESC LIMIT :limit",
+        params,
+    ).fetchall()
+    return rows, total
+
+
+def list_deployments(
+    conn: sqlite3.Connection, tenant_id: str, flow_id: str, *, before: tuple[str, str] | None,
+    limit: int,
+) -> list[sqlite3.Row]:
+    params: list[Any] = [tenant_id, flow_id]
+    extra = ""
+    if before is not None:
+        extra = " AND (created_at, id) < (?, ?)"
+        params.extend(before)
+    return conn.execute(
+        "SELECT id, flow_id, version, core_id, published_slug, status, error, deployed_by,"
+        f" created_at, duration_ms FROM deployments WHERE tenant_id = ? AND flow_id = ?{extra}"
+        " ORDER BY created_at DESC, id DESC LIMIT ?",
+        (*params, limit),
+    ).fetchall()

@@ -1,0 +1,122 @@
+"""Key material rows: the local issuer's keys, the persisted JWKS cache, service tokens."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from scaiflow_box.timestamps import now_iso
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_meta_if_absent(conn: sqlite3.Connection, key: str, value: str) -> str:
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                 (key, value))
+    stored = get_meta(conn, key)
+    assert stored is not None
+    return stored
+
+
+# -- local issuer ----------------------------------------------------------------------
+def active_issuer_keys(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT kid, private_key, public_jwk, created_at FROM issuer_keys WHERE active = 1"
+        " ORDER BY created_at DESC"
+    ).fetchall()
+
+
+def insert_issuer_key(
+    conn: sqlite3.Connection, kid: str, wrapped_private_key: str, public_jwk: str
+) -> None:
+    conn.execute(
+        "INSERT INTO issuer_keys (kid, private_key, public_jwk, active, created_at)"
+        " VALUES (?, ?, ?, 1, ?)",
+        (kid, wrapped_private_key, public_jwk, now_iso()),
+    )
+
+
+# -- JWKS cache --------------------------------------------------------------------------
+def load_jwks(conn: sqlite3.Connection, issuer: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT issuer, jwks, source, fetched_at FROM jwks_cache WHERE issuer = ?", (issuer,)
+    ).fetchone()
+    return row
+
+
+def all_jwks(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT issuer, jwks, source, fetched_at FROM jwks_cache ORDER BY issuer"
+    ).fetchall()
+
+
+def save_jwks(conn: sqlite3.Connection, issuer: str, jwks_json: str, source: str) -> None:
+    conn.execute(
+        "INSERT INTO jwks_cache (issuer, jwks, source, fetched_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, source = excluded.source,"
+        " fetched_at = excluded.fetched_at",
+        (issuer, jwks_json, source, now_iso()),
+    )
+
+
+# -- service tokens ----------------------------------------------------------------------
+SERVICE_TOKEN_COLUMNS = (
+    "id, jti, tenant_id, sub, scope, description, created_by, created_at, expires_at,"
+    " revoked_at"
+)
+
+
+def insert_service_token(
+    conn: sqlite3.Connection,
+    *,
+    token_id: str,
+    jti: str,
+    tenant_id: str,
+    sub: str,
+    scope: str,
+    description: str,
+    created_by: str,
+    expires_at: str,
+) -> None:
+    conn.execute(
+        f"INSERT INTO service_tokens ({SERVICE_TOKEN_COLUMNS})"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        (token_id, jti, tenant_id, sub, scope, description, created_by, now_iso(), expires_at),
+    )
+
+
+def service_token_by_jti(conn: sqlite3.Connection, jti: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        f"SELECT {SERVICE_TOKEN_COLUMNS} FROM service_tokens WHERE jti = ?", (jti,)
+    ).fetchone()
+    return row
+
+
+def find_service_token(conn: sqlite3.Connection, id_or_jti: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        f"SELECT {SERVICE_TOKEN_COLUMNS} FROM service_tokens WHERE id = ? OR jti = ?",
+        (id_or_jti, id_or_jti),
+    ).fetchone()
+    return row
+
+
+def list_service_tokens(conn: sqlite3.Connection, tenant_id: str | None) -> list[sqlite3.Row]:
+    if tenant_id is None:
+        return conn.execute(
+            f"SELECT {SERVICE_TOKEN_COLUMNS} FROM service_tokens ORDER BY created_at DESC"
+        ).fetchall()
+    return conn.execute(
+        f"SELECT {SERVICE_TOKEN_COLUMNS} FROM service_tokens WHERE tenant_id = ?"
+        " ORDER BY created_at DESC",
+        (tenant_id,),
+    ).fetchall()
+
+
+def revoke_service_token(conn: sqlite3.Connection, token_id: str) -> bool:
+    cursor = conn.execute(
+        "UPDATE service_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        (now_iso(), token_id),
+    )
+    return cursor.rowcount == 1

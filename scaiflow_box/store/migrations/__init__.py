@@ -1,0 +1,71 @@
+"""Numbered schema migrations (`NNN_name.sql`), applied in order at start-up.
+
+Each file runs inside one transaction together with its row in `schema_migrations`, so a
+failed migration leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from datetime import UTC, datetime
+from importlib import resources
+
+import sqlite_utils
+
+_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+def available_migrations() -> list[tuple[int, str, str]]:
+    """(number, name, sql) for every migration shipped with the package, in order."""
+    found: list[tuple[int, str, str]] = []
+    for entry in resources.files(__package__).iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), match.group(2), entry.read_text("utf-8")))
+    found.sort()
+    return found
+
+
+def apply_migrations(db: sqlite_utils.Database) -> list[int]:
+    """Apply every migration not yet recorded; return the numbers applied."""
+    conn = db.conn
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    applied: list[int] = []
+    for number, name, sql in available_migrations():
+        if number in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (number, name, datetime.now(UTC).isoformat()),
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        applied.append(number)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (executescript would commit on its own)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

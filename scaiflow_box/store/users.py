@@ -1,0 +1,206 @@
+"""The identity mirror: tenants, users, groups, memberships, admin roles."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from scaiflow_box.timestamps import now_iso
+
+USER_COLUMNS = (
+    "id, tenant_id, email, display_name, status, source, admin_role, admin_role_source,"
+    " deleted_at, last_synced_at, created_at, updated_at"
+)
+
+
+def ensure_tenant(conn: sqlite3.Connection, tenant_id: str, *, source: str = "token") -> None:
+    now = now_iso()
+    slug = tenant_id.removeprefix("tnt_")
+    conn.execute(
+        "INSERT INTO tenants (id, name, slug, source, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (tenant_id, slug, slug, source, now, now),
+    )
+
+
+def get_user(conn: sqlite3.Connection, tenant_id: str, user_id: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        f"SELECT {USER_COLUMNS} FROM users WHERE id = ? AND tenant_id = ?", (user_id, tenant_id)
+    ).fetchone()
+    return row
+
+
+def get_user_any_tenant(conn: sqlite3.Connection, user_id: str) -> sqlite3.Row | None:
+    """Only for the token check (is this sub known under another tenant?) and super admins."""
+    row: sqlite3.Row | None = conn.execute(
+        f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,)
+    ).fetchone()
+    return row
+
+
+def find_users(conn: sqlite3.Connection, email_or_id: str) -> list[sqlite3.Row]:
+    """Operator look-up (CLI): by id, else by e-mail (case-insensitive), any tenant."""
+    rows = conn.execute(
+        f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (email_or_id,)
+    ).fetchall()
+    if rows:
+        return rows
+    return conn.execute(
+        f"SELECT {USER_COLUMNS} FROM users WHERE email = ? COLLATE NOCASE ORDER BY tenant_id",
+        (email_or_id,),
+    ).fetchall()
+
+
+def provision_user_just_in_time(
+    conn: sqlite3.Connection,
+    *,
+    tenant_id: str,
+    user_id: str,
+    email: str | None,
+    display_name: str | None,
+) -> bool:
+    """Insert the token's user if unknown (SPEC §20); True when a row was created."""
+    ensure_tenant(conn, tenant_id)
+    now = now_iso()
+    cursor = conn.execute(
+        "INSERT INTO users (id, tenant_id, email, display_name, status, source, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, 'ACTIVE', 'token', ?, ?) ON CONFLICT (id) DO NOTHING",
+        (user_id, tenant_id, email, display_name, now, now),
+    )
+    return cursor.rowcount == 1
+
+
+def upsert_user(
+    conn: sqlite3.Connection,
+    *,
+    tenant_id: str,
+    user_id: str,
+    email: str | None,
+    display_name: str | None,
+    status: str = "ACTIVE",
+    source: str = "scaikey",
+) -> None:
+    ensure_tenant(conn, tenant_id)
+    now = now_iso()
+    conn.execute(
+        "INSERT INTO users (id, tenant_id, email, display_name, status, source, created_at,"
+        " updated_at, last_synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET email = excluded.email,"
+        " display_name = excluded.display_name, status = excluded.status,"
+        " source = excluded.source, deleted_at = NULL, updated_at = excluded.updated_at,"
+        " last_synced_at = excluded.last_synced_at",
+        (user_id, tenant_id, email, display_name, status, source, now, now, now),
+    )
+
+
+def set_user_status(
+    conn: sqlite3.Connection, tenant_id: str, user_id: str, *, status: str | None = None,
+    deleted: bool | None = None,
+) -> bool:
+    sets: list[str] = ["updated_at = ?"]
+    params: list[Any] = [now_iso()]
+    if status is not None:
+        sets.append("status = ?")
+        params.append(status)
+    if deleted is not None:
+        sets.append("deleted_at = ?")
+        params.append(now_iso() if deleted else None)
+    cursor = conn.execute(
+        f"UPDATE users SET {', '.join(sets)} WHERE id = ? AND tenant_id = ?",
+        (*params, user_id, tenant_id),
+    )
+    return cursor.rowcount == 1
+
+
+def set_admin_role(
+    conn: sqlite3.Connection, tenant_id: str, user_id: str, role: str | None, source: str | None
+) -> bool:
+    cursor = conn.execute(
+        "UPDATE users SET admin_role = ?, admin_role_source = ?, updated_at = ?"
+        " WHERE id = ? AND tenant_id = ?",
+        (role, source if role else None, now_iso(), user_id, tenant_id),
+    )
+    return cursor.rowcount == 1
+
+
+def list_users(
+    conn: sqlite3.Connection,
+    *,
+    tenant_id: str | None,
+    search: str | None = None,
+    include_deleted: bool = False,
+    limit: int = 500,
+) -> list[sqlite3.Row]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if tenant_id is not None:
+        clauses.append("tenant_id = ?")
+        params.append(tenant_id)
+    if not include_deleted:
+        clauses.append("deleted_at IS NULL")
+    if search:
+        clauses.append("(instr(lower(coalesce(email, '')), ?) > 0"
+                       " OR instr(lower(coalesce(display_name, '')), ?) > 0"
+                       " OR instr(lower(id), ?) > 0)")
+        needle = search.lower()
+        params.extend([needle, needle, needle])
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return conn.execute(
+        f"SELECT {USER_COLUMNS} FROM users {where} ORDER BY tenant_id, id LIMIT ?",
+        (*params, limit),
+    ).fetchall()
+
+
+def count_super_admins(conn: sqlite3.Connection) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM users WHERE admin_role = 'super_admin' AND deleted_at IS NULL"
+    ).fetchone()
+    return int(row[0])
+
+
+def groups_of(conn: sqlite3.Connection, tenant_id: str, user_id: str) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT g.id, g.name FROM memberships m JOIN groups g ON g.id = m.group_id"
+        " WHERE m.user_id = ? AND m.tenant_id = ? AND m.deleted_at IS NULL"
+        " AND g.deleted_at IS NULL ORDER BY g.name, g.id",
+        (user_id, tenant_id),
+    ).fetchall()
+
+
+def principal_exists(
+    conn: sqlite3.Connection, tenant_id: str, principal_type: str, principal_id: str
+) -> bool:
+    table = "users" if principal_type == "user" else "groups"
+    row = conn.execute(
+        f"SELECT 1 FROM {table} WHERE id = ? AND tenant_id = ? AND deleted_at IS NULL",
+        (principal_id, tenant_id),
+    ).fetchone()
+    return row is not None
+
+
+def upsert_group(conn: sqlite3.Connection, tenant_id: str, group_id: str, name: str) -> None:
+    now = now_iso()
+    conn.execute(
+        "INSERT INTO groups (id, tenant_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, deleted_at = NULL,"
+        " updated_at = excluded.updated_at",
+        (group_id, tenant_id, name, now, now),
+    )
+
+
+def add_membership(conn: sqlite3.Connection, tenant_id: str, group_id: str, user_id: str) -> None:
+    conn.execute(
+        "INSERT INTO memberships (group_id, user_id, tenant_id, created_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (group_id, user_id) DO UPDATE SET deleted_at = NULL",
+        (group_id, user_id, tenant_id, now_iso()),
+    )
+
+
+def remove_membership(
+    conn: sqlite3.Connection, tenant_id: str, group_id: str, user_id: str
+) -> None:
+    conn.execute(
+        "UPDATE memberships SET deleted_at = ? WHERE group_id = ? AND user_id = ?"
+        " AND tenant_id = ?",
+        (now_iso(), group_id, user_id, tenant_id),
+    )

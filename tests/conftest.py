@@ -1,0 +1,126 @@
+"""Shared fixtures: a real appliance (real SQLite file in tmp_path, real aiohttp server on
+loopback through pytest-aiohttp) and helpers that mint real signed tokens."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from scaiflow_box.app import create_app
+from scaiflow_box.config import Settings, load_settings
+from scaiflow_box.keys import DB, ISSUER
+from scaiflow_box.services.service_tokens import mint_service_token
+from scaiflow_box.store import users as user_rows
+from scaiflow_box.store.db import Database
+
+try:  # the ScaiKey fake's fixtures, when present
+    from tests.fakes.fixtures import *  # noqa: F403
+except ImportError:  # pragma: no cover
+    pass
+
+VIEW_MANAGE = "scaicore:view scaicore:manage"
+
+
+def hello_content(name: str = "hello") -> dict[str, Any]:
+    """A small structurally valid FlowGraph."""
+    return {
+        "id": "ignored", "name": name, "version": "9.9.9", "scaicore_target": "0.2",
+        "metadata": {}, "variables": [], "tests": [],
+        "nodes": [
+            {"id": "node_entry", "type": "entry_api", "label": "Entry",
+             "position": {"x": 0, "y": 0}, "config": {"method": "POST", "path": "/hello"},
+             "inputs": [], "outputs": [{"id": "out_request", "label": "request",
+                                        "type": "object"}]},
+            {"id": "node_reply", "type": "llm_rigid", "label": "Reply",
+             "position": {"x": 120, "y": 0}, "config": {"template": "Hello {{name}}"},
+             "inputs": [{"id": "in", "label": "in", "type": "object"}], "outputs": []},
+        ],
+        "edges": [{"id": "edge_1", "type": "sequential",
+                   "source": {"node": "node_entry", "port": "out_request"},
+                   "target": {"node": "node_reply", "port": "in"}}],
+        "config": {"core_identity": {"name": "Hello", "models": [
+            {"role": "primary", "ref": "scaigrid", "model": "openai/gpt-4o"}]}},
+        "canvas_extra": {"zoom": 1.5},
+    }
+
+
+@dataclass
+class Appliance:
+    client: TestClient
+    settings: Settings
+    tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def db(self) -> Database:
+        return self.client.app[DB]
+
+    def sql(self, query: str, *params: Any) -> list[sqlite3.Row]:
+        """Read the stored state straight from the SQLite file (a separate connection)."""
+        conn = sqlite3.connect(f"file:{self.settings.db_path}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            return conn.execute(query, params).fetchall()
+        finally:
+            conn.close()
+
+    async def user(self, sub: str, tenant: str = "tnt_a", *, role: str | None = None,
+                   email: str | None = None, status: str = "ACTIVE") -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            user_rows.upsert_user(conn, tenant_id=tenant, user_id=sub, email=email,
+                                  display_name=sub, status=status)
+            if role:
+                user_rows.set_admin_role(conn, tenant, sub, role, "manual")
+
+        await self.db.write(run)
+
+    async def group(self, group_id: str, tenant: str, members: list[str]) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            user_rows.upsert_group(conn, tenant, group_id, group_id)
+            for member in members:
+                user_rows.add_membership(conn, tenant, group_id, member)
+
+        await self.db.write(run)
+
+    async def token(self, sub: str = "usr_alice", tenant: str = "tnt_a", *,
+                    scope: str = VIEW_MANAGE, role: str | None = None) -> str:
+        """A real service token from the appliance's own issuer; the user exists first."""
+        if role is not None:
+            await self.user(sub, tenant, role=role)
+        issuer = self.client.app[ISSUER]
+        minted = await self.db.write(lambda conn: mint_service_token(
+            conn, issuer, sub=sub, tenant_id=tenant, scope=scope, ttl_seconds=3600,
+            created_by="tests"))
+        return minted.token
+
+    async def headers(self, sub: str = "usr_alice", tenant: str = "tnt_a", **kw: Any
+                      ) -> dict[str, str]:
+        return {"Authorization": f"Bearer {await self.token(sub, tenant, **kw)}"}
+
+
+AppFactory = Callable[..., Awaitable[Appliance]]
+
+
+@pytest.fixture
+def make_appliance(aiohttp_client: Any, tmp_path: Path) -> AppFactory:
+    counter = {"n": 0}
+
+    async def factory(**env: str) -> Appliance:
+        counter["n"] += 1
+        data_dir = tmp_path / f"data{counter['n']}"
+        environ = {"SCAIFLOW_DATA_DIR": str(data_dir), "SCAIFLOW_ENV_FILE": "", **env}
+        settings = load_settings(environ)
+        client = await aiohttp_client(create_app(settings))
+        return Appliance(client=client, settings=settings)
+
+    return factory
+
+
+@pytest.fixture
+async def appliance(make_appliance: AppFactory) -> Appliance:
+    return await make_appliance()

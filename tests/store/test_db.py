@@ -1,0 +1,125 @@
+"""The store: pragmas, migrations, group commit, per-job rollback, append-only versions."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from scaiflow_box.store.db import Database, StoreClosed
+from scaiflow_box.store.migrations import available_migrations
+
+
+@pytest.fixture
+def db(tmp_path: Path):
+    database = Database(tmp_path / "test.db")
+    yield database
+    database.close()
+
+
+def test_pragmas_and_migrations(db: Database, tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "test.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+    applied = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+    assert applied == [n for n, _, _ in available_migrations()]
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    for table in ("tenants", "users", "groups", "memberships", "flows", "flow_versions",
+                  "flow_acls", "deployments", "tenant_secrets", "data_keys", "issuer_keys",
+                  "jwks_cache", "service_tokens", "webhook_events", "audit_log",
+                  "schema_migrations"):
+        assert table in tables
+    assert db._writer_conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    conn.close()
+
+
+def test_reopen_does_not_reapply_migrations(tmp_path: Path) -> None:
+    first = Database(tmp_path / "x.db")
+    first.close()
+    second = Database(tmp_path / "x.db")
+    rows = second.read_inline(lambda c: c.execute("SELECT count(*) FROM schema_migrations")
+                              .fetchone()[0])
+    assert rows == len(available_migrations())
+    second.close()
+
+
+async def test_concurrent_writes_are_group_committed(db: Database) -> None:
+    batches: list[int] = []
+    original = db._run_batch
+
+    def spy(conn, batch):  # type: ignore[no-untyped-def]
+        batches.append(len(batch))
+        original(conn, batch)
+
+    db._run_batch = spy  # type: ignore[method-assign]
+
+    def insert(i: int):  # type: ignore[no-untyped-def]
+        def job(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{i}", str(i)))
+            return i
+        return job
+
+    results = await asyncio.gather(*(db.write(insert(i)) for i in range(200)))
+    assert results == list(range(200))
+    assert sum(batches) == 200
+    assert max(batches) > 1, "concurrent writes should share a transaction"
+    count = await db.read(lambda c: c.execute("SELECT count(*) FROM meta WHERE key LIKE 'k%'")
+                          .fetchone()[0])
+    assert count == 200
+
+
+async def test_a_failing_job_rolls_back_alone(db: Database) -> None:
+    def good(conn: sqlite3.Connection) -> str:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('good', '1')")
+        return "ok"
+
+    def bad(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('bad', '1')")
+        raise ValueError("domain rule failed")
+
+    results = await asyncio.gather(db.write(good), db.write(bad), return_exceptions=True)
+    assert results[0] == "ok"
+    assert isinstance(results[1], ValueError)
+    keys = await db.read(lambda c: [r[0] for r in c.execute("SELECT key FROM meta")])
+    assert "good" in keys and "bad" not in keys
+
+
+async def test_reads_do_not_run_on_the_loop_thread(db: Database) -> None:
+    loop_thread = threading.get_ident()
+    thread = await db.read(lambda c: threading.get_ident())
+    writer = await db.write(lambda c: threading.get_ident())
+    assert thread != loop_thread and writer != loop_thread and thread != writer
+
+
+async def test_flow_versions_are_append_only(db: Database) -> None:
+    def setup(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO flows (id, tenant_id, name, owner_id, version, version_seq,"
+                     " created_at, updated_at) VALUES ('flow_x','t','n','u','1.0.0',1,'a','a')")
+        conn.execute("INSERT INTO flow_versions (flow_id, seq, tenant_id, version, storage_key,"
+                     " content, sha256, size_bytes, created_by, created_at) VALUES"
+                     " ('flow_x',1,'t','1.0.0','k',x'7b7d','h',2,'u','a')")
+
+    await db.write(setup)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await db.write(lambda c: c.execute("UPDATE flow_versions SET content = x'00'"))
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await db.write(lambda c: c.execute("DELETE FROM flow_versions"))
+
+
+async def test_write_after_close_is_refused(tmp_path: Path) -> None:
+    database = Database(tmp_path / "closed.db")
+    database.close()
+    with pytest.raises(StoreClosed):
+        await database.write(lambda c: None)
+
+
+def test_backup_is_a_consistent_copy(db: Database, tmp_path: Path) -> None:
+    db.write_sync(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('b', 'kept')"))
+    target = tmp_path / "backup.db"
+    db.backup_to(target)
+    copy = sqlite3.connect(target)
+    assert copy.execute("SELECT value FROM meta WHERE key = 'b'").fetchone()[0] == "kept"
+    copy.close()
