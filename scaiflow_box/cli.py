@@ -162,6 +162,65 @@ def cmd_admin_users(args: argparse.Namespace) -> int:
     return _with_db(settings, run)
 
 
+# -- JWKS and backups ------------------------------------------------------------------
+def cmd_jwks_import(args: argparse.Namespace) -> int:
+    from scaiflow_box.auth.jwks import import_jwks_file
+
+    settings = _settings(args)
+    issuer = args.issuer or settings.scaikey_issuer
+    if not issuer:
+        _err("error: name the issuer with --issuer (or set SCAIKEY_ISSUER)")
+        return 2
+
+    def run(db: Any, report: Any) -> int:
+        try:
+            kids = db.write_sync(lambda conn: import_jwks_file(conn, args.file, issuer))
+        except (OSError, ValueError) as exc:
+            _err(f"error: {exc}")
+            return 1
+        _err(f"imported {len(kids)} key(s) for {issuer}: {', '.join(kids)}")
+        return 0
+
+    return _with_db(settings, run)
+
+
+def cmd_jwks_show(args: argparse.Namespace) -> int:
+    import json
+
+    from scaiflow_box.store import keys as key_rows
+
+    settings = _settings(args)
+
+    def run(db: Any, report: Any) -> int:
+        rows = db.read_inline(key_rows.all_jwks)
+        out = [{"issuer": report.issuer.issuer, "source": "local",
+                "key_ids": [k["kid"] for k in report.issuer.public_jwks()["keys"]]}]
+        for row in rows:
+            keys = json.loads(row["jwks"]).get("keys", [])
+            out.append({"issuer": row["issuer"], "source": row["source"],
+                        "fetched_at": row["fetched_at"],
+                        "key_ids": [k.get("kid") for k in keys if isinstance(k, dict)]})
+        print(json.dumps(out, indent=2))
+        return 0
+
+    return _with_db(settings, run)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    target = Path(args.file)
+    if target.exists():
+        _err(f"error: {target} exists; choose a new file")
+        return 1
+
+    def run(db: Any, report: Any) -> int:
+        db.backup_to(target)
+        _err(f"backed up {settings.db_path} to {target} (keep master.key with it, separately)")
+        return 0
+
+    return _with_db(settings, run)
+
+
 # -- parser ----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaiflow-box",
@@ -206,6 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
     users = admin.add_parser("users", parents=[common], help="list users")
     users.add_argument("--tenant")
     users.set_defaults(func=cmd_admin_users)
+
+    jwks = sub.add_parser("jwks", help="ScaiKey signing keys").add_subparsers(
+        dest="jwks_command", metavar="ACTION", required=True)
+    jwks_import = jwks.add_parser("import", parents=[common], help="import a static JWKS file")
+    jwks_import.add_argument("file")
+    jwks_import.add_argument("--issuer")
+    jwks_import.set_defaults(func=cmd_jwks_import)
+    jwks.add_parser("show", parents=[common], help="key ids per issuer (JSON)"
+                    ).set_defaults(func=cmd_jwks_show)
+
+    backup = sub.add_parser("backup", parents=[common], help="consistent online backup")
+    backup.add_argument("file")
+    backup.set_defaults(func=cmd_backup)
 
     try:
         from scaiflow_box.compiler.commands import add_subcommands

@@ -10,6 +10,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from scaiflow_box.auth.issuer import LocalIssuer
     from scaiflow_box.auth.jwks import JwksCache
+    from scaiflow_box.auth.principal import Principal
     from scaiflow_box.auth.tokens import TokenVerifier
     from scaiflow_box.config import Settings
     from scaiflow_box.crypto.envelope import MasterKey
@@ -27,7 +28,5 @@ FLOWS: web.AppKey[FlowService] = web.AppKey("flows")
 UPSTREAM_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("upstream_session")
 ROUTES: web.AppKey[dict[tuple[str, str], Route]] = web.AppKey("routes")
 
-# Per-request values (request[...]); aiohttp has no typed request keys, so plain strings
-# used only through these constants.
-PRINCIPAL = "sfb.principal"
-REQUEST_ID = "sfb.request_id"
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

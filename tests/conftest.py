@@ -92,6 +92,9 @@ class Appliance:
         """A real service token from the appliance's own issuer; the user exists first."""
         if role is not None:
             await self.user(sub, tenant, role=role)
+        else:  # as the first request would (just-in-time provisioning)
+            await self.db.write(lambda conn: user_rows.provision_user_just_in_time(
+                conn, tenant_id=tenant, user_id=sub, email=None, display_name=None))
         issuer = self.client.app[ISSUER]
         minted = await self.db.write(lambda conn: mint_service_token(
             conn, issuer, sub=sub, tenant_id=tenant, scope=scope, ttl_seconds=3600,

@@ -133,10 +133,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def principal_of(request: web.Request) -> Principal:
-    principal: Principal = request[PRINCIPAL]
-    return principal
+    return request[PRINCIPAL]
 
 
 def request_id_of(request: web.Request) -> str | None:
-    value: str | None = request.get(REQUEST_ID)
-    return value
+    return request.get(REQUEST_ID)

@@ -1,0 +1,149 @@
+"""HTTP hygiene (SPEC §1, §16): the route table, public allow-list, OpenAPI, CORS, ids."""
+
+from __future__ import annotations
+
+import re
+
+import jwt
+import pytest
+from aiohttp import web
+
+from scaiflow_box.http.routes import PUBLIC_ALLOW_LIST, Route, all_routes, register_routes
+from scaiflow_box.keys import ROUTES
+from tests.conftest import Appliance
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[a-z_]+\}", "x1", path)
+
+
+async def test_every_non_public_route_requires_a_token(appliance: Appliance) -> None:
+    table = appliance.client.app[ROUTES]
+    checked = 0
+    for (method, path), route in table.items():
+        if route.auth != "token":
+            assert path in PUBLIC_ALLOW_LIST
+            continue
+        for headers in ({}, {"Authorization": "Bearer not-a-jwt"},
+                        {"Authorization": "Basic dXNlcjpwYXNz"}):
+            resp = await appliance.client.request(method, _concrete(path), headers=headers,
+                                                  json={})
+            assert resp.status == 401, (method, path, headers)
+            assert resp.headers["WWW-Authenticate"] == "Bearer"
+            body = await resp.json()
+            assert body["detail"] == "Not authenticated" or body["detail"].startswith(
+                "invalid token: ")
+        checked += 1
+    assert checked >= 15
+
+
+def test_a_public_route_off_the_allow_list_is_refused() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response()
+
+    app = web.Application()
+    with pytest.raises(ValueError, match="allow-list"):
+        register_routes(app, [Route("GET", "/api/v1/secret", handler, "x", auth="public")])
+
+
+async def test_openapi_describes_every_route(appliance: Appliance) -> None:
+    resp = await appliance.client.get("/api/v1/openapi.json")
+    assert resp.status == 200
+    doc = await resp.json()
+    assert doc["openapi"].startswith("3.1")
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    assert documented == {(r.method, r.path) for r in all_routes()}
+    assert doc["paths"]["/healthz"]["get"]["security"] == []
+    assert doc["paths"]["/api/v1/flows"]["get"]["security"] == [{"bearer": []}]
+
+
+async def test_health_ready_and_404_shape(appliance: Appliance) -> None:
+    resp = await appliance.client.get("/healthz")
+    assert resp.status == 200 and await resp.json() == {"status": "ok"}
+    resp = await appliance.client.get("/readyz")
+    body = await resp.json()
+    assert resp.status == 200 and body["status"] == "ready" and body["reasons"] == []
+    assert str(appliance.settings.data_dir) not in await resp.text()
+    resp = await appliance.client.get("/api/v1/nope")
+    assert resp.status == 404 and await resp.json() == {"detail": "Not Found"}
+    resp = await appliance.client.request("PATCH", "/api/v1/flows",
+                                          headers=await appliance.headers())
+    assert resp.status == 405 and await resp.json() == {"detail": "Method Not Allowed"}
+
+
+async def test_request_ids(appliance: Appliance) -> None:
+    resp = await appliance.client.get("/healthz", headers={"X-Request-ID": "ci-run-42"})
+    assert resp.headers["X-Request-ID"] == "ci-run-42"
+    resp = await appliance.client.get("/healthz", headers={"X-Request-ID": "bad id\u00e9<>"})
+    assert re.fullmatch(r"req_[0-9a-f]{16}", resp.headers["X-Request-ID"])
+
+
+async def test_cors_allow_list(appliance: Appliance) -> None:
+    good = "http://localhost:5173"
+    resp = await appliance.client.options("/api/v1/flows", headers={
+        "Origin": good, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"})
+    assert resp.status == 204
+    assert resp.headers["Access-Control-Allow-Origin"] == good
+    assert resp.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "If-Match" in resp.headers["Access-Control-Allow-Headers"]
+    resp = await appliance.client.get("/api/v1/flows", headers={"Origin": good})
+    assert resp.status == 401  # CORS headers even on errors, so the canvas can read them
+    assert resp.headers["Access-Control-Allow-Origin"] == good
+    resp = await appliance.client.options("/api/v1/flows", headers={
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "GET"})
+    assert resp.status == 403
+    assert "Access-Control-Allow-Origin" not in resp.headers
+    resp = await appliance.client.get("/healthz", headers={"Origin": "http://evil.example"})
+    assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_me_auth_config_and_local_jwks(appliance: Appliance) -> None:
+    await appliance.group("grp_ops", "tnt_a", ["usr_alice"])
+    headers = await appliance.headers("usr_alice", "tnt_a", scope="scaicore:view")
+    resp = await appliance.client.get("/api/v1/me", headers=headers)
+    assert resp.status == 200
+    assert await resp.json() == {
+        "sub": "usr_alice", "tenant_id": "tnt_a", "email": None, "display_name": None,
+        "permissions": ["scaicore:view"], "admin_role": None, "admin_role_source": None,
+        "groups": [{"id": "grp_ops", "name": "grp_ops"}], "token_source": "service"}
+    # The unknown user was provisioned just in time.
+    [user] = appliance.sql("SELECT tenant_id, status, source FROM users WHERE id = 'usr_alice'")
+    assert tuple(user) == ("tnt_a", "ACTIVE", "token")
+
+    resp = await appliance.client.get("/api/v1/auth/config")
+    config = await resp.json()
+    assert resp.status == 200 and config["auth_mode"] == "dev_token"
+    assert "client_secret" not in await resp.text()
+
+    resp = await appliance.client.get("/api/v1/auth/jwks")
+    jwks = await resp.json()
+    [key] = jwks["keys"]
+    assert key["kty"] == "EC" and key["alg"] == "ES256" and "d" not in key
+    token = headers["Authorization"].split()[1]
+    claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["ES256"],
+                        audience="scaiflow-box")
+    assert claims["sub"] == "usr_alice" and claims["tenant_id"] == "tnt_a"
+
+
+async def test_disabled_and_deleted_users_are_refused(appliance: Appliance) -> None:
+    headers = await appliance.headers("usr_gone", "tnt_a")
+    assert (await appliance.client.get("/api/v1/me", headers=headers)).status == 200
+    await appliance.db.write(lambda c: c.execute(
+        "UPDATE users SET status = 'SUSPENDED' WHERE id = 'usr_gone'"))
+    resp = await appliance.client.get("/api/v1/me", headers=headers)
+    assert resp.status == 401
+    assert await resp.json() == {"detail": "invalid token: user disabled"}
+    await appliance.db.write(lambda c: c.execute(
+        "UPDATE users SET status = 'ACTIVE', deleted_at = 'x' WHERE id = 'usr_gone'"))
+    resp = await appliance.client.get("/api/v1/me", headers=headers)
+    assert await resp.json() == {"detail": "invalid token: user disabled"}
+
+
+async def test_revoked_service_token_is_refused(appliance: Appliance) -> None:
+    headers = await appliance.headers("usr_ci", "tnt_a")
+    assert (await appliance.client.get("/api/v1/me", headers=headers)).status == 200
+    await appliance.db.write(lambda c: c.execute("UPDATE service_tokens SET revoked_at = 'x'"))
+    resp = await appliance.client.get("/api/v1/me", headers=headers)
+    assert resp.status == 401
+    assert await resp.json() == {"detail": "invalid token: revoked"}

@@ -1,0 +1,155 @@
+"""The `scaiflow-box` command line, run as a real process (SPEC §20)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
+import pytest
+
+
+def run(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None,
+        ) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("SCAIFLOW_", "SCAIKEY_",
+                                                                         "SCAIGRID_"))}
+    environ["SCAIFLOW_ENV_FILE"] = ""
+    if data_dir is not None:
+        environ["SCAIFLOW_DATA_DIR"] = str(data_dir)
+    environ.update(env or {})
+    return subprocess.run([sys.executable, "-m", "scaiflow_box", *args], env=environ,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_init_is_idempotent_and_bootstraps_the_operator(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = run("init", data_dir=data)
+    assert first.returncode == 0, first.stderr
+    assert "usr_operator" in first.stderr and first.stdout == ""
+    key = data / "master.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    key_bytes = key.read_bytes()
+    second = run("init", data_dir=data)
+    assert second.returncode == 0 and "usr_operator" not in second.stderr
+    assert key.read_bytes() == key_bytes
+    conn = sqlite3.connect(data / "scaiflow.db")
+    assert conn.execute("SELECT tenant_id, admin_role, admin_role_source FROM users"
+                        " WHERE id = 'usr_operator'").fetchone() == ("tnt_local", "super_admin",
+                                                                     "bootstrap")
+    # The issuer's private key is stored wrapped, never as PEM.
+    [wrapped] = conn.execute("SELECT private_key FROM issuer_keys").fetchone()
+    assert wrapped.startswith("sfb1:") and "PRIVATE KEY" not in wrapped
+    db_bytes = (data / "scaiflow.db").read_bytes()
+    assert b"PRIVATE KEY" not in db_bytes
+
+
+def test_token_mint_prints_only_the_token_and_revoke_works(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    minted = run("token", "mint", "--sub", "ci-bot", "--tenant", "tnt_acme", "--scope",
+                 "scaicore:view", "--ttl", "600", data_dir=data)
+    assert minted.returncode == 0, minted.stderr
+    token = minted.stdout.strip()
+    assert minted.stdout == token + "\n"
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == "ci-bot" and claims["tenant_id"] == "tnt_acme"
+    assert claims["scope"] == "scaicore:view" and claims["exp"] - claims["iat"] == 600
+    assert claims["iss"].startswith("scaiflow-box:") and claims["jti"].startswith("tok_")
+    revoked = run("token", "revoke", claims["jti"], data_dir=data)
+    assert revoked.returncode == 0, revoked.stderr
+    again = run("token", "revoke", claims["jti"], data_dir=data)
+    assert again.returncode == 1 and "no live service token" in again.stderr
+    conn = sqlite3.connect(data / "scaiflow.db")
+    assert conn.execute("SELECT revoked_at IS NOT NULL FROM service_tokens").fetchone() == (1,)
+    bad = run("token", "mint", "--sub", "x", "--tenant", "t", "--ttl", "99999999", data_dir=data)
+    assert bad.returncode == 2 and "ttl" in bad.stderr and bad.stdout == ""
+
+
+def test_admin_grant_revoke_and_users(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("init", data_dir=data).returncode == 0
+    conn = sqlite3.connect(data / "scaiflow.db")
+    conn.execute("INSERT INTO users (id, tenant_id, email, status, source, created_at,"
+                 " updated_at) VALUES ('usr_a', 'tnt_x', 'Alice@Example.com', 'ACTIVE', 'token',"
+                 " 'now', 'now')")
+    conn.commit()
+    granted = run("admin", "grant", "alice@example.com", "--role", "tenant_admin", data_dir=data)
+    assert granted.returncode == 0, granted.stderr
+    assert conn.execute("SELECT admin_role, admin_role_source FROM users WHERE id = 'usr_a'"
+                        ).fetchone() == ("tenant_admin", "manual")
+    listed = run("admin", "users", "--tenant", "tnt_x", data_dir=data)
+    assert "usr_a" in listed.stdout and "tenant_admin" in listed.stdout
+    assert "usr_operator" not in listed.stdout
+    assert run("admin", "revoke", "usr_a", data_dir=data).returncode == 0
+    assert conn.execute("SELECT admin_role FROM users WHERE id = 'usr_a'").fetchone() == (None,)
+    unknown = run("admin", "grant", "nobody@example.com", "--role", "super_admin",
+                  data_dir=data)
+    assert unknown.returncode == 1 and "sign in once" in unknown.stderr
+    bad_role = run("admin", "grant", "usr_a", "--role", "god", data_dir=data)
+    assert bad_role.returncode == 2
+
+
+def test_bad_configuration_is_one_line_per_problem(tmp_path: Path) -> None:
+    result = run("init", data_dir=tmp_path / "d", env={
+        "SCAIFLOW_API_PORT": "eighty", "SCAIKEY_ALGORITHMS": "HS256",
+        "SCAIFLOW_CORS_ORIGINS": "*", "SCAIGRID_BASE_URL": "ftp://grid"})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 4
+    assert all(line.startswith("config error: ") for line in lines)
+    joined = "\n".join(lines)
+    for name in ("SCAIFLOW_API_PORT", "SCAIKEY_ALGORITHMS", "SCAIFLOW_CORS_ORIGINS",
+                 "SCAIGRID_BASE_URL"):
+        assert name in joined
+    assert not (tmp_path / "d").exists()
+
+
+def test_auth_disabled_is_refused_off_loopback(tmp_path: Path) -> None:
+    result = run("init", data_dir=tmp_path / "d", env={"SCAIFLOW_AUTH_DISABLED": "true",
+                                                       "SCAIFLOW_API_HOST": "0.0.0.0"})
+    assert result.returncode == 1 and "SCAIFLOW_AUTH_DISABLED" in result.stderr
+
+
+def test_env_file_is_read_and_real_env_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / "box.env"
+    env_file.write_text("SCAIFLOW_API_PORT=notaport\nexport SCAIKEY_ALGORITHMS='ES256'\n")
+    result = run("init", data_dir=tmp_path / "d", env={"SCAIFLOW_ENV_FILE": str(env_file)})
+    assert result.returncode == 1 and "SCAIFLOW_API_PORT" in result.stderr
+    result = run("init", data_dir=tmp_path / "d", env={"SCAIFLOW_ENV_FILE": str(env_file),
+                                                       "SCAIFLOW_API_PORT": "9000"})
+    assert result.returncode == 0, result.stderr
+
+
+def test_usage_errors_exit_2_and_version(tmp_path: Path) -> None:
+    assert run().returncode == 2
+    assert run("token").returncode == 2
+    assert run("frobnicate").returncode == 2
+    version = run("version")
+    assert version.returncode == 0 and version.stdout.startswith("scaiflow-box ")
+
+
+def test_backup_and_jwks_show(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("init", data_dir=data).returncode == 0
+    target = tmp_path / "copy.db"
+    result = run("backup", str(target), data_dir=data)
+    assert result.returncode == 0, result.stderr
+    copy = sqlite3.connect(target)
+    assert copy.execute("SELECT count(*) FROM users WHERE id = 'usr_operator'").fetchone() == (1,)
+    assert run("backup", str(target), data_dir=data).returncode == 1  # never overwrites
+    shown = run("jwks", "show", data_dir=data)
+    assert shown.returncode == 0
+    [local] = json.loads(shown.stdout)
+    assert local["source"] == "local" and len(local["key_ids"]) == 1
+
+
+@pytest.mark.parametrize("missing", ["--issuer"])
+def test_jwks_import_needs_an_issuer(tmp_path: Path, missing: str) -> None:
+    path = tmp_path / "jwks.json"
+    path.write_text('{"keys": []}')
+    result = run("jwks", "import", str(path), data_dir=tmp_path / "data")
+    assert result.returncode == 2 and missing in result.stderr
