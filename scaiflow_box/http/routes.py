@@ -45,9 +45,10 @@ class Route:
 
 def all_routes() -> list[Route]:
     # Imported here: the api modules import services, which import this package's siblings.
-    from scaiflow_box.api import acls, auth, flows, ops, preview
+    from scaiflow_box.api import acls, admin, auth, flows, ops, preview
 
-    return [*ops.ROUTES, *auth.ROUTES, *preview.ROUTES, *flows.ROUTES, *acls.ROUTES]
+    return [*ops.ROUTES, *auth.ROUTES, *preview.ROUTES, *flows.ROUTES, *acls.ROUTES,
+            *admin.ROUTES]
 
 
 def register_routes(app: web.Application, routes: list[Route] | None = None) -> None:

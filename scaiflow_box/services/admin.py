@@ -1,0 +1,162 @@
+"""Admin router rules (SPEC §12): users and roles, flow ownership, service tokens, audit.
+
+Super admins act platform-wide; tenant admins only inside their own tenant and may grant
+only `tenant_admin`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from scaiflow_box.auth.issuer import LocalIssuer
+from scaiflow_box.auth.principal import Principal
+from scaiflow_box.http.errors import ApiError, forbidden, not_found
+from scaiflow_box.services.service_tokens import (
+    MintedToken,
+    TokenRequestError,
+    mint_service_token,
+    revoke_service_token,
+)
+from scaiflow_box.store import audit
+from scaiflow_box.store import flows as flow_rows
+from scaiflow_box.store import keys as key_rows
+from scaiflow_box.store import users as user_rows
+from scaiflow_box.store.db import Database
+from scaiflow_box.timestamps import now_iso
+
+ROLES = ("tenant_admin", "super_admin")
+
+
+def require_super_admin(principal: Principal) -> None:
+    if not principal.is_super_admin:
+        raise forbidden("this action needs the super_admin role",
+                        fix="Ask a super admin, or run `scaiflow-box admin grant` on the box.")
+
+
+def require_tenant_admin(principal: Principal) -> None:
+    if not principal.is_tenant_admin:
+        raise forbidden("this action needs the tenant_admin or super_admin role")
+
+
+def user_dict(row: sqlite3.Row) -> dict[str, Any]:
+    return {key: row[key] for key in ("id", "tenant_id", "email", "display_name", "status",
+                                      "admin_role", "admin_role_source", "deleted_at",
+                                      "last_synced_at")}
+
+
+async def list_users(db: Database, principal: Principal, *, tenant_id: str | None,
+                     search: str | None, include_deleted: bool,
+                     own_tenant_only: bool) -> list[dict[str, Any]]:
+    if own_tenant_only:
+        require_tenant_admin(principal)
+        tenant_id = principal.tenant_id
+    else:
+        require_super_admin(principal)
+    rows = await db.read(lambda conn: user_rows.list_users(
+        conn, tenant_id=tenant_id, search=search, include_deleted=include_deleted))
+    return [user_dict(r) for r in rows]
+
+
+async def set_role(db: Database, principal: Principal, user_id: str, role: str | None,
+                   request_id: str | None) -> None:
+    """Grant (role) or remove (None) an admin role with source `manual`."""
+    require_tenant_admin(principal)
+    if role is not None and role not in ROLES:
+        raise ApiError(400, "invalid_role", f"role must be one of {', '.join(ROLES)}")
+    if not principal.is_super_admin and role == "super_admin":
+        raise forbidden("a tenant admin may grant only tenant_admin")
+
+    def run(conn: sqlite3.Connection) -> None:
+        target = user_rows.get_user_any_tenant(conn, user_id)
+        if target is None or (not principal.is_super_admin
+                              and target["tenant_id"] != principal.tenant_id):
+            raise not_found("User not found")
+        if not principal.is_super_admin and target["admin_role"] == "super_admin":
+            raise forbidden("a tenant admin cannot change a super admin's role")
+        user_rows.set_admin_role(conn, target["tenant_id"], user_id, role, "manual")
+        audit.record(conn, tenant_id=target["tenant_id"], actor=principal.sub,
+                     action="role.granted" if role else "role.revoked", target_type="user",
+                     target_id=user_id, details={"role": role or target["admin_role"]},
+                     request_id=request_id)
+
+    await db.write(run)
+
+
+async def transfer_ownership(db: Database, principal: Principal, flow_id: str, owner_id: str,
+                             request_id: str | None) -> dict[str, Any]:
+    require_super_admin(principal)
+
+    def run(conn: sqlite3.Connection) -> dict[str, Any]:
+        tenant_row = conn.execute("SELECT tenant_id FROM flows WHERE id = ?",
+                                  (flow_id,)).fetchone()
+        if tenant_row is None:
+            raise not_found("Flow not found")
+        tenant_id = tenant_row[0]
+        flow = flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True)
+        assert flow is not None
+        if not user_rows.principal_exists(conn, tenant_id, "user", owner_id):
+            raise ApiError(404, "principal_not_found",
+                           f"no user '{owner_id}' in the flow's tenant",
+                           fix="Run a directory sync (POST /api/v1/admin/sync), then retry.")
+        flow_rows.update_flow(conn, tenant_id, flow_id, owner_id=owner_id, updated_at=now_iso())
+        audit.record(conn, tenant_id=tenant_id, actor=principal.sub, action="flow.owner_changed",
+                     target_type="flow", target_id=flow_id,
+                     details={"from": flow["owner_id"], "to": owner_id}, request_id=request_id)
+        row = flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True)
+        assert row is not None
+        return {"id": row["id"], "tenant_id": row["tenant_id"], "owner_id": row["owner_id"],
+                "version": row["version"], "deleted_at": row["deleted_at"]}
+
+    return await db.write(run)
+
+
+def token_dict(row: sqlite3.Row) -> dict[str, Any]:
+    return {key: row[key] for key in ("id", "tenant_id", "sub", "scope", "description",
+                                      "created_by", "created_at", "expires_at", "revoked_at")}
+
+
+async def mint_token(db: Database, issuer: LocalIssuer, principal: Principal, *,
+                     tenant_id: str | None, sub: str, scope: str, ttl_seconds: int,
+                     description: str) -> MintedToken:
+    require_super_admin(principal)
+
+    def run(conn: sqlite3.Connection) -> MintedToken:
+        try:
+            return mint_service_token(conn, issuer, sub=sub,
+                                      tenant_id=tenant_id or principal.tenant_id, scope=scope,
+                                      ttl_seconds=ttl_seconds, description=description,
+                                      created_by=principal.sub)
+        except TokenRequestError as exc:
+            raise ApiError(400, "invalid_token_request", str(exc)) from None
+
+    return await db.write(run)
+
+
+async def list_tokens(db: Database, principal: Principal) -> list[dict[str, Any]]:
+    require_super_admin(principal)
+    rows = await db.read(lambda conn: key_rows.list_service_tokens(conn, None))
+    return [token_dict(r) for r in rows]
+
+
+async def revoke_token(db: Database, principal: Principal, token_id: str) -> None:
+    require_super_admin(principal)
+
+    def run(conn: sqlite3.Connection) -> None:
+        if key_rows.find_service_token(conn, token_id) is None:
+            raise not_found("Service token not found")
+        revoke_service_token(conn, token_id, actor=principal.sub)
+
+    await db.write(run)
+
+
+async def list_audit(db: Database, principal: Principal, *, tenant_id: str | None,
+                     actor: str | None, action: str | None, since: str | None,
+                     before_id: int | None, limit: int) -> list[dict[str, Any]]:
+    require_tenant_admin(principal)
+    if not principal.is_super_admin:
+        tenant_id = principal.tenant_id
+    rows = await db.read(lambda conn: audit.list_entries(
+        conn, tenant_id=tenant_id, actor=actor, action=action, since=since,
+        before_id=before_id, limit=limit))
+    return [dict(r) for r in rows]
