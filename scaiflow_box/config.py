@@ -243,6 +243,11 @@ def load_settings(
     if jwks_file is not None and not Path(jwks_file).is_file():
         problems.append(f"SCAIKEY_JWKS_FILE: file not found: {jwks_file}")
 
+    if (get("SCAIKEY_JWKS_URL") or jwks_file) and not (get("SCAIKEY_ISSUER")
+                                                       or get("SCAIKEY_BASE_URL")):
+        problems.append("SCAIKEY_ISSUER: required with SCAIKEY_JWKS_URL or SCAIKEY_JWKS_FILE "
+                        "(the `iss` every ScaiKey token must carry)")
+
     data_dir = Path(get("SCAIFLOW_DATA_DIR") or "./scaiflow-data")
     master_key = get("SCAIFLOW_MASTER_KEY_FILE")
 

@@ -27,6 +27,8 @@ async def readyz(request: web.Request) -> web.Response:
         reasons.append("database not writable")
     if ISSUER not in app:
         reasons.append("issuer keys not loaded")
+    if JWKS in app and app[JWKS].remote_configured and not app[JWKS].has_keys():
+        reasons.append("ScaiKey signing keys not loaded yet")
     issuers = app[JWKS].status() if JWKS in app else []
     body = {"status": "ready" if not reasons else "not_ready", "reasons": reasons,
             "issuers": [{"issuer": s["issuer"], "key_ids": s["key_ids"],

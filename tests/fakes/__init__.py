@@ -1,0 +1,1 @@
+"""Real servers that implement the upstream contracts of SPEC §18, for tests."""

@@ -1,0 +1,21 @@
+"""Pytest fixtures for the fakes; `tests/conftest.py` star-imports this module."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.fakes.scaikey import FakeScaiKey
+
+__all__ = ["scaikey_server"]
+
+
+@pytest.fixture
+async def scaikey_server() -> AsyncIterator[FakeScaiKey]:
+    """A started fake ScaiKey on a random loopback port (RS256 key "key-1")."""
+    fake = await FakeScaiKey().start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
