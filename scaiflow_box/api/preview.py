@@ -7,7 +7,6 @@ back inside a 200 so the canvas can show them while the user types.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import orjson
@@ -16,7 +15,7 @@ from pydantic import Field
 
 from scaiflow_box.compiler.analyze import validate_flow
 from scaiflow_box.compiler.emit_yaml import compile_flow
-from scaiflow_box.compiler.errors import ImportFailed, UnsupportedFormat
+from scaiflow_box.compiler.errors import FlowInvalid, ImportFailed, UnsupportedFormat
 from scaiflow_box.compiler.importer import import_manifest
 from scaiflow_box.http.errors import ApiError, json_response
 from scaiflow_box.http.middlewares import principal_of
@@ -67,8 +66,7 @@ async def compile_preview(request: web.Request) -> web.Response:
     try:
         result = await _off_loop(compile_flow, body.content, body.format)
     except UnsupportedFormat as exc:
-        raise ApiError(400, "unsupported_format", str(exc),
-                       fix="Use format `yaml` (the deploy artifact) or `json`.") from None
+        raise ApiError(400, exc.error, exc.message, fix=exc.fix) from None
     return json_response({"format": result.format, "body": result.body,
                           "errors": list(result.errors)})
 
@@ -90,18 +88,13 @@ async def run_flow_tests(request: web.Request) -> web.Response:
     body = await parse_body(request, RunTestsRequest, limit=FLOW_BODY_LIMIT)
     version, raw = request.app[FLOWS].content_for(principal, request.match_info["flow_id"],
                                                   body.version, "deploy")
-    content = orjson.loads(raw)
-    diagnostics = _diagnostic_dicts(await _off_loop(validate_flow, content))
-    errors = [d for d in diagnostics if d["severity"] == "error"]
-    if errors:
-        raise ApiError(400, "compile_error", f"flow version {version} does not validate",
+    try:
+        report: dict[str, Any] = await _off_loop(run_tests, orjson.loads(raw), body.tests)
+    except FlowInvalid as exc:
+        raise ApiError(400, exc.error, f"flow version {version} does not validate",
                        fix="Fix the errors listed (POST /api/v1/flows/validate shows them).",
-                       errors=errors)
-    started = time.perf_counter()
-    report: dict[str, Any] = await _off_loop(run_tests, content, body.tests)
-    report = {"version": version, **report}
-    report.setdefault("duration_ms", round((time.perf_counter() - started) * 1000, 3))
-    return json_response(report)
+                       errors=exc.errors) from None
+    return json_response({**report, "version": version})
 
 
 ROUTES = [

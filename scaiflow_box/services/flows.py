@@ -75,8 +75,12 @@ class FlowService:
         self.cache = cache
 
     # -- helpers ---------------------------------------------------------------------
-    async def check_content(self, content: Any) -> None:
-        """422 with FastAPI's list shape when content is not a structurally valid FlowGraph."""
+    async def check_content(self, content: dict[str, Any], flow_id: str) -> None:
+        """422 with FastAPI's list shape when content is not a structurally valid FlowGraph.
+
+        `id` and `version` are the server's (it overwrites them), so a client may omit them.
+        """
+        content = {**content, "id": flow_id, "version": FIRST_VERSION}
         if len(orjson.dumps(content)) > _INLINE_VALIDATION_BYTES:
             errors = await asyncio.get_running_loop().run_in_executor(
                 None, structural_errors, content
@@ -227,8 +231,8 @@ class FlowService:
     async def create(self, principal: Principal, *, name: str, description: str,
                      content: dict[str, Any], request_id: str | None) -> FlowDetail:
         principal.require_manage()
-        await self.check_content(content)
         flow_id = new_id("flow")
+        await self.check_content(content, flow_id)
 
         def run(conn: sqlite3.Connection) -> FlowDetail:
             now = now_iso()
@@ -257,7 +261,7 @@ class FlowService:
         principal.require_manage()
         require_level(self.db, principal, flow_id, "edit")
         if content is not None:
-            await self.check_content(content)
+            await self.check_content(content, flow_id)
 
         def run(conn: sqlite3.Connection) -> FlowDetail:
             flow = check_level(conn, principal, flow_id, "edit")

@@ -50,6 +50,16 @@ async def test_create_stores_version_one_and_owns_ids(appliance: Appliance) -> N
                                                                         body["id"])
 
 
+async def test_content_may_omit_the_server_owned_id_and_version(appliance: Appliance) -> None:
+    content = hello_content()
+    del content["id"], content["version"]
+    body = await create(appliance, await appliance.headers(), content=content)
+    assert body["content"]["id"] == body["id"] and body["content"]["version"] == "1.0.0"
+    resp = await appliance.client.put(f"{FLOWS}/{body['id']}", headers=await appliance.headers(),
+                                      json={"content": content})
+    assert resp.status == 200 and (await resp.json())["content"]["version"] == "1.0.1"
+
+
 async def test_create_rejects_server_owned_fields(appliance: Appliance) -> None:
     headers = await appliance.headers()
     for field, value in (("tenant_id", "tnt_b"), ("owner_id", "usr_x"), ("version", "2.0.0")):

@@ -1,0 +1,129 @@
+"""Preview endpoints (SPEC §5.2, §6): validate, compile, import, run-tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.api.test_flows import FLOWS
+from tests.conftest import Appliance
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def example(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((EXAMPLES / f"{name}.flow.json").read_text())
+    return data
+
+
+async def test_validate_needs_view_only_and_stores_nothing(appliance: Appliance) -> None:
+    viewer = await appliance.headers("usr_v", "tnt_a", scope="scaicore:view")
+    resp = await appliance.client.post(FLOWS + "/validate", headers=viewer,
+                                       json={"content": example("customer-support")})
+    assert resp.status == 200
+    assert await resp.json() == {"valid": True, "diagnostics": []}
+    broken = example("hello-world")
+    broken["edges"][0]["source"]["port"] = "out_typo"
+    resp = await appliance.client.post(FLOWS + "/validate", headers=viewer,
+                                       json={"content": broken})
+    body = await resp.json()
+    assert resp.status == 200 and body["valid"] is False
+    [diag] = [d for d in body["diagnostics"] if d["severity"] == "error"]
+    assert diag["message"] == ("edge 'edge_start_greet': source node 'node_start' has no "
+                               "output port 'out_typo'")
+    assert diag["edge_id"] == "edge_start_greet"
+    assert appliance.sql("SELECT count(*) AS n FROM flows")[0]["n"] == 0
+    resp = await appliance.client.post(FLOWS + "/validate", headers=viewer, json={})
+    assert resp.status == 422
+    assert (await resp.json())["detail"][0]["loc"] == ["body", "content"]
+    resp = await appliance.client.post(FLOWS + "/validate", json={"content": {}})
+    assert resp.status == 401
+
+
+async def test_compile_returns_errors_inside_a_200(appliance: Appliance) -> None:
+    headers = await appliance.headers()
+    resp = await appliance.client.post(FLOWS + "/compile", headers=headers,
+                                       json={"content": example("hello-world")})
+    body = await resp.json()
+    assert resp.status == 200 and body["format"] == "yaml" and body["errors"] == []
+    manifest = yaml.safe_load(body["body"])
+    assert manifest["core"]["name"] == "hello-world"
+    resp = await appliance.client.post(FLOWS + "/compile", headers=headers,
+                                       json={"content": example("hello-world"),
+                                             "format": "json"})
+    as_json = await resp.json()
+    assert json.loads(as_json["body"]) == manifest
+
+    no_entry = example("hello-world")
+    no_entry["nodes"] = [n for n in no_entry["nodes"] if not n["type"].startswith("entry_")]
+    no_entry["edges"] = []
+    resp = await appliance.client.post(FLOWS + "/compile", headers=headers,
+                                       json={"content": no_entry})
+    body = await resp.json()
+    assert resp.status == 200 and body["body"] is None
+    assert "flow has no entry-point node" in [e["message"] for e in body["errors"]]
+
+    for fmt in ("ir", "scai"):
+        resp = await appliance.client.post(FLOWS + "/compile", headers=headers,
+                                           json={"content": example("hello-world"),
+                                                 "format": fmt})
+        assert resp.status == 400
+        assert (await resp.json())["detail"]["error"] == "unsupported_format"
+
+
+async def test_import_round_trips_our_own_output(appliance: Appliance) -> None:
+    headers = await appliance.headers()
+    original = example("customer-support")
+    resp = await appliance.client.post(FLOWS + "/compile", headers=headers,
+                                       json={"content": original})
+    manifest = (await resp.json())["body"]
+    resp = await appliance.client.post(FLOWS + "/import", headers=headers,
+                                       json={"yaml": manifest})
+    body = await resp.json()
+    assert resp.status == 200
+    assert body["content"] == original
+    resp = await appliance.client.post(FLOWS + "/import", headers=headers,
+                                       json={"yaml": "just: [unclosed"})
+    assert resp.status == 400
+    assert (await resp.json())["detail"]["error"] == "import_failed"
+
+
+async def test_run_tests_on_a_stored_flow(appliance: Appliance) -> None:
+    headers = await appliance.headers()
+    content = example("hello-world")
+    resp = await appliance.client.post(FLOWS, headers=headers,
+                                       json={"name": "Hello", "content": content})
+    flow = await resp.json()
+    url = f"{FLOWS}/{flow['id']}/run-tests"
+    resp = await appliance.client.post(url, headers=headers, json={})
+    report = await resp.json()
+    assert resp.status == 200
+    assert report["version"] == "1.0.0"
+    assert (report["passed"], report["failed"], report["errors"]) == (2, 0, 0)
+    assert [r["status"] for r in report["results"]] == ["passed", "passed"]
+    assert report["results"][0]["visits"] == ["node_start", "node_greet"]
+
+    failing = [{"name": "wrong greeting", "input": {"name": "Bob"},
+                "expect": {"output": {"text": "Goodbye"}}}]
+    resp = await appliance.client.post(url, headers=headers, json={"tests": failing})
+    report = await resp.json()
+    assert (report["passed"], report["failed"]) == (0, 1)
+    assert report["results"][0]["failures"]
+
+    broken = dict(content)
+    broken["nodes"] = [n for n in content["nodes"] if not n["type"].startswith("entry_")]
+    broken["edges"] = []
+    await appliance.client.put(f"{FLOWS}/{flow['id']}", headers=headers,
+                               json={"content": broken})
+    resp = await appliance.client.post(url, headers=headers, json={})
+    assert resp.status == 400
+    detail = (await resp.json())["detail"]
+    assert detail["error"] == "compile_error" and detail["errors"]
+    # An older version can still be tested.
+    resp = await appliance.client.post(url, headers=headers, json={"version": "1.0.0"})
+    assert resp.status == 200 and (await resp.json())["passed"] == 2
+    resp = await appliance.client.post(url, headers=headers, json={"version": "7.7.7"})
+    assert resp.status == 404
