@@ -147,3 +147,19 @@ async def test_revoked_service_token_is_refused(appliance: Appliance) -> None:
     resp = await appliance.client.get("/api/v1/me", headers=headers)
     assert resp.status == 401
     assert await resp.json() == {"detail": "invalid token: revoked"}
+
+
+async def test_unexpected_errors_are_500_without_internals(aiohttp_client, caplog) -> None:  # type: ignore[no-untyped-def]
+    from scaiflow_box.http.middlewares import error_middleware, request_id_middleware
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("secret-db-path /var/lib/x")
+
+    app = web.Application(middlewares=[request_id_middleware, error_middleware])
+    app.router.add_get("/boom", boom)
+    client = await aiohttp_client(app)
+    resp = await client.get("/boom", headers={"X-Request-ID": "trace-1"})
+    assert resp.status == 500
+    assert await resp.json() == {"detail": "internal error", "request_id": "trace-1"}
+    assert "secret-db-path" not in await resp.text()
+    assert "trace-1" in caplog.text  # the log line carries the request id for operators
