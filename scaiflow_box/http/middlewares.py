@@ -117,6 +117,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         # Unmatched paths (404/405) and the listed public routes; /dev/deploy checks the
         # dev token in its own handler.
         return await handler(request)
+    db = request.app[DB]
+    db.inline_cache.check()  # once per request: cached reads never predate the last commit
     token = _bearer(request)
     settings = request.app[SETTINGS]
     if token is None:
@@ -126,7 +128,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise not_authenticated()
     try:
         verified = await request.app[VERIFIER].verify(token)
-        request[PRINCIPAL] = await resolve_principal(request.app[DB], settings, verified, token)
+        request[PRINCIPAL] = await resolve_principal(db, settings, verified, token)
     except InvalidToken as exc:
         raise not_authenticated(exc.reason) from None
     return await handler(request)

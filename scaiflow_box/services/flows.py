@@ -139,7 +139,9 @@ class FlowService:
             return FlowDetail(flow, self._content(conn, principal.tenant_id, flow_id,
                                                   flow["version"]))
 
-        return self.db.read_inline(run)
+        # The same caller reading the same flow, with no commit since: reuse the answer.
+        key = ("flow", principal.tenant_id, principal.sub, principal.admin_role, flow_id)
+        return self.db.inline_cache.get_or_load(key, lambda: self.db.read_inline(run))
 
     def content_for(self, principal: Principal, flow_id: str, version: str | None,
                     level: str) -> tuple[str, bytes]:

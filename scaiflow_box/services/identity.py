@@ -19,26 +19,22 @@ def _check_service_token(conn: sqlite3.Connection, jti: str | None) -> None:
         raise InvalidToken("revoked")
 
 
-async def resolve_principal(
+def _principal_from_rows(
     db: Database, settings: Settings, verified: VerifiedToken, token: str
-) -> Principal:
-    """Join the token with the user row, creating the row on first sight (SPEC §20)."""
+) -> Principal | None:
+    """The principal from stored rows; None when the user is not provisioned yet."""
     if verified.source == "service":
         db.read_inline(lambda conn: _check_service_token(conn, verified.jti))
     row = db.read_inline(lambda conn: user_rows.get_user_any_tenant(conn, verified.sub))
     if row is None:
-        def provision(conn: sqlite3.Connection) -> sqlite3.Row | None:
-            if user_rows.provision_user_just_in_time(
-                conn, tenant_id=verified.tenant_id, user_id=verified.sub,
-                email=verified.email, display_name=verified.name,
-            ):
-                audit.record(conn, tenant_id=verified.tenant_id, actor=verified.sub,
-                             action="user.provisioned", target_type="user",
-                             target_id=verified.sub, details={"source": verified.source})
-            return user_rows.get_user_any_tenant(conn, verified.sub)
+        return None
+    return _principal(settings, verified, token, row)
 
-        row = await db.write(provision)
-    if row is None or row["tenant_id"] != verified.tenant_id:
+
+def _principal(
+    settings: Settings, verified: VerifiedToken, token: str, row: sqlite3.Row
+) -> Principal:
+    if row["tenant_id"] != verified.tenant_id:
         raise InvalidToken("user belongs to another tenant")
     if row["deleted_at"] is not None or row["status"] != "ACTIVE":
         raise InvalidToken("user disabled")
@@ -53,6 +49,40 @@ async def resolve_principal(
         token_source=verified.source,
         token=token,
     )
+
+
+async def resolve_principal(
+    db: Database, settings: Settings, verified: VerifiedToken, token: str
+) -> Principal:
+    """Join the token with the user row, creating the row on first sight (SPEC §20).
+
+    Revocation and user status come from the database on every request; the commit-scoped
+    cache only saves re-reading rows no commit has touched since."""
+    principal = db.inline_cache.get_or_load(
+        ("principal", token), lambda: _principal_from_rows(db, settings, verified, token))
+    if principal is not None:
+        return principal
+    return await _provision(db, settings, verified, token)
+
+
+async def _provision(
+    db: Database, settings: Settings, verified: VerifiedToken, token: str
+) -> Principal:
+    """First sight of this `sub`: create the user row (source `token`), then resolve."""
+    def provision(conn: sqlite3.Connection) -> sqlite3.Row | None:
+        if user_rows.provision_user_just_in_time(
+            conn, tenant_id=verified.tenant_id, user_id=verified.sub,
+            email=verified.email, display_name=verified.name,
+        ):
+            audit.record(conn, tenant_id=verified.tenant_id, actor=verified.sub,
+                         action="user.provisioned", target_type="user",
+                         target_id=verified.sub, details={"source": verified.source})
+        return user_rows.get_user_any_tenant(conn, verified.sub)
+
+    row = await db.write(provision)
+    if row is None:
+        raise InvalidToken("user disabled")
+    return _principal(settings, verified, token, row)
 
 
 async def describe_me(db: Database, principal: Principal) -> dict[str, object]:

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from scaiflow_box.store.migrations import apply_migrations
+from scaiflow_box.store.read_cache import CommitScopedCache
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class Database:
             max_workers=reader_threads, thread_name_prefix="sfb-reader"
         )
         self._inline_conn = _connect(path, readonly=True)
+        # Per-request reads that stay valid until the next commit (see read_cache.py).
+        self.inline_cache = CommitScopedCache(self._inline_conn)
         self._writer = threading.Thread(target=self._write_loop, name="sfb-writer", daemon=True)
         self._writer.start()
 
