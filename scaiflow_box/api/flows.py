@@ -39,7 +39,7 @@ class FlowUpdate(RequestModel):
 
 
 def detail_response(detail: FlowDetail, status: int = 200) -> web.Response:
-    return web.Response(body=detail.body(), status=status, content_type="application/json",
+    return web.Response(body=detail.body, status=status, content_type="application/json",
                         headers={"ETag": detail.etag})
 
 

@@ -7,6 +7,7 @@ import hashlib
 import re
 import sqlite3
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -61,11 +62,13 @@ class FlowDetail:
     row: sqlite3.Row
     content: bytes
 
-    @property
+    @cached_property
     def etag(self) -> str:
         return f'"{self.row["version"]}"'
 
+    @cached_property
     def body(self) -> bytes:
+        """Serialized once: a cached FlowDetail answers repeated GETs with the same bytes."""
         return detail_bytes(self.row, self.content)
 
 
