@@ -110,16 +110,19 @@ def update_flow(
     )
 
 
-def _visibility_clause(can_see_all: bool) -> str:
-    if can_see_all:
-        return ""
-    return (
-        " AND (f.owner_id = :user OR EXISTS (SELECT 1 FROM flow_acls a WHERE a.flow_id = f.id"
-        " AND a.tenant_id = :tenant AND ((a.principal_type = 'user' AND a.principal_id = :user)"
-        " OR (a.principal_type = 'group' AND a.principal_id IN (SELECT m.group_id FROM"
-        " memberships m JOIN groups g ON g.id = m.group_id WHERE m.user_id = :user"
-        " AND m.tenant_id = :tenant AND m.deleted_at IS NULL AND g.deleted_at IS NULL)))))"
-    )
+# The flows a non-admin user may view, built from the small side (their own flows, their
+# grants, their groups' grants) so the cost follows what they can see, not the tenant's size.
+_VISIBLE_CTE = (
+    "WITH visible (id) AS ("
+    " SELECT id FROM flows WHERE tenant_id = :tenant AND owner_id = :user"
+    " UNION SELECT flow_id FROM flow_acls WHERE tenant_id = :tenant"
+    " AND principal_type = 'user' AND principal_id = :user"
+    " UNION SELECT a.flow_id FROM memberships m JOIN groups g ON g.id = m.group_id"
+    " JOIN flow_acls a ON a.tenant_id = :tenant AND a.principal_type = 'group'"
+    " AND a.principal_id = m.group_id"
+    " WHERE m.user_id = :user AND m.tenant_id = :tenant AND m.deleted_at IS NULL"
+    " AND g.deleted_at IS NULL) "
+)
 
 
 def list_visible_flows(
@@ -131,25 +134,30 @@ def list_visible_flows(
     search: str | None,
     after: tuple[str, str] | None,
     limit: int,
-    include_deleted: bool = False,
 ) -> tuple[list[sqlite3.Row], int]:
     """Flows the user can view, newest first, plus the total matching (ignoring the cursor)."""
     params: dict[str, Any] = {"tenant": tenant_id, "user": user_id, "limit": limit}
-    where = "f.tenant_id = :tenant"
-    if not include_deleted:
-        where += " AND f.deleted_at IS NULL"
-    where += _visibility_clause(can_see_all)
+    if can_see_all:
+        prefix, source = "", "flows f"
+    else:
+        prefix, source = _VISIBLE_CTE, "visible v JOIN flows f ON f.id = v.id"
+    where = "f.tenant_id = :tenant AND f.deleted_at IS NULL"
     if search:
         where += " AND instr(lower(f.name), :needle) > 0"
         params["needle"] = search.lower()
-    total = int(conn.execute(f"SELECT count(*) FROM flows f WHERE {where}", params).fetchone()[0])
-    page_where = where
+    if can_see_all and not search:
+        row = conn.execute("SELECT live FROM flow_counts WHERE tenant_id = ?",
+                           (tenant_id,)).fetchone()
+        total = int(row[0]) if row else 0
+    else:
+        total = int(conn.execute(f"{prefix}SELECT count(*) FROM {source} WHERE {where}",
+                                 params).fetchone()[0])
     if after is not None:
-        page_where += " AND (f.created_at, f.id) < (:after_at, :after_id)"
+        where += " AND (f.created_at, f.id) < (:after_at, :after_id)"
         params["after_at"], params["after_id"] = after
     columns = ", ".join(f"f.{c.strip()}" for c in SUMMARY_COLUMNS.split(","))
     rows = conn.execute(
-        f"SELECT {columns} FROM flows f WHERE {page_where}"
+        f"{prefix}SELECT {columns} FROM {source} WHERE {where}"
         " ORDER BY f.created_at DESC, f.id DESC LIMIT :limit",
         params,
     ).fetchall()

@@ -123,3 +123,26 @@ def test_backup_is_a_consistent_copy(db: Database, tmp_path: Path) -> None:
     copy = sqlite3.connect(target)
     assert copy.execute("SELECT value FROM meta WHERE key = 'b'").fetchone()[0] == "kept"
     copy.close()
+
+
+async def test_flow_counts_follow_inserts_soft_deletes_and_restores(db: Database) -> None:
+    def count(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT live FROM flow_counts WHERE tenant_id = 't'").fetchone()
+        return int(row[0]) if row else 0
+
+    def insert(conn: sqlite3.Connection) -> None:
+        for i in range(3):
+            conn.execute("INSERT INTO flows (id, tenant_id, name, owner_id, version,"
+                         " version_seq, created_at, updated_at) VALUES (?, 't', 'n', 'u',"
+                         " '1.0.0', 1, 'a', 'a')", (f"flow_{i}",))
+
+    await db.write(insert)
+    assert await db.read(count) == 3
+    await db.write(lambda c: c.execute("UPDATE flows SET deleted_at = 'x' WHERE id = 'flow_0'"))
+    await db.write(lambda c: c.execute("UPDATE flows SET deleted_at = 'y' WHERE id = 'flow_0'"))
+    assert await db.read(count) == 2  # deleting twice counts once
+    await db.write(lambda c: c.execute("UPDATE flows SET deleted_at = NULL WHERE id = 'flow_0'"))
+    assert await db.read(count) == 3
+    live = await db.read(lambda c: c.execute(
+        "SELECT count(*) FROM flows WHERE deleted_at IS NULL").fetchone()[0])
+    assert live == 3
