@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check scaiflow_box tests bench
+	$(BIN)/ruff check scaiflow_box tui tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP)

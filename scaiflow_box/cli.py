@@ -279,12 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("file")
     backup.set_defaults(func=cmd_backup)
 
-    try:
-        from scaiflow_box.compiler.commands import add_subcommands
-    except ImportError:  # pragma: no cover - the compiler ships with the package
-        pass
-    else:
-        add_subcommands(sub)
+    from scaiflow_box.compiler.commands import add_subcommands
+    from scaiflow_box.tui_command import add_subcommand as add_tui_subcommand
+
+    add_subcommands(sub)
+    add_tui_subcommand(sub)
     return parser
 
 

@@ -1,0 +1,121 @@
+"""`scaiflow-box tui`: argument parsing for the operator TUI (the app lives in `tui/`).
+
+The TUI is a client of the REST API. It signs in with a 15-minute service token minted from
+the data directory (file-system access is the credential) and revokes its tokens on exit.
+Textual and the app are imported only when the command runs, so other sub-commands do not
+pay for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from scaiflow_box.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from tui.app import ScaiflowAdmin
+
+DEFAULT_SUB = "usr_operator"
+DEFAULT_TENANT = "tnt_local"
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def default_url(settings: Settings) -> str:
+    """http://{SCAIFLOW_API_HOST}:{SCAIFLOW_API_PORT}; a wildcard bind is reached on loopback."""
+    host = settings.api_host
+    if host in ("0.0.0.0", ""):  # noqa: S104 - a listen address, mapped to where to connect
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.api_port}"
+
+
+def add_subcommand(subparsers: Any) -> None:
+    """Register `tui` on the CLI's sub-parsers (`argparse._SubParsersAction`)."""
+    parser = subparsers.add_parser(
+        "tui", help="the operator's terminal UI (a client of the REST API)",
+        description="Open the operator TUI. It mints itself a 15-minute service token from "
+                    "the data directory and revokes it on exit.")
+    parser.add_argument("--data-dir", help="data directory (else SCAIFLOW_DATA_DIR)")
+    parser.add_argument("--url", help="the appliance's base URL (default "
+                        "http://{SCAIFLOW_API_HOST}:{SCAIFLOW_API_PORT})")
+    parser.add_argument("--sub", default=DEFAULT_SUB,
+                        help=f"user the TUI acts as (default {DEFAULT_SUB}; needs super_admin)")
+    parser.add_argument("--tenant", default=DEFAULT_TENANT,
+                        help=f"that user's tenant (default {DEFAULT_TENANT})")
+    parser.set_defaults(func=cmd_tui)
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(
+            None, {"data_dir": Path(args.data_dir) if args.data_dir else None})
+    except ConfigError as exc:
+        for problem in exc.problems:
+            _err(f"config error: {problem}")
+        return 1
+    url = (args.url or default_url(settings)).rstrip("/")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        _err(f"error: --url must be an http(s) URL with a host, got {url!r}")
+        return 2
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        _err("error: the TUI needs an interactive terminal")
+        return 1
+    return run_tui(settings, url=url, sub=args.sub, tenant_id=args.tenant)
+
+
+@contextmanager
+def _logging_through_textual() -> Iterator[None]:
+    """While the UI owns the terminal, log records go through Textual (a stream handler
+    writing to the real stderr would scribble over the screen)."""
+    from textual.logging import TextualHandler
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers = [TextualHandler()]
+    try:
+        yield
+    finally:
+        root.handlers = saved
+
+
+def run_tui(settings: Settings, *, url: str, sub: str, tenant_id: str,
+            run_app: Callable[[ScaiflowAdmin], int | None] | None = None) -> int:
+    """Mint the session token, run the app, revoke the session's tokens. Blocking.
+
+    `run_app` runs the app (default `app.run()`); tests pass their own.
+    """
+    from tui.app import ScaiflowAdmin
+    from tui.client import AdminClient
+    from tui.token import LocalTokenSource, SessionTokenError
+
+    tokens = LocalTokenSource(settings, sub=sub, tenant_id=tenant_id)
+    try:
+        tokens.prime()
+    except SessionTokenError as exc:
+        _err(f"error: {exc}")
+        return 1
+    try:
+        app = ScaiflowAdmin(AdminClient(url, tokens))
+        with _logging_through_textual():
+            result = run_app(app) if run_app is not None else app.run()
+        return result or 0
+    finally:
+        try:
+            tokens.revoke_all()
+        except SessionTokenError as exc:
+            _err(f"warning: could not revoke the TUI's session token ({exc}); "
+                 "it expires within 15 minutes")

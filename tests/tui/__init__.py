@@ -1,0 +1,117 @@
+"""TUI tests: the real Textual app (`App.run_test()`) against the real appliance fixture.
+
+Shared fixtures and helpers live here; test modules import them by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import pytest
+from textual.pilot import Pilot
+from textual.worker import WorkerState
+
+from tests.conftest import Appliance
+from tui.app import ScaiflowAdmin
+from tui.client import AdminClient, TokenSource
+from tui.token import LocalTokenSource
+from tui.widgets.resource_table import ResourceTable
+
+SIZE = (160, 48)
+ACTIVE = (WorkerState.PENDING, WorkerState.RUNNING)
+
+
+@dataclass
+class TuiSession:
+    appliance: Appliance
+    tokens: LocalTokenSource
+    client: AdminClient
+
+    def app(self) -> ScaiflowAdmin:
+        return ScaiflowAdmin(self.client)
+
+
+def base_url(appliance: Appliance) -> str:
+    return str(appliance.client.make_url("/")).rstrip("/")
+
+
+@pytest.fixture(name="tui_session")
+async def tui_session_fixture(appliance: Appliance) -> AsyncIterator[TuiSession]:
+    """The TUI's real credential: a session token minted from the appliance's data dir."""
+    tokens = LocalTokenSource(appliance.settings, sub="usr_operator", tenant_id="tnt_local")
+    await asyncio.to_thread(tokens.prime)
+    client = AdminClient(base_url(appliance), tokens)
+    try:
+        yield TuiSession(appliance, tokens, client)
+    finally:
+        await client.close()
+        await asyncio.to_thread(tokens.revoke_all)
+
+
+def closed_port_url() -> str:
+    """A loopback URL nobody listens on (bound, then released: refused at once)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def client_for(url: str, tokens: TokenSource) -> AdminClient:
+    return AdminClient(url, tokens)
+
+
+async def settle(pilot: Pilot[int], *, timeout: float = 10.0) -> None:
+    """Wait until no worker is pending or running and the message queues are drained."""
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 2:
+        await pilot.pause()
+        if any(worker.state in ACTIVE for worker in pilot.app.workers):
+            quiet = 0
+            if time.monotonic() > deadline:
+                raise AssertionError("workers still running after "
+                                     f"{timeout} s: {list(pilot.app.workers)}")
+            await asyncio.sleep(0.005)
+        else:
+            quiet += 1
+
+
+async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], *,
+                   timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await settle(pilot)
+        if not predicate():
+            await asyncio.sleep(0.01)
+
+
+def table_rows(app: ScaiflowAdmin, table_id: str) -> list[list[str]]:
+    return app.screen.query_one(f"#{table_id}", ResourceTable).row_texts()
+
+
+def static_text(app: ScaiflowAdmin, selector: str) -> str:
+    from textual.widgets import Static
+
+    content = app.screen.query_one(selector, Static).content
+    plain = getattr(content, "plain", None)
+    return plain if isinstance(plain, str) else str(content)
+
+
+async def select_row(pilot: Pilot[int], table_id: str, key: str) -> None:
+    """Move the table cursor onto `key` with the arrow keys, as an operator would."""
+    table = pilot.app.screen.query_one(f"#{table_id}", ResourceTable)
+    table.focus()
+    keys = [row.value for row in table.rows]
+    index = keys.index(key)
+    if index <= len(keys) // 2:
+        await pilot.press("ctrl+home", *["down"] * index)
+    else:
+        await pilot.press("ctrl+end", *["up"] * (len(keys) - 1 - index))
+    await pilot.pause()
+    assert table.selected_key == key

@@ -1,0 +1,114 @@
+"""`AdminClient`: typed answers, and the line between ApiUnavailable and ApiError."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from tests.conftest import Appliance
+from tests.tui import base_url, closed_port_url
+from tui.client import AdminClient, ApiError, ApiUnavailable, StaticToken
+
+
+async def admin_client(appliance: Appliance) -> AdminClient:
+    token = await appliance.token("usr_root", "tnt_local", role="super_admin")
+    return AdminClient(base_url(appliance), StaticToken(token))
+
+
+async def test_typed_answers_from_the_appliance(appliance: Appliance) -> None:
+    client = await admin_client(appliance)
+    try:
+        assert await client.healthz() == "ok"
+        readiness = await client.readyz()
+        assert readiness.ready and readiness.reasons == ()
+        me = await client.me()
+        assert (me.sub, me.tenant_id, me.admin_role, me.token_source) == (
+            "usr_root", "tnt_local", "super_admin", "service")
+        users = {u.id: u for u in await client.list_users()}
+        assert users["usr_operator"].admin_role_source == "bootstrap"
+        minted = await client.mint_service_token(sub="ci", tenant_id=None, scope="scaicore:view",
+                                                 ttl_seconds=600, description="d")
+        assert minted.token not in repr(minted)
+        tokens = {t.id: t for t in await client.list_service_tokens()}
+        assert tokens[minted.id].tenant_id == "tnt_local"  # the caller's tenant by default
+        assert tokens[minted.id].state() == "active"
+        await client.revoke_service_token(minted.id)
+        tokens = {t.id: t for t in await client.list_service_tokens()}
+        assert tokens[minted.id].state() == "revoked"
+        page = await client.list_audit(limit=1)
+        assert len(page.items) == 1 and page.next_cursor
+        assert page.items[0].action == "service_token.revoked"
+        older = await client.list_audit(cursor=page.next_cursor, limit=500)
+        assert older.next_cursor is None
+        assert all(e.id < page.items[0].id for e in older.items)
+    finally:
+        await client.close()
+
+
+async def test_error_answers_carry_status_code_and_message(appliance: Appliance) -> None:
+    client = await admin_client(appliance)
+    try:
+        with pytest.raises(ApiError) as not_found:
+            await client.revoke_service_token("tok_doesnotexist")
+        assert (not_found.value.status, not_found.value.code) == (404, "not_found")
+        assert not_found.value.message == "Service token not found"
+        with pytest.raises(ApiError) as invalid:
+            await client.mint_service_token(sub="ci", tenant_id=None, scope="",
+                                            ttl_seconds=5, description="")
+        assert (invalid.value.status, invalid.value.code) == (422, "validation_failed")
+        assert invalid.value.message.startswith("ttl_seconds: ")
+        with pytest.raises(ApiError) as unknown_user:
+            await client.grant_role("usr/../nobody", "tenant_admin")
+        assert unknown_user.value.status == 404
+    finally:
+        await client.close()
+    refused = AdminClient(base_url(appliance), StaticToken("not-a-jwt"))
+    try:
+        with pytest.raises(ApiError) as unauthenticated:
+            await refused.me()
+        assert unauthenticated.value.status == 401
+        assert unauthenticated.value.message.startswith("invalid token")
+        assert not isinstance(unauthenticated.value, ApiUnavailable)
+    finally:
+        await refused.close()
+
+
+async def test_a_closed_port_is_unavailable_not_an_error() -> None:
+    client = AdminClient(closed_port_url(), StaticToken("x"))
+    try:
+        with pytest.raises(ApiUnavailable) as info:
+            await client.list_users()
+        assert info.value.reason.startswith("connection refused")
+        assert str(info.value).startswith(f"appliance unreachable at {client.base_url}")
+    finally:
+        await client.close()
+
+
+async def test_something_else_answering_is_unavailable(aiohttp_server: Any) -> None:
+    async def html(request: web.Request) -> web.Response:
+        return web.Response(text="<html>hello</html>", content_type="text/html")
+
+    async def stall(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/healthz", html)
+    app.router.add_get("/api/v1/me", stall)
+    server = await aiohttp_server(app)
+    client = AdminClient(str(server.make_url("/")), StaticToken("x"),
+                         timeout=aiohttp.ClientTimeout(total=0.2))
+    try:
+        with pytest.raises(ApiUnavailable, match="non-JSON body: is this a scaiflow-box"):
+            await client.healthz()
+        with pytest.raises(ApiUnavailable, match=r"no answer within 0\.2 s"):
+            await client.me()
+        # e.g. a reverse proxy's HTML 502 while the appliance is down
+        with pytest.raises(ApiUnavailable, match="HTTP 404 with a non-JSON body"):
+            await client.list_users()
+    finally:
+        await client.close()

@@ -1,0 +1,6 @@
+"""The operator's terminal UI (`scaiflow-box tui`): a Textual client of the REST API.
+
+It authenticates with a short-lived service token minted from the data directory
+(`tui.token`), talks to the appliance only through `tui.client.AdminClient`, and shows one
+screen per concern: overview, users, service tokens, audit (`tui.screens`).
+"""

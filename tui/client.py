@@ -1,0 +1,423 @@
+"""An async client of the appliance's REST API, typed for what the operator TUI shows.
+
+Every failure surfaces as one of two exceptions, so a screen can tell "nobody answered"
+from "the appliance answered no":
+
+- `ApiUnavailable`: no usable HTTP answer (connection refused, timeout, reset, DNS, a body
+  that is not the appliance's JSON).
+- `ApiError`: the appliance answered with an error status; `status`, `code`, `message` and
+  `fix` come from its `{"detail": ...}` body (SPEC §1).
+
+Both derive from `AdminClientError`, as does a failure to obtain credentials (see
+`tui.token`), so a worker catches exactly one type and never crashes the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+T = TypeVar("T")
+
+USER_AGENT = "scaiflow-box-tui"
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=3)
+
+
+class AdminClientError(Exception):
+    """Base of everything the client raises; `str()` is a full sentence for the operator."""
+
+
+class ApiUnavailable(AdminClientError):
+    """The appliance could not be reached or did not answer like the appliance."""
+
+    def __init__(self, base_url: str, reason: str) -> None:
+        super().__init__(f"appliance unreachable at {base_url}: {reason}")
+        self.base_url = base_url
+        self.reason = reason
+
+
+class ApiError(AdminClientError):
+    """The appliance answered with an error status."""
+
+    def __init__(self, status: int, code: str, message: str, fix: str | None = None) -> None:
+        text = f"{status} {code}: {message}"
+        super().__init__(f"{text} ({fix})" if fix else text)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fix = fix
+
+
+class TokenSource(Protocol):
+    """Where the client gets its bearer token (a local session token, or a fixed one)."""
+
+    async def bearer(self) -> str: ...
+
+    def session_token_ids(self) -> frozenset[str]:
+        """Ids of the service tokens this TUI session itself uses (never revoke those)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticToken:
+    """A bearer token given from outside; it is not a service token of this session."""
+
+    token: str = field(repr=False)
+
+    async def bearer(self) -> str:
+        return self.token
+
+    def session_token_ids(self) -> frozenset[str]:
+        return frozenset()
+
+
+# -- response models ---------------------------------------------------------------------
+def _str(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"field {key!r} is missing or not a string")
+    return value
+
+
+def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _str_list(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(v) for v in value if v is not None)
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class IssuerStatus:
+    issuer: str | None
+    key_ids: tuple[str, ...]
+    age_seconds: float | None
+    source: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> IssuerStatus:
+        age = data.get("age_seconds")
+        return cls(issuer=_opt_str(data, "issuer"), key_ids=_str_list(data, "key_ids"),
+                   age_seconds=float(age) if isinstance(age, int | float) else None,
+                   source=_opt_str(data, "source") or "?")
+
+
+@dataclass(frozen=True)
+class Readiness:
+    status: str
+    reasons: tuple[str, ...]
+    issuers: tuple[IssuerStatus, ...]
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Readiness:
+        issuers = data.get("issuers")
+        return cls(status=_str(data, "status"), reasons=_str_list(data, "reasons"),
+                   issuers=tuple(IssuerStatus.from_json(i) for i in issuers or []
+                                 if isinstance(i, dict)))
+
+
+@dataclass(frozen=True)
+class Me:
+    sub: str
+    tenant_id: str
+    email: str | None
+    display_name: str | None
+    permissions: tuple[str, ...]
+    admin_role: str | None
+    admin_role_source: str | None
+    token_source: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Me:
+        return cls(sub=_str(data, "sub"), tenant_id=_str(data, "tenant_id"),
+                   email=_opt_str(data, "email"), display_name=_opt_str(data, "display_name"),
+                   permissions=_str_list(data, "permissions"),
+                   admin_role=_opt_str(data, "admin_role"),
+                   admin_role_source=_opt_str(data, "admin_role_source"),
+                   token_source=_opt_str(data, "token_source"))
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    tenant_id: str
+    email: str | None
+    display_name: str | None
+    status: str
+    admin_role: str | None
+    admin_role_source: str | None
+    deleted_at: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> User:
+        return cls(id=_str(data, "id"), tenant_id=_str(data, "tenant_id"),
+                   email=_opt_str(data, "email"), display_name=_opt_str(data, "display_name"),
+                   status=_opt_str(data, "status") or "?",
+                   admin_role=_opt_str(data, "admin_role"),
+                   admin_role_source=_opt_str(data, "admin_role_source"),
+                   deleted_at=_opt_str(data, "deleted_at"))
+
+
+@dataclass(frozen=True)
+class ServiceToken:
+    id: str
+    tenant_id: str
+    sub: str
+    scope: str
+    description: str
+    created_by: str
+    created_at: str
+    expires_at: str
+    revoked_at: str | None
+
+    def state(self, now: datetime | None = None) -> str:
+        """`revoked`, `expired` or `active`."""
+        if self.revoked_at:
+            return "revoked"
+        expires = parse_timestamp(self.expires_at)
+        if expires is not None and expires <= (now or datetime.now(UTC)):
+            return "expired"
+        return "active"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ServiceToken:
+        return cls(id=_str(data, "id"), tenant_id=_str(data, "tenant_id"),
+                   sub=_str(data, "sub"), scope=_opt_str(data, "scope") or "",
+                   description=_opt_str(data, "description") or "",
+                   created_by=_opt_str(data, "created_by") or "",
+                   created_at=_opt_str(data, "created_at") or "",
+                   expires_at=_opt_str(data, "expires_at") or "",
+                   revoked_at=_opt_str(data, "revoked_at"))
+
+
+@dataclass(frozen=True)
+class MintedServiceToken:
+    id: str
+    token: str = field(repr=False)
+    expires_at: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MintedServiceToken:
+        return cls(id=_str(data, "id"), token=_str(data, "token"),
+                   expires_at=_str(data, "expires_at"))
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: str
+    tenant_id: str | None
+    actor: str
+    action: str
+    target_type: str | None
+    target_id: str | None
+    details: Mapping[str, Any]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditEntry:
+        entry_id = data.get("id")
+        if not isinstance(entry_id, int):
+            raise ValueError("field 'id' is missing or not an integer")
+        details = data.get("details")
+        return cls(id=entry_id, at=_opt_str(data, "at") or "",
+                   tenant_id=_opt_str(data, "tenant_id"), actor=_opt_str(data, "actor") or "",
+                   action=_str(data, "action"), target_type=_opt_str(data, "target_type"),
+                   target_id=_opt_str(data, "target_id"),
+                   details=details if isinstance(details, dict) else {})
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: tuple[AuditEntry, ...]
+    next_cursor: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditPage:
+        cursor = data.get("next_cursor")
+        return cls(items=tuple(AuditEntry.from_json(e) for e in _list_of(data, "items")),
+                   next_cursor=cursor if isinstance(cursor, str) else None)
+
+
+def _list_of(data: Any, key: str) -> Sequence[Mapping[str, Any]]:
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise ValueError(f"expected an object with a list {key!r}")
+    return [item for item in data[key] if isinstance(item, dict)]
+
+
+def _error_from(status: int, body: Any) -> ApiError:
+    """Read SPEC §1's error shapes: a string, a structured detail, or the 422 list."""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, str):
+        return ApiError(status, _default_code(status), detail)
+    if isinstance(detail, dict):
+        return ApiError(status, str(detail.get("error") or _default_code(status)),
+                        str(detail.get("message") or "no message"),
+                        detail.get("fix") if isinstance(detail.get("fix"), str) else None)
+    if isinstance(detail, list) and detail:
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                parts.append(f"{loc}: {item.get('msg', 'invalid')}" if loc
+                             else str(item.get("msg", "invalid")))
+        return ApiError(status, "validation_failed", "; ".join(parts) or "invalid input")
+    return ApiError(status, _default_code(status), "the appliance gave no detail")
+
+
+def _default_code(status: int) -> str:
+    return {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
+            409: "conflict", 422: "validation_failed"}.get(status, f"http_{status}")
+
+
+class AdminClient:
+    """One `aiohttp.ClientSession` (created on first use, in the running loop)."""
+
+    def __init__(self, base_url: str, tokens: TokenSource, *,
+                 timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, headers={"User-Agent": USER_AGENT})
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def _request(self, method: str, path: str, *, json: Any = None,
+                       params: Mapping[str, str] | None = None, auth: bool = True,
+                       accept: Sequence[int] = ()) -> tuple[int, Any]:
+        """(status, parsed JSON or None). Statuses < 400 and those in `accept` are answers;
+        the rest raise ApiError."""
+        headers = {"Accept": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {await self.tokens.bearer()}"
+        url = self.base_url + path
+        try:
+            async with self._session_now().request(
+                    method, url, json=json, params=params, headers=headers,
+                    allow_redirects=False) as response:
+                status = response.status
+                raw = await response.read()
+                is_json = response.content_type == "application/json"
+        except TimeoutError:
+            raise ApiUnavailable(self.base_url, "no answer within "
+                                 f"{self._timeout.total or 0:g} s") from None
+        except aiohttp.ClientConnectorError as exc:
+            raise ApiUnavailable(self.base_url, _connect_reason(exc)) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ApiUnavailable(self.base_url, str(exc) or type(exc).__name__) from None
+        body: Any = None
+        if raw:
+            if not is_json:
+                raise ApiUnavailable(self.base_url, f"HTTP {status} with a non-JSON body: "
+                                     "is this a scaiflow-box appliance?")
+            try:
+                body = orjson.loads(raw)
+            except ValueError:
+                raise ApiUnavailable(self.base_url, "the answer was not valid JSON") from None
+        if status >= 400 and status not in accept:
+            raise _error_from(status, body)
+        return status, body
+
+    async def _get(self, path: str, parse: Callable[[Any], T], **kw: Any) -> T:
+        _, body = await self._request("GET", path, **kw)
+        return self._parsed(parse, body)
+
+    def _parsed(self, parse: Callable[[Any], T], body: Any) -> T:
+        try:
+            return parse(body)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ApiUnavailable(self.base_url, f"unexpected answer: {exc}") from None
+
+    # -- operations -----------------------------------------------------------------------
+    async def healthz(self) -> str:
+        return await self._get("/healthz", lambda b: _str(b, "status"), auth=False)
+
+    async def readyz(self) -> Readiness:
+        # 503 is an answer here: "not ready", with reasons.
+        return await self._get("/readyz", Readiness.from_json, auth=False, accept=(503,))
+
+    async def local_key_ids(self) -> tuple[str, ...]:
+        """Key ids of the appliance's own service-token issuer (`/api/v1/auth/jwks`)."""
+        return await self._get("/api/v1/auth/jwks", lambda b: tuple(
+            str(k.get("kid")) for k in _list_of(b, "keys")), auth=False)
+
+    async def me(self) -> Me:
+        return await self._get("/api/v1/me", Me.from_json)
+
+    # -- users and roles ----------------------------------------------------------------
+    async def list_users(self) -> list[User]:
+        return await self._get("/api/v1/admin/users",
+                               lambda b: [User.from_json(u) for u in _list_of(b, "users")])
+
+    async def grant_role(self, user_id: str, role: str) -> None:
+        await self._request("POST", f"/api/v1/admin/users/{quote(user_id, safe='')}/role",
+                            json={"role": role})
+
+    async def revoke_role(self, user_id: str) -> None:
+        await self._request("DELETE", f"/api/v1/admin/users/{quote(user_id, safe='')}/role")
+
+    # -- service tokens -----------------------------------------------------------------
+    async def list_service_tokens(self) -> list[ServiceToken]:
+        return await self._get("/api/v1/admin/service-tokens", lambda b: [
+            ServiceToken.from_json(t) for t in _list_of(b, "items")])
+
+    async def mint_service_token(self, *, sub: str, tenant_id: str | None, scope: str,
+                                 ttl_seconds: int, description: str) -> MintedServiceToken:
+        payload: dict[str, Any] = {"sub": sub, "scope": scope, "ttl_seconds": ttl_seconds,
+                                   "description": description}
+        if tenant_id:
+            payload["tenant_id"] = tenant_id
+        _, body = await self._request("POST", "/api/v1/admin/service-tokens", json=payload)
+        return self._parsed(MintedServiceToken.from_json, body)
+
+    async def revoke_service_token(self, token_id: str) -> None:
+        await self._request("DELETE",
+                            f"/api/v1/admin/service-tokens/{quote(token_id, safe='')}")
+
+    # -- audit --------------------------------------------------------------------------
+    async def list_audit(self, *, cursor: str | None = None, limit: int = 50) -> AuditPage:
+        params = {"limit": str(limit)}
+        if cursor:
+            params["cursor"] = cursor
+        return await self._get("/api/v1/admin/audit", AuditPage.from_json, params=params)
+
+
+def _connect_reason(exc: aiohttp.ClientConnectorError) -> str:
+    os_error = exc.os_error
+    if isinstance(os_error, ConnectionRefusedError):
+        return "connection refused (is `scaiflow-box serve` running?)"
+    if isinstance(os_error, TimeoutError):
+        return "connection timed out"
+    return os_error.strerror or str(os_error) or "cannot connect"

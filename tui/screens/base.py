@@ -1,0 +1,98 @@
+"""What the four main screens share: the client, the nav bar, the problem banner, a status
+line, `r` to reload, and the messages their workers post back."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from tui.client import AdminClient, AdminClientError
+from tui.widgets.nav_bar import NavBar
+from tui.widgets.problem_banner import ProblemBanner
+
+
+class ApiScreen(Screen[None]):
+    """A main screen. Subclasses implement `load()` as an exclusive `@work` worker that
+    posts a `Loaded`-style message or `LoadFailed`; mutations post `ActionFinished`."""
+
+    MODE: ClassVar[str] = ""
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "reload", "Refresh", id="screen.reload"),
+    ]
+
+    status_text: reactive[str] = reactive("Loading…", init=False)
+    """What the screen shows (counts, freshness)."""
+    action_text: reactive[str] = reactive("", init=False)
+    """The outcome of the operator's last mutation on this screen."""
+
+    class LoadFailed(Message):
+        def __init__(self, error: AdminClientError) -> None:
+            super().__init__()
+            self.error = error
+
+    class ActionFinished(Message):
+        """A mutation ended; `error` is None on success. The screen reloads either way."""
+
+        def __init__(self, text: str, error: AdminClientError | None = None) -> None:
+            super().__init__()
+            self.text = text
+            self.error = error
+
+    def __init__(self, client: AdminClient) -> None:
+        super().__init__()
+        self.client = client
+
+    def compose_top(self) -> ComposeResult:
+        yield NavBar(self.MODE, self.client.base_url)
+        yield ProblemBanner(id="problem")
+
+    def compose_bottom(self) -> ComposeResult:
+        yield Static(self.action_text, id="action", markup=False)
+        yield Static(self.status_text, id="status", markup=False)
+        yield Footer()
+
+    @property
+    def banner(self) -> ProblemBanner:
+        return self.query_one("#problem", ProblemBanner)
+
+    def watch_status_text(self, text: str) -> None:
+        self.query_one("#status", Static).update(text)
+
+    def watch_action_text(self, text: str) -> None:
+        self.query_one("#action", Static).update(text)
+
+    def on_screen_resume(self) -> None:
+        # Fresh data whenever the screen comes back (mode switch, closed dialog).
+        self.load()
+
+    def action_reload(self) -> None:
+        self.status_text = "Loading…"
+        self.load()
+
+    def load(self) -> object:
+        raise NotImplementedError
+
+    def loaded(self) -> None:
+        """Call from a subclass's Loaded handler: the appliance answered."""
+        self.banner.clear()
+
+    def on_api_screen_load_failed(self, message: LoadFailed) -> None:
+        self.banner.show_error(message.error)
+        self.status_text = "No data: see the message above."
+
+    def on_api_screen_action_finished(self, message: ActionFinished) -> None:
+        action = self.query_one("#action", Static)
+        action.set_class(message.error is not None, "-error")
+        if message.error is None:
+            self.action_text = message.text
+            self.notify(message.text)
+        else:
+            self.action_text = f"{message.text}: {message.error}"
+            self.notify(self.action_text, severity="error")
+        self.load()

@@ -1,0 +1,164 @@
+"""The TUI's credential: a short-lived service token minted with the key in the data dir.
+
+Whoever can open the data directory (the database and `master.key`) can sign tokens, so
+file-system access is the operator's credential (DESIGN: the TUI is a REST client). The
+database is opened exactly as the CLI's `token mint` opens it; the token lives 15 minutes,
+is renewed shortly before it runs out, and every token of the session is revoked on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from scaiflow_box.config import Settings
+from scaiflow_box.crypto.envelope import DecryptionFailed, MasterKeyError
+from scaiflow_box.services.bootstrap import InitReport, initialize
+from scaiflow_box.services.service_tokens import (
+    TokenRequestError,
+    mint_service_token,
+    revoke_service_token,
+)
+from scaiflow_box.store.db import Database
+from tui.client import AdminClientError
+
+T = TypeVar("T")
+
+SESSION_TTL_SECONDS = 15 * 60
+RENEW_BEFORE_SECONDS = 120
+SESSION_SCOPE = "scaicore:view scaicore:manage"
+SESSION_DESCRIPTION = "scaiflow-box tui session"
+ACTOR = "tui"
+
+
+class SessionTokenError(AdminClientError):
+    """No session token could be minted (or revoked); the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class SessionToken:
+    id: str
+    token: str = field(repr=False)
+    expires_at: datetime
+
+
+def _with_database(settings: Settings, fn: Callable[[Database, InitReport], T]) -> T:
+    """Open the data dir's database like `scaiflow-box token mint` does; blocking."""
+    # Never create a data dir here: a fresh one would hold a new issuer key the running
+    # appliance does not know, and every token would be refused with a puzzling 401.
+    if not settings.db_path.is_file():
+        raise SessionTokenError(
+            f"no appliance database at {settings.db_path}; pass --data-dir (or set "
+            "SCAIFLOW_DATA_DIR) to the appliance's data directory")
+    if not settings.master_key_path.is_file():
+        raise SessionTokenError(f"no master key at {settings.master_key_path}")
+    try:
+        db = Database(settings.db_path, reader_threads=1)
+    except (sqlite3.Error, OSError) as exc:
+        raise SessionTokenError(f"cannot open {settings.db_path}: {exc}") from None
+    try:
+        report = initialize(settings, db)
+        return fn(db, report)
+    except PermissionError as exc:
+        raise SessionTokenError(f"no access to the data directory: {exc}") from None
+    except (MasterKeyError, DecryptionFailed) as exc:
+        raise SessionTokenError(f"cannot use the master key: {exc}") from None
+    except (sqlite3.Error, OSError) as exc:
+        raise SessionTokenError(f"database error: {exc}") from None
+    finally:
+        db.close()
+
+
+def mint_session_token(settings: Settings, *, sub: str, tenant_id: str,
+                       ttl_seconds: int = SESSION_TTL_SECONDS) -> SessionToken:
+    """Mint a service token for `sub@tenant_id` in the data dir's database; blocking."""
+
+    def run(db: Database, report: InitReport) -> SessionToken:
+        try:
+            minted = db.write_sync(lambda conn: mint_service_token(
+                conn, report.issuer, sub=sub, tenant_id=tenant_id, scope=SESSION_SCOPE,
+                ttl_seconds=ttl_seconds, description=SESSION_DESCRIPTION, created_by=ACTOR))
+        except TokenRequestError as exc:
+            raise SessionTokenError(f"cannot mint a session token: {exc}") from None
+        expires = datetime.fromisoformat(minted.expires_at.replace("Z", "+00:00"))
+        return SessionToken(minted.id, minted.token, expires)
+
+    return _with_database(settings, run)
+
+
+def revoke_session_tokens(settings: Settings, token_ids: list[str]) -> list[str]:
+    """Revoke the given tokens; returns those revoked now (unknown/already revoked skipped)."""
+    if not token_ids:
+        return []
+
+    def run(db: Database, report: InitReport) -> list[str]:
+        def revoke_each(conn: sqlite3.Connection) -> list[str]:
+            return [t for t in token_ids if revoke_service_token(conn, t, actor=ACTOR)]
+
+        return db.write_sync(revoke_each)
+
+    return _with_database(settings, run)
+
+
+class LocalTokenSource:
+    """A `TokenSource` for `AdminClient`: mints on first use, renews before expiry.
+
+    Replaced tokens are not revoked at once (a request may still be carrying one); all are
+    revoked by `revoke_all` when the TUI exits. A killed TUI leaves at most one live token,
+    which expires on its own within 15 minutes.
+    """
+
+    def __init__(self, settings: Settings, *, sub: str, tenant_id: str,
+                 ttl_seconds: int = SESSION_TTL_SECONDS,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.sub = sub
+        self.tenant_id = tenant_id
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._current: SessionToken | None = None
+        self._minted: list[SessionToken] = []
+        self._lock = asyncio.Lock()
+
+    def _needs_token(self) -> bool:
+        current = self._current
+        return current is None or (
+            current.expires_at.timestamp() - self._clock() < RENEW_BEFORE_SECONDS)
+
+    def _mint(self) -> SessionToken:
+        token = mint_session_token(self.settings, sub=self.sub, tenant_id=self.tenant_id,
+                                   ttl_seconds=self.ttl_seconds)
+        self._current = token
+        self._minted.append(token)
+        return token
+
+    def prime(self) -> SessionToken:
+        """Mint now (blocking), so a start-up problem is reported before the UI opens."""
+        if self._needs_token():
+            return self._mint()
+        assert self._current is not None
+        return self._current
+
+    async def bearer(self) -> str:
+        async with self._lock:
+            if self._needs_token():
+                await asyncio.to_thread(self._mint)
+            assert self._current is not None
+            return self._current.token
+
+    def session_token_ids(self) -> frozenset[str]:
+        return frozenset(t.id for t in self._minted)
+
+    def revoke_all(self) -> list[str]:
+        """Revoke every token this session minted that has not expired yet; blocking."""
+        now = datetime.now(UTC)
+        live = [t.id for t in self._minted if t.expires_at > now]
+        revoked = revoke_session_tokens(self.settings, live)
+        self._minted.clear()
+        self._current = None
+        return revoked
