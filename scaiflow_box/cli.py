@@ -109,38 +109,30 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 # -- admin roles -----------------------------------------------------------------------
-def cmd_admin_grant(args: argparse.Namespace) -> int:
+def _change_role(args: argparse.Namespace, role: str | None) -> int:
     from scaiflow_box.services.roles import RoleChangeError, set_role_by_operator
 
     settings = _settings(args)
 
     def run(db: Any, report: Any) -> int:
         try:
-            user = db.write_sync(lambda conn: set_role_by_operator(conn, args.user, args.role))
+            user = db.write_sync(lambda conn: set_role_by_operator(conn, args.user, role))
         except RoleChangeError as exc:
             _err(f"error: {exc}")
             return 1
-        _err(f"{user} is now {args.role} (source manual)")
+        _err(f"{user} is now {role} (source manual)" if role
+             else f"{user} no longer has an admin role")
         return 0
 
     return _with_db(settings, run)
+
+
+def cmd_admin_grant(args: argparse.Namespace) -> int:
+    return _change_role(args, args.role)
 
 
 def cmd_admin_revoke(args: argparse.Namespace) -> int:
-    from scaiflow_box.services.roles import RoleChangeError, set_role_by_operator
-
-    settings = _settings(args)
-
-    def run(db: Any, report: Any) -> int:
-        try:
-            user = db.write_sync(lambda conn: set_role_by_operator(conn, args.user, None))
-        except RoleChangeError as exc:
-            _err(f"error: {exc}")
-            return 1
-        _err(f"{user} no longer has an admin role")
-        return 0
-
-    return _with_db(settings, run)
+    return _change_role(args, None)
 
 
 def cmd_admin_users(args: argparse.Namespace) -> int:

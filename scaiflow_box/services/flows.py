@@ -57,6 +57,13 @@ def detail_bytes(row: sqlite3.Row, content: bytes) -> bytes:
     return summary[:-1] + b',"content":' + content + b"}"
 
 
+def _reload(conn: sqlite3.Connection, principal: Principal, flow_id: str) -> sqlite3.Row:
+    """The flow row as a write job just left it (inside the same transaction)."""
+    row = flow_rows.get_flow(conn, principal.tenant_id, flow_id)
+    assert row is not None
+    return row
+
+
 @dataclass(frozen=True)
 class FlowDetail:
     row: sqlite3.Row
@@ -252,9 +259,7 @@ class FlowService:
                          action="flow.created", target_type="flow", target_id=flow_id,
                          details={"name": name, "version": FIRST_VERSION},
                          request_id=request_id)
-            row = flow_rows.get_flow(conn, principal.tenant_id, flow_id)
-            assert row is not None
-            return FlowDetail(row, data)
+            return FlowDetail(_reload(conn, principal, flow_id), data)
 
         detail = await self.db.write(run)
         self.cache.put(flow_id, FIRST_VERSION, detail.content)
@@ -292,8 +297,7 @@ class FlowService:
                                                                     "version_seq")),
                                       "version": version},
                              request_id=request_id)
-            row = flow_rows.get_flow(conn, principal.tenant_id, flow_id)
-            assert row is not None
+            row = _reload(conn, principal, flow_id)
             if data is None:
                 data = self._content(conn, principal.tenant_id, flow_id, version,
                                      on_loop=False)
@@ -323,9 +327,7 @@ class FlowService:
                          action="flow.version_restored", target_type="flow", target_id=flow_id,
                          details={"from_version": version, "version": new_version},
                          request_id=request_id)
-            row = flow_rows.get_flow(conn, principal.tenant_id, flow_id)
-            assert row is not None
-            return FlowDetail(row, data)
+            return FlowDetail(_reload(conn, principal, flow_id), data)
 
         detail = await self.db.write(run)
         self.cache.put(flow_id, detail.row["version"], detail.content)
@@ -371,8 +373,7 @@ class FlowService:
                 audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
                              action="flow.restored", target_type="flow", target_id=flow_id,
                              details={"version": flow["version"]}, request_id=request_id)
-            row = flow_rows.get_flow(conn, principal.tenant_id, flow_id)
-            assert row is not None
+            row = _reload(conn, principal, flow_id)
             return FlowDetail(row, self._content(conn, principal.tenant_id, flow_id,
                                                  row["version"], on_loop=False))
 
