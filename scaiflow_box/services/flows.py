@@ -151,7 +151,8 @@ class FlowService:
 
         # The same caller reading the same flow, with no commit since: reuse the answer.
         key = ("flow", principal.tenant_id, principal.sub, principal.admin_role, flow_id)
-        return self.db.inline_cache.get_or_load(key, lambda: self.db.read_inline(run))
+        return self.db.inline_cache.get_or_load(key, lambda: self.db.read_inline(run),
+                                                weigh=lambda detail: 2 * len(detail.content))
 
     def content_for(self, principal: Principal, flow_id: str, version: str | None,
                     level: str) -> tuple[str, bytes]:
@@ -261,9 +262,7 @@ class FlowService:
                          request_id=request_id)
             return FlowDetail(_reload(conn, principal, flow_id), data)
 
-        detail = await self.db.write(run)
-        self.cache.put(flow_id, FIRST_VERSION, detail.content)
-        return detail
+        return await self.db.write(run)
 
     async def update(self, principal: Principal, flow_id: str, *, name: str | None,
                      description: str | None, content: dict[str, Any] | None,
@@ -303,9 +302,7 @@ class FlowService:
                                      on_loop=False)
             return FlowDetail(row, data)
 
-        detail = await self.db.write(run)
-        self.cache.put(flow_id, detail.row["version"], detail.content)
-        return detail
+        return await self.db.write(run)
 
     async def restore_version(self, principal: Principal, flow_id: str, version: str, *,
                               request_id: str | None) -> FlowDetail:
@@ -329,9 +326,7 @@ class FlowService:
                          request_id=request_id)
             return FlowDetail(_reload(conn, principal, flow_id), data)
 
-        detail = await self.db.write(run)
-        self.cache.put(flow_id, detail.row["version"], detail.content)
-        return detail
+        return await self.db.write(run)
 
     async def delete(self, principal: Principal, flow_id: str, *, expected_version: str | None,
                      request_id: str | None) -> None:

@@ -16,37 +16,54 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-DEFAULT_MAX_ENTRIES = 50_000
+DEFAULT_MAX_ENTRIES = 20_000
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+ENTRY_OVERHEAD_BYTES = 512  # key tuple, dict slot, the value object itself
 
 
 class CommitScopedCache:
-    def __init__(self, conn: sqlite3.Connection, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+    """Bounded by entries and by an estimate of the bytes held; when either is exceeded the
+    whole cache starts over (it refills at the speed of the reads it saves)."""
+
+    def __init__(self, conn: sqlite3.Connection, max_entries: int = DEFAULT_MAX_ENTRIES,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._conn = conn
         self._generation: int | None = None
         self._entries: dict[Hashable, Any] = {}
+        self._bytes = 0
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
 
     def check(self) -> None:
         """Drop every entry if the database changed since the last check (one cheap PRAGMA)."""
         generation = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if generation != self._generation:
-            self._entries.clear()
+            self.clear()
             self._generation = generation
 
     def clear(self) -> None:
         self._entries.clear()
+        self._bytes = 0
 
-    def get_or_load(self, key: Hashable, load: Callable[[], T]) -> T:
-        """The cached value, else `load()` (whose exceptions are not cached)."""
+    def get_or_load(self, key: Hashable, load: Callable[[], T],
+                    weigh: Callable[[T], int] | None = None) -> T:
+        """The cached value, else `load()` (whose exceptions are not cached).
+
+        `weigh` estimates the bytes a value holds; values over an eighth of the budget are
+        returned without being kept."""
         try:
             value: T = self._entries[key]
             return value
         except KeyError:
             pass
         value = load()
-        if len(self._entries) >= self._max_entries:
-            self._entries.clear()
+        size = ENTRY_OVERHEAD_BYTES + (weigh(value) if weigh is not None else 0)
+        if size > self._max_bytes // 8:
+            return value
+        if len(self._entries) >= self._max_entries or self._bytes + size > self._max_bytes:
+            self.clear()
         self._entries[key] = value
+        self._bytes += size
         return value
 
     def __len__(self) -> int:

@@ -67,3 +67,27 @@ async def test_cached_flow_reads_see_acl_changes(appliance: Appliance) -> None:
     resp = await appliance.client.delete(f"{url}/acls/{acl['id']}", headers=owner)
     assert resp.status == 204
     assert (await appliance.client.get(url, headers=member)).status == 404
+
+
+def test_the_cache_is_bounded_by_bytes_and_entries(tmp_path: Path) -> None:
+    from scaiflow_box.store.read_cache import CommitScopedCache
+
+    conn = sqlite3.connect(tmp_path / "b.db")
+    cache = CommitScopedCache(conn, max_entries=3, max_bytes=64 * 1024)
+    big = "x" * 20_000
+    assert cache.get_or_load("big", lambda: big, weigh=len) == big
+    assert len(cache) == 0  # over an eighth of the budget: served, not kept
+    for i in range(4):
+        cache.get_or_load(i, lambda: "v", weigh=len)
+    assert len(cache) == 1  # the fourth entry started the cache over
+    conn.close()
+
+
+def test_version_content_cache_counts_overhead_and_evicts_lru() -> None:
+    from scaiflow_box.store.content_cache import ENTRY_OVERHEAD_BYTES, VersionContentCache
+
+    cache = VersionContentCache(max_bytes=8 * (100 + ENTRY_OVERHEAD_BYTES))
+    for i in range(10):
+        cache.put("flow", f"1.0.{i}", b"x" * 100)
+    assert len(cache) == 8
+    assert cache.get("flow", "1.0.0") is None and cache.get("flow", "1.0.9") == b"x" * 100
