@@ -1,0 +1,125 @@
+"""Bulk-load flows and versions straight into the appliance's SQLite file (scale scenario).
+
+Rows follow scaiflow_box/store/migrations/001_initial.sql and what store/flows.py writes:
+content is the canonical bytes the service stores (the client's FlowGraph with `id` and
+`version` owned by the server), `sha256` and `size_bytes` of those bytes, the upstream
+`storage_key`, seq 1..N with versions 1.0.0..1.0.(N-1). Flow ids are generated like the
+server's and inserted in key order so the B-trees are built by appending.
+
+The server must not be running: the load switches the journal off for speed and restores WAL
+at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+from bench.content import bench_content
+from scaiflow_box.ids import new_id
+from scaiflow_box.store.flows import storage_key
+from scaiflow_box.timestamps import iso
+
+_ID, _VERSION, _MARK = "@@ID@@", "@@VERSION@@", "@@MARK@@"
+_CHUNK = 20_000
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    flows: int
+    versions: int
+    seconds: float
+    db_bytes: int
+    flow_ids: list[str]
+
+
+class _ContentTemplate:
+    """The stored bytes of bench_content() with id, version and marker spliced in."""
+
+    def __init__(self) -> None:
+        doc = {**bench_content(_MARK), "id": _ID, "version": _VERSION}
+        raw = orjson.dumps(doc).decode()
+        head, rest = raw.split(f'"{_ID}"', 1)
+        middle, rest = rest.split(f'"{_VERSION}"', 1)
+        mid2, tail = rest.split(f'"{_MARK}"', 1)
+        self._parts = [p.encode() for p in (head, middle, mid2, tail)]
+
+    def render(self, flow_id: str, version: str, mark: str) -> bytes:
+        a, b, c, d = self._parts
+        return b"".join((a, b'"', flow_id.encode(), b'"', b, b'"', version.encode(), b'"', c,
+                         b'"', mark.encode(), b'"', d))
+
+
+def _version_rows(flow_ids: list[str], owner_of: Callable[[int], str], tenant_id: str,
+                  versions_per_flow: int, created: list[str],
+                  template: _ContentTemplate) -> Iterator[tuple[object, ...]]:
+    for index, flow_id in enumerate(flow_ids):
+        owner = owner_of(index)
+        for seq in range(1, versions_per_flow + 1):
+            version = f"1.0.{seq - 1}"
+            content = template.render(flow_id, version, f"{index}-{seq}")
+            yield (flow_id, seq, tenant_id, version, storage_key(tenant_id, flow_id, version),
+                   content, hashlib.sha256(content).hexdigest(), len(content), owner,
+                   created[index])
+
+
+def _chunks(rows: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, ...]]]:
+    chunk: list[tuple[object, ...]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= _CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def seed_database(db_path: Path, *, tenant_id: str, flows: int, versions_per_flow: int,
+                  owner_of: Callable[[int], str]) -> SeedReport:
+    """Insert `flows` flows (flow i owned by `owner_of(i)`) with `versions_per_flow`
+    versions each; return their ids. Triggers (e.g. the per-tenant flow count) still run."""
+    if versions_per_flow < 1 or flows < 1:
+        raise ValueError("need at least one flow and one version per flow")
+    started = time.perf_counter()
+    flow_ids = sorted(new_id("flow") for _ in range(flows))
+    base = datetime(2025, 1, 1, tzinfo=UTC)
+    # Creation order unrelated to id order, like real random ids.
+    created = [iso(base + timedelta(seconds=37 * ((i * 7919) % flows))) for i in range(flows)]
+    latest = f"1.0.{versions_per_flow - 1}"
+    template = _ContentTemplate()
+
+    conn = sqlite3.connect(str(db_path), isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = DELETE")
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA cache_size = -262144")
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO flows (id, tenant_id, name, description, owner_id, version,"
+            " version_seq, created_at, updated_at) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)",
+            ((flow_id, tenant_id, f"Seeded flow {i:06d}", owner_of(i), latest,
+              versions_per_flow, created[i], created[i]) for i, flow_id in enumerate(flow_ids)),
+        )
+        for chunk in _chunks(_version_rows(flow_ids, owner_of, tenant_id, versions_per_flow,
+                                           created, template)):
+            conn.executemany(
+                "INSERT INTO flow_versions (flow_id, seq, tenant_id, version, storage_key,"
+                " content, sha256, size_bytes, created_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                chunk,
+            )
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA journal_mode = WAL")
+    finally:
+        conn.close()
+    return SeedReport(flows=flows, versions=flows * versions_per_flow,
+                      seconds=time.perf_counter() - started,
+                      db_bytes=db_path.stat().st_size, flow_ids=flow_ids)
