@@ -96,7 +96,7 @@ class Database:
         )
         self._inline_conn = _connect(path, readonly=True)
         # Per-request reads that stay valid until the next commit (see read_cache.py).
-        self.inline_cache = CommitScopedCache(self._inline_conn)
+        self.inline_cache = CommitScopedCache(self._inline_conn, lambda: self._commits)
         self._writer = threading.Thread(target=self._write_loop, name="sfb-writer", daemon=True)
         self._writer.start()
 
@@ -121,6 +121,7 @@ class Database:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            self._commits += 1
             return result
 
     def _write_loop(self) -> None:
@@ -165,9 +166,11 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             outcomes = [(False, exc)] * len(batch)
+        # Counted before anyone is told: a request that follows an acknowledged write must
+        # find the commit-scoped cache emptied.
+        self._commits += 1
         for job, (ok, value) in zip(batch, outcomes, strict=True):
             job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
-        self._commits += 1
         if self._commits % CHECKPOINT_EVERY_COMMITS == 0:
             self._passive_checkpoint(conn)
 

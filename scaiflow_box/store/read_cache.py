@@ -1,16 +1,20 @@
-"""Values derived from the database, valid until any connection commits.
+"""Values derived from the database, valid until a commit.
 
-`PRAGMA data_version` on the inline read connection changes whenever another connection (our
-writer thread, or the CLI in another process) commits. The cache compares it once per request
-and drops everything on a change, so it can never serve a value older than the last commit
-seen at the start of the request — revocations and user suspensions included. Under a
-read-mostly load it saves the per-request primary-key reads (token's user, revocation row,
-flow and ACL rows); under write load it simply empties often and the normal reads run.
+Two signals say the database changed: the writer thread's commit counter (every write of this
+process, seen on the very next request) and `PRAGMA data_version` on the inline read
+connection, which changes whenever any *other* connection commits — the CLI in another
+process, say. The PRAGMA costs ~20 us inside the serving process (measured: 104 -> 81 us of
+CPU per cached GET without it), so it runs at most every `external_check_interval` (50 ms):
+a `token revoke` or `admin grant` from the CLI applies within 50 ms, everything done through
+the API on the next request. Under a read-mostly load the cache saves the per-request
+primary-key reads (token's user, revocation row, flow and ACL rows); under write load it
+simply empties often and the normal reads run.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
@@ -19,15 +23,22 @@ T = TypeVar("T")
 DEFAULT_MAX_ENTRIES = 20_000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 ENTRY_OVERHEAD_BYTES = 512  # key tuple, dict slot, the value object itself
+EXTERNAL_CHECK_INTERVAL = 0.05
 
 
 class CommitScopedCache:
     """Bounded by entries and by an estimate of the bytes held; when either is exceeded the
     whole cache starts over (it refills at the speed of the reads it saves)."""
 
-    def __init__(self, conn: sqlite3.Connection, max_entries: int = DEFAULT_MAX_ENTRIES,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, conn: sqlite3.Connection, local_commits: Callable[[], int],
+                 max_entries: int = DEFAULT_MAX_ENTRIES, max_bytes: int = DEFAULT_MAX_BYTES,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._conn = conn
+        self._local_commits = local_commits
+        self._local_seen = -1
+        self._clock = clock
+        self._checked_at = float("-inf")
+        self.external_check_interval = EXTERNAL_CHECK_INTERVAL
         self._generation: int | None = None
         self._entries: dict[Hashable, Any] = {}
         self._bytes = 0
@@ -35,11 +46,18 @@ class CommitScopedCache:
         self._max_bytes = max_bytes
 
     def check(self) -> None:
-        """Drop every entry if the database changed since the last check (one cheap PRAGMA)."""
-        generation = self._conn.execute("PRAGMA data_version").fetchone()[0]
-        if generation != self._generation:
+        """Drop every entry if the database changed since the last check (once per request)."""
+        local = self._local_commits()
+        if local != self._local_seen:
             self.clear()
-            self._generation = generation
+            self._local_seen = local
+        now = self._clock()
+        if now - self._checked_at >= self.external_check_interval:
+            self._checked_at = now
+            generation = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if generation != self._generation:
+                self.clear()
+                self._generation = generation
 
     def clear(self) -> None:
         self._entries.clear()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL
 from tests.conftest import Appliance
 
 
@@ -24,16 +26,20 @@ def test_entries_survive_until_any_commit(tmp_path: Path) -> None:
         cache.check()
         assert cache.get_or_load("k", load) == "value"
         assert len(loads) == 1
-        # A commit by another process (here: a separate connection) empties it.
+        # A commit by another process (here: a separate connection) empties it once the
+        # external check interval has passed.
         other = sqlite3.connect(tmp_path / "c.db")
         other.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
         other.commit()
         other.close()
+        cache.external_check_interval = 0.0
         cache.check()
         assert len(cache) == 0
         cache.get_or_load("k", load)
         assert len(loads) == 2
-        # ... and so does the appliance's own writer thread.
+        # ... and so does the appliance's own writer, on the very next check.
+        cache.external_check_interval = 3600.0
+        cache.check()
         db.write_sync(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('z', 'y')"))
         cache.check()
         assert len(cache) == 0
@@ -49,6 +55,7 @@ async def test_revocation_from_another_process_applies_at_once(appliance: Applia
     cli.execute("UPDATE service_tokens SET revoked_at = 'now'")
     cli.commit()
     cli.close()
+    await asyncio.sleep(EXTERNAL_CHECK_INTERVAL + 0.01)  # the documented bound
     resp = await appliance.client.get("/api/v1/me", headers=headers)
     assert (resp.status, await resp.json()) == (401, {"detail": "invalid token: revoked"})
 
@@ -73,7 +80,7 @@ def test_the_cache_is_bounded_by_bytes_and_entries(tmp_path: Path) -> None:
     from scaiflow_box.store.read_cache import CommitScopedCache
 
     conn = sqlite3.connect(tmp_path / "b.db")
-    cache = CommitScopedCache(conn, max_entries=3, max_bytes=64 * 1024)
+    cache = CommitScopedCache(conn, lambda: 0, max_entries=3, max_bytes=64 * 1024)
     big = "x" * 20_000
     assert cache.get_or_load("big", lambda: big, weigh=len) == big
     assert len(cache) == 0  # over an eighth of the budget: served, not kept
