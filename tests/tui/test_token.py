@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from scaiflow_box.config import load_settings
+from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL
 from tests.conftest import Appliance
 from tui.token import (
     RENEW_BEFORE_SECONDS,
@@ -111,6 +112,8 @@ async def test_renewal_before_expiry_and_revocation_of_every_session_token(
     rows = appliance.sql("SELECT id, revoked_at FROM service_tokens WHERE created_by = 'tui'")
     assert {r["id"] for r in rows} == ids
     assert all(r["revoked_at"] for r in rows)
+    # Revoked from another connection (as the TUI process does): applies within the bound.
+    await asyncio.sleep(EXTERNAL_CHECK_INTERVAL + 0.01)
     assert await status_with(appliance, first) == 401
     assert await status_with(appliance, second) == 401
     audit = appliance.sql("SELECT actor FROM audit_log WHERE action = 'service_token.revoked'")
