@@ -37,6 +37,7 @@ WriteJob = Callable[[sqlite3.Connection], T]
 MAX_BATCH = 256
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 CHECKPOINT_EVERY_COMMITS = 500
+READER_CACHE_KIB = 32 * 1024
 
 
 class StoreClosed(RuntimeError):
@@ -60,6 +61,10 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA foreign_keys = ON")
+    if readonly:
+        # SQLite's default 2 MiB page cache makes every random read of a large database a
+        # walk through the OS page cache; pages are only allocated as they are used.
+        conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
     return conn
 
 
