@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= ./scaiflow-data
 
-.PHONY: run test lint bench binary clean init
+.PHONY: run test lint bench clean init
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,10 +34,6 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
-
-binary: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[build]'
-	$(BIN)/pyinstaller --noconfirm --clean scaiflow.spec
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache
