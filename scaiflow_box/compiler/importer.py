@@ -21,6 +21,7 @@ from typing import Any, Final
 import yaml
 
 from scaiflow_box.compiler.errors import ImportFailed
+from scaiflow_box.compiler.gc_pause import gc_paused
 from scaiflow_box.compiler.import_steps import LAYOUT_SPACING, StepBuilder
 from scaiflow_box.compiler.schema import structural_errors
 
@@ -82,7 +83,8 @@ def load_yaml(text: str) -> Any:
     if len(text) > MAX_YAML_CHARS:
         raise ImportFailed(f"the manifest is larger than {MAX_YAML_CHARS} characters")
     try:
-        loaded = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        with gc_paused():
+            loaded = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -92,7 +94,8 @@ def load_yaml(text: str) -> Any:
     except RecursionError:
         raise ImportFailed("YAML document is nested too deeply") from None
     try:
-        return _plain(loaded, _Budget(), 0)
+        with gc_paused():
+            return _plain(loaded, _Budget(), 0)
     except RecursionError:
         raise ImportFailed("YAML document is nested too deeply") from None
 
