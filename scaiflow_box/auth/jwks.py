@@ -283,6 +283,11 @@ class JwksCache:
         await self._first_fetch.wait()
 
     # -- lookup --------------------------------------------------------------------------
+    def has_key(self, kid: str) -> bool:
+        """Whether `kid` is in the current key set (no fetch): cached verifications of tokens
+        signed by a key that ScaiKey has since withdrawn are dropped on this answer."""
+        return self._lookup(kid) is not None
+
     def _lookup(self, kid: str) -> PyJWK | None:
         for key_set in (self._remote, self._static):
             if key_set is not None:

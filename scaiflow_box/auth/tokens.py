@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 import jwt
@@ -39,6 +39,9 @@ class SigningKeys(Protocol):
     async def get_key(self, kid: str) -> Any | None:
         """The verification key for `kid` (a PyJWK or a cryptography public key), or None."""
 
+    def has_key(self, kid: str) -> bool:
+        """Whether `kid` is in the current key set, without fetching."""
+
 
 @dataclass(frozen=True)
 class VerifiedToken:
@@ -51,6 +54,7 @@ class VerifiedToken:
     exp: float
     jti: str | None
     role: str | None
+    kid: str | None = None
 
 
 def _reason_for(exc: jwt.PyJWTError) -> str:
@@ -85,7 +89,9 @@ class TokenVerifier:
         cached = self._cache.get(token)
         now = time.time()
         if cached is not None:
-            if cached.exp + LEEWAY_SECONDS > now:
+            withdrawn = (cached.source == "scaikey" and cached.kid is not None
+                         and not self._scaikey.has_key(cached.kid))
+            if cached.exp + LEEWAY_SECONDS > now and not withdrawn:
                 return cached
             self._cache.pop(token, None)
         verified = await self._verify_uncached(token)
@@ -134,7 +140,7 @@ class TokenVerifier:
             raise InvalidToken("unknown key id")
         claims = self._decode(token, key, list(self._settings.scaikey_algorithms), issuer,
                               self._settings.expected_audience, extra_required=[])
-        return self._to_verified(claims, "scaikey")
+        return replace(self._to_verified(claims, "scaikey"), kid=kid)
 
     @staticmethod
     def _decode(

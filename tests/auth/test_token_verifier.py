@@ -44,7 +44,8 @@ async def test_a_scaikey_token_validates(
     verified = await verifier.verify(token)
     assert verified == VerifiedToken(
         source="scaikey", sub="usr_bob", tenant_id="tnt_x", scopes=frozenset({"scaicore:view"}),
-        email="bob@x.test", name="Bob", exp=verified.exp, jti=verified.jti, role="member")
+        email="bob@x.test", name="Bob", exp=verified.exp, jti=verified.jti, role="member",
+        kid=scaikey_server.current_kid)
     assert verified.exp > time.time()
 
 
@@ -263,6 +264,18 @@ async def test_rotated_key_validates_after_exactly_one_refresh(
     another = scaikey_server.mint(sub="usr_carol")
     assert (await verifier.verify(another)).sub == "usr_carol"
     assert scaikey_server.jwks_fetches == 2
+
+
+async def test_a_withdrawn_key_stops_cached_tokens_at_the_next_refresh(
+    scaikey_server: FakeScaiKey, verifier_for: Build
+) -> None:
+    verifier, cache = await verifier_for(settings_for(scaikey_server))
+    token = scaikey_server.mint()
+    assert (await verifier.verify(token)).sub == "usr_alice"
+    assert (await verifier.verify(token)).sub == "usr_alice"  # now served from the cache
+    scaikey_server.rotate_keys(keep_old=False)  # ScaiKey withdraws the (say, leaked) key
+    assert await cache.refresh()
+    assert await reject(verifier, token) == "unknown key id"
 
 
 async def test_scaikey_outage_after_start_keeps_validating(
