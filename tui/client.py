@@ -16,12 +16,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import aiohttp
 import orjson
+
+from tui.models import (
+    AuditEntry,
+    AuditPage,
+    IssuerStatus,
+    Me,
+    MintedServiceToken,
+    Readiness,
+    ServiceToken,
+    User,
+    list_of,
+    parse_timestamp,
+    str_at,
+)
+
+__all__ = [
+    "AdminClient", "AdminClientError", "ApiError", "ApiUnavailable", "AuditEntry", "AuditPage",
+    "IssuerStatus", "Me", "MintedServiceToken", "Readiness", "ServiceToken", "StaticToken",
+    "TokenSource", "User", "parse_timestamp",
+]
 
 T = TypeVar("T")
 
@@ -78,196 +97,6 @@ class StaticToken:
 
 
 # -- response models ---------------------------------------------------------------------
-def _str(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str):
-        raise ValueError(f"field {key!r} is missing or not a string")
-    return value
-
-
-def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) else None
-
-
-def _str_list(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = data.get(key)
-    if not isinstance(value, list):
-        return ()
-    return tuple(str(v) for v in value if v is not None)
-
-
-def parse_timestamp(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class IssuerStatus:
-    issuer: str | None
-    key_ids: tuple[str, ...]
-    age_seconds: float | None
-    source: str
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> IssuerStatus:
-        age = data.get("age_seconds")
-        return cls(issuer=_opt_str(data, "issuer"), key_ids=_str_list(data, "key_ids"),
-                   age_seconds=float(age) if isinstance(age, int | float) else None,
-                   source=_opt_str(data, "source") or "?")
-
-
-@dataclass(frozen=True)
-class Readiness:
-    status: str
-    reasons: tuple[str, ...]
-    issuers: tuple[IssuerStatus, ...]
-
-    @property
-    def ready(self) -> bool:
-        return self.status == "ready"
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Readiness:
-        issuers = data.get("issuers")
-        return cls(status=_str(data, "status"), reasons=_str_list(data, "reasons"),
-                   issuers=tuple(IssuerStatus.from_json(i) for i in issuers or []
-                                 if isinstance(i, dict)))
-
-
-@dataclass(frozen=True)
-class Me:
-    sub: str
-    tenant_id: str
-    email: str | None
-    display_name: str | None
-    permissions: tuple[str, ...]
-    admin_role: str | None
-    admin_role_source: str | None
-    token_source: str | None
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Me:
-        return cls(sub=_str(data, "sub"), tenant_id=_str(data, "tenant_id"),
-                   email=_opt_str(data, "email"), display_name=_opt_str(data, "display_name"),
-                   permissions=_str_list(data, "permissions"),
-                   admin_role=_opt_str(data, "admin_role"),
-                   admin_role_source=_opt_str(data, "admin_role_source"),
-                   token_source=_opt_str(data, "token_source"))
-
-
-@dataclass(frozen=True)
-class User:
-    id: str
-    tenant_id: str
-    email: str | None
-    display_name: str | None
-    status: str
-    admin_role: str | None
-    admin_role_source: str | None
-    deleted_at: str | None
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> User:
-        return cls(id=_str(data, "id"), tenant_id=_str(data, "tenant_id"),
-                   email=_opt_str(data, "email"), display_name=_opt_str(data, "display_name"),
-                   status=_opt_str(data, "status") or "?",
-                   admin_role=_opt_str(data, "admin_role"),
-                   admin_role_source=_opt_str(data, "admin_role_source"),
-                   deleted_at=_opt_str(data, "deleted_at"))
-
-
-@dataclass(frozen=True)
-class ServiceToken:
-    id: str
-    tenant_id: str
-    sub: str
-    scope: str
-    description: str
-    created_by: str
-    created_at: str
-    expires_at: str
-    revoked_at: str | None
-
-    def state(self, now: datetime | None = None) -> str:
-        """`revoked`, `expired` or `active`."""
-        if self.revoked_at:
-            return "revoked"
-        expires = parse_timestamp(self.expires_at)
-        if expires is not None and expires <= (now or datetime.now(UTC)):
-            return "expired"
-        return "active"
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ServiceToken:
-        return cls(id=_str(data, "id"), tenant_id=_str(data, "tenant_id"),
-                   sub=_str(data, "sub"), scope=_opt_str(data, "scope") or "",
-                   description=_opt_str(data, "description") or "",
-                   created_by=_opt_str(data, "created_by") or "",
-                   created_at=_opt_str(data, "created_at") or "",
-                   expires_at=_opt_str(data, "expires_at") or "",
-                   revoked_at=_opt_str(data, "revoked_at"))
-
-
-@dataclass(frozen=True)
-class MintedServiceToken:
-    id: str
-    token: str = field(repr=False)
-    expires_at: str
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> MintedServiceToken:
-        return cls(id=_str(data, "id"), token=_str(data, "token"),
-                   expires_at=_str(data, "expires_at"))
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    at: str
-    tenant_id: str | None
-    actor: str
-    action: str
-    target_type: str | None
-    target_id: str | None
-    details: Mapping[str, Any]
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> AuditEntry:
-        entry_id = data.get("id")
-        if not isinstance(entry_id, int):
-            raise ValueError("field 'id' is missing or not an integer")
-        details = data.get("details")
-        return cls(id=entry_id, at=_opt_str(data, "at") or "",
-                   tenant_id=_opt_str(data, "tenant_id"), actor=_opt_str(data, "actor") or "",
-                   action=_str(data, "action"), target_type=_opt_str(data, "target_type"),
-                   target_id=_opt_str(data, "target_id"),
-                   details=details if isinstance(details, dict) else {})
-
-
-@dataclass(frozen=True)
-class AuditPage:
-    items: tuple[AuditEntry, ...]
-    next_cursor: str | None
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> AuditPage:
-        cursor = data.get("next_cursor")
-        return cls(items=tuple(AuditEntry.from_json(e) for e in _list_of(data, "items")),
-                   next_cursor=cursor if isinstance(cursor, str) else None)
-
-
-def _list_of(data: Any, key: str) -> Sequence[Mapping[str, Any]]:
-    if not isinstance(data, dict) or not isinstance(data.get(key), list):
-        raise ValueError(f"expected an object with a list {key!r}")
-    return [item for item in data[key] if isinstance(item, dict)]
-
-
 def _error_from(status: int, body: Any) -> ApiError:
     """Read SPEC §1's error shapes: a string, a structured detail, or the 422 list."""
     detail = body.get("detail") if isinstance(body, dict) else None
@@ -362,7 +191,7 @@ class AdminClient:
 
     # -- operations -----------------------------------------------------------------------
     async def healthz(self) -> str:
-        return await self._get("/healthz", lambda b: _str(b, "status"), auth=False)
+        return await self._get("/healthz", lambda b: str_at(b, "status"), auth=False)
 
     async def readyz(self) -> Readiness:
         # 503 is an answer here: "not ready", with reasons.
@@ -371,7 +200,7 @@ class AdminClient:
     async def local_key_ids(self) -> tuple[str, ...]:
         """Key ids of the appliance's own service-token issuer (`/api/v1/auth/jwks`)."""
         return await self._get("/api/v1/auth/jwks", lambda b: tuple(
-            str(k.get("kid")) for k in _list_of(b, "keys")), auth=False)
+            str(k.get("kid")) for k in list_of(b, "keys")), auth=False)
 
     async def me(self) -> Me:
         return await self._get("/api/v1/me", Me.from_json)
@@ -379,7 +208,7 @@ class AdminClient:
     # -- users and roles ----------------------------------------------------------------
     async def list_users(self) -> list[User]:
         return await self._get("/api/v1/admin/users",
-                               lambda b: [User.from_json(u) for u in _list_of(b, "users")])
+                               lambda b: [User.from_json(u) for u in list_of(b, "users")])
 
     async def grant_role(self, user_id: str, role: str) -> None:
         await self._request("POST", f"/api/v1/admin/users/{quote(user_id, safe='')}/role",
@@ -391,7 +220,7 @@ class AdminClient:
     # -- service tokens -----------------------------------------------------------------
     async def list_service_tokens(self) -> list[ServiceToken]:
         return await self._get("/api/v1/admin/service-tokens", lambda b: [
-            ServiceToken.from_json(t) for t in _list_of(b, "items")])
+            ServiceToken.from_json(t) for t in list_of(b, "items")])
 
     async def mint_service_token(self, *, sub: str, tenant_id: str | None, scope: str,
                                  ttl_seconds: int, description: str) -> MintedServiceToken:
