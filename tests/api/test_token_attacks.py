@@ -183,3 +183,23 @@ async def test_readyz_reports_the_scaikey_keys(app: Appliance,
     assert issuer["issuer"] == scaikey_server.issuer
     assert issuer["key_ids"] == ["key-1"]
     assert issuer["source"] == "discovery"
+
+
+async def test_restarted_appliance_validates_with_scaikey_down(
+    app: Appliance, scaikey_server: FakeScaiKey, aiohttp_client: Any
+) -> None:
+    from scaiflow_box.app import create_app
+
+    token = scaikey_server.mint(sub="usr_dora")
+    assert (await get_me(app, token))[0] == 200
+    await app.client.close()  # the appliance stops ...
+    await scaikey_server.stop()  # ... and ScaiKey is unreachable when it comes back
+    restarted = await aiohttp_client(create_app(app.settings))
+    resp = await restarted.get(ME, headers={"Authorization": f"Bearer {token}"})
+    assert resp.status == 200
+    assert (await resp.json())["sub"] == "usr_dora"
+    resp = await restarted.get("/readyz")
+    body = await resp.json()
+    assert resp.status == 200
+    [issuer] = body["issuers"]
+    assert issuer["key_ids"] == [scaikey_server.current_kid]
