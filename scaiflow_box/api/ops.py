@@ -22,7 +22,7 @@ async def readyz(request: web.Request) -> web.Response:
     reasons: list[str] = []
     app = request.app
     try:
-        await app[DB].write(lambda conn: conn.execute("SELECT 1").fetchone())
+        await app[DB].check_writable()
     except (sqlite3.Error, RuntimeError):
         reasons.append("database not writable")
     if ISSUER not in app:

@@ -88,11 +88,9 @@ async def transfer_ownership(db: Database, principal: Principal, flow_id: str, o
     require_super_admin(principal)
 
     def run(conn: sqlite3.Connection) -> dict[str, Any]:
-        tenant_row = conn.execute("SELECT tenant_id FROM flows WHERE id = ?",
-                                  (flow_id,)).fetchone()
-        if tenant_row is None:
+        tenant_id = flow_rows.tenant_of_flow(conn, flow_id)
+        if tenant_id is None:
             raise not_found("Flow not found")
-        tenant_id = tenant_row[0]
         flow = flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True)
         assert flow is not None
         if not user_rows.principal_exists(conn, tenant_id, "user", owner_id):

@@ -56,8 +56,9 @@ async def resolve_principal(
 ) -> Principal:
     """Join the token with the user row, creating the row on first sight (SPEC §20).
 
-    Revocation and user status come from the database on every request; the commit-scoped
-    cache only saves re-reading rows no commit has touched since."""
+    Revocation and user status are read from the database, then kept in the commit-scoped
+    cache until a commit (see store/read_cache.py for how soon other processes' commits
+    are seen)."""
     principal = db.inline_cache.get_or_load(
         ("principal", token), lambda: _principal_from_rows(db, settings, verified, token))
     if principal is not None:

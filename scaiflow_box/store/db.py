@@ -187,6 +187,10 @@ class Database:
         except sqlite3.Error:
             log.warning("passive checkpoint failed", exc_info=True)
 
+    async def check_writable(self) -> None:
+        """Take the write lock through the writer (raises when the database cannot be written)."""
+        await self.write(lambda conn: None)
+
     # -- reads ------------------------------------------------------------------------
     def _reader_conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

@@ -16,6 +16,13 @@ def storage_key(tenant_id: str, flow_id: str, version: str) -> str:
     return f"flows/{tenant_id}/{flow_id}/v{version}.flow.json"
 
 
+def tenant_of_flow(conn: sqlite3.Connection, flow_id: str) -> str | None:
+    """The tenant owning a flow id. Only for super admins' platform-wide actions (ownership
+    transfer); everything tenant-scoped goes through `get_flow` with the caller's tenant."""
+    row = conn.execute("SELECT tenant_id FROM flows WHERE id = ?", (flow_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def get_flow(
     conn: sqlite3.Connection, tenant_id: str, flow_id: str, *, include_deleted: bool = False
 ) -> sqlite3.Row | None:
