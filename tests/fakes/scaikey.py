@@ -1,6 +1,7 @@
 """A fake ScaiKey: a real aiohttp server on 127.0.0.1 implementing SPEC §18.2.
 
-Routes (names in brackets are the keys of `hits`, `fail(...)` and `stall(...)`):
+Routes (names in brackets are the keys of `hits`, `fail(...)`, `stall(...)` and
+`redirect(...)`):
 - [discovery]          GET {issuer path}/.well-known/openid-configuration
 - [platform_discovery] GET /api/v1/platform/oauth/.well-known/openid-configuration
 - [jwks]               GET {issuer path}/jwks            (Cache-Control: public, max-age=N)
@@ -17,6 +18,8 @@ at 1, per_page ≤ 100); users are `{"id", "tenant_id", "email", "display_name",
 groups `{"id", "tenant_id", "name", "description", "member_count"}`. The admin API wants a
 bearer access token minted here by client_credentials with `admin:read` or `admin:write`.
 Token endpoint errors are `{"error", "error_description"}` (400; 401 for invalid_client).
+`jwks_override` and `discovery_override` (both discovery routes) replace a document: bytes or
+str are sent as they are, anything else as JSON.
 """
 
 from __future__ import annotations
@@ -125,6 +128,8 @@ class FakeScaiKey:
         self.attacker_key = new_signing_key("attacker-1", "RS256")
         self.extra_jwks: list[Any] = []  # raw entries, malformed ones included
         self.jwks_override: Any = None  # served as JSON instead of the real JWKS when set
+        self.discovery_override: Any = None  # served instead of the discovery document
+        self.redirects: dict[str, str] = {}
         self.hits: Counter[str] = Counter()
         self.faults: dict[str | None, Fault] = {}
         self.effective_users_forbidden = False
@@ -213,8 +218,13 @@ class FakeScaiKey:
         fault = self.faults.setdefault(route, Fault(status=0))
         fault.stall_seconds = seconds
 
+    def redirect(self, route: str, location: str) -> None:
+        """Answer `route` with 302 to `location` until `clear_faults()`."""
+        self.redirects[route] = location
+
     def clear_faults(self) -> None:
         self.faults.clear()
+        self.redirects.clear()
 
     @property
     def current_key(self) -> SigningKey:
@@ -348,10 +358,15 @@ class FakeScaiKey:
                 headers = {"Retry-After": "1"} if fault.status == 429 else None
                 return web.json_response({"detail": "injected failure"}, status=fault.status,
                                          headers=headers)
+        location = self.redirects.get(route or "")
+        if location is not None:
+            return web.Response(status=302, headers={"Location": location})
         response: web.StreamResponse = await handler(request)
         return response
 
     async def _discovery(self, request: web.Request) -> web.Response:
+        if self.discovery_override is not None:
+            return self._json_or_raw(self.discovery_override)
         return web.json_response({
             "issuer": self.issuer,
             "authorization_endpoint": self.issuer + "/authorize",
@@ -371,6 +386,11 @@ class FakeScaiKey:
         if self.max_age is not None:
             headers["Cache-Control"] = f"public, max-age={self.max_age}"
         body = self.jwks() if self.jwks_override is None else self.jwks_override
+        return self._json_or_raw(body, headers)
+
+    @staticmethod
+    def _json_or_raw(body: Any, headers: dict[str, str] | None = None) -> web.Response:
+        """bytes and str are sent as they are (labelled JSON), anything else as JSON."""
         if isinstance(body, bytes | str):
             return web.Response(body=body, content_type="application/json", headers=headers)
         return web.json_response(body, headers=headers)

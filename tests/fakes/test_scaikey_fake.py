@@ -194,3 +194,22 @@ async def test_fail_and_stall_knobs(scaikey_server: FakeScaiKey,
     await scaikey_server.start()  # same port again
     async with http.get(scaikey_server.jwks_uri) as r:
         assert r.status == 200
+
+
+async def test_redirect_and_discovery_override_knobs(scaikey_server: FakeScaiKey,
+                                                     http: aiohttp.ClientSession) -> None:
+    scaikey_server.redirect("discovery", scaikey_server.url("/elsewhere"))
+    async with http.get(scaikey_server.discovery_url, allow_redirects=False) as r:
+        assert (r.status, r.headers["Location"]) == (302, scaikey_server.url("/elsewhere"))
+    async with http.get(scaikey_server.platform_discovery_url) as r:
+        assert r.status == 200  # only the named route redirects
+    scaikey_server.clear_faults()
+
+    scaikey_server.discovery_override = {"issuer": "x"}
+    for url in (scaikey_server.discovery_url, scaikey_server.platform_discovery_url):
+        async with http.get(url) as r:
+            assert (r.status, await r.json()) == (200, {"issuer": "x"})
+    scaikey_server.discovery_override = "not json"
+    async with http.get(scaikey_server.discovery_url) as r:
+        assert (r.content_type, await r.text()) == ("application/json", "not json")
+    assert scaikey_server.hits["discovery"] == 3
