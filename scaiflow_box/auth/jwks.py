@@ -34,6 +34,10 @@ cooldown has passed.
 Keys: vetted by `auth.jwk_set` (asymmetric signature keys only, each bound to one
 algorithm).
 
+The HTTP side (where the discovery document lives, what it must contain, status rules and
+size caps of both fetches) is `upstream.scaikey`; this module decides what to do with the
+answers: which set is active, how long it is good for, and what is persisted.
+
 `kid` values come from tokens, i.e. from attackers: they are only used as dictionary keys,
 never put in a URL or SQL, and logged with `%r`, truncated to 64 characters.
 """
@@ -65,14 +69,13 @@ from scaiflow_box.config import ConfigError, Settings
 from scaiflow_box.store import keys as key_rows
 from scaiflow_box.store.db import Database
 from scaiflow_box.timestamps import iso, parse_iso
-from scaiflow_box.upstream.client import UpstreamError, check_destination, get_json
+from scaiflow_box.upstream.client import UpstreamError
+from scaiflow_box.upstream.scaikey import ScaiKeyClient, discovery_url, platform_issuer
 
 __all__ = ["JwksCache", "KeySet", "cache_max_age", "import_jwks_file", "parse_jwks"]
 
 log = logging.getLogger(__name__)
 
-DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
-PLATFORM_ISSUER_PATH = "/api/v1/platform/oauth"
 DEFAULT_MAX_AGE = 600.0
 MIN_MAX_AGE = 60.0
 MAX_MAX_AGE = 86_400.0
@@ -81,8 +84,6 @@ RETRY_MIN_SECONDS = 5.0
 RETRY_MAX_SECONDS = 300.0
 DEFAULT_COOLDOWN_SECONDS = 30.0
 NEGATIVE_CACHE_LIMIT = 4096
-MAX_JWKS_BYTES = 512 * 1024
-MAX_DISCOVERY_BYTES = 256 * 1024
 
 SOURCE_URL = "url"
 SOURCE_DISCOVERY = "discovery"
@@ -133,14 +134,6 @@ def _epoch(text: str) -> float | None:
         return None
 
 
-def _is_http_url(value: str) -> bool:
-    try:
-        check_destination(value, allow_private=True)
-    except UpstreamError:
-        return False
-    return True
-
-
 class JwksCache:
     """Implements `auth.tokens.SigningKeys` for ScaiKey tokens. See the module docstring."""
 
@@ -156,7 +149,7 @@ class JwksCache:
     ) -> None:
         self._settings = settings
         self._db = db
-        self._session_factory = session_factory
+        self._scaikey = ScaiKeyClient(session_factory)
         self._cooldown = unknown_kid_cooldown
         self._clock = clock
         self._wall = wall_clock
@@ -191,15 +184,9 @@ class JwksCache:
 
     def _discovery_url(self) -> str | None:
         settings = self._settings
-        base = settings.scaikey_base_url
-        if base is None and settings.scaikey_jwks_file is not None:
+        if settings.scaikey_base_url is None and settings.scaikey_jwks_file is not None:
             return None  # a disconnected site: the static file is the only source
-        issuer = settings.scaikey_issuer
-        if issuer and _is_http_url(issuer):
-            return issuer.rstrip("/") + DISCOVERY_SUFFIX
-        if base:
-            return base.rstrip("/") + PLATFORM_ISSUER_PATH + DISCOVERY_SUFFIX
-        return None
+        return discovery_url(issuer=settings.scaikey_issuer, base_url=settings.scaikey_base_url)
 
     @property
     def issuer(self) -> str | None:
@@ -211,7 +198,7 @@ class JwksCache:
         if self._persisted_issuer:
             return self._persisted_issuer
         if self._settings.scaikey_base_url:
-            return self._settings.scaikey_base_url.rstrip("/") + PLATFORM_ISSUER_PATH
+            return platform_issuer(self._settings.scaikey_base_url)
         return None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -380,21 +367,6 @@ class JwksCache:
             log.exception("JWKS fetch failed unexpectedly; keeping the last good key set")
         return False
 
-    async def _discover(self, session: aiohttp.ClientSession, url: str) -> tuple[str, str | None]:
-        response = await get_json(session, url, max_bytes=MAX_DISCOVERY_BYTES)
-        if response.status != 200:
-            raise _FetchFailed(f"discovery answered HTTP {response.status}")
-        document = response.body
-        if not isinstance(document, dict):
-            raise _FetchFailed("discovery document is not a JSON object")
-        jwks_uri = document.get("jwks_uri")
-        if not isinstance(jwks_uri, str) or not _is_http_url(jwks_uri):
-            raise _FetchFailed("discovery document has no http(s) jwks_uri")
-        issuer = document.get("issuer")
-        if not isinstance(issuer, str) or not issuer or len(issuer) > 1024:
-            issuer = None
-        return jwks_uri, issuer
-
     def _note_discovered_issuer(self, issuer: str | None) -> None:
         if issuer is None:
             return
@@ -406,35 +378,32 @@ class JwksCache:
         self._discovered_issuer = issuer
 
     async def _fetch(self) -> bool:
-        session = self._session_factory()
         settings = self._settings
-        discovery_url = self._discovery_url()
+        discovery = self._discovery_url()
         if settings.scaikey_jwks_url:
             jwks_url = settings.scaikey_jwks_url
             if (not settings.scaikey_issuer and self._discovered_issuer is None
-                    and discovery_url is not None):
+                    and discovery is not None):
                 # Only to learn the issuer; the keys come from SCAIKEY_JWKS_URL regardless.
                 try:
-                    _, issuer = await self._discover(session, discovery_url)
-                    self._note_discovered_issuer(issuer)
-                except (_FetchFailed, UpstreamError) as exc:
+                    discovered = await self._scaikey.discover(discovery)
+                    self._note_discovered_issuer(discovered.issuer)
+                except UpstreamError as exc:
                     log.info("discovery for the issuer name failed (%s)", exc.reason)
         else:
-            if discovery_url is None:
+            if discovery is None:
                 raise _FetchFailed("no JWKS URL or discovery document configured")
             if self._jwks_uri is None:
-                jwks_url, issuer = await self._discover(session, discovery_url)
-                self._note_discovered_issuer(issuer)
-                self._jwks_uri = jwks_url
+                discovered = await self._scaikey.discover(discovery)
+                self._note_discovered_issuer(discovered.issuer)
+                self._jwks_uri = discovered.jwks_uri
             jwks_url = self._jwks_uri
 
         try:
-            response = await get_json(session, jwks_url, max_bytes=MAX_JWKS_BYTES)
-            if response.status != 200:
-                raise _FetchFailed(f"JWKS answered HTTP {response.status}")
+            fetched = await self._scaikey.fetch_jwks(jwks_url)
             try:
                 parsed = await asyncio.get_running_loop().run_in_executor(
-                    None, parse_jwks, response.body, self._algorithms
+                    None, parse_jwks, fetched.document, self._algorithms
                 )
             except ValueError as exc:
                 raise _FetchFailed(str(exc)) from exc
@@ -449,8 +418,7 @@ class JwksCache:
         self._remote = KeySet(issuer=issuer, source=self._remote_source, keys=parsed.keys,
                               fetched_at=fetched_at, skipped=parsed.skipped)
         self._last_error = None
-        self._refresh_delay = cache_max_age(response.headers.get("Cache-Control")) \
-            * REFRESH_AT_FRACTION
+        self._refresh_delay = cache_max_age(fetched.cache_control) * REFRESH_AT_FRACTION
         self._log_skipped("JWKS", parsed.skipped)
         log.info("JWKS loaded: %d key(s) for issuer %r", len(parsed.keys), (issuer or "")[:200])
         if issuer is None:

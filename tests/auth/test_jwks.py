@@ -13,7 +13,6 @@ from jwt import PyJWK
 
 from scaiflow_box.auth import jwks as jwks_module
 from scaiflow_box.auth.jwks import (
-    PLATFORM_ISSUER_PATH,
     JwksCache,
     cache_max_age,
     import_jwks_file,
@@ -22,6 +21,7 @@ from scaiflow_box.auth.jwks import (
 from scaiflow_box.config import ConfigError
 from scaiflow_box.store.db import Database
 from scaiflow_box.upstream.client import create_upstream_session
+from scaiflow_box.upstream.scaikey import PLATFORM_ISSUER_PATH
 from tests.auth.conftest import COOLDOWN, CacheFactory, Clock, jwks_rows, settings_for
 from tests.fakes.scaikey import FakeScaiKey
 from tests.fakes.tokens import new_signing_key
