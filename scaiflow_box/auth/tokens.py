@@ -1,10 +1,15 @@
 """Bearer token verification: ScaiKey access tokens (offline, cached JWKS) and the appliance's
 own service tokens. Verified tokens are cached by their exact bytes until `exp`; revocation and
 user status are checked on every request by the caller (identity service), not cached.
+
+PyJWT checks the signature, `iss`, `aud` and which claims are present; the types, ranges and
+formats of the other claims, and the times, are checked here (SPEC §2.1), before anything is
+provisioned from them.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -15,11 +20,16 @@ import jwt
 from scaiflow_box.auth.issuer import ALGORITHM as LOCAL_ALGORITHM
 from scaiflow_box.auth.issuer import LOCAL_AUDIENCE, LocalIssuer
 from scaiflow_box.config import Settings
+from scaiflow_box.ids import is_plain_id
 
 LEEWAY_SECONDS = 60
 MAX_TOKEN_BYTES = 16 * 1024
 CACHE_ENTRIES = 20_000
 ACCEPTED_TYP = frozenset({"at+jwt", "application/at+jwt", "jwt"})
+MAX_TIMESTAMP = 2**35  # year 3058: no real issuer writes a later time
+MAX_EMAIL_CHARS = 320
+MAX_NAME_CHARS = 200
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
 
 
 class InvalidToken(Exception):
@@ -157,11 +167,16 @@ class TokenVerifier:
                 algorithms=algorithms,
                 issuer=issuer,
                 audience=audience,
-                leeway=LEEWAY_SECONDS,
-                options={"require": required, "verify_aud": audience is not None},
+                # The time and `sub` checks are ours (_check_times, _to_verified): PyJWT's
+                # take "123" or true for a time and answer "malformed" where we name the
+                # bad claim.
+                options={"require": required, "verify_aud": audience is not None,
+                         "verify_exp": False, "verify_iat": False, "verify_nbf": False,
+                         "verify_sub": False},
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(_reason_for(exc)) from exc
+        _check_times(claims, time.time())
         return claims
 
     @staticmethod
@@ -170,30 +185,67 @@ class TokenVerifier:
     ) -> VerifiedToken:
         sub = claims.get("sub")
         tenant = claims.get("tenant_id")
-        if not isinstance(sub, str) or not sub or len(sub) > 200:
-            raise InvalidToken("missing claim sub")
-        if not isinstance(tenant, str) or not tenant or len(tenant) > 200:
+        if not is_plain_id(sub):
+            raise InvalidToken("bad claim sub")
+        if tenant is None:
             raise InvalidToken("missing claim tenant_id")
+        if not is_plain_id(tenant):
+            raise InvalidToken("bad claim tenant_id")
         scope = claims.get("scope", "")
-        scopes: frozenset[str]
-        if isinstance(scope, str):
-            scopes = frozenset(scope.split())
-        elif isinstance(scope, list) and all(isinstance(s, str) for s in scope):
-            scopes = frozenset(scope)
-        else:
-            raise InvalidToken("malformed scope")
-        email = claims.get("email")
-        name = claims.get("name")
+        if not isinstance(scope, str):
+            raise InvalidToken("bad claim scope")
+        email = _optional_text(claims, "email", MAX_EMAIL_CHARS)
+        name = _optional_text(claims, "name", MAX_NAME_CHARS)
         role = claims.get("role")
         jti = claims.get("jti")
         return VerifiedToken(
             source=source,
             sub=sub,
             tenant_id=tenant,
-            scopes=scopes,
-            email=email if isinstance(email, str) else None,
-            name=name if isinstance(name, str) else None,
+            scopes=frozenset(scope.split()),
+            email=email,
+            name=name,
             exp=float(claims["exp"]),
             jti=jti if isinstance(jti, str) else None,
             role=role if isinstance(role, str) else None,
         )
+
+
+def _timestamp(claims: dict[str, Any], name: str) -> float | None:
+    """A NumericDate claim, or None when absent: an int or float (never a bool, which is an
+    int to Python, nor a string) in [0, MAX_TIMESTAMP]; NaN and infinities fail the range."""
+    if name not in claims:
+        return None
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidToken(f"bad claim {name}")
+    if not 0 <= value <= MAX_TIMESTAMP:
+        raise InvalidToken(f"bad claim {name}")
+    return float(value)
+
+
+def _check_times(claims: dict[str, Any], now: float) -> None:
+    """`exp` (required, so present here), `iat`, `nbf`: types first, then the times with
+    PyJWT's semantics and leeway."""
+    exp = _timestamp(claims, "exp")
+    iat = _timestamp(claims, "iat")
+    nbf = _timestamp(claims, "nbf")
+    if exp is None:
+        raise InvalidToken("missing claim exp")
+    if iat is not None and iat > now + LEEWAY_SECONDS:
+        raise InvalidToken("not yet valid")
+    if nbf is not None and nbf > now + LEEWAY_SECONDS:
+        raise InvalidToken("not yet valid")
+    if exp <= now - LEEWAY_SECONDS:
+        raise InvalidToken("expired")
+
+
+def _optional_text(claims: dict[str, Any], name: str, max_chars: int) -> str | None:
+    """A display claim (`email`, `name`): absent or null is None; otherwise a string of at
+    most `max_chars` characters without control characters."""
+    value = claims.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_chars or _CONTROL_CHARS.search(value):
+        raise InvalidToken(f"bad claim {name}")
+    return value

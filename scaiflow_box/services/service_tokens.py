@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from scaiflow_box.auth.issuer import LocalIssuer
-from scaiflow_box.ids import new_id
+from scaiflow_box.ids import is_plain_id, new_id
 from scaiflow_box.store import audit
 from scaiflow_box.store import keys as key_rows
 from scaiflow_box.timestamps import iso
@@ -16,7 +15,6 @@ from scaiflow_box.timestamps import iso
 MAX_TTL_SECONDS = 30 * 24 * 3600
 DEFAULT_TTL_SECONDS = 24 * 3600
 DEFAULT_SCOPE = "scaicore:view scaicore:manage"
-_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
 
 
 class TokenRequestError(ValueError):
@@ -31,9 +29,9 @@ class MintedToken:
 
 
 def check_mint_request(sub: str, tenant_id: str, scope: str, ttl_seconds: int) -> None:
-    if not _ID.match(sub):
+    if not is_plain_id(sub):
         raise TokenRequestError("sub must be 1-200 characters of letters, digits and ._:@-")
-    if not _ID.match(tenant_id):
+    if not is_plain_id(tenant_id):
         raise TokenRequestError("tenant must be 1-200 characters of letters, digits and ._:@-")
     if not 60 <= ttl_seconds <= MAX_TTL_SECONDS:
         raise TokenRequestError(f"ttl must be between 60 and {MAX_TTL_SECONDS} seconds (30 days)")

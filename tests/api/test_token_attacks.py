@@ -1,6 +1,7 @@
 """Token attacks end to end (SPEC §2.1): a real appliance pointed at the fake ScaiKey, every
 forged token answered 401 `invalid token: <reason>` with `WWW-Authenticate: Bearer`, and no
-user row created for the forger."""
+user row created for the forger; a validly signed token with a bad claim provisions nothing
+(no user, no tenant, no audit row)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from scaiflow_box.keys import JWKS
+from scaiflow_box.keys import ISSUER, JWKS
 from scaiflow_box.store import users as user_rows
 from tests.conftest import AppFactory, Appliance
 from tests.fakes.scaikey import FakeScaiKey
@@ -203,3 +204,109 @@ async def test_restarted_appliance_validates_with_scaikey_down(
     assert resp.status == 200
     [issuer] = body["issuers"]
     assert issuer["key_ids"] == [scaikey_server.current_kid]
+
+
+# -- bad claims (issue #6): refused before anything is provisioned -------------------------------
+def identity_state(app: Appliance) -> tuple[set[str], set[str], int]:
+    """Users, tenants and the number of audit rows, read from the SQLite file."""
+    users = {row["id"] for row in app.sql("SELECT id FROM users")}
+    tenants = {row["id"] for row in app.sql("SELECT id FROM tenants")}
+    [audit_rows] = app.sql("SELECT count(*) AS n FROM audit_log")
+    return users, tenants, audit_rows["n"]
+
+
+async def assert_refused_provisioning_nothing(app: Appliance, token: str, reason: str) -> None:
+    before = identity_state(app)
+    await assert_refused(app, token, reason)
+    assert identity_state(app) == before
+    users, tenants, _ = identity_state(app)
+    assert not any("mallory" in user for user in users)
+    assert not any("mallory" in tenant for tenant in tenants)
+
+
+SCAIKEY_BAD_CLAIMS: list[tuple[str, dict[str, Any], str]] = [
+    ("exp_string", {"exp": "9999999999"}, "bad claim exp"),
+    ("exp_bool", {"exp": True}, "bad claim exp"),
+    ("exp_huge", {"exp": 2**35 + 1}, "bad claim exp"),
+    ("exp_negative", {"exp": -1}, "bad claim exp"),
+    ("iat_future", {"iat": 2**34, "nbf": None}, "not yet valid"),
+    ("nbf_future", {"nbf": 2**34}, "not yet valid"),
+    ("iat_string", {"iat": "0"}, "bad claim iat"),
+    ("scope_list", {"scope": ["scaicore:view", "scaicore:manage"]}, "bad claim scope"),
+    ("scope_number", {"scope": 1}, "bad claim scope"),
+    ("sub_nul", {"sub": "usr_mallory\x00"}, "bad claim sub"),
+    ("sub_slash", {"sub": "usr_mallory/../usr_root"}, "bad claim sub"),
+    ("sub_space", {"sub": "usr_mallory x"}, "bad claim sub"),
+    ("sub_empty", {"sub": ""}, "bad claim sub"),
+    ("sub_201_chars", {"sub": "usr_mallory" + "m" * 190}, "bad claim sub"),
+    ("tenant_nul", {"tenant_id": "tnt_mallory\x00"}, "bad claim tenant_id"),
+    ("tenant_slash", {"tenant_id": "tnt_mallory/x"}, "bad claim tenant_id"),
+    ("tenant_space", {"tenant_id": "tnt_mallory x"}, "bad claim tenant_id"),
+    ("tenant_empty", {"tenant_id": ""}, "bad claim tenant_id"),
+    ("tenant_201_chars", {"tenant_id": "tnt_mallory" + "m" * 190}, "bad claim tenant_id"),
+    ("email_number", {"email": 42}, "bad claim email"),
+    ("email_too_long", {"email": "m" * 311 + "@acme.test"}, "bad claim email"),
+    ("name_list", {"name": ["Mallory"]}, "bad claim name"),
+    ("name_control", {"name": "Mallory\r\nX-Admin: yes"}, "bad claim name"),
+]
+
+
+@pytest.mark.parametrize(("claims", "reason"), [(c, r) for _, c, r in SCAIKEY_BAD_CLAIMS],
+                         ids=[name for name, _, _ in SCAIKEY_BAD_CLAIMS])
+async def test_scaikey_token_with_a_bad_claim_provisions_nothing(
+    app: Appliance, scaikey_server: FakeScaiKey, claims: dict[str, Any], reason: str
+) -> None:
+    token = scaikey_server.mint(**{"sub": "usr_mallory", "tenant_id": "tnt_mallory", **claims})
+    await assert_refused_provisioning_nothing(app, token, reason)
+
+
+async def test_the_same_claims_done_right_do_provision(
+    app: Appliance, scaikey_server: FakeScaiKey
+) -> None:
+    # The control for the test above: the state it checks is the one a good token changes.
+    before_users, before_tenants, before_audit = identity_state(app)
+    token = scaikey_server.mint(sub="usr_mallory", tenant_id="tnt_mallory")
+    assert (await get_me(app, token))[0] == 200
+    users, tenants, audit_rows = identity_state(app)
+    assert (users - before_users, tenants - before_tenants) == ({"usr_mallory"}, {"tnt_mallory"})
+    assert audit_rows == before_audit + 1
+
+
+SERVICE_BAD_CLAIMS: list[tuple[str, dict[str, Any], str]] = [
+    ("sub_nul", {"sub": "ci-mallory\x00"}, "bad claim sub"),
+    ("sub_slash", {"sub": "ci/mallory"}, "bad claim sub"),
+    ("tenant_space", {"tenant_id": "tnt mallory"}, "bad claim tenant_id"),
+    ("tenant_trailing_newline", {"tenant_id": "tnt_mallory\n"}, "bad claim tenant_id"),
+    ("email_number", {"email": 42}, "bad claim email"),
+    ("name_list", {"name": ["Mallory"]}, "bad claim name"),
+    ("iat_future", {"now": 2**34}, "not yet valid"),
+]
+
+
+@pytest.mark.parametrize(("claims", "reason"), [(c, r) for _, c, r in SERVICE_BAD_CLAIMS],
+                         ids=[name for name, _, _ in SERVICE_BAD_CLAIMS])
+async def test_service_token_with_a_bad_claim_provisions_nothing(
+    app: Appliance, claims: dict[str, Any], reason: str
+) -> None:
+    # Signed by the appliance's own issuer, bypassing the mint request checks (as a leaked
+    # signing key or a future bug in them would).
+    values: dict[str, Any] = {"sub": "ci-mallory", "tenant_id": "tnt_mallory",
+                              "scope": "scaicore:view", "ttl_seconds": 600,
+                              "jti": "tok_mallory", **claims}
+    token, _ = app.client.app[ISSUER].mint(**values)
+    await assert_refused_provisioning_nothing(app, token, reason)
+
+
+async def test_forged_tokens_with_bad_claims_still_fail_the_signature(
+    app: Appliance, scaikey_server: FakeScaiKey
+) -> None:
+    bad = {"sub": "usr_mallory/\x00", "tenant_id": "tnt_mallory x", "exp": "never",
+           "scope": ["scaicore:manage"], "email": 42, "name": ["Mallory"]}
+    tampered = tamper_payload(scaikey_server.mint(), **bad)
+    await assert_refused_provisioning_nothing(app, tampered, "bad signature")
+    attacker = scaikey_server.mint_with_attacker_key(headers={"kid": "key-1"}, **bad)
+    await assert_refused_provisioning_nothing(app, attacker, "bad signature")
+    service, _ = app.client.app[ISSUER].mint(sub="ci-bot", tenant_id="tnt_acme", scope="",
+                                             ttl_seconds=600, jti="tok_x")
+    await assert_refused_provisioning_nothing(app, tamper_payload(service, **bad),
+                                              "bad signature")

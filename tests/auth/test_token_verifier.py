@@ -7,10 +7,13 @@ import base64
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from scaiflow_box.auth.issuer import LocalIssuer
+from scaiflow_box.auth.issuer import IssuerKey, LocalIssuer
 from scaiflow_box.auth.jwks import JwksCache
 from scaiflow_box.auth.tokens import InvalidToken, TokenVerifier, VerifiedToken
 from scaiflow_box.config import Settings
@@ -18,7 +21,14 @@ from scaiflow_box.crypto.envelope import load_or_create_master_key
 from scaiflow_box.store.db import Database
 from tests.auth.conftest import COOLDOWN, CacheFactory, Clock, jwks_rows, settings_for
 from tests.fakes.scaikey import FakeScaiKey
-from tests.fakes.tokens import hmac_token, sign, tamper_payload, unsigned_token, with_header
+from tests.fakes.tokens import (
+    hmac_token,
+    new_signing_key,
+    sign,
+    tamper_payload,
+    unsigned_token,
+    with_header,
+)
 
 Build = Callable[[Settings], Awaitable[tuple[TokenVerifier, JwksCache]]]
 
@@ -363,3 +373,202 @@ async def test_expired_service_token_is_refused(
 ])
 async def test_garbage_is_refused(verifier: TokenVerifier, token: str, reason: str) -> None:
     assert await reject(verifier, token) == reason
+
+
+# -- claim types and formats (issue #6) ----------------------------------------------------------
+# Checked after the signature and before anything is provisioned, for both kinds of token.
+# Each case: the claims to change (DROP removes one) as a function of now, and the reason.
+DROP = object()
+Changes = Callable[[int], dict[str, Any]]
+
+
+def const(**changes: Any) -> Changes:
+    return lambda _now: changes
+
+
+BAD_CLAIMS: list[tuple[str, Changes, str]] = [
+    ("exp_numeric_string", const(exp="9999999999"), "bad claim exp"),
+    ("exp_word", const(exp="never"), "bad claim exp"),
+    ("exp_true", const(exp=True), "bad claim exp"),
+    ("exp_false", const(exp=False), "bad claim exp"),
+    ("exp_huge", const(exp=2**35 + 1), "bad claim exp"),
+    ("exp_huge_float", const(exp=1e300), "bad claim exp"),
+    ("exp_infinity", const(exp=float("inf")), "bad claim exp"),
+    ("exp_nan", const(exp=float("nan")), "bad claim exp"),
+    ("exp_negative", const(exp=-1), "bad claim exp"),
+    ("exp_list", const(exp=[2**31]), "bad claim exp"),
+    ("exp_null", const(exp=None), "missing claim exp"),
+    ("exp_absent", const(exp=DROP), "missing claim exp"),
+    ("exp_past", lambda now: {"exp": now - 120}, "expired"),
+    ("iat_string", lambda now: {"iat": str(now)}, "bad claim iat"),
+    ("iat_true", const(iat=True), "bad claim iat"),
+    ("iat_negative", const(iat=-5), "bad claim iat"),
+    ("iat_huge", const(iat=2**40), "bad claim iat"),
+    ("iat_null", const(iat=None), "bad claim iat"),
+    ("iat_future", lambda now: {"iat": now + 3600, "nbf": DROP}, "not yet valid"),
+    ("iat_future_float", lambda now: {"iat": now + 61.5, "nbf": DROP}, "not yet valid"),
+    ("nbf_string", lambda now: {"nbf": str(now)}, "bad claim nbf"),
+    ("nbf_true", const(nbf=True), "bad claim nbf"),
+    ("nbf_negative", const(nbf=-1), "bad claim nbf"),
+    ("nbf_nan", const(nbf=float("nan")), "bad claim nbf"),
+    ("nbf_future", lambda now: {"nbf": now + 3600}, "not yet valid"),
+    ("scope_list", const(scope=["scaicore:view", "scaicore:manage"]), "bad claim scope"),
+    ("scope_number", const(scope=7), "bad claim scope"),
+    ("scope_object", const(scope={"scaicore:view": True}), "bad claim scope"),
+    ("scope_null", const(scope=None), "bad claim scope"),
+    ("sub_nul", const(sub="usr_a\x00b"), "bad claim sub"),
+    ("sub_slash", const(sub="usr/alice"), "bad claim sub"),
+    ("sub_dotdot", const(sub="../usr_alice"), "bad claim sub"),
+    ("sub_space", const(sub="usr alice"), "bad claim sub"),
+    ("sub_trailing_newline", const(sub="usr_alice\n"), "bad claim sub"),
+    ("sub_tab", const(sub="usr_\talice"), "bad claim sub"),
+    ("sub_non_ascii", const(sub="usr_ålice"), "bad claim sub"),
+    ("sub_empty", const(sub=""), "bad claim sub"),
+    ("sub_201_chars", const(sub="u" * 201), "bad claim sub"),
+    ("sub_number", const(sub=42), "bad claim sub"),
+    ("sub_list", const(sub=["usr_alice"]), "bad claim sub"),
+    ("tenant_nul", const(tenant_id="tnt_a\x00b"), "bad claim tenant_id"),
+    ("tenant_slash", const(tenant_id="tnt_acme/../tnt_victim"), "bad claim tenant_id"),
+    ("tenant_space", const(tenant_id="tnt acme"), "bad claim tenant_id"),
+    ("tenant_trailing_newline", const(tenant_id="tnt_acme\n"), "bad claim tenant_id"),
+    ("tenant_empty", const(tenant_id=""), "bad claim tenant_id"),
+    ("tenant_201_chars", const(tenant_id="t" * 201), "bad claim tenant_id"),
+    ("tenant_number", const(tenant_id=7), "bad claim tenant_id"),
+    ("tenant_list", const(tenant_id=["tnt_acme"]), "bad claim tenant_id"),
+    ("tenant_null", const(tenant_id=None), "missing claim tenant_id"),
+    ("email_number", const(email=42), "bad claim email"),
+    ("email_list", const(email=["alice@acme.test"]), "bad claim email"),
+    ("email_true", const(email=True), "bad claim email"),
+    ("email_321_chars", const(email="a" * 311 + "@acme.test"), "bad claim email"),
+    ("email_newline", const(email="alice@acme.test\nBcc: x@evil.test"), "bad claim email"),
+    ("email_nul", const(email="alice\x00@acme.test"), "bad claim email"),
+    ("name_list", const(name=["Alice"]), "bad claim name"),
+    ("name_number", const(name=7), "bad claim name"),
+    ("name_object", const(name={"first": "Alice"}), "bad claim name"),
+    ("name_201_chars", const(name="A" * 201), "bad claim name"),
+    ("name_nul", const(name="Alice\x00"), "bad claim name"),
+    ("name_crlf", const(name="Alice\r\nX-Admin: yes"), "bad claim name"),
+    ("name_del", const(name="Alice\x7f"), "bad claim name"),
+    ("name_c1_control", const(name="Alice\x85"), "bad claim name"),
+]
+
+GOOD_CLAIMS: list[tuple[str, Changes]] = [
+    ("exp_float", lambda now: {"exp": now + 600.5}),
+    ("exp_far_future", const(exp=2**35)),
+    ("iat_nbf_float", lambda now: {"iat": now + 0.25, "nbf": now - 0.5}),
+    ("iat_within_leeway", lambda now: {"iat": now + 30, "nbf": DROP}),
+    ("no_iat_no_nbf", const(iat=DROP, nbf=DROP)),
+    ("no_scope", const(scope=DROP)),
+    ("sub_200_chars", const(sub="u" * 200)),
+    ("sub_client_id", const(sub="svc.ci-bot:prod@acme")),
+    ("email_320_chars", const(email="a" * 310 + "@acme.test")),
+    ("name_200_chars_unicode", const(name="Zoë 🙂 Ørsted " + "x" * 187)),
+    ("email_name_null", const(email=None, name=None)),
+    ("email_name_absent", const(email=DROP, name=DROP)),
+]
+
+SOURCES = ["scaikey", "service"]
+
+
+class Forger:
+    """Tokens for either source with edited claims, really signed: by the fake ScaiKey's key,
+    or by the local issuer's key (starting from the claims the issuer itself mints)."""
+
+    def __init__(self, fake: FakeScaiKey) -> None:
+        key = new_signing_key("sfb-claims", "ES256")
+        assert isinstance(key.private_key, ec.EllipticCurvePrivateKey)
+        self.fake = fake
+        self.service_key = key
+        self.issuer = LocalIssuer("scaiflow-box:claims-test",
+                                  [IssuerKey(key.kid, key.private_key, key.public_jwk)])
+
+    def base(self, source: str) -> dict[str, Any]:
+        if source == "scaikey":
+            return self.fake.claims()
+        token, _ = self.issuer.mint(sub="usr_alice", tenant_id="tnt_acme",
+                                    scope="scaicore:view scaicore:manage", ttl_seconds=600,
+                                    jti="jti-claims", email="alice@acme.test", name="Alice")
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+        return claims
+
+    def token(self, source: str, changes: dict[str, Any]) -> str:
+        claims = {**self.base(source), **changes}
+        claims = {k: v for k, v in claims.items() if v is not DROP}
+        if source == "scaikey":
+            return sign(self.fake.current_key, claims)
+        return sign(self.service_key, claims, headers={"typ": "JWT"})
+
+
+@pytest.fixture
+async def forger(scaikey_server: FakeScaiKey) -> Forger:
+    return Forger(scaikey_server)
+
+
+@pytest.fixture
+async def claims_verifier(
+    scaikey_server: FakeScaiKey, make_cache: CacheFactory, forger: Forger
+) -> TokenVerifier:
+    settings = settings_for(scaikey_server)
+    return TokenVerifier(settings, forger.issuer, await make_cache(settings))
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize(("changes", "reason"), [(c, r) for _, c, r in BAD_CLAIMS],
+                         ids=[name for name, _, _ in BAD_CLAIMS])
+async def test_a_bad_claim_is_refused_with_its_name(
+    claims_verifier: TokenVerifier, forger: Forger, source: str, changes: Changes, reason: str
+) -> None:
+    token = forger.token(source, changes(int(time.time())))
+    assert await reject(claims_verifier, token) == reason
+    assert await reject(claims_verifier, token) == reason  # refusals are never cached
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("changes", [c for _, c in GOOD_CLAIMS],
+                         ids=[name for name, _ in GOOD_CLAIMS])
+async def test_claims_at_the_edges_are_accepted(
+    claims_verifier: TokenVerifier, forger: Forger, source: str, changes: Changes
+) -> None:
+    edited = changes(int(time.time()))
+    verified = await claims_verifier.verify(forger.token(source, edited))
+    assert verified.source == source
+    assert verified.sub == (edited["sub"] if "sub" in edited else "usr_alice")
+    assert verified.tenant_id == "tnt_acme"
+    expected_email = edited.get("email", "alice@acme.test")
+    assert verified.email == (None if expected_email is DROP else expected_email)
+    expected_name = edited.get("name", "Alice")
+    assert verified.name == (None if expected_name is DROP else expected_name)
+    expected_scopes = set() if edited.get("scope") is DROP else {"scaicore:view",
+                                                                "scaicore:manage"}
+    assert verified.scopes == expected_scopes
+    if isinstance(edited.get("exp"), int | float):
+        assert verified.exp == float(edited["exp"])
+
+
+@pytest.mark.parametrize("source", SOURCES)
+async def test_bad_claims_under_a_broken_signature_are_a_bad_signature(
+    claims_verifier: TokenVerifier, forger: Forger, source: str
+) -> None:
+    bad = {"sub": "usr/\x00mallory", "tenant_id": "tnt victim", "exp": "never", "iat": True,
+           "nbf": 2**40, "scope": ["scaicore:manage"], "email": 42, "name": ["Mallory"]}
+    token = tamper_payload(forger.token(source, {}), **bad)
+    assert await reject(claims_verifier, token) == "bad signature"
+
+
+async def test_bad_claims_signed_by_an_attacker_key_with_a_real_kid_are_a_bad_signature(
+    scaikey_server: FakeScaiKey, claims_verifier: TokenVerifier
+) -> None:
+    forged = scaikey_server.mint_with_attacker_key(
+        headers={"kid": "key-1"}, sub="usr/mallory", exp="never", scope=["scaicore:manage"])
+    assert await reject(claims_verifier, forged) == "bad signature"
+
+
+async def test_the_local_issuers_own_tokens_pass_the_claim_checks(
+    verifier: TokenVerifier, local_issuer: LocalIssuer
+) -> None:
+    token, exp = local_issuer.mint(sub="ci-bot", tenant_id="tnt_acme", scope="scaicore:view",
+                                   ttl_seconds=600, jti="jti-3", email="ci@acme.test",
+                                   name="CI bot")
+    verified = await verifier.verify(token)
+    assert (verified.sub, verified.tenant_id, verified.email, verified.name, verified.exp) == \
+        ("ci-bot", "tnt_acme", "ci@acme.test", "CI bot", float(exp))
