@@ -1,4 +1,8 @@
-"""create_app(settings) -> web.Application; resources live in cleanup_ctx generators."""
+"""create_app(settings) -> web.Application.
+
+Resources live in cleanup_ctx generators; services are classes built here with their
+dependencies passed in and reached by handlers through the AppKeys of `keys.py`.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +11,40 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from scaiflow_box.api.table import all_routes
 from scaiflow_box.auth.jwks import JwksCache
+from scaiflow_box.auth.principal import Principal
 from scaiflow_box.auth.tokens import TokenVerifier
 from scaiflow_box.config import Settings
+from scaiflow_box.http.cursors import CursorCodec
+from scaiflow_box.http.dispatch import register_routes
 from scaiflow_box.http.middlewares import (
     auth_middleware,
     cors_middleware,
     error_middleware,
     request_id_middleware,
 )
-from scaiflow_box.http.parsing import FLOW_BODY_LIMIT
-from scaiflow_box.http.routes import register_routes
 from scaiflow_box.keys import (
+    ACLS,
+    ADMIN,
+    CURSORS,
     DB,
     FLOWS,
+    IDENTITY,
     ISSUER,
     JWKS,
-    MASTER_KEY,
+    PREVIEW,
+    READINESS,
     SETTINGS,
     UPSTREAM_SESSION,
-    VERIFIER,
 )
+from scaiflow_box.services.acls import AclService
+from scaiflow_box.services.admin import AdminService
 from scaiflow_box.services.bootstrap import initialize
 from scaiflow_box.services.flows import FlowService
+from scaiflow_box.services.identity import IdentityService
+from scaiflow_box.services.preview import PreviewService
+from scaiflow_box.services.readiness import Readiness
 from scaiflow_box.store.content_cache import VersionContentCache
 from scaiflow_box.store.db import Database
 from scaiflow_box.upstream.client import create_upstream_session
@@ -39,11 +54,19 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     loop = asyncio.get_running_loop()
     db = await loop.run_in_executor(None, Database, settings.db_path)
-    report = await loop.run_in_executor(None, initialize, settings, db)
+    try:
+        report = await loop.run_in_executor(None, initialize, settings, db)
+    except BaseException:
+        await loop.run_in_executor(None, db.close)
+        raise
     app[DB] = db
-    app[MASTER_KEY] = report.master_key
     app[ISSUER] = report.issuer
-    app[FLOWS] = FlowService(db, VersionContentCache())
+    app[CURSORS] = CursorCodec.from_master_key(report.master_key.key)
+    flows = FlowService(db, VersionContentCache())
+    app[FLOWS] = flows
+    app[ACLS] = AclService(db)
+    app[PREVIEW] = PreviewService(flows)
+    app[ADMIN] = AdminService(db, report.issuer)
     yield
     await loop.run_in_executor(None, db.close)
 
@@ -55,21 +78,29 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
-async def _auth(app: web.Application) -> AsyncIterator[None]:
+async def _identity(app: web.Application) -> AsyncIterator[None]:
     jwks = JwksCache(app[SETTINGS], app[DB], lambda: app[UPSTREAM_SESSION])
     await jwks.start()
     app[JWKS] = jwks
-    app[VERIFIER] = TokenVerifier(app[SETTINGS], app[ISSUER], jwks)
+    verifier = TokenVerifier(app[SETTINGS], app[ISSUER], jwks)
+    app[IDENTITY] = IdentityService(app[DB], app[SETTINGS], verifier)
+    app[READINESS] = Readiness(app[DB], jwks, issuer_loaded=True)
     yield
     await jwks.close()
 
 
+async def _resolve_principal(app: web.Application, token: str | None) -> Principal:
+    return await app[IDENTITY].authenticate(token)
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_middleware, cors_middleware, error_middleware, auth_middleware],
-        client_max_size=FLOW_BODY_LIMIT + 64 * 1024,
+        middlewares=[request_id_middleware, cors_middleware, error_middleware,
+                     auth_middleware(_resolve_principal)],
+        # Bodies are read by the dispatcher with each route's own limit (http/route.py).
+        client_max_size=16 * 1024 * 1024,
     )
     app[SETTINGS] = settings
-    register_routes(app)
-    app.cleanup_ctx.extend([_database, _upstream, _auth])
+    register_routes(app, all_routes())
+    app.cleanup_ctx.extend([_database, _upstream, _identity])
     return app

@@ -54,6 +54,7 @@ class Settings:
     cors_origins: tuple[str, ...] = tuple(DEFAULT_CORS.split(","))
     default_permissions: frozenset[str] = KNOWN_PERMISSIONS
     upstream_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
     upstream_allow_private: bool = True
     metrics: bool = False
     log_format: str = "text"
@@ -193,6 +194,20 @@ def load_settings(
             )
             timeout = 10.0
 
+    body_timeout_raw = get("SCAIFLOW_BODY_TIMEOUT_SECONDS")
+    body_timeout = 30.0
+    if body_timeout_raw is not None:
+        try:
+            body_timeout = float(body_timeout_raw)
+            if not 0 < body_timeout <= 3600:
+                raise ValueError
+        except ValueError:
+            problems.append(
+                f"SCAIFLOW_BODY_TIMEOUT_SECONDS: expected seconds in (0, 3600], "
+                f"got {body_timeout_raw!r}"
+            )
+            body_timeout = 30.0
+
     algorithms = tuple(
         a.strip() for a in (get("SCAIKEY_ALGORITHMS") or "RS256").split(",") if a.strip()
     )
@@ -278,6 +293,7 @@ def load_settings(
         "cors_origins": cors,
         "default_permissions": permissions,
         "upstream_timeout_seconds": timeout,
+        "body_timeout_seconds": body_timeout,
         "upstream_allow_private": _parse_bool(
             "SCAIFLOW_UPSTREAM_ALLOW_PRIVATE", get("SCAIFLOW_UPSTREAM_ALLOW_PRIVATE"), True,
             problems),

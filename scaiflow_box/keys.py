@@ -1,4 +1,8 @@
-"""Typed application and request keys (no string keys in app[...])."""
+"""Typed application and request keys (no string keys in app[...]).
+
+Services are classes built in `app.py` with their dependencies passed in; handlers reach them
+through these keys.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +15,31 @@ if TYPE_CHECKING:
     from scaiflow_box.auth.issuer import LocalIssuer
     from scaiflow_box.auth.jwks import JwksCache
     from scaiflow_box.auth.principal import Principal
-    from scaiflow_box.auth.tokens import TokenVerifier
     from scaiflow_box.config import Settings
-    from scaiflow_box.crypto.envelope import MasterKey
-    from scaiflow_box.http.routes import Route
+    from scaiflow_box.http.cursors import CursorCodec
+    from scaiflow_box.http.dispatch import RouteTable
+    from scaiflow_box.services.acls import AclService
+    from scaiflow_box.services.admin import AdminService
     from scaiflow_box.services.flows import FlowService
+    from scaiflow_box.services.identity import IdentityService
+    from scaiflow_box.services.preview import PreviewService
+    from scaiflow_box.services.readiness import Readiness
     from scaiflow_box.store.db import Database
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")
-MASTER_KEY: web.AppKey[MasterKey] = web.AppKey("master_key")
 ISSUER: web.AppKey[LocalIssuer] = web.AppKey("issuer")
 JWKS: web.AppKey[JwksCache] = web.AppKey("jwks")
-VERIFIER: web.AppKey[TokenVerifier] = web.AppKey("verifier")
-FLOWS: web.AppKey[FlowService] = web.AppKey("flows")
 UPSTREAM_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("upstream_session")
-ROUTES: web.AppKey[dict[tuple[str, str], Route]] = web.AppKey("routes")
+CURSORS: web.AppKey[CursorCodec] = web.AppKey("cursors")
+ROUTES: web.AppKey[RouteTable] = web.AppKey("routes")
+
+IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
+FLOWS: web.AppKey[FlowService] = web.AppKey("flows")
+ACLS: web.AppKey[AclService] = web.AppKey("acls")
+PREVIEW: web.AppKey[PreviewService] = web.AppKey("preview")
+ADMIN: web.AppKey[AdminService] = web.AppKey("admin")
+READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

@@ -13,6 +13,7 @@ from aiohttp import web
 from scaiflow_box import __version__
 from scaiflow_box.app import create_app
 from scaiflow_box.config import Settings
+from scaiflow_box.http.protocol import ApplianceRunner
 
 log = logging.getLogger("scaiflow_box")
 
@@ -41,7 +42,7 @@ def configure_logging(settings: Settings) -> None:
 
 async def run_server(settings: Settings, stop: asyncio.Event) -> None:
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=15.0)
+    runner = ApplianceRunner(app, handle_signals=False, shutdown_timeout=15.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.api_host, settings.api_port, backlog=1024)
     await site.start()

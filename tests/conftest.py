@@ -1,19 +1,29 @@
 """Shared fixtures: a real appliance (real SQLite file in tmp_path, real aiohttp server on
-loopback through pytest-aiohttp) and helpers that mint real signed tokens."""
+loopback through pytest-aiohttp, with the appliance's own runner) and helpers that mint real
+signed tokens.
+
+Every test also fails when a handler answers a status its route does not declare (the
+dispatcher logs it; see `http/dispatch.py`), so the OpenAPI document stays complete.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
 
 from scaiflow_box.app import create_app
 from scaiflow_box.config import Settings, load_settings
+from scaiflow_box.http.protocol import ApplianceRunner
 from scaiflow_box.keys import DB, ISSUER
 from scaiflow_box.services.service_tokens import mint_service_token
 from scaiflow_box.store import users as user_rows
@@ -25,6 +35,34 @@ except ImportError:  # pragma: no cover
     pass
 
 VIEW_MANAGE = "scaicore:view scaicore:manage"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Temporary files on tmpfs when the machine has one: SQLite's fsyncs cost nothing there,
+    which is what every test wants except those about durability (tests/test_crash_safety.py
+    kills processes, and a killed process loses nothing from the page cache either way)."""
+    if config.option.basetemp is None and os.path.isdir("/dev/shm") \
+            and os.access("/dev/shm", os.W_OK):
+        config.option.basetemp = tempfile.mkdtemp(prefix="scaiflow-tests-", dir="/dev/shm")
+
+
+@pytest.fixture(autouse=True)
+def _every_status_is_declared(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.WARNING, logger="scaiflow_box.http")
+    yield
+    undeclared = [r.getMessage() for r in caplog.records if "undeclared status" in r.getMessage()]
+    assert not undeclared, undeclared
+
+
+class ApplianceTestServer(TestServer):
+    """pytest-aiohttp's server with the appliance's runner (JSON answers to bad requests)."""
+
+    async def _make_runner(self, **kwargs: Any) -> ApplianceRunner:
+        return ApplianceRunner(self.app, **kwargs)
+
+
+def serve_app(app: web.Application) -> BaseTestServer:
+    return ApplianceTestServer(app)
 
 
 def hello_content(name: str = "hello") -> dict[str, Any]:
@@ -118,7 +156,7 @@ def make_appliance(aiohttp_client: Any, tmp_path: Path) -> AppFactory:
         data_dir = tmp_path / f"data{counter['n']}"
         environ = {"SCAIFLOW_DATA_DIR": str(data_dir), "SCAIFLOW_ENV_FILE": "", **env}
         settings = load_settings(environ)
-        client = await aiohttp_client(create_app(settings))
+        client = await aiohttp_client(serve_app(create_app(settings)))
         return Appliance(client=client, settings=settings)
 
     return factory

@@ -2,72 +2,100 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-from pydantic import Field
+from typing import Literal
 
-from scaiflow_box.http.errors import json_response
-from scaiflow_box.http.middlewares import principal_of, request_id_of
-from scaiflow_box.http.parsing import RequestModel, if_match, parse_body
-from scaiflow_box.http.routes import Route
-from scaiflow_box.keys import DB
-from scaiflow_box.services import acls as acl_service
+from pydantic import BaseModel, Field, RootModel
+
+from scaiflow_box.api.fields import PrincipalId, Timestamp
+from scaiflow_box.api.flows import IF_MATCH
+from scaiflow_box.http.call import NO_CONTENT, Call, Reply, created, ok
+from scaiflow_box.http.errors import VERSION_CONFLICT
+from scaiflow_box.http.parsing import parse_if_match
+from scaiflow_box.http.route import Link, RequestModel, Response, Route
+from scaiflow_box.keys import ACLS
+from scaiflow_box.services.access import LEVELS
+from scaiflow_box.services.acls import PRINCIPAL_TYPES
+
+TAG = "acls"
+# Plain strings on the wire so a bad level or principal type is the documented 400 (SPEC §4);
+# the document lists the values.
+LEVEL_FIELD = Field(max_length=16, json_schema_extra={"enum": list(LEVELS)})
 
 
 class AclCreate(RequestModel):
-    # Plain strings (not enums) so a bad level/principal_type is the documented 400.
-    principal_type: str = Field(max_length=16)
-    principal_id: str = Field(min_length=1, max_length=200)
-    level: str = Field(max_length=16)
+    principal_type: str = Field(max_length=16, json_schema_extra={"enum": list(PRINCIPAL_TYPES)})
+    principal_id: PrincipalId
+    level: str = LEVEL_FIELD
 
 
 class AclPatch(RequestModel):
-    level: str = Field(max_length=16)
+    level: str = LEVEL_FIELD
 
 
-async def list_acls(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_view()
-    acls = await acl_service.list_acls(request.app[DB], principal, request.match_info["flow_id"])
-    return json_response(acls)
+class Acl(BaseModel):
+    id: str
+    flow_id: str
+    principal_type: Literal["user", "group"]
+    principal_id: str
+    level: Literal["view", "edit", "deploy", "admin"]
+    granted_by: str
+    granted_at: Timestamp
 
 
-async def create_acl(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_manage()
-    body = await parse_body(request, AclCreate)
-    acl = await acl_service.create_acl(
-        request.app[DB], principal, request.match_info["flow_id"],
-        principal_type=body.principal_type, principal_id=body.principal_id, level=body.level,
-        expected_version=if_match(request), request_id=request_id_of(request),
-    )
-    return json_response(acl, status=201)
+class AclList(RootModel[list[Acl]]):
+    """A bare array of the explicit grants [upstream]."""
 
 
-async def patch_acl(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_manage()
-    body = await parse_body(request, AclPatch)
-    acl = await acl_service.change_acl_level(
-        request.app[DB], principal, request.match_info["flow_id"], request.match_info["acl_id"],
-        level=body.level, expected_version=if_match(request), request_id=request_id_of(request),
-    )
-    return json_response(acl)
+ACL_LINKS = (
+    Link("ChangeAcl", "change_acl", {"flow_id": "$response.body#/flow_id",
+                                     "acl_id": "$response.body#/id"}),
+    Link("DeleteAcl", "delete_acl", {"flow_id": "$response.body#/flow_id",
+                                     "acl_id": "$response.body#/id"}),
+)
 
 
-async def delete_acl(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_manage()
-    await acl_service.delete_acl(
-        request.app[DB], principal, request.match_info["flow_id"], request.match_info["acl_id"],
-        expected_version=if_match(request), request_id=request_id_of(request),
-    )
-    return web.Response(status=204)
+async def list_acls(call: Call[None, None]) -> Reply:
+    acls = call.app[ACLS].list(call.principal, call.path("flow_id"))
+    return ok(AclList([Acl(**acl) for acl in acls]))
+
+
+async def create_acl(call: Call[AclCreate, None]) -> Reply:
+    body = call.body
+    acl = await call.app[ACLS].grant(
+        call.principal, call.path("flow_id"), principal_type=body.principal_type,
+        principal_id=body.principal_id, level=body.level,
+        if_match=parse_if_match(call.header("If-Match")), request_id=call.request_id)
+    return created(Acl(**acl))
+
+
+async def change_acl(call: Call[AclPatch, None]) -> Reply:
+    acl = await call.app[ACLS].change_level(
+        call.principal, call.path("flow_id"), call.path("acl_id"), level=call.body.level,
+        if_match=parse_if_match(call.header("If-Match")), request_id=call.request_id)
+    return ok(Acl(**acl))
+
+
+async def delete_acl(call: Call[None, None]) -> Reply:
+    await call.app[ACLS].revoke(call.principal, call.path("flow_id"), call.path("acl_id"),
+                                if_match=parse_if_match(call.header("If-Match")),
+                                request_id=call.request_id)
+    return NO_CONTENT
 
 
 BASE = "/api/v1/flows/{flow_id}/acls"
+ONE = BASE + "/{acl_id}"
 ROUTES = [
-    Route("GET", BASE, list_acls, "List explicit grants", needs="admin ACL"),
-    Route("POST", BASE, create_acl, "Grant a user or group a level", needs="admin ACL"),
-    Route("PATCH", BASE + "/{acl_id}", patch_acl, "Change a grant's level", needs="admin ACL"),
-    Route("DELETE", BASE + "/{acl_id}", delete_acl, "Revoke a grant", needs="admin ACL"),
+    Route("GET", BASE, list_acls, "List explicit grants", TAG,
+          (Response(200, AclList, "Explicit grants only (owner and admins are implicit)"),),
+          errors=(403, 404), needs="admin ACL"),
+    Route("POST", BASE, create_acl, "Grant a user or group a level", TAG,
+          (Response(201, Acl, "The grant", links=ACL_LINKS),),
+          errors=(400, 403, 404, 409, VERSION_CONFLICT), needs="admin ACL", body=AclCreate,
+          headers=(IF_MATCH,)),
+    Route("PATCH", ONE, change_acl, "Change a grant's level", TAG,
+          (Response(200, Acl, "The updated grant", links=ACL_LINKS),),
+          errors=(400, 403, 404, VERSION_CONFLICT), needs="admin ACL", body=AclPatch,
+          headers=(IF_MATCH,)),
+    Route("DELETE", ONE, delete_acl, "Revoke a grant", TAG, (Response(204, None, "Revoked"),),
+          errors=(403, 404, VERSION_CONFLICT), needs="admin ACL", headers=(IF_MATCH,)),
 ]

@@ -6,142 +6,222 @@ work; this module holds what the appliance needs without ScaiKey.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
-from aiohttp import web
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from scaiflow_box.http.errors import ApiError, json_response
-from scaiflow_box.http.middlewares import principal_of, request_id_of
-from scaiflow_box.http.parsing import (
-    RequestModel,
-    decode_cursor,
-    encode_cursor,
-    parse_body,
-    query_limit,
-)
-from scaiflow_box.http.routes import Route
-from scaiflow_box.keys import DB, ISSUER
-from scaiflow_box.services import admin as admin_service
+from scaiflow_box.api.fields import Cursor, Limit, PrincipalId, Timestamp, Version
+from scaiflow_box.http.call import NO_CONTENT, Call, Reply, created, ok
+from scaiflow_box.http.route import QueryModel, RequestModel, Response, Route
+from scaiflow_box.keys import ADMIN
 from scaiflow_box.services.service_tokens import DEFAULT_SCOPE, MAX_TTL_SECONDS
 
+TAG = "admin"
+AdminRole = Literal["tenant_admin", "super_admin"]
 
+
+# -- request models ----------------------------------------------------------------------
 class RoleChange(RequestModel):
-    role: Literal["tenant_admin", "super_admin"]
+    role: AdminRole
 
 
 class OwnerChange(RequestModel):
-    owner_id: str = Field(min_length=1, max_length=200)
+    owner_id: PrincipalId
 
 
 class ServiceTokenCreate(RequestModel):
-    tenant_id: str | None = Field(default=None, max_length=200)
-    sub: str = Field(min_length=1, max_length=200)
+    tenant_id: PrincipalId | None = Field(default=None, description="Default: the caller's")
+    sub: PrincipalId
     scope: str = Field(default=DEFAULT_SCOPE, max_length=1000)
     ttl_seconds: int = Field(default=24 * 3600, ge=60, le=MAX_TTL_SECONDS)
     description: str = Field(default="", max_length=500)
 
 
-def _flag(request: web.Request, name: str) -> bool:
-    return request.query.get(name, "").lower() in ("1", "true", "yes")
+class UsersQuery(QueryModel):
+    tenant_id: str | None = Field(default=None, max_length=200)
+    search: str | None = Field(default=None, max_length=200,
+                               description="Substring of the id, email or display name")
+    include_deleted: bool = False
 
 
-async def _users(request: web.Request, *, own_tenant_only: bool) -> web.Response:
-    principal = principal_of(request)
-    users = await admin_service.list_users(
-        request.app[DB], principal, tenant_id=request.query.get("tenant_id") or None,
-        search=request.query.get("search") or None,
-        include_deleted=_flag(request, "include_deleted"), own_tenant_only=own_tenant_only)
-    return json_response({"users": users})
+class TenantUsersQuery(QueryModel):
+    search: str | None = Field(default=None, max_length=200)
+    include_deleted: bool = False
 
 
-async def list_users(request: web.Request) -> web.Response:
-    return await _users(request, own_tenant_only=False)
+class AuditQuery(QueryModel):
+    tenant_id: str | None = Field(default=None, max_length=200,
+                                  description="Super admins only; others see their tenant")
+    actor: str | None = Field(default=None, max_length=200)
+    action: str | None = Field(default=None, max_length=100)
+    since: str | None = Field(default=None, max_length=40,
+                              description="RFC 3339 timestamp: entries at or after it")
+    limit: Limit = 100
+    cursor: Cursor = None
 
 
-async def list_tenant_users(request: web.Request) -> web.Response:
-    return await _users(request, own_tenant_only=True)
+# -- response models ---------------------------------------------------------------------
+class UserRecord(BaseModel):
+    id: str
+    tenant_id: str
+    email: str | None
+    display_name: str | None
+    status: str
+    admin_role: AdminRole | None
+    admin_role_source: Literal["manual", "group", "bootstrap"] | None
+    deleted_at: Timestamp | None
+    last_synced_at: Timestamp | None
 
 
-async def grant_role(request: web.Request) -> web.Response:
-    body = await parse_body(request, RoleChange)
-    await admin_service.set_role(request.app[DB], principal_of(request),
-                                 request.match_info["user_id"], body.role,
-                                 request_id_of(request))
-    return web.Response(status=204)
+class UserList(BaseModel):
+    users: list[UserRecord]
 
 
-async def revoke_role(request: web.Request) -> web.Response:
-    await admin_service.set_role(request.app[DB], principal_of(request),
-                                 request.match_info["user_id"], None, request_id_of(request))
-    return web.Response(status=204)
+class OwnerChanged(BaseModel):
+    id: str
+    tenant_id: str
+    owner_id: str
+    version: Version
+    deleted_at: Timestamp | None
 
 
-async def change_owner(request: web.Request) -> web.Response:
-    body = await parse_body(request, OwnerChange)
-    flow = await admin_service.transfer_ownership(
-        request.app[DB], principal_of(request), request.match_info["flow_id"], body.owner_id,
-        request_id_of(request))
-    return json_response(flow)
+class MintedServiceToken(BaseModel):
+    id: str
+    token: str = Field(description="Shown once; not stored")
+    expires_at: Timestamp
 
 
-async def create_service_token(request: web.Request) -> web.Response:
-    body = await parse_body(request, ServiceTokenCreate)
-    minted = await admin_service.mint_token(
-        request.app[DB], request.app[ISSUER], principal_of(request), tenant_id=body.tenant_id,
-        sub=body.sub, scope=body.scope, ttl_seconds=body.ttl_seconds,
-        description=body.description)
-    return json_response({"id": minted.id, "token": minted.token,
-                          "expires_at": minted.expires_at}, status=201,
-                         headers={"Cache-Control": "no-store"})
+class ServiceTokenRecord(BaseModel):
+    id: str
+    tenant_id: str
+    sub: str
+    scope: str
+    description: str
+    created_by: str
+    created_at: Timestamp
+    expires_at: Timestamp
+    revoked_at: Timestamp | None
 
 
-async def list_service_tokens(request: web.Request) -> web.Response:
-    tokens = await admin_service.list_tokens(request.app[DB], principal_of(request))
-    return json_response({"items": tokens})
+class ServiceTokenList(BaseModel):
+    items: list[ServiceTokenRecord]
 
 
-async def delete_service_token(request: web.Request) -> web.Response:
-    await admin_service.revoke_token(request.app[DB], principal_of(request),
-                                     request.match_info["token_id"])
-    return web.Response(status=204)
+class AuditEntry(BaseModel):
+    id: int
+    at: Timestamp
+    tenant_id: str | None
+    actor: str
+    action: str
+    target_type: str | None
+    target_id: str | None
+    details: dict[str, Any]
+    request_id: str | None
 
 
-async def list_audit(request: web.Request) -> web.Response:
-    limit = query_limit(request, 100)
-    cursor = decode_cursor(request, 1)
-    if cursor is not None and not isinstance(cursor[0], int):
-        raise ApiError(400, "invalid_cursor", "the cursor is not one this endpoint issued")
-    rows = await admin_service.list_audit(
-        request.app[DB], principal_of(request), tenant_id=request.query.get("tenant_id") or None,
-        actor=request.query.get("actor") or None, action=request.query.get("action") or None,
-        since=request.query.get("since") or None,
-        before_id=cursor[0] if cursor else None, limit=limit + 1)
-    page = rows[:limit]
-    items = [{**row, "details": orjson.loads(row["details"])} for row in page]
-    return json_response({"items": items, "next_cursor":
-                          encode_cursor(page[-1]["id"]) if len(rows) > limit else None})
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    next_cursor: str | None
 
 
+# -- handlers ----------------------------------------------------------------------------
+async def list_users(call: Call[None, UsersQuery]) -> Reply:
+    users = await call.app[ADMIN].list_users(
+        call.principal, tenant_id=call.query.tenant_id or None,
+        search=call.query.search or None, include_deleted=call.query.include_deleted,
+        own_tenant_only=False)
+    return ok(UserList(users=[UserRecord(**u) for u in users]))
+
+
+async def list_tenant_users(call: Call[None, TenantUsersQuery]) -> Reply:
+    users = await call.app[ADMIN].list_users(
+        call.principal, tenant_id=None, search=call.query.search or None,
+        include_deleted=call.query.include_deleted, own_tenant_only=True)
+    return ok(UserList(users=[UserRecord(**u) for u in users]))
+
+
+async def grant_role(call: Call[RoleChange, None]) -> Reply:
+    await call.app[ADMIN].set_role(call.principal, call.path("user_id"), call.body.role,
+                                   call.request_id)
+    return NO_CONTENT
+
+
+async def revoke_role(call: Call[None, None]) -> Reply:
+    await call.app[ADMIN].set_role(call.principal, call.path("user_id"), None, call.request_id)
+    return NO_CONTENT
+
+
+async def change_owner(call: Call[OwnerChange, None]) -> Reply:
+    flow = await call.app[ADMIN].transfer_ownership(
+        call.principal, call.path("flow_id"), call.body.owner_id, call.request_id)
+    return ok(OwnerChanged(**flow))
+
+
+async def create_service_token(call: Call[ServiceTokenCreate, None]) -> Reply:
+    body = call.body
+    minted = await call.app[ADMIN].mint_token(
+        call.principal, tenant_id=body.tenant_id, sub=body.sub, scope=body.scope,
+        ttl_seconds=body.ttl_seconds, description=body.description)
+    return created(MintedServiceToken(id=minted.id, token=minted.token,
+                                      expires_at=minted.expires_at),
+                   headers={"Cache-Control": "no-store"})
+
+
+async def list_service_tokens(call: Call[None, None]) -> Reply:
+    tokens = await call.app[ADMIN].list_tokens(call.principal)
+    return ok(ServiceTokenList(items=[ServiceTokenRecord(**t) for t in tokens]))
+
+
+async def delete_service_token(call: Call[None, None]) -> Reply:
+    await call.app[ADMIN].revoke_token(call.principal, call.path("token_id"))
+    return NO_CONTENT
+
+
+async def list_audit(call: Call[None, AuditQuery]) -> Reply:
+    query = call.query
+    cursor = call.cursor(1)
+    rows = await call.app[ADMIN].list_audit(
+        call.principal, tenant_id=query.tenant_id or None, actor=query.actor or None,
+        action=query.action or None, since=query.since or None,
+        before_id=int(cursor[0]) if cursor else None, limit=query.limit + 1)
+    page = rows[:query.limit]
+    items = [AuditEntry(**{**row, "details": orjson.loads(row["details"])}) for row in page]
+    more = len(rows) > query.limit
+    return ok(AuditPage(items=items,
+                        next_cursor=call.next_cursor(page[-1]["id"]) if more else None))
+
+
+# -- routes ------------------------------------------------------------------------------
 BASE = "/api/v1/admin"
+NO_CACHE = Response(204, None, "Done")
 ROUTES = [
-    Route("GET", BASE + "/users", list_users, "All users (filters: tenant_id, search,"
-          " include_deleted)", needs="super_admin"),
+    Route("GET", BASE + "/users", list_users, "All users (filters: tenant_id, search, "
+          "include_deleted)", TAG, (Response(200, UserList, "Users, by tenant then id"),),
+          errors=(403,), needs="super_admin", query=UsersQuery),
     Route("POST", BASE + "/users/{user_id}/role", grant_role, "Grant an admin role (manual)",
-          needs="super_admin, or tenant_admin for tenant_admin in their tenant"),
-    Route("DELETE", BASE + "/users/{user_id}/role", revoke_role, "Remove an admin role",
-          needs="super_admin, or tenant_admin in their tenant"),
+          TAG, (NO_CACHE,), errors=(403, 404),
+          needs="super_admin, or tenant_admin for tenant_admin in their tenant",
+          body=RoleChange),
+    Route("DELETE", BASE + "/users/{user_id}/role", revoke_role, "Remove an admin role", TAG,
+          (NO_CACHE,), errors=(403, 404), needs="super_admin, or tenant_admin in their tenant"),
     Route("GET", BASE + "/tenant/users", list_tenant_users, "Users of the caller's tenant",
-          needs="tenant_admin"),
+          TAG, (Response(200, UserList, "Users of the caller's tenant"),),
+          errors=(403,), needs="tenant_admin", query=TenantUsersQuery),
     Route("POST", BASE + "/flows/{flow_id}/owner", change_owner, "Move a flow's ownership",
-          needs="super_admin"),
+          TAG, (Response(200, OwnerChanged, "The flow's new owner"),),
+          errors=(403, 404), needs="super_admin", body=OwnerChange),
     Route("POST", BASE + "/service-tokens", create_service_token,
-          "Mint a service token (shown once)", needs="super_admin"),
-    Route("GET", BASE + "/service-tokens", list_service_tokens, "List service tokens",
-          needs="super_admin"),
+          "Mint a service token (shown once)", TAG,
+          (Response(201, MintedServiceToken, "The token; store it now"),),
+          errors=(400, 403), needs="super_admin", body=ServiceTokenCreate),
+    Route("GET", BASE + "/service-tokens", list_service_tokens, "List service tokens", TAG,
+          (Response(200, ServiceTokenList, "Every token ever minted (never the token)"),),
+          errors=(403,), needs="super_admin"),
     Route("DELETE", BASE + "/service-tokens/{token_id}", delete_service_token,
-          "Revoke a service token", needs="super_admin"),
-    Route("GET", BASE + "/audit", list_audit, "Audit log, newest first",
-          needs="tenant_admin (own tenant) or super_admin"),
+          "Revoke a service token", TAG, (Response(204, None, "Revoked from the next request"),),
+          errors=(403, 404), needs="super_admin"),
+    Route("GET", BASE + "/audit", list_audit, "Audit log, newest first", TAG,
+          (Response(200, AuditPage, "Newest first"),),
+          errors=(403,), needs="tenant_admin (own tenant) or super_admin", query=AuditQuery),
 ]

@@ -1,191 +1,301 @@
-"""`/api/v1/flows`: thin handlers (parse → one service call → serialize), SPEC §3."""
+"""`/api/v1/flows` (SPEC §3): thin handlers (parse → one service call → serialize)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
-from aiohttp import web
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from scaiflow_box.http.errors import ApiError, json_response
-from scaiflow_box.http.middlewares import principal_of, request_id_of
-from scaiflow_box.http.parsing import (
-    FLOW_BODY_LIMIT,
-    RequestModel,
-    decode_cursor,
-    encode_cursor,
-    if_match,
-    parse_body,
-    query_limit,
+from scaiflow_box.api.examples import flow_create_example
+from scaiflow_box.api.fields import (
+    Cursor,
+    Description,
+    DisplayName,
+    FlowContentIn,
+    FlowContentOut,
+    Limit,
+    Timestamp,
+    Version,
 )
-from scaiflow_box.http.routes import Route
+from scaiflow_box.http.call import NO_CONTENT, Call, RawJson, Reply, ok
+from scaiflow_box.http.errors import VERSION_CONFLICT
+from scaiflow_box.http.parsing import parse_if_match
+from scaiflow_box.http.route import (
+    FLOW_BODY_LIMIT,
+    Header,
+    Link,
+    QueryModel,
+    RequestModel,
+    Response,
+    Route,
+)
 from scaiflow_box.keys import FLOWS
-from scaiflow_box.services.flows import FlowDetail
+from scaiflow_box.services.flows import FlowDetail as StoredFlow
 
-NAME = Field(min_length=1, max_length=200)
-DESCRIPTION_MAX = 10_000
+TAG = "flows"
 
 
+# -- request models ----------------------------------------------------------------------
 class FlowCreate(RequestModel):
-    name: str = NAME
-    description: str = Field(default="", max_length=DESCRIPTION_MAX)
-    content: dict[str, Any]
+    name: DisplayName
+    description: Description = ""
+    content: FlowContentIn
 
 
 class FlowUpdate(RequestModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
-    content: dict[str, Any] | None = None
+    """Partial: content present stores a new patch version; name/description alone keep the
+    version (the ETag moves)."""
+
+    name: DisplayName | None = None
+    description: Description | None = None
+    content: FlowContentIn | None = None
 
 
-def detail_response(detail: FlowDetail, status: int = 200) -> web.Response:
-    return web.Response(body=detail.body, status=status, content_type="application/json",
-                        headers={"ETag": detail.etag})
+class FlowListQuery(QueryModel):
+    search: str | None = Field(default=None, max_length=200,
+                               description="Case-insensitive substring of the name")
+    limit: Limit = 100
+    cursor: Cursor = None
 
 
-def _flow_id(request: web.Request) -> str:
-    return request.match_info["flow_id"]
+class PageQuery(QueryModel):
+    limit: Limit = 100
+    cursor: Cursor = None
 
 
-async def list_flows(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_view()
-    limit = query_limit(request, 100)
-    cursor = decode_cursor(request, 2)
-    search = request.query.get("search") or None
-    if search is not None and len(search) > 200:
-        raise ApiError(400, "search_too_long", "search is limited to 200 characters")
-    page = await request.app[FLOWS].list_visible(
-        principal, search=search, limit=limit,
-        after=(str(cursor[0]), str(cursor[1])) if cursor else None,
-    )
-    if page["next_cursor"] is not None:
-        page["next_cursor"] = encode_cursor(*page["next_cursor"])
-    return json_response(page)
+class DiffQuery(QueryModel):
+    against: str | None = Field(default=None, max_length=64,
+                                description="The version to compare with (default: the "
+                                            "previous one)")
 
 
-async def create_flow(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_manage()
-    body = await parse_body(request, FlowCreate, limit=FLOW_BODY_LIMIT)
-    detail = await request.app[FLOWS].create(
-        principal, name=body.name, description=body.description, content=body.content,
-        request_id=request_id_of(request),
-    )
-    return detail_response(detail, status=201)
+# -- response models ---------------------------------------------------------------------
+class FlowSummary(BaseModel):
+    id: str
+    name: str
+    description: str
+    owner_id: str
+    tenant_id: str
+    version: Version
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
-async def get_flow(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_view()
-    return detail_response(request.app[FLOWS].get(principal, _flow_id(request)))
+class FlowDetail(FlowSummary):
+    content: FlowContentOut
 
 
-async def update_flow(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_manage()
-    body = await parse_body(request, FlowUpdate, limit=FLOW_BODY_LIMIT)
-    detail = await request.app[FLOWS].update(
-        principal, _flow_id(request), name=body.name, description=body.description,
-        content=body.content, expected_version=if_match(request),
-        request_id=request_id_of(request),
-    )
-    return detail_response(detail)
+class FlowList(BaseModel):
+    items: list[FlowSummary]
+    total: int
+    next_cursor: str | None
 
 
-async def delete_flow(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_manage()
-    await request.app[FLOWS].delete(principal, _flow_id(request),
-                                    expected_version=if_match(request),
-                                    request_id=request_id_of(request))
-    return web.Response(status=204)
+class VersionSummary(BaseModel):
+    version: Version
+    created_at: Timestamp
+    created_by: str
+    sha256: str
+    size_bytes: int
 
 
-async def restore_flow(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_manage()
-    detail = await request.app[FLOWS].restore(principal, _flow_id(request),
-                                              request_id=request_id_of(request))
-    return detail_response(detail)
+class VersionList(BaseModel):
+    items: list[VersionSummary]
+    next_cursor: str | None
 
 
-async def list_versions(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_view()
-    limit = query_limit(request, 100)
-    cursor = decode_cursor(request, 1)
-    before = cursor[0] if cursor else None
-    if before is not None and not isinstance(before, int):
-        raise ApiError(400, "invalid_cursor", "the cursor is not one this endpoint issued")
-    items, next_seq = request.app[FLOWS].versions(principal, _flow_id(request),
-                                                  before_seq=before, limit=limit)
-    return json_response({"items": items,
-                          "next_cursor": encode_cursor(next_seq) if next_seq else None})
+class VersionContent(BaseModel):
+    version: Version
+    created_at: Timestamp
+    created_by: str
+    content: FlowContentOut
 
 
-async def get_version(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_view()
-    body = request.app[FLOWS].version(principal, _flow_id(request),
-                                      request.match_info["version"])
-    return web.Response(body=body, content_type="application/json")
+class ChangedItem(BaseModel):
+    id: str
+    fields: list[str]
 
 
-async def diff_version(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_view()
-    return json_response(request.app[FLOWS].diff(
-        principal, _flow_id(request), request.match_info["version"],
-        request.query.get("against") or None,
-    ))
+class CollectionDiff(BaseModel):
+    added: list[str]
+    removed: list[str]
+    changed: list[ChangedItem]
 
 
-async def restore_version(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_manage()
-    detail = await request.app[FLOWS].restore_version(
-        principal, _flow_id(request), request.match_info["version"],
-        request_id=request_id_of(request),
-    )
-    return detail_response(detail)
+class FlowDiff(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
+
+    from_: Version = Field(alias="from")
+    to: Version
+    nodes: CollectionDiff
+    edges: CollectionDiff
+    config_changed: bool
+    metadata_changed: bool
+    other_changed: list[str] = Field(description="Other top-level keys that differ")
 
 
-async def list_deployments(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_view()
-    limit = query_limit(request, 100)
-    cursor = decode_cursor(request, 2)
-    page = request.app[FLOWS].deployments(
-        principal, _flow_id(request), limit=limit,
-        before=(str(cursor[0]), str(cursor[1])) if cursor else None,
-    )
-    if page["next_cursor"] is not None:
-        page["next_cursor"] = encode_cursor(*page["next_cursor"])
-    return json_response(page)
+class Deployment(BaseModel):
+    id: str
+    flow_id: str
+    version: Version
+    core_id: str | None
+    published_slug: str | None
+    status: Literal["succeeded", "failed"]
+    error: str | None
+    deployed_by: str
+    created_at: Timestamp
+    duration_ms: int
 
 
+class DeploymentList(BaseModel):
+    items: list[Deployment]
+    next_cursor: str | None
+
+
+# -- headers and links -------------------------------------------------------------------
+IF_MATCH = Header("If-Match", "Act only if the flow's current ETag is one of these "
+                  "(whole-tag comparison; `*` matches any). Without it the change proceeds.",
+                  schema={"type": "string", "maxLength": 1024})
+ETAG = Header("ETag", 'The flow\'s entity tag: `"<version>"`, or `"<version>-<n>"` after n '
+              "metadata-only changes", required=True)
+FLOW_ID = "$response.body#/id"
+FLOW_LINKS = (
+    Link("GetFlow", "get_flow", {"flow_id": FLOW_ID}),
+    Link("UpdateFlow", "update_flow", {"flow_id": FLOW_ID}),
+    Link("DeleteFlow", "delete_flow", {"flow_id": FLOW_ID}),
+    Link("ListVersions", "list_versions", {"flow_id": FLOW_ID}),
+    Link("GetVersion", "get_version", {"flow_id": FLOW_ID, "version": "$response.body#/version"}),
+    Link("DiffVersion", "diff_version",
+         {"flow_id": FLOW_ID, "version": "$response.body#/version"}),
+    Link("ListAcls", "list_acls", {"flow_id": FLOW_ID}),
+    Link("ListDeployments", "list_deployments", {"flow_id": FLOW_ID}),
+)
+
+
+def detail_reply(detail: StoredFlow, status: int = 200) -> Reply:
+    return Reply(status, RawJson(detail.body, FlowDetail), {"ETag": detail.etag})
+
+
+# -- handlers ----------------------------------------------------------------------------
+async def list_flows(call: Call[None, FlowListQuery]) -> Reply:
+    cursor = call.cursor(2)
+    page = await call.app[FLOWS].list_visible(
+        call.principal, search=call.query.search or None, limit=call.query.limit,
+        after=(str(cursor[0]), str(cursor[1])) if cursor else None)
+    return ok(FlowList(items=[FlowSummary(**item) for item in page.items],
+                       total=page.total or 0,
+                       next_cursor=call.next_cursor(*page.next_key) if page.next_key else None))
+
+
+async def create_flow(call: Call[FlowCreate, None]) -> Reply:
+    detail = await call.app[FLOWS].create(
+        call.principal, name=call.body.name, description=call.body.description,
+        content=call.body.content, request_id=call.request_id)
+    return detail_reply(detail, status=201)
+
+
+async def get_flow(call: Call[None, None]) -> Reply:
+    return detail_reply(call.app[FLOWS].get(call.principal, call.path("flow_id")))
+
+
+async def update_flow(call: Call[FlowUpdate, None]) -> Reply:
+    body = call.body
+    detail = await call.app[FLOWS].update(
+        call.principal, call.path("flow_id"), name=body.name, description=body.description,
+        content=body.content, if_match=parse_if_match(call.header("If-Match")),
+        request_id=call.request_id)
+    return detail_reply(detail)
+
+
+async def delete_flow(call: Call[None, None]) -> Reply:
+    await call.app[FLOWS].delete(call.principal, call.path("flow_id"),
+                                 if_match=parse_if_match(call.header("If-Match")),
+                                 request_id=call.request_id)
+    return NO_CONTENT
+
+
+async def restore_flow(call: Call[None, None]) -> Reply:
+    return detail_reply(await call.app[FLOWS].restore(call.principal, call.path("flow_id"),
+                                                      request_id=call.request_id))
+
+
+async def list_versions(call: Call[None, PageQuery]) -> Reply:
+    cursor = call.cursor(1)
+    page = call.app[FLOWS].versions(call.principal, call.path("flow_id"),
+                                    before_seq=int(cursor[0]) if cursor else None,
+                                    limit=call.query.limit)
+    return ok(VersionList(items=[VersionSummary(**item) for item in page.items],
+                          next_cursor=call.next_cursor(*page.next_key) if page.next_key
+                          else None))
+
+
+async def get_version(call: Call[None, None]) -> Reply:
+    body = call.app[FLOWS].version(call.principal, call.path("flow_id"), call.path("version"))
+    return ok(RawJson(body, VersionContent))
+
+
+async def diff_version(call: Call[None, DiffQuery]) -> Reply:
+    diff = call.app[FLOWS].diff(call.principal, call.path("flow_id"), call.path("version"),
+                                call.query.against or None)
+    return ok(FlowDiff.model_validate(diff))
+
+
+async def restore_version(call: Call[None, None]) -> Reply:
+    detail = await call.app[FLOWS].restore_version(
+        call.principal, call.path("flow_id"), call.path("version"), request_id=call.request_id)
+    return detail_reply(detail)
+
+
+async def list_deployments(call: Call[None, PageQuery]) -> Reply:
+    cursor = call.cursor(2)
+    page = call.app[FLOWS].deployments(
+        call.principal, call.path("flow_id"), limit=call.query.limit,
+        before=(str(cursor[0]), str(cursor[1])) if cursor else None)
+    return ok(DeploymentList(items=[Deployment(**item) for item in page.items],
+                             next_cursor=call.next_cursor(*page.next_key) if page.next_key
+                             else None))
+
+
+# -- routes ------------------------------------------------------------------------------
 BASE = "/api/v1/flows"
+FLOW = BASE + "/{flow_id}"
+DETAIL = Response(200, FlowDetail, "The flow with its content", headers=(ETAG,),
+                  links=FLOW_LINKS)
+
 ROUTES = [
-    Route("GET", BASE, list_flows, "List the flows the caller can view", needs="scaicore:view"),
-    Route("POST", BASE, create_flow, "Create a flow (caller becomes owner)",
-          needs="scaicore:manage"),
-    Route("GET", BASE + "/{flow_id}", get_flow, "Get a flow with its content and ETag",
-          needs="view ACL"),
-    Route("PUT", BASE + "/{flow_id}", update_flow,
-          "Partial update; new content stores a new patch version", needs="edit ACL"),
-    Route("DELETE", BASE + "/{flow_id}", delete_flow, "Soft-delete a flow", needs="admin ACL"),
-    Route("POST", BASE + "/{flow_id}/restore", restore_flow, "Undo a soft delete",
-          needs="tenant_admin or super_admin"),
-    Route("GET", BASE + "/{flow_id}/versions", list_versions, "List versions, newest first",
-          needs="view ACL"),
-    Route("GET", BASE + "/{flow_id}/versions/{version}", get_version,
-          "Get one version's content", needs="view ACL"),
-    Route("GET", BASE + "/{flow_id}/versions/{version}/diff", diff_version,
-          "Structured diff against another version (default: the previous)",
-          needs="view ACL"),
-    Route("POST", BASE + "/{flow_id}/versions/{version}/restore", restore_version,
-          "Save an old version's content as a new patch version", needs="edit ACL"),
-    Route("GET", BASE + "/{flow_id}/deployments", list_deployments,
-          "List deployments, newest first", needs="view ACL"),
+    Route("GET", BASE, list_flows, "List the flows the caller can view", TAG,
+          (Response(200, FlowList, "Newest first; `total` counts every match"),),
+          errors=(403,), needs="scaicore:view", query=FlowListQuery),
+    Route("POST", BASE, create_flow, "Create a flow (the caller becomes its owner)", TAG,
+          (Response(201, FlowDetail, "Created at version 1.0.0", headers=(ETAG,),
+                    links=FLOW_LINKS),),
+          errors=(403,), needs="scaicore:manage", body=FlowCreate, body_limit=FLOW_BODY_LIMIT,
+          body_example=flow_create_example),
+    Route("GET", FLOW, get_flow, "Get a flow with its content and ETag", TAG, (DETAIL,),
+          errors=(403, 404), needs="view ACL"),
+    Route("PUT", FLOW, update_flow,
+          "Partial update; new content stores a new patch version", TAG, (DETAIL,),
+          errors=(403, 404, VERSION_CONFLICT), needs="edit ACL", body=FlowUpdate,
+          body_limit=FLOW_BODY_LIMIT, headers=(IF_MATCH,)),
+    Route("DELETE", FLOW, delete_flow, "Soft-delete a flow (versions are kept)", TAG,
+          (Response(204, None, "Deleted"),),
+          errors=(403, 404, VERSION_CONFLICT), needs="admin ACL", headers=(IF_MATCH,)),
+    Route("POST", FLOW + "/restore", restore_flow, "Undo a soft delete", TAG, (DETAIL,),
+          errors=(403, 404), needs="tenant_admin or super_admin"),
+    Route("GET", FLOW + "/versions", list_versions, "List versions, newest first", TAG,
+          (Response(200, VersionList, "Newest first"),),
+          errors=(403, 404), needs="view ACL", query=PageQuery),
+    Route("GET", FLOW + "/versions/{version}", get_version, "Get one version's content", TAG,
+          (Response(200, VersionContent, "The version as stored"),),
+          errors=(403, 404), needs="view ACL"),
+    Route("GET", FLOW + "/versions/{version}/diff", diff_version,
+          "Structured diff against another version (default: the previous)", TAG,
+          (Response(200, FlowDiff, "What changed from `from` to `to`"),),
+          errors=(403, 404), needs="view ACL", query=DiffQuery),
+    Route("POST", FLOW + "/versions/{version}/restore", restore_version,
+          "Save an old version's content as a new patch version", TAG, (DETAIL,),
+          errors=(403, 404), needs="edit ACL"),
+    Route("GET", FLOW + "/deployments", list_deployments, "List deployments, newest first", TAG,
+          (Response(200, DeploymentList, "Newest first"),),
+          errors=(403, 404), needs="view ACL", query=PageQuery),
 ]

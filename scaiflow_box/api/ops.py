@@ -2,48 +2,65 @@
 
 from __future__ import annotations
 
-import sqlite3
+from typing import Any, Literal
 
-from aiohttp import web
+import orjson
+from pydantic import BaseModel, RootModel
 
-from scaiflow_box.http.errors import json_response
+from scaiflow_box.api.fields import NAMED_SCHEMAS
+from scaiflow_box.http.call import Call, RawJson, Reply, ok
 from scaiflow_box.http.openapi import build_openapi
-from scaiflow_box.http.routes import Route
-from scaiflow_box.keys import DB, ISSUER, JWKS
+from scaiflow_box.http.route import Response, Route
+from scaiflow_box.keys import READINESS
 from scaiflow_box.keys import ROUTES as ROUTE_TABLE
 
-
-async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
+TAG = "operations"
 
 
-async def readyz(request: web.Request) -> web.Response:
-    """200 when the DB is writable and keys are loaded; coarse reasons only (no paths)."""
-    reasons: list[str] = []
-    app = request.app
-    try:
-        await app[DB].check_writable()
-    except (sqlite3.Error, RuntimeError):
-        reasons.append("database not writable")
-    if ISSUER not in app:
-        reasons.append("issuer keys not loaded")
-    if JWKS in app and app[JWKS].remote_configured and not app[JWKS].has_keys():
-        reasons.append("ScaiKey signing keys not loaded yet")
-    issuers = app[JWKS].status() if JWKS in app else []
-    body = {"status": "ready" if not reasons else "not_ready", "reasons": reasons,
-            "issuers": [{"issuer": s["issuer"], "key_ids": s["key_ids"],
-                         "age_seconds": s["age_seconds"], "source": s["source"]}
-                        for s in issuers]}
-    return json_response(body, status=200 if not reasons else 503)
+class Health(BaseModel):
+    status: Literal["ok"]
 
 
-async def openapi(request: web.Request) -> web.Response:
-    return json_response(build_openapi(list(request.app[ROUTE_TABLE].values())))
+class IssuerStatus(BaseModel):
+    issuer: str | None
+    key_ids: list[str]
+    age_seconds: float | None
+    source: str
+
+
+class ReadinessReport(BaseModel):
+    status: Literal["ready", "not_ready"]
+    reasons: list[str]
+    issuers: list[IssuerStatus]
+
+
+class OpenApiDocument(RootModel[dict[str, Any]]):
+    """An OpenAPI 3.1 document."""
+
+
+async def healthz(call: Call[None, None]) -> Reply:
+    return ok(Health(status="ok"))
+
+
+async def readyz(call: Call[None, None]) -> Reply:
+    report = ReadinessReport.model_validate(await call.app[READINESS].report())
+    return Reply(200 if report.status == "ready" else 503, report)
+
+
+async def openapi(call: Call[None, None]) -> Reply:
+    table = call.app[ROUTE_TABLE]
+    if table.document is None:  # built once: the routes do not change while serving
+        table.document = orjson.dumps(build_openapi(table.routes, NAMED_SCHEMAS))
+    return ok(RawJson(table.document, OpenApiDocument))
 
 
 ROUTES = [
-    Route("GET", "/healthz", healthz, "Process alive", auth="public"),
-    Route("GET", "/readyz", readyz, "Database writable and keys loaded", auth="public"),
-    Route("GET", "/api/v1/openapi.json", openapi, "This API's OpenAPI 3.1 document",
+    Route("GET", "/healthz", healthz, "Process alive", TAG,
+          (Response(200, Health, "Alive"),), auth="public"),
+    Route("GET", "/readyz", readyz, "Database writable and keys loaded", TAG,
+          (Response(200, ReadinessReport, "Ready"),
+           Response(503, ReadinessReport, "Not ready; `reasons` says why (coarse)")),
           auth="public"),
+    Route("GET", "/api/v1/openapi.json", openapi, "This API's OpenAPI 3.1 document", TAG,
+          (Response(200, OpenApiDocument, "Generated from the route table"),), auth="public"),
 ]

@@ -1,109 +1,139 @@
 """Preview and compiler endpoints (SPEC §5.2, §6): validate, compile, import, run-tests.
 
-validate/compile/import need `scaicore:view` only and store nothing. Compile errors come
-back inside a 200 so the canvas can show them while the user types.
+Registered before `/flows/{flow_id}` so `compile`, `validate` and `import` are never read as
+ids. Compile errors come back inside a 200 so the canvas can show them while the user types.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import Any, Literal
 
-import orjson
-from aiohttp import web
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from scaiflow_box.compiler.analyze import validate_flow
-from scaiflow_box.compiler.emit_yaml import compile_flow
-from scaiflow_box.compiler.errors import FlowInvalid, ImportFailed, UnsupportedFormat
-from scaiflow_box.compiler.importer import import_manifest
-from scaiflow_box.http.errors import ApiError, json_response
-from scaiflow_box.http.middlewares import principal_of
-from scaiflow_box.http.parsing import FLOW_BODY_LIMIT, RequestModel, parse_body
-from scaiflow_box.http.routes import Route
-from scaiflow_box.keys import FLOWS
-from scaiflow_box.services.testrunner import run_tests
+from scaiflow_box.api.examples import flow_content_example
+from scaiflow_box.api.fields import Version
+from scaiflow_box.http.call import Call, Reply, ok
+from scaiflow_box.http.route import FLOW_BODY_LIMIT, RequestModel, Response, Route
+from scaiflow_box.keys import PREVIEW
+
+TAG = "preview"
+
+
+# validate and compile exist to report what is wrong with content, so any JSON object is
+# accepted and its problems come back as diagnostics in a 200, never as a 4xx.
+ContentToCheck = dict[str, Any]
+CONTENT_DOC = "FlowGraph JSON (schema: FlowGraph); problems come back as diagnostics"
 
 
 class ValidateRequest(RequestModel):
-    content: Any
+    content: ContentToCheck = Field(description=CONTENT_DOC)
 
 
 class CompileRequest(RequestModel):
-    content: Any
-    format: str = Field(default="yaml", max_length=16)
+    content: ContentToCheck = Field(description=CONTENT_DOC)
+    format: str = Field(default="yaml", max_length=16,
+                        description="`yaml` (the deploy artifact) or `json`; `ir` and `scai` "
+                                    "are answered 400 `unsupported_format`")
 
 
 class ImportRequest(RequestModel):
-    yaml: str = Field(max_length=FLOW_BODY_LIMIT)
+    yaml: str = Field(max_length=FLOW_BODY_LIMIT, description="A ScaiCore YAML manifest")
 
 
 class RunTestsRequest(RequestModel):
-    version: str | None = Field(default=None, max_length=32)
-    tests: list[dict[str, Any]] | None = None
+    version: str | None = Field(default=None, max_length=32,
+                                description="Default: the flow's current version")
+    tests: list[dict[str, Any]] | None = Field(
+        default=None, description="TestCases to run instead of the version's own `tests`")
 
 
-def _diagnostic_dicts(items: list[Any]) -> list[dict[str, Any]]:
-    return [d.to_dict() if hasattr(d, "to_dict") else dict(d) for d in items]
+class Diagnostic(BaseModel):
+    severity: Literal["error", "warning"]
+    message: str
+    path: str | None
+    node_id: str | None
+    edge_id: str | None
 
 
-async def _off_loop(fn: Any, *args: Any) -> Any:
-    """Compiling a big flow is CPU work: keep it off the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+class ValidationReport(BaseModel):
+    valid: bool = Field(description="True when no diagnostic is an error")
+    diagnostics: list[Diagnostic]
 
 
-async def validate(request: web.Request) -> web.Response:
-    principal_of(request).require_view()
-    body = await parse_body(request, ValidateRequest, limit=FLOW_BODY_LIMIT)
-    diagnostics = _diagnostic_dicts(await _off_loop(validate_flow, body.content))
-    valid = not any(d["severity"] == "error" for d in diagnostics)
-    return json_response({"valid": valid, "diagnostics": diagnostics})
+class CompileOutput(BaseModel):
+    format: str
+    body: str | None = Field(description="The manifest; null when `errors` is not empty")
+    errors: list[Diagnostic]
 
 
-async def compile_preview(request: web.Request) -> web.Response:
-    principal_of(request).require_view()
-    body = await parse_body(request, CompileRequest, limit=FLOW_BODY_LIMIT)
-    try:
-        result = await _off_loop(compile_flow, body.content, body.format)
-    except UnsupportedFormat as exc:
-        raise ApiError(400, exc.error, exc.message, fix=exc.fix) from None
-    return json_response({"format": result.format, "body": result.body,
-                          "errors": list(result.errors)})
+class ImportOutput(BaseModel):
+    content: dict[str, Any] = Field(description="The FlowGraph (best effort for hand-written "
+                                                "YAML; see `warnings`)")
+    warnings: list[str]
 
 
-async def import_yaml(request: web.Request) -> web.Response:
-    principal_of(request).require_view()
-    body = await parse_body(request, ImportRequest, limit=FLOW_BODY_LIMIT)
-    try:
-        content, warnings = await _off_loop(import_manifest, body.yaml)
-    except ImportFailed as exc:
-        raise ApiError(400, "import_failed", str(exc),
-                       fix="Pass a ScaiCore YAML manifest (a mapping with a `core` key).") from None
-    return json_response({"content": content, "warnings": warnings})
+class TestResult(BaseModel):
+    name: str
+    status: Literal["passed", "failed", "error"]
+    duration_ms: float
+    visits: list[str]
+    output: Any
+    failures: list[str]
+    error: str | None
 
 
-async def run_flow_tests(request: web.Request) -> web.Response:
-    principal = principal_of(request)
-    principal.require_manage()
-    body = await parse_body(request, RunTestsRequest, limit=FLOW_BODY_LIMIT)
-    version, raw = request.app[FLOWS].content_for(principal, request.match_info["flow_id"],
-                                                  body.version, "deploy")
-    try:
-        report: dict[str, Any] = await _off_loop(run_tests, orjson.loads(raw), body.tests)
-    except FlowInvalid as exc:
-        raise ApiError(400, exc.error, f"flow version {version} does not validate",
-                       fix="Fix the errors listed (POST /api/v1/flows/validate shows them).",
-                       errors=exc.errors) from None
-    return json_response({**report, "version": version})
+class TestReport(BaseModel):
+    version: Version
+    passed: int
+    failed: int
+    errors: int
+    duration_ms: float
+    results: list[TestResult]
+
+
+async def validate(call: Call[ValidateRequest, None]) -> Reply:
+    diagnostics = await call.app[PREVIEW].validate(call.principal, call.body.content)
+    return ok(ValidationReport(
+        valid=not any(d["severity"] == "error" for d in diagnostics),
+        diagnostics=[Diagnostic(**d) for d in diagnostics]))
+
+
+async def compile_preview(call: Call[CompileRequest, None]) -> Reply:
+    result = await call.app[PREVIEW].compile(call.principal, call.body.content,
+                                             call.body.format)
+    return ok(CompileOutput(format=result.format, body=result.body,
+                            errors=[Diagnostic(**d) for d in result.errors]))
+
+
+async def import_yaml(call: Call[ImportRequest, None]) -> Reply:
+    content, warnings = await call.app[PREVIEW].import_yaml(call.principal, call.body.yaml)
+    return ok(ImportOutput(content=content, warnings=warnings))
+
+
+async def run_flow_tests(call: Call[RunTestsRequest, None]) -> Reply:
+    report = await call.app[PREVIEW].run_tests(call.principal, call.path("flow_id"),
+                                               call.body.version, call.body.tests)
+    return ok(TestReport.model_validate(report))
 
 
 ROUTES = [
     Route("POST", "/api/v1/flows/validate", validate,
-          "Schema validation plus the analyze stage", needs="scaicore:view"),
+          "Schema validation plus the analyze stage (nothing is stored)", TAG,
+          (Response(200, ValidationReport, "Diagnostics; `valid` when none is an error"),),
+          errors=(403,), needs="scaicore:view", body=ValidateRequest,
+          body_limit=FLOW_BODY_LIMIT, body_example=flow_content_example),
     Route("POST", "/api/v1/flows/compile", compile_preview,
-          "Compile to the ScaiCore manifest (errors inside a 200)", needs="scaicore:view"),
+          "Compile to the ScaiCore manifest (errors inside a 200)", TAG,
+          (Response(200, CompileOutput, "The manifest, or the errors that prevent it"),),
+          errors=(400, 403), needs="scaicore:view", body=CompileRequest,
+          body_limit=FLOW_BODY_LIMIT, body_example=flow_content_example),
     Route("POST", "/api/v1/flows/import", import_yaml, "ScaiCore YAML manifest to a FlowGraph",
-          needs="scaicore:view"),
+          TAG, (Response(200, ImportOutput, "The FlowGraph and what the import had to guess"),),
+          errors=(400, 403), needs="scaicore:view", body=ImportRequest,
+          body_limit=FLOW_BODY_LIMIT + 64 * 1024),
     Route("POST", "/api/v1/flows/{flow_id}/run-tests", run_flow_tests,
-          "Run the flow's tests locally and deterministically", needs="deploy ACL"),
+          "Run the flow's tests locally and deterministically", TAG,
+          (Response(200, TestReport, "One result per test case"),),
+          errors=(400, 403, 404), needs="deploy ACL", body=RunTestsRequest,
+          body_limit=FLOW_BODY_LIMIT),
 ]

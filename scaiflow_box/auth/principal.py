@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from scaiflow_box.http.errors import missing_permission
+from scaiflow_box.errors import Forbidden, MissingPermission
 
 VIEW = "scaicore:view"
 MANAGE = "scaicore:manage"
@@ -46,10 +46,19 @@ class Principal:
 
     def require(self, permission: str) -> None:
         if permission not in self.permissions:
-            raise missing_permission(permission)
+            raise MissingPermission(permission)
 
     def require_view(self) -> None:
         self.require(VIEW)
 
     def require_manage(self) -> None:
         self.require(MANAGE)
+
+    def require_super_admin(self) -> None:
+        if not self.is_super_admin:
+            raise Forbidden("this action needs the super_admin role",
+                            fix="Ask a super admin, or run `scaiflow-box admin grant` on the box.")
+
+    def require_tenant_admin(self) -> None:
+        if not self.is_tenant_admin:
+            raise Forbidden("this action needs the tenant_admin or super_admin role")

@@ -20,6 +20,7 @@ import jwt
 from scaiflow_box.auth.issuer import ALGORITHM as LOCAL_ALGORITHM
 from scaiflow_box.auth.issuer import LOCAL_AUDIENCE, LocalIssuer
 from scaiflow_box.config import Settings
+from scaiflow_box.errors import NotAuthenticated
 from scaiflow_box.ids import is_plain_id
 
 LEEWAY_SECONDS = 60
@@ -32,12 +33,11 @@ MAX_NAME_CHARS = 200
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
 
 
-class InvalidToken(Exception):
+class InvalidToken(NotAuthenticated):
     """The reason is safe to show: `invalid token: <reason>`."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason = reason
 
 
 class SigningKeys(Protocol):

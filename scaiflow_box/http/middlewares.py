@@ -2,6 +2,8 @@
 
 CORS sits outside authentication so a browser's preflight (which carries no token) is
 answered, and outside error mapping so error responses carry the CORS headers too.
+Authentication asks a resolver it is handed (built in `app.py`): `http/` knows how to find a
+token in a request, not how to turn one into a principal.
 """
 
 from __future__ import annotations
@@ -12,19 +14,25 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from scaiflow_box.auth.principal import MANAGE, VIEW, Principal
-from scaiflow_box.auth.tokens import InvalidToken
-from scaiflow_box.http.errors import ApiError, ValidationFailed, json_response, not_authenticated
-from scaiflow_box.keys import DB, PRINCIPAL, REQUEST_ID, ROUTES, SETTINGS, VERIFIER
-from scaiflow_box.services.identity import resolve_principal
+from scaiflow_box.auth.principal import Principal
+from scaiflow_box.errors import DomainError, NotAuthenticated
+from scaiflow_box.http.errors import error_response, json_response
+from scaiflow_box.http.parsing import ClientGone
+from scaiflow_box.http.route import Route
+from scaiflow_box.keys import PRINCIPAL, REQUEST_ID, ROUTES, SETTINGS
 
 log = logging.getLogger("scaiflow_box.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Turns the bearer token of a request (None when absent) into the caller, or raises
+# NotAuthenticated.
+PrincipalResolver = Callable[[web.Application, str | None], Awaitable[Principal]]
+
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-CORS_HEADERS = "Authorization, Content-Type, If-Match, X-Request-ID"
+CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+CORS_HEADERS = "Authorization, Content-Type, Content-Encoding, If-Match, X-Request-ID"
 
 
 @web.middleware
@@ -32,12 +40,9 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     incoming = request.headers.get("X-Request-ID", "")
     request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else "req_" + secrets.token_hex(8)
     request[REQUEST_ID] = request_id
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        exc.headers["X-Request-ID"] = request_id
-        raise
-    response.headers["X-Request-ID"] = request_id
+    response = await handler(request)
+    if not response.prepared:  # a WebSocket has sent its headers already
+        response.headers["X-Request-ID"] = request_id
     return response
 
 
@@ -47,20 +52,25 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
     allowed = origin is not None and origin.rstrip("/") in request.app[SETTINGS].cors_origins
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         if not allowed:
-            return json_response({"detail": "CORS origin not allowed"}, status=403)
-        response: web.StreamResponse = web.Response(status=204)
-        response.headers.update({
-            "Access-Control-Allow-Methods": CORS_METHODS,
-            "Access-Control-Allow-Headers": CORS_HEADERS,
-            "Access-Control-Max-Age": "600",
-        })
+            response: web.StreamResponse = json_response(
+                {"detail": "CORS origin not allowed"}, status=403)
+        else:
+            response = web.Response(status=204)
+            response.headers.update({
+                "Access-Control-Allow-Methods": CORS_METHODS,
+                "Access-Control-Allow-Headers": CORS_HEADERS,
+                "Access-Control-Max-Age": "600",
+            })
     else:
         response = await handler(request)
+    if response.prepared:
+        return response
     if allowed and origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
         response.headers["Access-Control-Expose-Headers"] = "ETag, X-Request-ID, Retry-After"
-        response.headers.add("Vary", "Origin")
+    # Answers differ by Origin (CORS headers), so every one says so to caches.
+    response.headers.add("Vary", "Origin")
     return response
 
 
@@ -68,18 +78,18 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
-        return json_response({"detail": exc.detail}, status=exc.status, headers=exc.headers)
-    except ValidationFailed as exc:
-        return json_response({"detail": exc.errors}, status=422)
+    except DomainError as exc:
+        return error_response(exc)
+    except ClientGone:
+        log.debug("client went away while sending its body (%s %s)", request.method,
+                  request.rel_url.path)
+        return web.Response(status=400)  # written to nobody; aiohttp drops it
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        # aiohttp's own 404/405/413: same `{"detail": ...}` shape as everything else.
-        detail = {404: "Not Found", 405: "Method Not Allowed",
-                  413: "request body too large"}.get(exc.status, exc.reason)
-        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
-        return json_response({"detail": detail}, status=exc.status, headers=headers)
+        # aiohttp's own 404/413: the same `{"detail": ...}` shape as everything else.
+        detail = {404: "Not Found", 413: "request body too large"}.get(exc.status, exc.reason)
+        return json_response({"detail": detail}, status=exc.status)
     except Exception:
         request_id = request.get(REQUEST_ID)
         log.exception("unhandled error in %s %s (request %s)", request.method,
@@ -88,55 +98,35 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                              status=500)
 
 
-def _bearer(request: web.Request) -> str | None:
+def bearer_token(request: web.Request, route: Route) -> str | None:
+    """The token of a request: `Authorization: Bearer`, or for WebSocket routes (where
+    browsers cannot set headers) the `bearer, <token>` subprotocol or `?token=`."""
     header = request.headers.get("Authorization")
-    if header is None:
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthenticated("malformed authorization header")
+        return token.strip()
+    if route.kind != "websocket":
         return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise not_authenticated("malformed authorization header")
-    return token.strip()
+    protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+    if len(protocols) >= 2 and protocols[0].lower() == "bearer" and protocols[1]:
+        return protocols[1]
+    return request.query.get("token") or None
 
 
-def _dev_principal() -> Principal:
-    """SCAIFLOW_AUTH_DISABLED (loopback-only dev mode): the bootstrap operator."""
-    return Principal(sub="usr_operator", tenant_id="tnt_local", email=None,
-                     display_name="Operator (auth disabled)",
-                     permissions=frozenset({VIEW, MANAGE}), admin_role="super_admin",
-                     admin_role_source="bootstrap", token_source="service")
-
-
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def auth_middleware(resolve: PrincipalResolver) -> Middleware:
     """Every route is authenticated unless the route table marks it public."""
-    route = request.app[ROUTES].get(
-        (request.method, request.match_info.route.resource.canonical
-         if request.match_info.route.resource is not None else "")
-    )
-    if route is None or route.auth != "token":
-        # Unmatched paths (404/405) and the listed public routes; /dev/deploy checks the
-        # dev token in its own handler.
-        return await handler(request)
-    db = request.app[DB]
-    db.inline_cache.check()  # once per request: cached reads never predate the last commit
-    token = _bearer(request)
-    settings = request.app[SETTINGS]
-    if token is None:
-        if settings.auth_disabled:
-            request[PRINCIPAL] = _dev_principal()
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.app[ROUTES].route_of(request)
+        if route is None or route.auth != "token":
+            # Unmatched paths (404), OPTIONS and 405 answers, and the listed public routes;
+            # /dev/deploy checks the dev token itself.
             return await handler(request)
-        raise not_authenticated()
-    try:
-        verified = await request.app[VERIFIER].verify(token)
-        request[PRINCIPAL] = await resolve_principal(db, settings, verified, token)
-    except InvalidToken as exc:
-        raise not_authenticated(exc.reason) from None
-    return await handler(request)
+        request[PRINCIPAL] = await resolve(request.app, bearer_token(request, route))
+        return await handler(request)
 
+    return authenticate
 
-def principal_of(request: web.Request) -> Principal:
-    return request[PRINCIPAL]
-
-
-def request_id_of(request: web.Request) -> str | None:
-    return request.get(REQUEST_ID)

@@ -1,61 +1,213 @@
-"""OpenAPI 3.1 document built from the route table, so it cannot miss a route."""
+"""The OpenAPI 3.1 document, generated from the route table and its pydantic models.
+
+Every operation gets its request body, its path, query and header parameters, each success
+response with its schema, headers and links, and each error status with its documented error
+schema. Nothing here is written by hand per route, so the document cannot miss a route or a
+status the route declares.
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
 from scaiflow_box import __version__
-from scaiflow_box.http.routes import Route
+from scaiflow_box.http.route import Response, Route
 
-_PARAM = re.compile(r"\{([a-z_]+)\}")
+REF = "#/components/schemas/{model}"
 
-_ERROR = {
-    "description": "Error in the `{\"detail\": ...}` shape",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+TAGS = {
+    "flows": "Flows with full version history (SPEC §3)",
+    "acls": "Per-flow access control lists (SPEC §4)",
+    "preview": "Validate, compile, import and test flows (SPEC §5, §6)",
+    "auth": "Sign-in configuration and the caller (SPEC §11)",
+    "admin": "Users, roles, ownership, service tokens, audit (SPEC §12)",
+    "operations": "Health, readiness and this document (SPEC §16)",
+    "reference": "This API reference, served offline",
+}
+PATH_PARAMETERS = {
+    "flow_id": "A flow id (`flow_…`)",
+    "version": "A version of the flow (`1.0.3`)",
+    "acl_id": "An ACL id (`acl_…`)",
+    "user_id": "A user id (ScaiKey's `usr_…`)",
+    "token_id": "A service token id (`tok_…`) or its jti",
+    "asset": "The asset's file name",
 }
 
 
-def build_openapi(routes: list[Route]) -> dict[str, Any]:
-    paths: dict[str, dict[str, Any]] = {}
+# A model field can stand in for a schema the route models do not hold themselves: its JSON
+# schema is `{SCHEMA_MARKER: "<name>"}`, and the document replaces it with a reference to the
+# named model given to `build_openapi` (flow content: validated by the compiler's own check,
+# documented by the FlowGraph models).
+SCHEMA_MARKER = "x-scaiflow-schema"
+NamedSchemas = Mapping[str, tuple[type[BaseModel], JsonSchemaMode]]
+
+
+def _models(routes: Iterable[Route],
+            named: NamedSchemas) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    found: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
     for route in routes:
-        operation: dict[str, Any] = {
-            "summary": route.summary,
-            "operationId": f"{route.method.lower()}_{route.handler.__name__}",
-            "tags": list(route.tags) or [route.handler.__module__.rsplit(".", 1)[-1]],
-            "responses": {
-                "200": {"description": "OK"},
-                "4XX": _ERROR,
-            },
-        }
-        params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in _PARAM.findall(route.path)
-        ]
-        if params:
-            operation["parameters"] = params
-        if route.auth == "token":
-            operation["security"] = [{"bearer": []}]
-            if route.needs:
-                operation["description"] = f"Needs: {route.needs}."
-        elif route.auth == "dev_token":
-            operation["security"] = [{"bearer": []}]
-            operation["description"] = "Only the dev token (SCAIFLOW_API_TOKEN)."
-        else:
-            operation["security"] = []
-        paths.setdefault(route.path, {})[route.method.lower()] = operation
-    return {
+        if route.body is not None:
+            found[(route.body, "validation")] = None
+        for response in route.responses:
+            if response.model is not None:
+                found[(response.model, "serialization")] = None
+        for spec in route.error_specs.values():
+            found[(spec.model, "serialization")] = None
+    for model_and_mode in named.values():
+        found[model_and_mode] = None
+    return list(found)
+
+
+def _replace_markers(node: Any, refs: Mapping[str, dict[str, Any]]) -> Any:
+    """Swap schema markers for references to the named models."""
+    if isinstance(node, dict):
+        marker = node.get(SCHEMA_MARKER)
+        if isinstance(marker, str):
+            extra = {k: v for k, v in node.items() if k != SCHEMA_MARKER}
+            return {**refs[marker], **extra}
+        return {key: _replace_markers(value, refs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_replace_markers(item, refs) for item in node]
+    return node
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """One parameter per field of a (flat) query model."""
+    resolved = model.model_json_schema(ref_template=REF)
+    required = set(resolved.get("required", ()))
+    parameters = []
+    for name, prop in resolved.get("properties", {}).items():
+        prop = dict(prop)
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required,
+                                     "schema": prop}
+        if description:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
+
+
+def _content(response: Response, schema: dict[str, Any] | None) -> dict[str, Any]:
+    media: dict[str, Any] = {}
+    for media_type in (response.content_type, *response.other_media_types):
+        media[media_type] = {"schema": schema} if schema is not None else {}
+    return media
+
+
+def _operation(route: Route, schemas: dict[tuple[type[BaseModel], JsonSchemaMode],
+                                            dict[str, Any]]) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": route.name,
+        "summary": route.summary,
+        "tags": [route.tag],
+    }
+    description = route.description or ""
+    if route.needs:
+        description = f"Needs: {route.needs}.\n\n{description}".strip()
+    if route.auth == "dev_token":
+        description = f"Only the dev token (`SCAIFLOW_API_TOKEN`).\n\n{description}".strip()
+    if description:
+        operation["description"] = description
+
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True,
+         "description": PATH_PARAMETERS.get(name, name),
+         "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
+        for name in route.path_params
+    ]
+    if route.query is not None:
+        parameters += _query_parameters(route.query)
+    for header in route.headers:
+        parameters.append({"name": header.name, "in": "header", "required": header.required,
+                           "description": header.description, "schema": header.schema})
+    if parameters:
+        operation["parameters"] = parameters
+
+    if route.body is not None:
+        media: dict[str, Any] = {"schema": schemas[(route.body, "validation")]}
+        if route.body_example is not None:
+            media["example"] = route.body_example()
+        operation["requestBody"] = {"required": True, "content": {"application/json": media}}
+
+    responses: dict[str, Any] = {}
+    for response in route.responses:
+        schema = (schemas[(response.model, "serialization")]
+                  if response.model is not None else None)
+        entry: dict[str, Any] = {"description": response.description}
+        if response.status != 204:
+            entry["content"] = _content(response, schema)
+        if response.headers:
+            entry["headers"] = {h.name: {"description": h.description, "required": h.required,
+                                         "schema": h.schema} for h in response.headers}
+        if response.links:
+            entry["links"] = {link.name: {"operationId": link.operation_id,
+                                          "parameters": dict(link.parameters),
+                                          **({"description": link.description}
+                                             if link.description else {})}
+                              for link in response.links}
+        responses[str(response.status)] = entry
+    for status, spec in route.error_specs.items():
+        entry = {"description": spec.description,
+                 "content": {"application/json": {
+                     "schema": schemas[(spec.model, "serialization")]}}}
+        if status == 401:
+            entry["headers"] = {"WWW-Authenticate": {
+                "description": "`Bearer`", "required": True, "schema": {"type": "string"}}}
+        responses[str(status)] = entry
+    operation["responses"] = responses
+
+    if route.auth == "public":
+        operation["security"] = []
+    else:
+        operation["security"] = [{"bearer": []}]
+    if route.kind == "websocket":
+        operation["x-websocket"] = True
+    return operation
+
+
+def build_openapi(routes: list[Route], named: NamedSchemas | None = None) -> dict[str, Any]:
+    named = named or {}
+    http_routes = [r for r in routes if r.kind == "http"]
+    keys, definitions = models_json_schema(_models(routes, named), ref_template=REF)
+    defs: dict[str, Any] = definitions.get("$defs", {})
+    schemas: dict[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]] = {
+        (model, mode): schema for (model, mode), schema in keys.items()
+        if isinstance(model, type) and issubclass(model, BaseModel)}
+    paths: dict[str, dict[str, Any]] = {}
+    for route in http_routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schemas)
+    websockets = {r.path: {"summary": r.summary, "operationId": r.name,
+                           "description": "WebSocket; authenticate with `Authorization: "
+                                          "Bearer`, the `bearer, <token>` subprotocol or "
+                                          "`?token=`."}
+                  for r in routes if r.kind == "websocket"}
+    used_tags = sorted({r.tag for r in routes}, key=list(TAGS).index)
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": "scaiflow-box", "version": __version__,
-                 "description": "The ScaiFlow backend API served by the scaiflow-box appliance."},
+        "info": {
+            "title": "scaiflow-box",
+            "version": __version__,
+            "description": "The ScaiFlow backend API served by the scaiflow-box appliance. "
+                           "Errors use FastAPI's `{\"detail\": ...}` shapes.",
+        },
+        "servers": [{"url": "/", "description": "This appliance"}],
+        "tags": [{"name": tag, "description": TAGS[tag]} for tag in used_tags],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "bearerFormat": "JWT"}},
-            "schemas": {
-                "Error": {"type": "object", "required": ["detail"],
-                          "properties": {"detail": {}}},
-            },
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "A ScaiKey access token or an appliance service token"}},
+            "schemas": defs,
         },
         "security": [{"bearer": []}],
     }
+    if websockets:
+        document["x-websockets"] = websockets
+    refs = {name: schemas[model_and_mode] for name, model_and_mode in named.items()}
+    replaced: dict[str, Any] = _replace_markers(document, refs)
+    return replaced

@@ -1,36 +1,40 @@
-"""Request parsing shared by every handler: JSON bodies into pydantic models with the body
-limits of SPEC §1, query parameters, cursors and `If-Match`."""
+"""Reading requests into the models a route declares (SPEC §1): JSON bodies with their size,
+depth, encoding and time limits; query parameters; `If-Match`.
+
+Every refusal is a documented JSON error and never echoes the input.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
+import asyncio
 from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
+from aiohttp.http_exceptions import HttpProcessingError
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from scaiflow_box.http.errors import ApiError, ValidationFailed
+from scaiflow_box.errors import InvalidFields
+from scaiflow_box.http.errors import HttpError
 
-DEFAULT_BODY_LIMIT = 1024 * 1024
-FLOW_BODY_LIMIT = 8 * 1024 * 1024
 MAX_JSON_DEPTH = 64
 MAX_PAGE = 500
+DEFAULT_BODY_TIMEOUT = 30.0
+# Content-Encoding values the server decodes (aiohttp decompresses them while reading).
+ACCEPTED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class RequestModel(BaseModel):
-    """Base of every request body: unknown fields are a 422, never silently applied."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+class ClientGone(Exception):
+    """The client closed the connection while its body was being read: nobody to answer."""
 
 
-def too_large(limit: int) -> ApiError:
-    return ApiError(413, "payload_too_large",
-                    f"request body exceeds the {limit // 1024} KiB limit of this endpoint")
+def too_large(limit: int) -> HttpError:
+    return HttpError(413, "payload_too_large",
+                     f"request body exceeds the {limit // 1024} KiB limit of this endpoint",
+                     close=True)
 
 
 def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -49,91 +53,105 @@ def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-async def read_json(request: web.Request, *, limit: int = DEFAULT_BODY_LIMIT) -> Any:
+def _check_headers(request: web.Request, limit: int) -> None:
     content_type = request.headers.get("Content-Type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
-        raise ApiError(415, "unsupported_media_type",
-                       "request body must be JSON (Content-Type: application/json)")
+        raise HttpError(415, "unsupported_media_type",
+                        "request body must be JSON (Content-Type: application/json)")
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ACCEPTED_ENCODINGS:
+        raise HttpError(415, "unsupported_content_encoding",
+                        "Content-Encoding must be gzip or deflate, or absent",
+                        fix="Send the body uncompressed, or gzip/deflate-compressed.")
     if request.content_length is not None and request.content_length > limit:
         raise too_large(limit)
+
+
+async def _read_all(request: web.Request, limit: int) -> bytearray:
     raw = bytearray()
-    async for chunk in request.content.iter_chunked(65536):
-        raw.extend(chunk)
-        if len(raw) > limit:
-            raise too_large(limit)
+    try:
+        async for chunk in request.content.iter_chunked(65536):
+            raw.extend(chunk)
+            if len(raw) > limit:  # counted after decompression: a small gzip cannot blow up
+                raise too_large(limit)
+    except (web.RequestPayloadError, HttpProcessingError):
+        # Compressed bytes that do not decode, or a body shorter than its Content-Length.
+        raise HttpError(400, "bad_request_body",
+                        "the request body could not be decoded (Content-Encoding or length)",
+                        fix="Send the body as declared by Content-Encoding and Content-Length.",
+                        close=True) from None
+    except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        raise ClientGone() from exc
+    return raw
+
+
+async def read_json(request: web.Request, *, limit: int,
+                    body_timeout: float = DEFAULT_BODY_TIMEOUT) -> Any:
+    _check_headers(request, limit)
+    try:
+        async with asyncio.timeout(body_timeout):
+            raw = await _read_all(request, limit)
+    except TimeoutError:
+        raise HttpError(408, "request_timeout",
+                        f"the request body did not arrive within {body_timeout:g} s",
+                        close=True) from None
     if not raw:
-        raise ValidationFailed([{"loc": ["body"], "msg": "Field required", "type": "missing"}])
+        raise InvalidFields([{"loc": ["body"], "msg": "Field required", "type": "missing"}])
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ValidationFailed([{"loc": ["body", exc.pos], "msg": "JSON decode error",
-                                 "type": "json_invalid"}]) from exc
+        raise InvalidFields([{"loc": ["body", exc.pos], "msg": "JSON decode error",
+                              "type": "json_invalid"}]) from None
     # Every nesting level needs its own bracket: with fewer brackets than the limit the walk
     # cannot find too deep a value, and most bodies are answered by this count alone.
     if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and json_depth_exceeds(value):
-        raise ValidationFailed([{"loc": ["body"],
-                                 "msg": f"JSON nesting deeper than {MAX_JSON_DEPTH} levels",
-                                 "type": "json_too_deep"}])
+        raise InvalidFields([{"loc": ["body"],
+                              "msg": f"JSON nesting deeper than {MAX_JSON_DEPTH} levels",
+                              "type": "json_too_deep"}])
     return value
 
 
-def validation_items(exc: PydanticValidationError, prefix: str = "body") -> list[dict[str, Any]]:
+def validation_items(exc: PydanticValidationError, prefix: str) -> list[dict[str, Any]]:
     return [
         {"loc": [prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]}
         for err in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
 
 
-async def parse_body(request: web.Request, model: type[M], *,
-                     limit: int = DEFAULT_BODY_LIMIT) -> M:
-    value = await read_json(request, limit=limit)
+async def parse_body(request: web.Request, model: type[M], *, limit: int,
+                     body_timeout: float = DEFAULT_BODY_TIMEOUT) -> M:
+    value = await read_json(request, limit=limit, body_timeout=body_timeout)
     try:
         return model.model_validate(value)
     except PydanticValidationError as exc:
-        raise ValidationFailed(validation_items(exc)) from exc
+        raise InvalidFields(validation_items(exc, "body")) from None
 
 
-def query_limit(request: web.Request, default: int) -> int:
-    raw = request.query.get("limit")
-    if raw is None:
-        return default
+def parse_query(request: web.Request, model: type[M]) -> M:
+    known = model.model_fields
+    values = {name: request.query.getone(name) for name in request.query.keys()
+              if name in known}
     try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_PAGE:
-        raise ValidationFailed([{"loc": ["query", "limit"],
-                                 "msg": f"Input should be a whole number from 1 to {MAX_PAGE}",
-                                 "type": "int_range"}])
-    return value
+        return model.model_validate(values)
+    except PydanticValidationError as exc:
+        raise InvalidFields(validation_items(exc, "query")) from None
 
 
-def encode_cursor(*values: Any) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
+def parse_if_match(raw: str | None) -> tuple[str, ...] | None:
+    """The entity-tags `If-Match` names (quotes kept off), or None when absent or `*`.
 
-
-def decode_cursor(request: web.Request, arity: int) -> list[Any] | None:
-    raw = request.query.get("cursor")
-    if not raw:
-        return None
-    try:
-        values = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (binascii.Error, ValueError, orjson.JSONDecodeError):
-        values = None
-    if not isinstance(values, list) or len(values) != arity:
-        raise ApiError(400, "invalid_cursor", "the cursor is not one this endpoint issued",
-                       fix="Pass the next_cursor of the previous page unchanged.")
-    return values
-
-
-def if_match(request: web.Request) -> str | None:
-    """The version named by `If-Match` (quotes and W/ stripped); None when absent or `*`."""
-    raw = request.headers.get("If-Match")
+    Comparison is whole-tag and strong: a weak tag (`W/"…"`) never matches (RFC 9110 §13.1.1).
+    A bare value without quotes is read as the tag it would quote, for lenient clients."""
     if raw is None:
         return None
-    value = raw.strip()
-    if value == "*":
-        return None
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"')
+    tags: list[str] = []
+    for part in raw.split(","):
+        value = part.strip()
+        if value == "*":
+            return None
+        if not value or value.startswith("W/"):
+            continue
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        tags.append(value)
+    return tuple(tags)

@@ -1,7 +1,7 @@
 """Admin router rules (SPEC §12): users and roles, flow ownership, service tokens, audit.
 
 Super admins act platform-wide; tenant admins only inside their own tenant and may grant
-only `tenant_admin`.
+only `tenant_admin`. Each method checks the caller's role once, here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from scaiflow_box.auth.issuer import LocalIssuer
 from scaiflow_box.auth.principal import Principal
-from scaiflow_box.http.errors import ApiError, forbidden, not_found
+from scaiflow_box.errors import Forbidden, InvalidInput, NotFound
 from scaiflow_box.services.service_tokens import (
     MintedToken,
     TokenRequestError,
@@ -28,85 +28,10 @@ from scaiflow_box.timestamps import now_iso
 ROLES = ("tenant_admin", "super_admin")
 
 
-def require_super_admin(principal: Principal) -> None:
-    if not principal.is_super_admin:
-        raise forbidden("this action needs the super_admin role",
-                        fix="Ask a super admin, or run `scaiflow-box admin grant` on the box.")
-
-
-def require_tenant_admin(principal: Principal) -> None:
-    if not principal.is_tenant_admin:
-        raise forbidden("this action needs the tenant_admin or super_admin role")
-
-
 def user_dict(row: sqlite3.Row) -> dict[str, Any]:
     return {key: row[key] for key in ("id", "tenant_id", "email", "display_name", "status",
                                       "admin_role", "admin_role_source", "deleted_at",
                                       "last_synced_at")}
-
-
-async def list_users(db: Database, principal: Principal, *, tenant_id: str | None,
-                     search: str | None, include_deleted: bool,
-                     own_tenant_only: bool) -> list[dict[str, Any]]:
-    if own_tenant_only:
-        require_tenant_admin(principal)
-        tenant_id = principal.tenant_id
-    else:
-        require_super_admin(principal)
-    rows = await db.read(lambda conn: user_rows.list_users(
-        conn, tenant_id=tenant_id, search=search, include_deleted=include_deleted))
-    return [user_dict(r) for r in rows]
-
-
-async def set_role(db: Database, principal: Principal, user_id: str, role: str | None,
-                   request_id: str | None) -> None:
-    """Grant (role) or remove (None) an admin role with source `manual`."""
-    require_tenant_admin(principal)
-    if role is not None and role not in ROLES:
-        raise ApiError(400, "invalid_role", f"role must be one of {', '.join(ROLES)}")
-    if not principal.is_super_admin and role == "super_admin":
-        raise forbidden("a tenant admin may grant only tenant_admin")
-
-    def run(conn: sqlite3.Connection) -> None:
-        target = user_rows.get_user_any_tenant(conn, user_id)
-        if target is None or (not principal.is_super_admin
-                              and target["tenant_id"] != principal.tenant_id):
-            raise not_found("User not found")
-        if not principal.is_super_admin and target["admin_role"] == "super_admin":
-            raise forbidden("a tenant admin cannot change a super admin's role")
-        user_rows.set_admin_role(conn, target["tenant_id"], user_id, role, "manual")
-        audit.record(conn, tenant_id=target["tenant_id"], actor=principal.sub,
-                     action="role.granted" if role else "role.revoked", target_type="user",
-                     target_id=user_id, details={"role": role or target["admin_role"]},
-                     request_id=request_id)
-
-    await db.write(run)
-
-
-async def transfer_ownership(db: Database, principal: Principal, flow_id: str, owner_id: str,
-                             request_id: str | None) -> dict[str, Any]:
-    require_super_admin(principal)
-
-    def run(conn: sqlite3.Connection) -> dict[str, Any]:
-        tenant_id = flow_rows.tenant_of_flow(conn, flow_id)
-        if tenant_id is None:
-            raise not_found("Flow not found")
-        flow = flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True)
-        assert flow is not None
-        if not user_rows.principal_exists(conn, tenant_id, "user", owner_id):
-            raise ApiError(404, "principal_not_found",
-                           f"no user '{owner_id}' in the flow's tenant",
-                           fix="Run a directory sync (POST /api/v1/admin/sync), then retry.")
-        flow_rows.update_flow(conn, tenant_id, flow_id, owner_id=owner_id, updated_at=now_iso())
-        audit.record(conn, tenant_id=tenant_id, actor=principal.sub, action="flow.owner_changed",
-                     target_type="flow", target_id=flow_id,
-                     details={"from": flow["owner_id"], "to": owner_id}, request_id=request_id)
-        row = flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True)
-        assert row is not None
-        return {"id": row["id"], "tenant_id": row["tenant_id"], "owner_id": row["owner_id"],
-                "version": row["version"], "deleted_at": row["deleted_at"]}
-
-    return await db.write(run)
 
 
 def token_dict(row: sqlite3.Row) -> dict[str, Any]:
@@ -114,47 +39,114 @@ def token_dict(row: sqlite3.Row) -> dict[str, Any]:
                                       "created_by", "created_at", "expires_at", "revoked_at")}
 
 
-async def mint_token(db: Database, issuer: LocalIssuer, principal: Principal, *,
-                     tenant_id: str | None, sub: str, scope: str, ttl_seconds: int,
-                     description: str) -> MintedToken:
-    require_super_admin(principal)
+class AdminService:
+    def __init__(self, db: Database, issuer: LocalIssuer) -> None:
+        self.db = db
+        self.issuer = issuer
 
-    def run(conn: sqlite3.Connection) -> MintedToken:
-        try:
-            return mint_service_token(conn, issuer, sub=sub,
-                                      tenant_id=tenant_id or principal.tenant_id, scope=scope,
-                                      ttl_seconds=ttl_seconds, description=description,
-                                      created_by=principal.sub)
-        except TokenRequestError as exc:
-            raise ApiError(400, "invalid_token_request", str(exc)) from None
+    async def list_users(self, principal: Principal, *, tenant_id: str | None,
+                         search: str | None, include_deleted: bool,
+                         own_tenant_only: bool) -> list[dict[str, Any]]:
+        if own_tenant_only:
+            principal.require_tenant_admin()
+            tenant_id = principal.tenant_id
+        else:
+            principal.require_super_admin()
+        rows = await self.db.read(lambda conn: user_rows.list_users(
+            conn, tenant_id=tenant_id, search=search, include_deleted=include_deleted))
+        return [user_dict(r) for r in rows]
 
-    return await db.write(run)
+    async def set_role(self, principal: Principal, user_id: str, role: str | None,
+                       request_id: str | None) -> None:
+        """Grant (role) or remove (None) an admin role with source `manual`."""
+        principal.require_tenant_admin()
+        if role is not None and role not in ROLES:
+            raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
+        if not principal.is_super_admin and role == "super_admin":
+            raise Forbidden("a tenant admin may grant only tenant_admin")
 
+        def run(conn: sqlite3.Connection) -> None:
+            target = user_rows.get_user_any_tenant(conn, user_id)
+            if target is None or (not principal.is_super_admin
+                                  and target["tenant_id"] != principal.tenant_id):
+                raise NotFound("User not found")
+            if not principal.is_super_admin and target["admin_role"] == "super_admin":
+                raise Forbidden("a tenant admin cannot change a super admin's role")
+            user_rows.set_admin_role(conn, target["tenant_id"], user_id, role, "manual")
+            audit.record(conn, tenant_id=target["tenant_id"], actor=principal.sub,
+                         action="role.granted" if role else "role.revoked", target_type="user",
+                         target_id=user_id, details={"role": role or target["admin_role"]},
+                         request_id=request_id)
 
-async def list_tokens(db: Database, principal: Principal) -> list[dict[str, Any]]:
-    require_super_admin(principal)
-    rows = await db.read(lambda conn: key_rows.list_service_tokens(conn, None))
-    return [token_dict(r) for r in rows]
+        await self.db.write(run)
 
+    async def transfer_ownership(self, principal: Principal, flow_id: str, owner_id: str,
+                                 request_id: str | None) -> dict[str, Any]:
+        principal.require_super_admin()
 
-async def revoke_token(db: Database, principal: Principal, token_id: str) -> None:
-    require_super_admin(principal)
+        def run(conn: sqlite3.Connection) -> dict[str, Any]:
+            tenant_id = flow_rows.tenant_of_flow(conn, flow_id)
+            flow = (flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True)
+                    if tenant_id is not None else None)
+            if tenant_id is None or flow is None:
+                raise NotFound("Flow not found")
+            if not user_rows.principal_exists(conn, tenant_id, "user", owner_id):
+                raise NotFound(f"no user '{owner_id}' in the flow's tenant",
+                               code="principal_not_found", plain=False,
+                               fix="Run a directory sync (POST /api/v1/admin/sync), then retry.")
+            changes: dict[str, Any] = {"owner_id": owner_id, "updated_at": now_iso()}
+            if owner_id != flow["owner_id"]:
+                changes["meta_rev"] = flow["meta_rev"] + 1  # the representation changed
+            flow_rows.update_flow(conn, tenant_id, flow_id, **changes)
+            audit.record(conn, tenant_id=tenant_id, actor=principal.sub,
+                         action="flow.owner_changed", target_type="flow", target_id=flow_id,
+                         details={"from": flow["owner_id"], "to": owner_id},
+                         request_id=request_id)
+            row = flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True)
+            if row is None:
+                raise RuntimeError("flow vanished inside its own transaction")
+            return {"id": row["id"], "tenant_id": row["tenant_id"], "owner_id": row["owner_id"],
+                    "version": row["version"], "deleted_at": row["deleted_at"]}
 
-    def run(conn: sqlite3.Connection) -> None:
-        if key_rows.find_service_token(conn, token_id) is None:
-            raise not_found("Service token not found")
-        revoke_service_token(conn, token_id, actor=principal.sub)
+        return await self.db.write(run)
 
-    await db.write(run)
+    async def mint_token(self, principal: Principal, *, tenant_id: str | None, sub: str,
+                         scope: str, ttl_seconds: int, description: str) -> MintedToken:
+        principal.require_super_admin()
 
+        def run(conn: sqlite3.Connection) -> MintedToken:
+            try:
+                return mint_service_token(conn, self.issuer, sub=sub,
+                                          tenant_id=tenant_id or principal.tenant_id,
+                                          scope=scope, ttl_seconds=ttl_seconds,
+                                          description=description, created_by=principal.sub)
+            except TokenRequestError as exc:
+                raise InvalidInput(str(exc), code="invalid_token_request") from None
 
-async def list_audit(db: Database, principal: Principal, *, tenant_id: str | None,
-                     actor: str | None, action: str | None, since: str | None,
-                     before_id: int | None, limit: int) -> list[dict[str, Any]]:
-    require_tenant_admin(principal)
-    if not principal.is_super_admin:
-        tenant_id = principal.tenant_id
-    rows = await db.read(lambda conn: audit.list_entries(
-        conn, tenant_id=tenant_id, actor=actor, action=action, since=since,
-        before_id=before_id, limit=limit))
-    return [dict(r) for r in rows]
+        return await self.db.write(run)
+
+    async def list_tokens(self, principal: Principal) -> list[dict[str, Any]]:
+        principal.require_super_admin()
+        rows = await self.db.read(lambda conn: key_rows.list_service_tokens(conn, None))
+        return [token_dict(r) for r in rows]
+
+    async def revoke_token(self, principal: Principal, token_id: str) -> None:
+        principal.require_super_admin()
+
+        def run(conn: sqlite3.Connection) -> None:
+            if key_rows.find_service_token(conn, token_id) is None:
+                raise NotFound("Service token not found")
+            revoke_service_token(conn, token_id, actor=principal.sub)
+
+        await self.db.write(run)
+
+    async def list_audit(self, principal: Principal, *, tenant_id: str | None,
+                         actor: str | None, action: str | None, since: str | None,
+                         before_id: int | None, limit: int) -> list[dict[str, Any]]:
+        principal.require_tenant_admin()
+        if not principal.is_super_admin:
+            tenant_id = principal.tenant_id
+        rows = await self.db.read(lambda conn: audit.list_entries(
+            conn, tenant_id=tenant_id, actor=actor, action=action, since=since,
+            before_id=before_id, limit=limit))
+        return [dict(r) for r in rows]

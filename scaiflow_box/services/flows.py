@@ -1,4 +1,9 @@
-"""Flows with full version history (SPEC §3): the domain rules between handlers and store."""
+"""Flows with full version history (SPEC §3): the domain rules between handlers and store.
+
+Each public method checks the caller's permission once (`scaicore:view` for reads,
+`scaicore:manage` for writes) and the flow's ACL level inside the read or the write
+transaction that uses the row, so the check and the change see the same state.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,11 @@ import orjson
 
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.compiler.schema import structural_errors
-from scaiflow_box.http.errors import ApiError, ValidationFailed, forbidden, not_found
+from scaiflow_box.errors import InvalidFields, NotFound
 from scaiflow_box.ids import new_id
-from scaiflow_box.services.acls import FLOW_NOT_FOUND, check_level, require_level
+from scaiflow_box.services.access import check_level, flow_not_found
 from scaiflow_box.services.flow_diff import diff_contents
+from scaiflow_box.services.preconditions import check_if_match, flow_etag
 from scaiflow_box.store import audit
 from scaiflow_box.store import flows as flow_rows
 from scaiflow_box.store.content_cache import VersionContentCache
@@ -39,6 +45,10 @@ def bump_patch(version: str) -> str:
     return f"{major}.{minor}.{patch + 1}"
 
 
+def version_not_found(version: str | None = None) -> NotFound:
+    return NotFound("Version not found" if version is None else f"Version {version} not found")
+
+
 def summary_dict(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -58,10 +68,11 @@ def detail_bytes(row: sqlite3.Row, content: bytes) -> bytes:
     return summary[:-1] + b',"content":' + content + b"}"
 
 
-def _reload(conn: sqlite3.Connection, principal: Principal, flow_id: str) -> sqlite3.Row:
+def _reload(conn: sqlite3.Connection, tenant_id: str, flow_id: str) -> sqlite3.Row:
     """The flow row as a write job just left it (inside the same transaction)."""
-    row = flow_rows.get_flow(conn, principal.tenant_id, flow_id)
-    assert row is not None
+    row = flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True)
+    if row is None:  # the job itself wrote it; only a broken store gets here
+        raise RuntimeError(f"flow {flow_id} vanished inside its own transaction")
     return row
 
 
@@ -72,12 +83,19 @@ class FlowDetail:
 
     @cached_property
     def etag(self) -> str:
-        return f'"{self.row["version"]}"'
+        return flow_etag(self.row)
 
     @cached_property
     def body(self) -> bytes:
         """Serialized once: a cached FlowDetail answers repeated GETs with the same bytes."""
         return detail_bytes(self.row, self.content)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_key: tuple[Any, ...] | None  # what the next page starts after (the handler signs it)
+    total: int | None = None
 
 
 class FlowService:
@@ -86,7 +104,7 @@ class FlowService:
         self.cache = cache
 
     # -- helpers ---------------------------------------------------------------------
-    async def check_content(self, content: dict[str, Any], flow_id: str) -> None:
+    async def _check_content(self, content: dict[str, Any], flow_id: str) -> None:
         """422 with FastAPI's list shape when content is not a structurally valid FlowGraph.
 
         `id` and `version` are the server's (it overwrites them), so a client may omit them.
@@ -100,9 +118,7 @@ class FlowService:
         else:
             errors = structural_errors(content)
         if errors:
-            raise ValidationFailed(
-                [{**e, "loc": ["body", "content", *e["loc"]]} for e in errors]
-            )
+            raise InvalidFields([{**e, "loc": ["body", "content", *e["loc"]]} for e in errors])
 
     def _content(self, conn: sqlite3.Connection, tenant_id: str, flow_id: str,
                  version: str, *, on_loop: bool = True) -> bytes:
@@ -113,7 +129,7 @@ class FlowService:
                 return cached
         row = flow_rows.get_version(conn, tenant_id, flow_id, version)
         if row is None:
-            raise not_found("Version not found")
+            raise version_not_found()
         content = bytes(row["content"])
         if on_loop:
             self.cache.put(flow_id, version, content)
@@ -127,14 +143,6 @@ class FlowService:
         data = orjson.dumps(stored)
         return data, hashlib.sha256(data).hexdigest()
 
-    @staticmethod
-    def _check_if_match(flow: sqlite3.Row, expected: str | None) -> None:
-        if expected is not None and expected != flow["version"]:
-            raise ApiError(412, "version_conflict",
-                           f"the flow is at version {flow['version']}, not {expected}",
-                           fix="Reload the flow and retry with its current ETag.",
-                           current_version=flow["version"])
-
     def _append_version(self, conn: sqlite3.Connection, flow: sqlite3.Row,
                         content: dict[str, Any], actor: str, now: str) -> tuple[str, bytes]:
         version = bump_patch(flow["version"])
@@ -146,6 +154,8 @@ class FlowService:
 
     # -- reads -----------------------------------------------------------------------
     def get(self, principal: Principal, flow_id: str) -> FlowDetail:
+        principal.require_view()
+
         def run(conn: sqlite3.Connection) -> FlowDetail:
             flow = check_level(conn, principal, flow_id, "view")
             return FlowDetail(flow, self._content(conn, principal.tenant_id, flow_id,
@@ -158,7 +168,8 @@ class FlowService:
 
     def content_for(self, principal: Principal, flow_id: str, version: str | None,
                     level: str) -> tuple[str, bytes]:
-        """(version, stored content) of the current or a named version, needing `level`."""
+        """(version, stored content) of the current or a named version, needing the `level`
+        ACL. The calling service checks the caller's permission."""
         def run(conn: sqlite3.Connection) -> tuple[str, bytes]:
             flow = check_level(conn, principal, flow_id, level)
             chosen = version or flow["version"]
@@ -167,21 +178,20 @@ class FlowService:
         return self.db.read_inline(run)
 
     async def list_visible(self, principal: Principal, *, search: str | None,
-                   after: tuple[str, str] | None, limit: int) -> dict[str, Any]:
+                           after: tuple[str, str] | None, limit: int) -> Page:
+        principal.require_view()
         rows, total = await self.db.read(lambda conn: flow_rows.list_visible_flows(
             conn, tenant_id=principal.tenant_id, user_id=principal.sub,
             can_see_all=principal.is_tenant_admin, search=search, after=after, limit=limit + 1,
         ))
         page = rows[:limit]
-        next_cursor = None
-        if len(rows) > limit:
-            last = page[-1]
-            next_cursor = (last["created_at"], last["id"])
-        return {"items": [summary_dict(r) for r in page], "total": total,
-                "next_cursor": next_cursor}
+        next_key = (page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
+        return Page([summary_dict(r) for r in page], next_key, total)
 
     def versions(self, principal: Principal, flow_id: str, *, before_seq: int | None,
-                 limit: int) -> tuple[list[dict[str, Any]], int | None]:
+                 limit: int) -> Page:
+        principal.require_view()
+
         def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
             check_level(conn, principal, flow_id, "view")
             return flow_rows.list_versions(conn, principal.tenant_id, flow_id,
@@ -192,14 +202,17 @@ class FlowService:
         items = [{"version": r["version"], "created_at": r["created_at"],
                   "created_by": r["created_by"], "sha256": r["sha256"],
                   "size_bytes": r["size_bytes"]} for r in page]
-        return items, (page[-1]["seq"] if len(rows) > limit else None)
+        return Page(items, (page[-1]["seq"],) if len(rows) > limit else None)
 
     def version(self, principal: Principal, flow_id: str, version: str) -> bytes:
+        """`{"version", "created_at", "created_by", "content"}` as JSON bytes."""
+        principal.require_view()
+
         def run(conn: sqlite3.Connection) -> bytes:
             check_level(conn, principal, flow_id, "view")
             row = flow_rows.get_version(conn, principal.tenant_id, flow_id, version)
             if row is None:
-                raise not_found("Version not found")
+                raise version_not_found()
             head = orjson.dumps({"version": row["version"], "created_at": row["created_at"],
                                  "created_by": row["created_by"]})
             return head[:-1] + b',"content":' + bytes(row["content"]) + b"}"
@@ -208,11 +221,13 @@ class FlowService:
 
     def diff(self, principal: Principal, flow_id: str, version: str,
              against: str | None) -> dict[str, Any]:
+        principal.require_view()
+
         def run(conn: sqlite3.Connection) -> dict[str, Any]:
             check_level(conn, principal, flow_id, "view")
             target = flow_rows.get_version(conn, principal.tenant_id, flow_id, version)
             if target is None:
-                raise not_found("Version not found")
+                raise version_not_found()
             if against is None:
                 base = flow_rows.previous_version(conn, principal.tenant_id, flow_id,
                                                   target["seq"])
@@ -221,14 +236,16 @@ class FlowService:
             else:
                 base = flow_rows.get_version(conn, principal.tenant_id, flow_id, against)
                 if base is None:
-                    raise not_found(f"Version {against} not found")
+                    raise version_not_found(against)
             return diff_contents(orjson.loads(base["content"]), orjson.loads(target["content"]),
                                  base["version"], target["version"])
 
         return self.db.read_inline(run)
 
     def deployments(self, principal: Principal, flow_id: str, *,
-                    before: tuple[str, str] | None, limit: int) -> dict[str, Any]:
+                    before: tuple[str, str] | None, limit: int) -> Page:
+        principal.require_view()
+
         def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
             check_level(conn, principal, flow_id, "view")
             return flow_rows.list_deployments(conn, principal.tenant_id, flow_id,
@@ -236,18 +253,15 @@ class FlowService:
 
         rows = self.db.read_inline(run)
         page = rows[:limit]
-        return {
-            "items": [dict(r) for r in page],
-            "next_cursor": (page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit
-            else None,
-        }
+        next_key = (page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
+        return Page([dict(r) for r in page], next_key)
 
     # -- writes ----------------------------------------------------------------------
     async def create(self, principal: Principal, *, name: str, description: str,
                      content: dict[str, Any], request_id: str | None) -> FlowDetail:
         principal.require_manage()
         flow_id = new_id("flow")
-        await self.check_content(content, flow_id)
+        await self._check_content(content, flow_id)
 
         def run(conn: sqlite3.Connection) -> FlowDetail:
             now = now_iso()
@@ -262,21 +276,20 @@ class FlowService:
                          action="flow.created", target_type="flow", target_id=flow_id,
                          details={"name": name, "version": FIRST_VERSION},
                          request_id=request_id)
-            return FlowDetail(_reload(conn, principal, flow_id), data)
+            return FlowDetail(_reload(conn, principal.tenant_id, flow_id), data)
 
         return await self.db.write(run)
 
     async def update(self, principal: Principal, flow_id: str, *, name: str | None,
                      description: str | None, content: dict[str, Any] | None,
-                     expected_version: str | None, request_id: str | None) -> FlowDetail:
+                     if_match: tuple[str, ...] | None, request_id: str | None) -> FlowDetail:
         principal.require_manage()
-        require_level(self.db, principal, flow_id, "edit")
         if content is not None:
-            await self.check_content(content, flow_id)
+            await self._check_content(content, flow_id)
 
         def run(conn: sqlite3.Connection) -> FlowDetail:
             flow = check_level(conn, principal, flow_id, "edit")
-            self._check_if_match(flow, expected_version)
+            check_if_match(flow, if_match)
             now = now_iso()
             fields: dict[str, Any] = {}
             if name is not None and name != flow["name"]:
@@ -287,18 +300,19 @@ class FlowService:
             version = flow["version"]
             if content is not None:
                 version, data = self._append_version(conn, flow, content, principal.sub, now)
-                fields.update(version=version, version_seq=flow["version_seq"] + 1)
+                fields.update(version=version, version_seq=flow["version_seq"] + 1, meta_rev=0)
+            elif fields:
+                fields["meta_rev"] = flow["meta_rev"] + 1
             if fields:
                 fields["updated_at"] = now
                 flow_rows.update_flow(conn, principal.tenant_id, flow_id, **fields)
                 audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
                              action="flow.updated", target_type="flow", target_id=flow_id,
-                             details={"fields": sorted(k for k in fields
-                                                       if k not in ("updated_at",
-                                                                    "version_seq")),
-                                      "version": version},
+                             details={"fields": sorted(k for k in fields if k not in (
+                                 "updated_at", "version_seq", "meta_rev")),
+                                 "version": version},
                              request_id=request_id)
-            row = _reload(conn, principal, flow_id)
+            row = _reload(conn, principal.tenant_id, flow_id)
             if data is None:
                 data = self._content(conn, principal.tenant_id, flow_id, version,
                                      on_loop=False)
@@ -310,34 +324,33 @@ class FlowService:
                               request_id: str | None) -> FlowDetail:
         """Save an old version's content as a new patch version (history is never rewritten)."""
         principal.require_manage()
-        require_level(self.db, principal, flow_id, "edit")
 
         def run(conn: sqlite3.Connection) -> FlowDetail:
             flow = check_level(conn, principal, flow_id, "edit")
             old = flow_rows.get_version(conn, principal.tenant_id, flow_id, version)
             if old is None:
-                raise not_found("Version not found")
+                raise version_not_found()
             now = now_iso()
             new_version, data = self._append_version(conn, flow, orjson.loads(old["content"]),
                                                      principal.sub, now)
             flow_rows.update_flow(conn, principal.tenant_id, flow_id, version=new_version,
-                                  version_seq=flow["version_seq"] + 1, updated_at=now)
+                                  version_seq=flow["version_seq"] + 1, meta_rev=0,
+                                  updated_at=now)
             audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
                          action="flow.version_restored", target_type="flow", target_id=flow_id,
                          details={"from_version": version, "version": new_version},
                          request_id=request_id)
-            return FlowDetail(_reload(conn, principal, flow_id), data)
+            return FlowDetail(_reload(conn, principal.tenant_id, flow_id), data)
 
         return await self.db.write(run)
 
-    async def delete(self, principal: Principal, flow_id: str, *, expected_version: str | None,
-                     request_id: str | None) -> None:
+    async def delete(self, principal: Principal, flow_id: str, *,
+                     if_match: tuple[str, ...] | None, request_id: str | None) -> None:
         principal.require_manage()
-        require_level(self.db, principal, flow_id, "admin")
 
         def run(conn: sqlite3.Connection) -> None:
             flow = check_level(conn, principal, flow_id, "admin")
-            self._check_if_match(flow, expected_version)
+            check_if_match(flow, if_match)
             now = now_iso()
             flow_rows.update_flow(conn, principal.tenant_id, flow_id, deleted_at=now,
                                   updated_at=now)
@@ -351,18 +364,18 @@ class FlowService:
                       request_id: str | None) -> FlowDetail:
         """Undo a soft delete: tenant and super admins only."""
         principal.require_manage()
-        if not principal.is_tenant_admin:
-            # Non-admins must not learn whether a deleted flow exists.
-            visible = self.db.read_inline(
-                lambda conn: flow_rows.get_flow(conn, principal.tenant_id, flow_id))
-            if visible is None:
-                raise not_found(FLOW_NOT_FOUND)
-            raise forbidden("restoring a flow needs the tenant_admin or super_admin role")
 
         def run(conn: sqlite3.Connection) -> FlowDetail:
             flow = flow_rows.get_flow(conn, principal.tenant_id, flow_id, include_deleted=True)
+            if not principal.is_tenant_admin:
+                # Others must not learn whether a deleted flow exists: 404 unless they can
+                # view the live flow, then 403.
+                if flow is None or flow["deleted_at"] is not None:
+                    raise flow_not_found()
+                check_level(conn, principal, flow_id, "view")
+                principal.require_tenant_admin()
             if flow is None:
-                raise not_found(FLOW_NOT_FOUND)
+                raise flow_not_found()
             if flow["deleted_at"] is not None:
                 now = now_iso()
                 flow_rows.update_flow(conn, principal.tenant_id, flow_id, deleted_at=None,
@@ -370,7 +383,7 @@ class FlowService:
                 audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
                              action="flow.restored", target_type="flow", target_id=flow_id,
                              details={"version": flow["version"]}, request_id=request_id)
-            row = _reload(conn, principal, flow_id)
+            row = _reload(conn, principal.tenant_id, flow_id)
             return FlowDetail(row, self._content(conn, principal.tenant_id, flow_id,
                                                  row["version"], on_loop=False))
 

@@ -6,7 +6,8 @@ import sqlite3
 from typing import Any
 
 SUMMARY_COLUMNS = (
-    "id, name, description, owner_id, tenant_id, version, version_seq, created_at, updated_at,"
+    "id, name, description, owner_id, tenant_id, version, version_seq, meta_rev, created_at,"
+    " updated_at,"
     " deleted_at"
 )
 

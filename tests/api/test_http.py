@@ -1,4 +1,4 @@
-"""HTTP hygiene (SPEC §1, §16): the route table, public allow-list, OpenAPI, CORS, ids."""
+"""HTTP hygiene (SPEC §1, §16): the route table, public allow-list, methods, CORS, ids."""
 
 from __future__ import annotations
 
@@ -8,53 +8,57 @@ import jwt
 import pytest
 from aiohttp import web
 
-from scaiflow_box.http.routes import PUBLIC_ALLOW_LIST, Route, all_routes, register_routes
+from scaiflow_box.http.call import Call, Reply
+from scaiflow_box.http.dispatch import register_routes
+from scaiflow_box.http.route import PUBLIC_ALLOW_LIST, Response, Route
 from scaiflow_box.keys import ROUTES
 from tests.conftest import Appliance
 
 
-def _concrete(path: str) -> str:
+def concrete(path: str) -> str:
     return re.sub(r"\{[a-z_]+\}", "x1", path)
 
 
 async def test_every_non_public_route_requires_a_token(appliance: Appliance) -> None:
-    table = appliance.client.app[ROUTES]
     checked = 0
-    for (method, path), route in table.items():
+    for route in appliance.client.app[ROUTES].routes:
         if route.auth != "token":
-            assert path in PUBLIC_ALLOW_LIST
+            assert route.path in PUBLIC_ALLOW_LIST
             continue
         for headers in ({}, {"Authorization": "Bearer not-a-jwt"},
                         {"Authorization": "Basic dXNlcjpwYXNz"}):
-            resp = await appliance.client.request(method, _concrete(path), headers=headers,
-                                                  json={})
-            assert resp.status == 401, (method, path, headers)
+            resp = await appliance.client.request(route.method, concrete(route.path),
+                                                  headers=headers, json={})
+            assert resp.status == 401, (route.method, route.path, headers)
             assert resp.headers["WWW-Authenticate"] == "Bearer"
             body = await resp.json()
             assert body["detail"] == "Not authenticated" or body["detail"].startswith(
                 "invalid token: ")
         checked += 1
-    assert checked >= 15
+    assert checked >= 20
 
 
-def test_a_public_route_off_the_allow_list_is_refused() -> None:
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response()
+async def _noop(call: Call[None, None]) -> Reply:
+    return Reply(200)
 
+
+def test_registration_refuses_a_public_route_off_the_allow_list() -> None:
     app = web.Application()
+    route = Route("GET", "/api/v1/secret", _noop, "x", "t", (Response(200, None, "x"),),
+                  auth="public")
     with pytest.raises(ValueError, match="allow-list"):
-        register_routes(app, [Route("GET", "/api/v1/secret", handler, "x", auth="public")])
+        register_routes(app, [route])
 
 
-async def test_openapi_describes_every_route(appliance: Appliance) -> None:
-    resp = await appliance.client.get("/api/v1/openapi.json")
-    assert resp.status == 200
-    doc = await resp.json()
-    assert doc["openapi"].startswith("3.1")
-    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
-    assert documented == {(r.method, r.path) for r in all_routes()}
-    assert doc["paths"]["/healthz"]["get"]["security"] == []
-    assert doc["paths"]["/api/v1/flows"]["get"]["security"] == [{"bearer": []}]
+def test_registration_refuses_duplicate_operation_ids_and_methods() -> None:
+    one = Route("GET", "/api/v1/a", _noop, "x", "t", (Response(200, None, "x"),))
+    with pytest.raises(ValueError, match="operationId"):
+        register_routes(web.Application(), [one, Route("GET", "/api/v1/b", _noop, "x", "t",
+                                                       (Response(200, None, "x"),))])
+    with pytest.raises(ValueError, match="declared twice"):
+        register_routes(web.Application(), [one, Route("GET", "/api/v1/a", _noop, "x", "t",
+                                                       (Response(200, None, "x"),),
+                                                       operation_id="other")])
 
 
 async def test_health_ready_and_404_shape(appliance: Appliance) -> None:
@@ -66,9 +70,69 @@ async def test_health_ready_and_404_shape(appliance: Appliance) -> None:
     assert str(appliance.settings.data_dir) not in await resp.text()
     resp = await appliance.client.get("/api/v1/nope")
     assert resp.status == 404 and await resp.json() == {"detail": "Not Found"}
+
+
+async def test_head_is_answered_wherever_get_is(appliance: Appliance) -> None:
+    headers = await appliance.headers("usr_op", "tnt_a", role="super_admin")
+    flow = await appliance.client.post("/api/v1/flows", headers=headers, json={
+        "name": "h", "content": {"name": "h", "nodes": [], "edges": []}})
+    flow_id = (await flow.json())["id"]
+    checked = 0
+    for route in appliance.client.app[ROUTES].routes:
+        if route.method != "GET" or route.kind != "http":
+            continue
+        path = route.path.replace("{flow_id}", flow_id).replace("{version}", "1.0.0") \
+            .replace("{asset}", "swagger-ui.css")
+        path = concrete(path)
+        get = await appliance.client.get(path, headers=headers)
+        head = await appliance.client.head(path, headers=headers)
+        assert head.status == get.status, path
+        assert await head.read() == b""
+        assert head.headers.get("Content-Type") == get.headers.get("Content-Type"), path
+        checked += 1
+    assert checked >= 15
+
+
+async def test_options_and_405_report_the_paths_own_methods(appliance: Appliance) -> None:
+    expected = {
+        "/api/v1/flows/compile": "POST, OPTIONS",
+        "/api/v1/flows/validate": "POST, OPTIONS",
+        "/api/v1/flows/import": "POST, OPTIONS",
+        "/api/v1/flows/flow_x": "GET, PUT, DELETE, HEAD, OPTIONS",
+        "/api/v1/flows": "GET, POST, HEAD, OPTIONS",
+        "/api/v1/flows/flow_x/acls/acl_y": "PATCH, DELETE, OPTIONS",
+    }
+    for path, allow in expected.items():
+        resp = await appliance.client.options(path)
+        assert resp.status == 204, path
+        assert resp.headers["Allow"] == allow, path
+        assert resp.headers["Vary"] == "Origin"
+    # An undeclared method is 405 with the same Allow, before authentication.
+    resp = await appliance.client.get("/api/v1/flows/compile")
+    assert resp.status == 405
+    assert resp.headers["Allow"] == "POST, OPTIONS"
+    body = await resp.json()
+    assert body["detail"]["error"] == "method_not_allowed"
     resp = await appliance.client.request("PATCH", "/api/v1/flows",
                                           headers=await appliance.headers())
-    assert resp.status == 405 and await resp.json() == {"detail": "Method Not Allowed"}
+    assert resp.status == 405 and resp.headers["Allow"] == "GET, POST, HEAD, OPTIONS"
+    resp = await appliance.client.options("/api/v1/does-not-exist")
+    assert resp.status == 404
+
+
+async def test_vary_origin_on_every_response(appliance: Appliance) -> None:
+    headers = await appliance.headers()
+    for method, path, kwargs in (
+        ("GET", "/healthz", {}),
+        ("GET", "/api/v1/flows", {}),  # 401
+        ("GET", "/api/v1/flows", {"headers": headers}),  # 200
+        ("GET", "/api/v1/flows/flow_nope", {"headers": headers}),  # 404
+        ("POST", "/api/v1/flows", {"headers": headers, "json": {"x": 1}}),  # 422
+        ("GET", "/api/v1/nope", {}),  # aiohttp's 404
+        ("GET", "/api/v1/docs", {}),
+    ):
+        resp = await appliance.client.request(method, path, **kwargs)
+        assert resp.headers.getall("Vary") == ["Origin"], (method, path, resp.status)
 
 
 async def test_request_ids(appliance: Appliance) -> None:

@@ -162,7 +162,8 @@ async def test_form_errors_keep_the_form_open_and_store_nothing(
         await settle(pilot)
         assert isinstance(app.screen, MintTokenScreen)
         error = static_text(app, "#form-error")
-        assert error.startswith("Not minted: 400 invalid_token_request: sub must be")
+        assert error.startswith(
+            "Not minted: 422 validation_failed: sub: Value error, must be 1-200")
         assert tui_session.appliance.sql(
             "SELECT id FROM service_tokens WHERE sub != 'usr_operator'") == []
         await pilot.press("escape")

@@ -1,0 +1,67 @@
+"""Field types shared by the routers' request and response models."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, WithJsonSchema
+
+from scaiflow_box.compiler.schema import FlowGraph
+from scaiflow_box.http.openapi import SCHEMA_MARKER, NamedSchemas
+from scaiflow_box.ids import is_plain_id
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The same rule as `_display_name`, for the document (generators build names from it).
+PLAIN_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,200}$"  # ids.PLAIN_ID, in the document's dialect
+NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+
+
+def _display_name(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _plain_id(value: str) -> str:
+    if not is_plain_id(value):
+        raise ValueError("must be 1-200 letters, digits or ._:@- (an id such as usr_…)")
+    return value
+
+
+DisplayName = Annotated[
+    str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": NAME_PATTERN}),
+    AfterValidator(_display_name),
+]
+Description = Annotated[str, Field(max_length=10_000)]
+PrincipalId = Annotated[
+    str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": PLAIN_ID_PATTERN}),
+    AfterValidator(_plain_id),
+]
+Timestamp = Annotated[str, Field(description="RFC 3339 UTC with milliseconds and `Z`",
+                                 examples=["2026-04-29T12:34:56.123Z"])]
+Version = Annotated[str, Field(description="Semantic version MAJOR.MINOR.PATCH",
+                               examples=["1.0.3"])]
+Cursor = Annotated[str | None, Field(max_length=1024,
+                                     description="`next_cursor` of the previous page")]
+Limit = Annotated[int, Field(ge=1, le=500, description="Page size (1 to 500)")]
+
+
+
+class FlowContent(FlowGraph):
+    """FlowGraph content as a client sends it: `id` and `version` are the server's and may be
+    omitted (whatever is sent there is overwritten)."""
+
+    id: str | None = None  # type: ignore[assignment]
+    version: str | None = None  # type: ignore[assignment]
+
+
+# Flow content is validated by the compiler's structural check (fast, with pydantic's
+# messages), not by a pydantic model; the document still shows its full schema through these
+# markers, which http/openapi.py replaces by references to the named models.
+NAMED_SCHEMAS: NamedSchemas = {"FlowContent": (FlowContent, "validation"),
+                               "FlowGraph": (FlowGraph, "serialization")}
+FlowContentIn = Annotated[dict[str, Any], WithJsonSchema({SCHEMA_MARKER: "FlowContent"})]
+FlowContentOut = Annotated[dict[str, Any], WithJsonSchema({SCHEMA_MARKER: "FlowGraph"})]

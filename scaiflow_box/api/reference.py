@@ -1,0 +1,95 @@
+"""`GET /api/v1/docs` (SPEC §16): the interactive API reference, served from Swagger UI assets
+installed with the package (`swagger-ui-bundle-v2`), never from a CDN: an air-gapped box has
+no internet. The page reads `/api/v1/openapi.json`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cache
+from pathlib import Path
+
+from scaiflow_box.errors import NotFound
+from scaiflow_box.http.call import Blob, Call, Reply, ok
+from scaiflow_box.http.route import Response, Route
+
+TAG = "reference"
+
+# Only the files the page uses (name -> content type); nothing else is served.
+ASSETS = {
+    "swagger-ui-bundle.js": "application/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+    "init.js": "application/javascript",
+}
+PAGE = b"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>scaiflow-box API reference</title>
+<link rel="stylesheet" href="docs/swagger-ui.css">
+<link rel="icon" type="image/png" href="docs/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="docs/swagger-ui-bundle.js"></script>
+<script src="docs/init.js"></script>
+</body>
+</html>
+"""
+INIT = b"""window.ui = SwaggerUIBundle({
+  url: "openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  tryItOutEnabled: false,
+  persistAuthorization: false
+});
+"""
+# Swagger UI sets inline styles; scripts and everything else come from this server only.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                               "style-src 'self' 'unsafe-inline'; script-src 'self'; "
+                               "connect-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def assets_dir() -> Path:
+    from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+
+    return Path(str(swagger_ui_path))
+
+
+@cache
+def _read_asset(name: str) -> bytes:
+    if name == "init.js":
+        return INIT
+    return (assets_dir() / name).read_bytes()
+
+
+async def api_reference(call: Call[None, None]) -> Reply:
+    return ok(Blob(PAGE, "text/html"), headers={**SECURITY_HEADERS,
+                                                "Cache-Control": "no-cache"})
+
+
+async def api_reference_asset(call: Call[None, None]) -> Reply:
+    name = call.path("asset")
+    content_type = ASSETS.get(name)
+    if content_type is None:
+        raise NotFound("Not Found")
+    # The bundle is 1.5 MB: read it once, off the event loop.
+    data = await asyncio.get_running_loop().run_in_executor(None, _read_asset, name)
+    return ok(Blob(data, content_type), headers={**SECURITY_HEADERS,
+                                                 "Cache-Control": "public, max-age=86400"})
+
+
+ROUTES = [
+    Route("GET", "/api/v1/docs", api_reference, "Interactive API reference (Swagger UI)", TAG,
+          (Response(200, None, "An HTML page that reads /api/v1/openapi.json",
+                    content_type="text/html"),), auth="public"),
+    Route("GET", "/api/v1/docs/{asset}", api_reference_asset,
+          "A static asset of the API reference", TAG,
+          (Response(200, None, "The asset", content_type="application/javascript",
+                    other_media_types=("text/css", "image/png")),),
+          errors=(404,), auth="public"),
+]

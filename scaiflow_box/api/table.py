@@ -1,0 +1,17 @@
+"""The one table of every route the appliance serves, assembled from the routers.
+
+Order matters where paths overlap: aiohttp matches in registration order, so the preview
+routes (`/flows/validate`, `/flows/compile`, `/flows/import`) come before `/flows/{flow_id}`.
+A test holds this table, the router modules and the OpenAPI document equal.
+"""
+
+from __future__ import annotations
+
+from scaiflow_box.api import acls, admin, auth, flows, ops, preview, reference
+from scaiflow_box.http.route import Route
+
+ROUTERS = (ops, reference, auth, preview, flows, acls, admin)
+
+
+def all_routes() -> list[Route]:
+    return [route for router in ROUTERS for route in router.ROUTES]

@@ -1,0 +1,125 @@
+"""What a handler receives (`Call`: the parsed request) and returns (`Reply`).
+
+A handler never reads the raw request for its inputs: the body and query arrive parsed into
+the models its route declares, headers only when declared, cursors verified. Its `Reply` is
+checked against the route's declared responses before it is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from scaiflow_box.auth.principal import Principal
+from scaiflow_box.http.cursors import CursorCodec
+from scaiflow_box.http.route import Route
+from scaiflow_box.keys import CURSORS, PRINCIPAL, REQUEST_ID
+
+B = TypeVar("B")
+Q = TypeVar("Q")
+
+
+@dataclass(frozen=True, slots=True)
+class RawJson:
+    """JSON bytes serialized by the service (e.g. a cached FlowDetail) that conform to
+    `model`; the route must declare that model for the reply's status."""
+
+    data: bytes
+    model: type[BaseModel]
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """A non-JSON body (the API reference's HTML and assets)."""
+
+    data: bytes
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Upgraded:
+    """A WebSocket route's answer: the upgraded connection, already run to its end."""
+
+    response: web.StreamResponse
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: BaseModel | RawJson | Blob | Upgraded | None = None
+    headers: Mapping[str, str] | None = None
+
+
+def ok(body: BaseModel | RawJson | Blob, headers: Mapping[str, str] | None = None) -> Reply:
+    return Reply(200, body, headers)
+
+
+def created(body: BaseModel | RawJson, headers: Mapping[str, str] | None = None) -> Reply:
+    return Reply(201, body, headers)
+
+
+NO_CONTENT = Reply(204)
+
+
+class Call(Generic[B, Q]):
+    """One request as its handler sees it."""
+
+    __slots__ = ("body", "query", "request", "route")
+
+    def __init__(self, request: web.Request, route: Route, body: B, query: Q) -> None:
+        self.request = request
+        self.route = route
+        self.body = body
+        self.query = query
+
+    @property
+    def app(self) -> web.Application:
+        return self.request.app
+
+    @property
+    def principal(self) -> Principal:
+        """The authenticated caller (only on routes that require a token)."""
+        return self.request[PRINCIPAL]
+
+    @property
+    def request_id(self) -> str | None:
+        return self.request.get(REQUEST_ID)
+
+    def path(self, name: str) -> str:
+        return self.request.match_info[name]
+
+    def header(self, name: str) -> str | None:
+        """A request header the route declares (reading an undeclared one is a bug)."""
+        if name.lower() not in self.route.header_names:
+            raise RuntimeError(f"{self.route.name} reads undeclared header {name}")
+        return self.request.headers.get(name)
+
+    # -- cursors: signed, bound to this operation, tenant and path ------------------------
+    def _cursor_context(self) -> str:
+        tenant = self.principal.tenant_id if PRINCIPAL in self.request else "-"
+        params = "|".join(self.request.match_info.get(p, "") for p in self.route.path_params)
+        return f"{self.route.name}|{tenant}|{params}"
+
+    def cursor(self, arity: int) -> list[Any] | None:
+        """The values of the `cursor` query parameter, or None when absent.
+        A cursor this operation did not issue (forged, edited, foreign) is 400."""
+        raw = getattr(self.query, "cursor", None)
+        if not raw:
+            return None
+        codec: CursorCodec = self.app[CURSORS]
+        return codec.decode(self._cursor_context(), raw, arity)
+
+    def next_cursor(self, *values: Any) -> str:
+        codec: CursorCodec = self.app[CURSORS]
+        return codec.encode(self._cursor_context(), list(values))
+
+    async def accept_websocket(self, **options: Any) -> web.WebSocketResponse:
+        """Upgrade to a WebSocket. A client that authenticated with the `bearer, <token>`
+        subprotocol gets `bearer` back, as browsers require."""
+        socket = web.WebSocketResponse(protocols=("bearer",), **options)
+        await socket.prepare(self.request)
+        return socket

@@ -1,0 +1,158 @@
+"""From route descriptions to aiohttp handlers: parse what the route declares, call the
+handler, check its reply against the declared responses, serialize.
+
+Registration also gives every path a catch-all that answers `OPTIONS` (204 with the path's
+own `Allow`) and any undeclared method (405 with the same `Allow`), so a literal path such as
+`/flows/compile` never falls through to `/flows/{flow_id}`, and `HEAD` is answered wherever
+`GET` is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from scaiflow_box.errors import DomainError
+from scaiflow_box.http.call import Blob, Call, RawJson, Reply, Upgraded
+from scaiflow_box.http.errors import HttpError, error_response, status_of
+from scaiflow_box.http.parsing import parse_body, parse_query
+from scaiflow_box.http.route import PUBLIC_ALLOW_LIST, Route
+from scaiflow_box.keys import ROUTES, SETTINGS
+
+log = logging.getLogger("scaiflow_box.http")
+
+AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class UndeclaredResponse(RuntimeError):
+    """A handler answered with a status or model its route does not declare (a bug)."""
+
+
+@dataclass
+class RouteTable:
+    """Every registered route, and which aiohttp handler serves which route."""
+
+    routes: list[Route] = field(default_factory=list)
+    document: bytes | None = None  # the OpenAPI document, built on first request
+    by_handler: dict[AiohttpHandler, Route] = field(default_factory=dict)
+    methods_by_path: dict[str, list[str]] = field(default_factory=dict)
+
+    def route_of(self, request: web.Request) -> Route | None:
+        return self.by_handler.get(request.match_info.handler)
+
+    def allow_header(self, path: str) -> str:
+        methods = list(self.methods_by_path.get(path, ()))
+        if "GET" in methods:
+            methods.append("HEAD")
+        return ", ".join([*methods, "OPTIONS"])
+
+
+def render(route: Route, reply: Reply) -> web.StreamResponse:
+    spec = route.response_by_status.get(reply.status)
+    if spec is None:
+        raise UndeclaredResponse(f"{route.name} answered undeclared status {reply.status}")
+    body = reply.body
+    headers = dict(reply.headers) if reply.headers else None
+    if isinstance(body, RawJson):
+        if body.model is not spec.model:
+            raise UndeclaredResponse(f"{route.name} answered {body.model.__name__}, "
+                                     f"declared {spec.model}")
+        return web.Response(body=body.data, status=reply.status, headers=headers,
+                            content_type="application/json")
+    if isinstance(body, BaseModel):
+        if spec.model is None or not isinstance(body, spec.model):
+            raise UndeclaredResponse(f"{route.name} answered {type(body).__name__}, "
+                                     f"declared {spec.model}")
+        data = body.__pydantic_serializer__.to_json(body)
+        return web.Response(body=data, status=reply.status, headers=headers,
+                            content_type="application/json")
+    if isinstance(body, Blob):
+        return web.Response(body=body.data, status=reply.status, headers=headers,
+                            content_type=body.content_type)
+    if isinstance(body, Upgraded):
+        return body.response
+    if spec.model is not None:
+        raise UndeclaredResponse(f"{route.name} answered no body, declared {spec.model}")
+    return web.Response(status=reply.status, headers=headers)
+
+
+def _note_undeclared(route: Route, exc: DomainError) -> None:
+    status = status_of(exc)
+    if status not in route.statuses:
+        # Tests fail on this line (tests/conftest.py): the document must list every status.
+        log.warning("undeclared status %d (%s) from %s", status, exc.code, route.name)
+
+
+def make_endpoint(route: Route) -> AiohttpHandler:
+    handler = route.handler
+    body_model = route.body
+    query_model = route.query
+    limit = route.body_limit
+
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        try:
+            query = parse_query(request, query_model) if query_model is not None else None
+            body = None
+            if body_model is not None:
+                timeout = request.app[SETTINGS].body_timeout_seconds
+                body = await parse_body(request, body_model, limit=limit,
+                                        body_timeout=timeout)
+            reply = await handler(Call(request, route, body, query))
+        except DomainError as exc:
+            _note_undeclared(route, exc)
+            raise
+        return render(route, reply)
+
+    endpoint.__name__ = route.name
+    return endpoint
+
+
+def _other_methods(table: RouteTable, path: str) -> AiohttpHandler:
+    async def other_method(request: web.Request) -> web.StreamResponse:
+        allow = table.allow_header(path)
+        if request.method == "OPTIONS":
+            return web.Response(status=204, headers={"Allow": allow})
+        response = error_response(HttpError(405, "method_not_allowed",
+                                            f"{request.method} is not allowed here"))
+        response.headers["Allow"] = allow
+        return response
+
+    return other_method
+
+
+def register_routes(app: web.Application, routes: Iterable[Route]) -> RouteTable:
+    """Register every route; routes of one path are registered together, in the order their
+    paths first appear, each path followed by its catch-all (aiohttp matches resources in
+    registration order, so `/flows/compile` must come, whole, before `/flows/{flow_id}`)."""
+    table = RouteTable()
+    seen_names: set[str] = set()
+    by_path: dict[str, list[Route]] = {}
+    for route in routes:
+        if route.auth != "token" and route.path not in PUBLIC_ALLOW_LIST:
+            raise ValueError(f"{route.path} is public but not on the public allow-list")
+        if route.name in seen_names:
+            raise ValueError(f"operationId {route.name} is used twice")
+        seen_names.add(route.name)
+        group = by_path.setdefault(route.path, [])
+        if any(r.method == route.method for r in group):
+            raise ValueError(f"{route.method} {route.path} is declared twice")
+        group.append(route)
+    for path, group in by_path.items():
+        for route in group:
+            endpoint = make_endpoint(route)
+            if route.kind == "websocket":
+                app.router.add_get(path, endpoint, allow_head=False)
+            elif route.method == "GET":
+                app.router.add_get(path, endpoint)
+            else:
+                app.router.add_route(route.method, path, endpoint)
+            table.routes.append(route)
+            table.by_handler[endpoint] = route
+        table.methods_by_path[path] = [r.method for r in group]
+        app.router.add_route("*", path, _other_methods(table, path))
+    app[ROUTES] = table
+    return table

@@ -1,0 +1,159 @@
+"""How a route is described: once, with everything the server does and the document says.
+
+A `Route` names its handler, its authentication, its request body model, its query model, the
+headers it reads, every success response (status, model, headers, OpenAPI links) and every
+error status it can answer. The dispatcher (`http/dispatch.py`) parses requests and checks
+replies against this description, and the OpenAPI document (`http/openapi.py`) is generated
+from it, so the two cannot drift apart.
+
+Routes are authenticated unless marked otherwise, and only the paths in PUBLIC_ALLOW_LIST may
+be marked public (registration fails on any other).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from scaiflow_box.http.errors import ERRORS, ErrorSpec
+
+if TYPE_CHECKING:
+    from scaiflow_box.http.call import Call, Reply
+
+Handler = Callable[["Call[Any, Any]"], Awaitable["Reply"]]
+Auth = Literal["token", "public", "dev_token"]
+Kind = Literal["http", "websocket"]
+
+DEFAULT_BODY_LIMIT = 1024 * 1024
+FLOW_BODY_LIMIT = 8 * 1024 * 1024
+
+PUBLIC_ALLOW_LIST = frozenset({
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/api/v1/openapi.json",
+    "/api/v1/docs",
+    "/api/v1/docs/{asset}",
+    "/api/v1/auth/config",
+    "/api/v1/auth/exchange",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/jwks",
+    "/api/v1/webhooks/scaikey",
+    "/api/v1/dev/deploy",
+})
+
+
+class RequestModel(BaseModel):
+    """Base of every request body: unknown fields are a 422, never silently applied."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueryModel(BaseModel):
+    """Base of every query-parameter model: values arrive as strings (lax parsing turns
+    "10" into 10); parameters the route does not know are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+@dataclass(frozen=True)
+class Header:
+    """A request or response header the route reads or sends."""
+
+    name: str
+    description: str
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Link:
+    """An OpenAPI link: a value of this response feeds a parameter of another operation."""
+
+    name: str
+    operation_id: str
+    parameters: dict[str, str]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Response:
+    """One success answer. `model=None` means no body (204) or a non-JSON body."""
+
+    status: int
+    model: type[BaseModel] | None
+    description: str
+    headers: tuple[Header, ...] = ()
+    content_type: str = "application/json"
+    links: tuple[Link, ...] = ()
+    other_media_types: tuple[str, ...] = ()  # for non-JSON bodies that vary by resource
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    responses: tuple[Response, ...]
+    errors: tuple[int | ErrorSpec, ...] = ()
+    auth: Auth = "token"
+    kind: Kind = "http"
+    needs: str | None = None  # the permission, ACL level or role, as the docs name it
+    description: str | None = None
+    operation_id: str | None = None
+    body: type[BaseModel] | None = None
+    body_limit: int = DEFAULT_BODY_LIMIT
+    body_example: Callable[[], Any] | None = None
+    query: type[BaseModel] | None = None
+    headers: tuple[Header, ...] = ()
+
+    @cached_property
+    def name(self) -> str:
+        """The operationId: stable, taken from the handler's name unless given."""
+        return self.operation_id or self.handler.__name__
+
+    @cached_property
+    def path_params(self) -> tuple[str, ...]:
+        names: list[str] = []
+        for part in self.path.split("/"):
+            if part.startswith("{") and part.endswith("}"):
+                names.append(part[1:-1])
+        return tuple(names)
+
+    @cached_property
+    def response_by_status(self) -> dict[int, Response]:
+        return {r.status: r for r in self.responses}
+
+    @cached_property
+    def header_names(self) -> frozenset[str]:
+        return frozenset(h.name.lower() for h in self.headers)
+
+    @cached_property
+    def error_specs(self) -> dict[int, ErrorSpec]:
+        """Every error status this route can answer: the declared ones plus those its shape
+        implies (401 for authenticated routes; 400/408/413/415/422 for a body; 422 for
+        query parameters, 400 for a cursor)."""
+        implied: list[int] = []
+        if self.auth == "token":
+            implied.append(401)
+        if self.body is not None:
+            implied += [400, 408, 413, 415, 422]
+        if self.query is not None:
+            implied.append(422)
+            if "cursor" in self.query.model_fields:
+                implied.append(400)
+        specs: dict[int, ErrorSpec] = {status: ERRORS[status] for status in implied}
+        for item in self.errors:
+            spec = item if isinstance(item, ErrorSpec) else ERRORS[item]
+            specs[spec.status] = spec
+        return dict(sorted(specs.items()))
+
+    @cached_property
+    def statuses(self) -> frozenset[int]:
+        return frozenset(self.response_by_status) | frozenset(self.error_specs)

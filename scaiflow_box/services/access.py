@@ -1,0 +1,51 @@
+"""Per-flow access (SPEC §2.3): levels, implicit admins, and the one check every flow-scoped
+service call makes. Flows are deny by default: a caller who may not even view a flow gets the
+same 404 as for a flow that does not exist (no existence oracle)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from scaiflow_box.auth.principal import Principal
+from scaiflow_box.errors import Forbidden, NotFound
+from scaiflow_box.store import acls as acl_rows
+from scaiflow_box.store import flows as flow_rows
+
+LEVELS = ("view", "edit", "deploy", "admin")
+RANK = {level: index for index, level in enumerate(LEVELS)}
+FLOW_NOT_FOUND = "Flow not found"
+
+
+def flow_not_found() -> NotFound:
+    return NotFound(FLOW_NOT_FOUND)
+
+
+def effective_level(
+    conn: sqlite3.Connection, principal: Principal, flow: sqlite3.Row
+) -> str | None:
+    """The caller's level on the flow, or None when they may not even view it."""
+    if principal.is_tenant_admin or flow["owner_id"] == principal.sub:
+        return "admin"
+    levels = acl_rows.levels_for_user(conn, principal.tenant_id, flow["id"], principal.sub)
+    if not levels:
+        return None
+    return max(levels, key=RANK.__getitem__)
+
+
+def check_level(
+    conn: sqlite3.Connection, principal: Principal, flow_id: str, needed: str,
+    *, include_deleted: bool = False,
+) -> sqlite3.Row:
+    """The flow row when the caller has `needed`; 404 when they cannot view it, else 403."""
+    flow = flow_rows.get_flow(conn, principal.tenant_id, flow_id, include_deleted=include_deleted)
+    if flow is None:
+        raise flow_not_found()
+    level = effective_level(conn, principal, flow)
+    if level is None:
+        raise flow_not_found()
+    if RANK[level] < RANK[needed]:
+        raise Forbidden(
+            f"this action needs the `{needed}` level on the flow; you have `{level}`",
+            fix=f"Ask an admin of this flow to grant you `{needed}`.",
+        )
+    return flow
