@@ -7,7 +7,7 @@ dependencies passed in and reached by handlers through the AppKeys of `keys.py`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
 
@@ -24,6 +24,7 @@ from scaiflow_box.http.middlewares import (
     error_middleware,
     request_id_middleware,
 )
+from scaiflow_box.http.route import Route
 from scaiflow_box.keys import (
     ACLS,
     ADMIN,
@@ -93,7 +94,8 @@ async def _resolve_principal(app: web.Application, token: str | None) -> Princip
     return await app[IDENTITY].authenticate(token)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web.Application:
+    """The appliance; `routes` defaults to the whole table (tests add routes of their own)."""
     app = web.Application(
         middlewares=[request_id_middleware, cors_middleware, error_middleware,
                      auth_middleware(_resolve_principal)],
@@ -101,6 +103,6 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=16 * 1024 * 1024,
     )
     app[SETTINGS] = settings
-    register_routes(app, all_routes())
+    register_routes(app, all_routes() if routes is None else routes)
     app.cleanup_ctx.extend([_database, _upstream, _identity])
     return app

@@ -24,6 +24,7 @@ from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
 from scaiflow_box.app import create_app
 from scaiflow_box.config import Settings, load_settings
 from scaiflow_box.http.protocol import ApplianceRunner
+from scaiflow_box.http.route import Route
 from scaiflow_box.keys import DB, ISSUER
 from scaiflow_box.services.service_tokens import mint_service_token
 from scaiflow_box.store import users as user_rows
@@ -151,12 +152,13 @@ AppFactory = Callable[..., Awaitable[Appliance]]
 def make_appliance(aiohttp_client: Any, tmp_path: Path) -> AppFactory:
     counter = {"n": 0}
 
-    async def factory(**env: str) -> Appliance:
+    async def factory(routes: list[Route] | None = None, **env: str) -> Appliance:
+        """An appliance on loopback; `routes` replaces the route table (tests' own routes)."""
         counter["n"] += 1
         data_dir = tmp_path / f"data{counter['n']}"
         environ = {"SCAIFLOW_DATA_DIR": str(data_dir), "SCAIFLOW_ENV_FILE": "", **env}
         settings = load_settings(environ)
-        client = await aiohttp_client(serve_app(create_app(settings)))
+        client = await aiohttp_client(serve_app(create_app(settings, routes)))
         return Appliance(client=client, settings=settings)
 
     return factory

@@ -125,8 +125,25 @@ def auth_middleware(resolve: PrincipalResolver) -> Middleware:
             # Unmatched paths (404), OPTIONS and 405 answers, and the listed public routes;
             # /dev/deploy checks the dev token itself.
             return await handler(request)
-        request[PRINCIPAL] = await resolve(request.app, bearer_token(request, route))
+        try:
+            request[PRINCIPAL] = await resolve(request.app, bearer_token(request, route))
+        except NotAuthenticated as exc:
+            if route.kind == "websocket":
+                return await _refuse_websocket(request, exc)
+            raise
         return await handler(request)
 
     return authenticate
+
+
+async def _refuse_websocket(request: web.Request,
+                            exc: NotAuthenticated) -> web.StreamResponse:
+    """A browser cannot read the status of a refused upgrade, so a WebSocket client without
+    valid credentials is accepted and closed at once with code 4401 and the reason."""
+    socket = web.WebSocketResponse(protocols=("bearer",))
+    if not socket.can_prepare(request).ok:
+        raise exc  # not an upgrade request: the ordinary 401
+    await socket.prepare(request)
+    await socket.close(code=4401, message=exc.message.encode()[:120])
+    return socket
 

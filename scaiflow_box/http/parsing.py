@@ -67,6 +67,14 @@ def _check_headers(request: web.Request, limit: int) -> None:
         raise too_large(limit)
 
 
+def _stop_reading(request: web.Request) -> None:
+    """Close right after the answer instead of lingering for the rest of the body (the
+    appliance's protocol handler, http/protocol.py, offers this)."""
+    stop = getattr(request.protocol, "stop_reading_body", None)
+    if stop is not None:
+        stop()
+
+
 async def _read_all(request: web.Request, limit: int) -> bytearray:
     raw = bytearray()
     try:
@@ -76,6 +84,7 @@ async def _read_all(request: web.Request, limit: int) -> bytearray:
                 raise too_large(limit)
     except (web.RequestPayloadError, HttpProcessingError):
         # Compressed bytes that do not decode, or a body shorter than its Content-Length.
+        _stop_reading(request)
         raise HttpError(400, "bad_request_body",
                         "the request body could not be decoded (Content-Encoding or length)",
                         fix="Send the body as declared by Content-Encoding and Content-Length.",
@@ -92,6 +101,7 @@ async def read_json(request: web.Request, *, limit: int,
         async with asyncio.timeout(body_timeout):
             raw = await _read_all(request, limit)
     except TimeoutError:
+        _stop_reading(request)
         raise HttpError(408, "request_timeout",
                         f"the request body did not arrive within {body_timeout:g} s",
                         close=True) from None

@@ -49,6 +49,20 @@ def refusal_for(exc: BaseException | None, status: int) -> HttpError:
 
 
 class _RequestHandler(web_protocol.RequestHandler):
+    def stop_reading_body(self) -> None:
+        """The answer is final and the connection closes after it: do not linger reading the
+        rest of a body that is not coming (408) or cannot be decoded (400)."""
+        self._lingering_time = 0.0
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        exc = kw.get("exc_info")
+        if isinstance(exc, (web.RequestPayloadError, ConnectionError)):
+            # The rest of a refused body, read while lingering: the client's problem, and
+            # already answered.
+            log.debug("discarded the rest of a request body (%s)", type(exc).__name__)
+            return
+        super().log_exception(*args, **kw)
+
     def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
         refusal = refusal_for(exc, status)

@@ -338,3 +338,49 @@ async def test_deployments_list_is_empty_until_deploy_exists(appliance: Applianc
     resp = await appliance.client.get(f"{FLOWS}/{flow['id']}/deployments", headers=headers)
     assert resp.status == 200
     assert await resp.json() == {"items": [], "next_cursor": None}
+
+
+async def test_the_etag_moves_with_every_change(appliance: Appliance) -> None:
+    headers = await appliance.headers()
+    flow = await create(appliance, headers)
+    url = f"{FLOWS}/{flow['id']}"
+    resp = await appliance.client.put(url, headers={**headers, "If-Match": '"1.0.0"'},
+                                      json={"name": "Renamed"})
+    assert resp.status == 200 and resp.headers["ETag"] == '"1.0.0-1"'
+    assert (await resp.json())["version"] == "1.0.0"  # metadata only: same version
+    # The other editor still holds "1.0.0": their rename must not silently win.
+    resp = await appliance.client.put(url, headers={**headers, "If-Match": '"1.0.0"'},
+                                      json={"name": "Mine"})
+    assert resp.status == 412
+    detail = (await resp.json())["detail"]
+    assert detail["error"] == "version_conflict"
+    assert (detail["current_version"], detail["current_etag"]) == ("1.0.0", '"1.0.0-1"')
+    # A weak tag never matches; a list matches any of its strong tags; * matches anything.
+    resp = await appliance.client.put(url, headers={**headers, "If-Match": 'W/"1.0.0-1"'},
+                                      json={"name": "Weak"})
+    assert resp.status == 412
+    resp = await appliance.client.put(url, headers={**headers,
+                                                    "If-Match": '"0.9.9", "1.0.0-1"'},
+                                      json={"description": "second"})
+    assert resp.status == 200 and resp.headers["ETag"] == '"1.0.0-2"'
+    resp = await appliance.client.get(url, headers=headers)
+    assert resp.headers["ETag"] == '"1.0.0-2"'
+    resp = await appliance.client.put(url, headers={**headers, "If-Match": "*"},
+                                      json={"content": hello_content()})
+    assert resp.status == 200 and resp.headers["ETag"] == '"1.0.1"'  # new version resets n
+    # An unchanged name is no change: no new tag, no audit row.
+    audits = len(appliance.sql("SELECT 1 FROM audit_log WHERE action = 'flow.updated'"))
+    resp = await appliance.client.put(url, headers=headers, json={"name": "Renamed"})
+    assert resp.headers["ETag"] == '"1.0.1"'
+    assert len(appliance.sql("SELECT 1 FROM audit_log WHERE action = 'flow.updated'")) == audits
+    [row] = appliance.sql("SELECT name, description, version, meta_rev FROM flows WHERE id = ?",
+                          flow["id"])
+    assert tuple(row) == ("Renamed", "second", "1.0.1", 0)
+    # An ownership transfer changes the representation too.
+    await appliance.user("usr_bob", "tnt_a")
+    operator = await appliance.headers("usr_root", "tnt_a", role="super_admin")
+    resp = await appliance.client.post(f"/api/v1/admin/flows/{flow['id']}/owner",
+                                       headers=operator, json={"owner_id": "usr_bob"})
+    assert resp.status == 200
+    resp = await appliance.client.get(url, headers=operator)
+    assert resp.headers["ETag"] == '"1.0.1-1"' and (await resp.json())["owner_id"] == "usr_bob"
