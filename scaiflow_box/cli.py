@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("file")
     backup.set_defaults(func=cmd_backup)
 
-    from scaiflow_box.compiler.commands import add_subcommands
+    from scaiflow_box.commands.flow_files import add_subcommands
     from scaiflow_box.tui_command import add_subcommand as add_tui_subcommand
 
     add_subcommands(sub)

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from scaiflow_box.compiler.commands import add_subcommands, compile_command, validate_command
+from scaiflow_box.commands.flow_files import add_subcommands, compile_command, validate_command
 from tests.compiler.builders import EXAMPLES, load_example
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "compiler" / "golden"
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -1,4 +1,5 @@
-"""``scaiflow-box validate`` and ``scaiflow-box compile`` (SPEC §20).
+"""``scaiflow-box validate`` and ``scaiflow-box compile`` (SPEC §20): the file, stdin and
+stdout side of the compiler, which itself stays a pure library.
 
 Both work offline: no server, no data directory, no network. Exit codes: 0
 success, 1 failure (invalid flow, unreadable file, compile errors), 2 usage
