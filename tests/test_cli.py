@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import stat
 import subprocess
@@ -153,3 +154,21 @@ def test_jwks_import_needs_an_issuer(tmp_path: Path, missing: str) -> None:
     path.write_text('{"keys": []}')
     result = run("jwks", "import", str(path), data_dir=tmp_path / "data")
     assert result.returncode == 2 and missing in result.stderr
+
+
+# -- serve -------------------------------------------------------------------------------
+def test_a_taken_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("init", data_dir=data).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--host", "127.0.0.1", "--port", str(port), data_dir=data)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.endswith(f"cannot listen on 127.0.0.1:{port}: the port is already in use; "
+                         "pick another port with --port or SCAIFLOW_API_PORT")
+    # The app's cleanup ran: the database was closed (SQLite removes the WAL files then).
+    assert sorted(p.name for p in data.iterdir()) == ["master.key", "scaiflow.db"]
