@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,8 @@ def format_diagnostic(diagnostic: Diagnostic) -> str:
 
 def validate_command(path: str, as_json: bool) -> int:
     """Exit 0 when the flow is valid (warnings allowed), 1 when it is invalid or
-    unreadable. ``--json`` prints ``{"valid", "diagnostics"}`` on stdout."""
+    unreadable. Stdout carries only the result: the verdict line, or with ``--json``
+    the ``{"valid", "diagnostics"}`` document; each diagnostic goes to stderr."""
     try:
         content = read_flow_file(path)
     except FlowFileError as exc:
@@ -94,7 +95,7 @@ def validate_command(path: str, as_json: bool) -> int:
         print(json.dumps(body, ensure_ascii=False, indent=2))
         return 0 if valid else 1
     for diagnostic in diagnostics:
-        print(format_diagnostic(diagnostic))
+        _err(format_diagnostic(diagnostic))
     errors = sum(1 for d in diagnostics if d.is_error)
     warnings = len(diagnostics) - errors
     verdict = "valid" if valid else "invalid"
@@ -103,11 +104,21 @@ def validate_command(path: str, as_json: bool) -> int:
 
 
 def _write_atomically(target: str, body: str) -> None:
-    directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=".scaiflow-", dir=directory)
+    """Write a sibling temporary file and rename it over ``target``. The temporary file is
+    created like any new file (0666 less the umask), not private like mkstemp's 0600."""
+    directory, name = os.path.split(os.path.abspath(target))
+    while True:
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
