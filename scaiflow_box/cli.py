@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from scaiflow_box import __version__
 from scaiflow_box.config import ConfigError, Settings, load_settings
 from scaiflow_box.crypto.envelope import DecryptionFailed, MasterKeyError
+from scaiflow_box.services.bootstrap import DataDir, DataDirError
 
 T = TypeVar("T")
 
@@ -42,6 +43,14 @@ def _with_db(settings: Settings, fn: Callable[[Any, Any], T]) -> T:
         return fn(db, report)
     finally:
         db.close()
+
+
+def _with_data_dir(settings: Settings, fn: Callable[[DataDir], T]) -> T:
+    """Open the initialised data directory (refusing any other) and call fn with it."""
+    from scaiflow_box.services.bootstrap import open_data_dir
+
+    with open_data_dir(settings) as data_dir:
+        return fn(data_dir)
 
 
 # -- serve / init / version ------------------------------------------------------------
@@ -76,10 +85,10 @@ def cmd_token_mint(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
 
-    def run(db: Any, report: Any) -> int:
+    def run(data: DataDir) -> int:
         try:
-            minted = db.write_sync(lambda conn: mint_service_token(
-                conn, report.issuer, sub=args.sub, tenant_id=args.tenant, scope=args.scope,
+            minted = data.db.write_sync(lambda conn: mint_service_token(
+                conn, data.issuer, sub=args.sub, tenant_id=args.tenant, scope=args.scope,
                 ttl_seconds=args.ttl, description=args.description or "minted by CLI",
                 created_by="cli", email=args.email, name=args.name,
             ))
@@ -90,7 +99,7 @@ def cmd_token_mint(args: argparse.Namespace) -> int:
         _err(f"token {minted.id} for {args.sub}@{args.tenant} expires {minted.expires_at}")
         return 0
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
@@ -98,14 +107,14 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
 
-    def run(db: Any, report: Any) -> int:
-        if db.write_sync(lambda conn: revoke_service_token(conn, args.id, actor="cli")):
+    def run(data: DataDir) -> int:
+        if data.db.write_sync(lambda conn: revoke_service_token(conn, args.id, actor="cli")):
             _err(f"revoked {args.id}")
             return 0
         _err(f"error: no live service token {args.id!r}")
         return 1
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
 
 
 # -- admin roles -----------------------------------------------------------------------
@@ -114,9 +123,9 @@ def _change_role(args: argparse.Namespace, role: str | None) -> int:
 
     settings = _settings(args)
 
-    def run(db: Any, report: Any) -> int:
+    def run(data: DataDir) -> int:
         try:
-            user = db.write_sync(lambda conn: set_role_by_operator(conn, args.user, role))
+            user = data.db.write_sync(lambda conn: set_role_by_operator(conn, args.user, role))
         except RoleChangeError as exc:
             _err(f"error: {exc}")
             return 1
@@ -124,7 +133,7 @@ def _change_role(args: argparse.Namespace, role: str | None) -> int:
              else f"{user} no longer has an admin role")
         return 0
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
 
 
 def cmd_admin_grant(args: argparse.Namespace) -> int:
@@ -140,8 +149,8 @@ def cmd_admin_users(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
 
-    def run(db: Any, report: Any) -> int:
-        rows = db.read_inline(lambda conn: user_rows.list_users(
+    def run(data: DataDir) -> int:
+        rows = data.db.read_inline(lambda conn: user_rows.list_users(
             conn, tenant_id=args.tenant, include_deleted=True, limit=100_000))
         print(f"{'ID':<28} {'TENANT':<20} {'STATUS':<10} {'ROLE':<13} {'SOURCE':<10} EMAIL")
         for row in rows:
@@ -151,7 +160,7 @@ def cmd_admin_users(args: argparse.Namespace) -> int:
                   f"{row['email'] or '-'}")
         return 0
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
 
 
 # -- JWKS and backups ------------------------------------------------------------------
@@ -164,16 +173,16 @@ def cmd_jwks_import(args: argparse.Namespace) -> int:
         _err("error: name the issuer with --issuer (or set SCAIKEY_ISSUER)")
         return 2
 
-    def run(db: Any, report: Any) -> int:
+    def run(data: DataDir) -> int:
         try:
-            kids = db.write_sync(lambda conn: import_jwks_file(conn, args.file, issuer))
+            kids = data.db.write_sync(lambda conn: import_jwks_file(conn, args.file, issuer))
         except (OSError, ValueError) as exc:
             _err(f"error: {exc}")
             return 1
         _err(f"imported {len(kids)} key(s) for {issuer}: {', '.join(kids)}")
         return 0
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
 
 
 def cmd_jwks_show(args: argparse.Namespace) -> int:
@@ -183,10 +192,10 @@ def cmd_jwks_show(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
 
-    def run(db: Any, report: Any) -> int:
-        rows = db.read_inline(key_rows.all_jwks)
-        out = [{"issuer": report.issuer.issuer, "source": "local",
-                "key_ids": [k["kid"] for k in report.issuer.public_jwks()["keys"]]}]
+    def run(data: DataDir) -> int:
+        rows = data.db.read_inline(key_rows.all_jwks)
+        out = [{"issuer": data.issuer.issuer, "source": "local",
+                "key_ids": [k["kid"] for k in data.issuer.public_jwks()["keys"]]}]
         for row in rows:
             keys = json.loads(row["jwks"]).get("keys", [])
             out.append({"issuer": row["issuer"], "source": row["source"],
@@ -195,7 +204,7 @@ def cmd_jwks_show(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
         return 0
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -205,12 +214,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
         _err(f"error: {target} exists; choose a new file")
         return 1
 
-    def run(db: Any, report: Any) -> int:
-        db.backup_to(target)
+    def run(data: DataDir) -> int:
+        data.db.backup_to(target)
         _err(f"backed up {settings.db_path} to {target} (keep master.key with it, separately)")
         return 0
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
 
 
 # -- parser ----------------------------------------------------------------------------
@@ -293,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             _err(f"config error: {problem}")
         return 1
-    except (MasterKeyError, DecryptionFailed) as exc:
+    except (DataDirError, MasterKeyError, DecryptionFailed) as exc:
         _err(f"error: {exc}")
         return 1
     except KeyboardInterrupt:

@@ -78,7 +78,11 @@ def test_a_wrong_data_dir_stops_before_the_ui(capsys: pytest.CaptureFixture[str]
                    tenant_id="tnt_local", run_app=lambda app: started.append(app) or 0)
     assert code == 1
     assert started == []
-    assert "error: no appliance database at" in capsys.readouterr().err
+    where = tmp_path / "none"
+    assert capsys.readouterr().err == (
+        f"error: {where} is not an initialised scaiflow-box data directory; run "
+        f"`scaiflow-box init --data-dir {where}` first\n")
+    assert not where.exists()
 
 
 async def test_a_whole_session_mints_runs_and_revokes(appliance: Appliance) -> None:
