@@ -257,6 +257,33 @@ def test_tui_refuses_a_data_dir_init_never_ran_on(tmp_path: Path) -> None:
     assert not data.exists()
 
 
+# -- start-up cost ----------------------------------------------------------------------
+def imported_modules(*args: str) -> set[str]:
+    done = run(*args, python_flags=("-X", "importtime"))
+    assert done.returncode == 0, done.stderr
+    return {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def heavy(modules: set[str], *prefixes: str) -> set[str]:
+    return {m for m in modules if m in prefixes or m.startswith(tuple(p + "." for p in prefixes))}
+
+
+def test_version_imports_neither_the_server_nor_the_compiler_nor_the_tui() -> None:
+    modules = imported_modules("version")
+    assert "scaiflow_box.cli" in modules  # the measurement sees our imports
+    assert heavy(modules, "scaiflow_box.compiler", "scaiflow_box.server", "scaiflow_box.app",
+                 "scaiflow_box.commands", "aiohttp", "textual", "tui", "pydantic",
+                 "cryptography", "yaml", "sqlite_utils") == set()
+
+
+def test_validate_imports_the_compiler_but_not_the_server_or_the_tui() -> None:
+    example = str(Path(__file__).parents[1] / "examples" / "hello-world.flow.json")
+    modules = imported_modules("validate", example)
+    assert "scaiflow_box.compiler" in modules
+    assert heavy(modules, "scaiflow_box.server", "aiohttp", "textual", "tui") == set()
+
+
 # -- serve -------------------------------------------------------------------------------
 def test_a_taken_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
     data = tmp_path / "data"

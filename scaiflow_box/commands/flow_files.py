@@ -10,7 +10,6 @@ The flow file holds FlowGraph JSON, or a FlowDetail (``{"content": …}``) as
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import secrets
@@ -157,31 +156,3 @@ def compile_command(path: str, fmt: str, out: str | None) -> int:
         return 1
     _err(f"wrote {out}")
     return 0
-
-
-def _run_validate(args: argparse.Namespace) -> int:
-    return validate_command(args.flow, args.json)
-
-
-def _run_compile(args: argparse.Namespace) -> int:
-    return compile_command(args.flow, args.format, args.out)
-
-
-def add_subcommands(subparsers: Any) -> None:
-    """Register ``validate`` and ``compile`` on the CLI's sub-parsers."""
-    validate = subparsers.add_parser(
-        "validate", help="validate a flow file offline (exit 0 valid, 1 invalid)"
-    )
-    validate.add_argument("flow", metavar="FLOW.json", help="FlowGraph JSON file ('-' = stdin)")
-    validate.add_argument("--json", action="store_true", help='print {"valid", "diagnostics"}')
-    validate.add_argument("--data-dir", help="accepted for uniformity; not used")
-    validate.set_defaults(func=_run_validate)
-
-    compile_ = subparsers.add_parser("compile", help="compile a flow file to its manifest offline")
-    compile_.add_argument("flow", metavar="FLOW.json", help="FlowGraph JSON file ('-' = stdin)")
-    compile_.add_argument(
-        "--format", default="yaml", help="yaml (default) or json; ir and scai are unsupported"
-    )
-    compile_.add_argument("--out", metavar="PATH", help="write here instead of stdout")
-    compile_.add_argument("--data-dir", help="accepted for uniformity; not used")
-    compile_.set_defaults(func=_run_compile)

@@ -9,24 +9,23 @@ from pathlib import Path
 
 import pytest
 
+from scaiflow_box import cli
 from scaiflow_box.config import load_settings
-from scaiflow_box.tui_command import add_subcommand, cmd_tui, default_url, run_tui
+from scaiflow_box.tui_command import cmd_tui, default_url, run_tui
 from tests.conftest import Appliance
 from tests.tui import SIZE, base_url, settle, static_text
 from tui.app import ScaiflowAdmin
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="scaiflow-box")
-    add_subcommand(root.add_subparsers(dest="command"))
-    return root
+    return cli.build_parser()
 
 
 def test_options_and_defaults() -> None:
     args = parser().parse_args(["tui"])
     assert (args.data_dir, args.url, args.sub, args.tenant) == (None, None, "usr_operator",
                                                                 "tnt_local")
-    assert args.func is cmd_tui
+    assert args.func is cli.cmd_tui
     args = parser().parse_args(["tui", "--data-dir", "/d", "--url", "http://box:8001",
                                 "--sub", "usr_alice", "--tenant", "tnt_acme"])
     assert (args.data_dir, args.url, args.sub, args.tenant) == ("/d", "http://box:8001",
