@@ -77,7 +77,7 @@ def test_a_wrong_data_dir_stops_before_the_ui(capsys: pytest.CaptureFixture[str]
                    tenant_id="tnt_local", run_app=lambda app: started.append(app) or 0)
     assert code == 1
     assert started == []
-    where = tmp_path / "none"
+    where = (tmp_path / "none").resolve()
     assert capsys.readouterr().err == (
         f"error: {where} is not an initialised scaiflow-box data directory; run "
         f"`scaiflow-box init --data-dir {where}` first\n")
