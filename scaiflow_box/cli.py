@@ -2,49 +2,81 @@
 
 Output meant for scripts goes to stdout alone, messages to stderr; exit 0 on success, 1 on
 failure, 2 on usage errors.
+
+A command's modules are imported when it runs, not when the parser is built: `version`
+imports none of the server, the compiler or the TUI (tests/test_cli.py holds this).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import functools
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from scaiflow_box import __version__
-from scaiflow_box.config import ConfigError, Settings, load_settings
-from scaiflow_box.crypto.envelope import DecryptionFailed, MasterKeyError
+
+if TYPE_CHECKING:
+    from scaiflow_box.config import Settings
+    from scaiflow_box.services.bootstrap import DataDir
 
 T = TypeVar("T")
+Command = Callable[[argparse.Namespace], int]
 
 
 def _err(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def _operator_command(command: Command) -> Command:
+    """Log warnings to stderr, and report the operator's fixable problems (configuration, the
+    data directory, the master key) in one line each with exit 1 instead of a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        import logging
+
+        from scaiflow_box.config import ConfigError
+        from scaiflow_box.crypto.envelope import DecryptionFailed, MasterKeyError
+        from scaiflow_box.services.bootstrap import DataDirError
+
+        logging.basicConfig(level=logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
+        try:
+            return command(args)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                _err(f"config error: {problem}")
+            return 1
+        except (DataDirError, MasterKeyError, DecryptionFailed) as exc:
+            _err(f"error: {exc}")
+            return 1
+
+    return run
+
+
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    from pathlib import Path
+
+    from scaiflow_box.config import load_settings
+
     data_dir = getattr(args, "data_dir", None)
     return load_settings(
         None, {"data_dir": Path(data_dir) if data_dir else None, **overrides}
     )
 
 
-def _with_db(settings: Settings, fn: Callable[[Any, Any], T]) -> T:
-    """Open the database (running migrations and init) and call fn(db, init_report)."""
-    from scaiflow_box.services.bootstrap import initialize
-    from scaiflow_box.store.db import Database
+def _with_data_dir(settings: Settings, fn: Callable[[DataDir], T]) -> T:
+    """Open the initialised data directory (refusing any other) and call fn with it."""
+    from scaiflow_box.services.bootstrap import open_data_dir
 
-    db = Database(settings.db_path, reader_threads=1)
-    try:
-        report = initialize(settings, db)
-        return fn(db, report)
-    finally:
-        db.close()
+    with open_data_dir(settings) as data_dir:
+        return fn(data_dir)
 
 
 # -- serve / init / version ------------------------------------------------------------
+@_operator_command
 def cmd_serve(args: argparse.Namespace) -> int:
     from scaiflow_box.server import serve
 
@@ -52,17 +84,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(settings)
 
 
+@_operator_command
 def cmd_init(args: argparse.Namespace) -> int:
+    from scaiflow_box.services.bootstrap import initialize
+    from scaiflow_box.store.db import Database
+
     settings = _settings(args)
-
-    def run(db: Any, report: Any) -> int:
-        _err(f"data dir: {settings.data_dir.resolve()}")
-        _err(f"issuer:   {report.issuer.issuer}")
-        if report.operator_created:
-            _err("created tenant tnt_local and user usr_operator (super_admin)")
-        return 0
-
-    return _with_db(settings, run)
+    db = Database(settings.db_path, reader_threads=1)
+    try:
+        report = initialize(settings, db)
+    finally:
+        db.close()
+    _err(f"data dir: {settings.data_dir.resolve()}")
+    _err(f"issuer:   {report.issuer.issuer}")
+    if report.operator_created:
+        _err("created tenant tnt_local and user usr_operator (super_admin)")
+    return 0
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -71,15 +108,16 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 # -- tokens ----------------------------------------------------------------------------
+@_operator_command
 def cmd_token_mint(args: argparse.Namespace) -> int:
     from scaiflow_box.services.service_tokens import TokenRequestError, mint_service_token
 
     settings = _settings(args)
 
-    def run(db: Any, report: Any) -> int:
+    def run(data: DataDir) -> int:
         try:
-            minted = db.write_sync(lambda conn: mint_service_token(
-                conn, report.issuer, sub=args.sub, tenant_id=args.tenant, scope=args.scope,
+            minted = data.db.write_sync(lambda conn: mint_service_token(
+                conn, data.issuer, sub=args.sub, tenant_id=args.tenant, scope=args.scope,
                 ttl_seconds=args.ttl, description=args.description or "minted by CLI",
                 created_by="cli", email=args.email, name=args.name,
             ))
@@ -90,22 +128,23 @@ def cmd_token_mint(args: argparse.Namespace) -> int:
         _err(f"token {minted.id} for {args.sub}@{args.tenant} expires {minted.expires_at}")
         return 0
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
 
 
+@_operator_command
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     from scaiflow_box.services.service_tokens import revoke_service_token
 
     settings = _settings(args)
 
-    def run(db: Any, report: Any) -> int:
-        if db.write_sync(lambda conn: revoke_service_token(conn, args.id, actor="cli")):
+    def run(data: DataDir) -> int:
+        if data.db.write_sync(lambda conn: revoke_service_token(conn, args.id, actor="cli")):
             _err(f"revoked {args.id}")
             return 0
         _err(f"error: no live service token {args.id!r}")
         return 1
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
 
 
 # -- admin roles -----------------------------------------------------------------------
@@ -114,9 +153,9 @@ def _change_role(args: argparse.Namespace, role: str | None) -> int:
 
     settings = _settings(args)
 
-    def run(db: Any, report: Any) -> int:
+    def run(data: DataDir) -> int:
         try:
-            user = db.write_sync(lambda conn: set_role_by_operator(conn, args.user, role))
+            user = data.db.write_sync(lambda conn: set_role_by_operator(conn, args.user, role))
         except RoleChangeError as exc:
             _err(f"error: {exc}")
             return 1
@@ -124,24 +163,27 @@ def _change_role(args: argparse.Namespace, role: str | None) -> int:
              else f"{user} no longer has an admin role")
         return 0
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
 
 
+@_operator_command
 def cmd_admin_grant(args: argparse.Namespace) -> int:
     return _change_role(args, args.role)
 
 
+@_operator_command
 def cmd_admin_revoke(args: argparse.Namespace) -> int:
     return _change_role(args, None)
 
 
+@_operator_command
 def cmd_admin_users(args: argparse.Namespace) -> int:
     from scaiflow_box.store import users as user_rows
 
     settings = _settings(args)
 
-    def run(db: Any, report: Any) -> int:
-        rows = db.read_inline(lambda conn: user_rows.list_users(
+    def run(data: DataDir) -> int:
+        rows = data.db.read_inline(lambda conn: user_rows.list_users(
             conn, tenant_id=args.tenant, include_deleted=True, limit=100_000))
         print(f"{'ID':<28} {'TENANT':<20} {'STATUS':<10} {'ROLE':<13} {'SOURCE':<10} EMAIL")
         for row in rows:
@@ -151,10 +193,11 @@ def cmd_admin_users(args: argparse.Namespace) -> int:
                   f"{row['email'] or '-'}")
         return 0
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
 
 
 # -- JWKS and backups ------------------------------------------------------------------
+@_operator_command
 def cmd_jwks_import(args: argparse.Namespace) -> int:
     from scaiflow_box.auth.jwks import import_jwks_file
 
@@ -164,18 +207,19 @@ def cmd_jwks_import(args: argparse.Namespace) -> int:
         _err("error: name the issuer with --issuer (or set SCAIKEY_ISSUER)")
         return 2
 
-    def run(db: Any, report: Any) -> int:
+    def run(data: DataDir) -> int:
         try:
-            kids = db.write_sync(lambda conn: import_jwks_file(conn, args.file, issuer))
+            kids = data.db.write_sync(lambda conn: import_jwks_file(conn, args.file, issuer))
         except (OSError, ValueError) as exc:
             _err(f"error: {exc}")
             return 1
         _err(f"imported {len(kids)} key(s) for {issuer}: {', '.join(kids)}")
         return 0
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
 
 
+@_operator_command
 def cmd_jwks_show(args: argparse.Namespace) -> int:
     import json
 
@@ -183,10 +227,10 @@ def cmd_jwks_show(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
 
-    def run(db: Any, report: Any) -> int:
-        rows = db.read_inline(key_rows.all_jwks)
-        out = [{"issuer": report.issuer.issuer, "source": "local",
-                "key_ids": [k["kid"] for k in report.issuer.public_jwks()["keys"]]}]
+    def run(data: DataDir) -> int:
+        rows = data.db.read_inline(key_rows.all_jwks)
+        out = [{"issuer": data.issuer.issuer, "source": "local",
+                "key_ids": [k["kid"] for k in data.issuer.public_jwks()["keys"]]}]
         for row in rows:
             keys = json.loads(row["jwks"]).get("keys", [])
             out.append({"issuer": row["issuer"], "source": row["source"],
@@ -195,25 +239,80 @@ def cmd_jwks_show(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
         return 0
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
 
 
+@_operator_command
 def cmd_backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     settings = _settings(args)
     target = Path(args.file)
     if target.exists():
         _err(f"error: {target} exists; choose a new file")
         return 1
 
-    def run(db: Any, report: Any) -> int:
-        db.backup_to(target)
+    def run(data: DataDir) -> int:
+        data.db.backup_to(target)
         _err(f"backed up {settings.db_path} to {target} (keep master.key with it, separately)")
         return 0
 
-    return _with_db(settings, run)
+    return _with_data_dir(settings, run)
+
+
+# -- offline flow files and the TUI (their modules load only when they run) ------------
+def cmd_validate(args: argparse.Namespace) -> int:
+    from scaiflow_box.commands.flow_files import validate_command
+
+    return validate_command(args.flow, args.json)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from scaiflow_box.commands.flow_files import compile_command
+
+    return compile_command(args.flow, args.format, args.out)
+
+
+@_operator_command
+def cmd_tui(args: argparse.Namespace) -> int:
+    from scaiflow_box.tui_command import cmd_tui as run_tui_command
+
+    return run_tui_command(args)
 
 
 # -- parser ----------------------------------------------------------------------------
+def _add_flow_file_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    validate = sub.add_parser(
+        "validate", help="validate a flow file offline (exit 0 valid, 1 invalid)")
+    validate.add_argument("flow", metavar="FLOW.json", help="FlowGraph JSON file ('-' = stdin)")
+    validate.add_argument("--json", action="store_true", help='print {"valid", "diagnostics"}')
+    validate.add_argument("--data-dir", help="accepted for uniformity; not used")
+    validate.set_defaults(func=cmd_validate)
+
+    compile_ = sub.add_parser("compile", help="compile a flow file to its manifest offline")
+    compile_.add_argument("flow", metavar="FLOW.json", help="FlowGraph JSON file ('-' = stdin)")
+    compile_.add_argument(
+        "--format", default="yaml", help="yaml (default) or json; ir and scai are unsupported")
+    compile_.add_argument("--out", metavar="PATH", help="write here instead of stdout")
+    compile_.add_argument("--data-dir", help="accepted for uniformity; not used")
+    compile_.set_defaults(func=cmd_compile)
+
+
+def _add_tui_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tui = sub.add_parser(
+        "tui", help="the operator's terminal UI (a client of the REST API)",
+        description="Open the operator TUI. It mints itself a 15-minute service token from "
+                    "the data directory and revokes it on exit.")
+    tui.add_argument("--data-dir", help="data directory (else SCAIFLOW_DATA_DIR)")
+    tui.add_argument("--url", help="the appliance's base URL (default "
+                     "http://{SCAIFLOW_API_HOST}:{SCAIFLOW_API_PORT})")
+    tui.add_argument("--sub", default="usr_operator",
+                     help="user the TUI acts as (default usr_operator; needs super_admin)")
+    tui.add_argument("--tenant", default="tnt_local",
+                     help="that user's tenant (default tnt_local)")
+    tui.set_defaults(func=cmd_tui)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaiflow-box",
                                      description="The ScaiFlow backend as an appliance.")
@@ -271,11 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("file")
     backup.set_defaults(func=cmd_backup)
 
-    from scaiflow_box.compiler.commands import add_subcommands
-    from scaiflow_box.tui_command import add_subcommand as add_tui_subcommand
-
-    add_subcommands(sub)
-    add_tui_subcommand(sub)
+    _add_flow_file_commands(sub)
+    _add_tui_command(sub)
     return parser
 
 
@@ -285,16 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help(sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         result: int = args.func(args)
         return result
-    except ConfigError as exc:
-        for problem in exc.problems:
-            _err(f"config error: {problem}")
-        return 1
-    except (MasterKeyError, DecryptionFailed) as exc:
-        _err(f"error: {exc}")
-        return 1
     except KeyboardInterrupt:
         return 130

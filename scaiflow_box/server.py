@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import os
 import signal
 import sys
 
@@ -40,12 +42,32 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+class CannotListen(Exception):
+    """The listening socket could not be opened; the message (one line) says what to change."""
+
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if cause.errno == errno.EADDRINUSE:
+            why = "the port is already in use"
+        else:
+            why = os.strerror(cause.errno) if cause.errno else str(cause)
+        if cause.errno in (errno.EADDRINUSE, errno.EACCES):
+            hint = "pick another port with --port or SCAIFLOW_API_PORT"
+        else:
+            hint = "check --host/--port (SCAIFLOW_API_HOST, SCAIFLOW_API_PORT)"
+        super().__init__(f"cannot listen on {where}: {why}; {hint}")
+
+
 async def run_server(settings: Settings, stop: asyncio.Event) -> None:
     app = create_app(settings)
     runner = ApplianceRunner(app, handle_signals=False, shutdown_timeout=15.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.api_host, settings.api_port, backlog=1024)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()  # the app started (DB, sessions): close it before giving up
+        raise CannotListen(settings.api_host, settings.api_port, exc) from None
     log.info("scaiflow-box %s listening on http://%s:%d", __version__, settings.api_host,
              settings.api_port)
     try:
@@ -67,6 +89,9 @@ def serve(settings: Settings) -> int:
 
     try:
         asyncio.run(main())
+    except CannotListen as exc:
+        log.error("%s", exc)
+        return 1
     except OSError as exc:
         log.error("cannot serve on %s:%d: %s", settings.api_host, settings.api_port,
                   exc.strerror or exc)

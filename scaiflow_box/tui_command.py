@@ -1,9 +1,10 @@
-"""`scaiflow-box tui`: argument parsing for the operator TUI (the app lives in `tui/`).
+"""`scaiflow-box tui`: start the operator TUI (the app lives in `tui/`; the CLI declares
+the options).
 
 The TUI is a client of the REST API. It signs in with a 15-minute service token minted from
 the data directory (file-system access is the credential) and revokes its tokens on exit.
-Textual and the app are imported only when the command runs, so other sub-commands do not
-pay for them.
+The CLI imports this module only when `tui` runs, and Textual and the app only load in
+`run_tui`, so other sub-commands do not pay for them.
 """
 
 from __future__ import annotations
@@ -14,16 +15,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from scaiflow_box.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from tui.app import ScaiflowAdmin
-
-DEFAULT_SUB = "usr_operator"
-DEFAULT_TENANT = "tnt_local"
 
 
 def _err(message: str) -> None:
@@ -40,22 +38,6 @@ def default_url(settings: Settings) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{settings.api_port}"
-
-
-def add_subcommand(subparsers: Any) -> None:
-    """Register `tui` on the CLI's sub-parsers (`argparse._SubParsersAction`)."""
-    parser = subparsers.add_parser(
-        "tui", help="the operator's terminal UI (a client of the REST API)",
-        description="Open the operator TUI. It mints itself a 15-minute service token from "
-                    "the data directory and revokes it on exit.")
-    parser.add_argument("--data-dir", help="data directory (else SCAIFLOW_DATA_DIR)")
-    parser.add_argument("--url", help="the appliance's base URL (default "
-                        "http://{SCAIFLOW_API_HOST}:{SCAIFLOW_API_PORT})")
-    parser.add_argument("--sub", default=DEFAULT_SUB,
-                        help=f"user the TUI acts as (default {DEFAULT_SUB}; needs super_admin)")
-    parser.add_argument("--tenant", default=DEFAULT_TENANT,
-                        help=f"that user's tenant (default {DEFAULT_TENANT})")
-    parser.set_defaults(func=cmd_tui)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import stat
 import subprocess
@@ -14,16 +15,22 @@ import jwt
 import pytest
 
 
-def run(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None,
-        ) -> subprocess.CompletedProcess[str]:
+def environment(data_dir: Path | None = None, env: dict[str, str] | None = None,
+                ) -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("SCAIFLOW_", "SCAIKEY_",
                                                                          "SCAIGRID_"))}
     environ["SCAIFLOW_ENV_FILE"] = ""
     if data_dir is not None:
         environ["SCAIFLOW_DATA_DIR"] = str(data_dir)
     environ.update(env or {})
-    return subprocess.run([sys.executable, "-m", "scaiflow_box", *args], env=environ,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return environ
+
+
+def run(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None,
+        python_flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *python_flags, "-m", "scaiflow_box", *args],
+                          env=environment(data_dir, env), capture_output=True, text=True,
+                          timeout=60, check=False)
 
 
 def test_init_is_idempotent_and_bootstraps_the_operator(tmp_path: Path) -> None:
@@ -50,6 +57,7 @@ def test_init_is_idempotent_and_bootstraps_the_operator(tmp_path: Path) -> None:
 
 def test_token_mint_prints_only_the_token_and_revoke_works(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    assert run("init", data_dir=data).returncode == 0
     minted = run("token", "mint", "--sub", "ci-bot", "--tenant", "tnt_acme", "--scope",
                  "scaicore:view", "--ttl", "600", data_dir=data)
     assert minted.returncode == 0, minted.stderr
@@ -153,3 +161,142 @@ def test_jwks_import_needs_an_issuer(tmp_path: Path, missing: str) -> None:
     path.write_text('{"keys": []}')
     result = run("jwks", "import", str(path), data_dir=tmp_path / "data")
     assert result.returncode == 2 and missing in result.stderr
+
+
+# -- only init and serve create a data directory (SPEC §20) -----------------------------
+def refusal(data_dir: Path) -> str:
+    where = data_dir.resolve()
+    return (f"error: {where} is not an initialised scaiflow-box data directory; run "
+            f"`scaiflow-box init --data-dir {where}` first\n")
+
+
+def data_dir_commands(tmp_path: Path) -> dict[str, list[str]]:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": []}')
+    return {
+        "token mint": ["token", "mint", "--sub", "ci-bot", "--tenant", "tnt_acme"],
+        "token revoke": ["token", "revoke", "tok_x"],
+        "admin grant": ["admin", "grant", "a@example.com", "--role", "super_admin"],
+        "admin revoke": ["admin", "revoke", "usr_a"],
+        "admin users": ["admin", "users"],
+        "jwks import": ["jwks", "import", str(jwks), "--issuer", "https://key.example"],
+        "jwks show": ["jwks", "show"],
+        "backup": ["backup", str(tmp_path / "copy.db")],
+    }
+
+
+COMMANDS = ["token mint", "token revoke", "admin grant", "admin revoke", "admin users",
+            "jwks import", "jwks show", "backup"]
+
+
+CASES = [(command, "missing") for command in COMMANDS] + [
+    (command, "empty database") for command in COMMANDS] + [
+    ("token mint", "empty"), ("token mint", "key only")]
+
+
+@pytest.mark.parametrize(("command", "state"), CASES)
+def test_commands_refuse_a_data_dir_init_never_ran_on(tmp_path: Path, command: str,
+                                                      state: str) -> None:
+    data = tmp_path / "data"
+    if state != "missing":
+        data.mkdir()
+    if state == "key only":
+        (data / "master.key").write_text("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")
+    if state == "empty database":
+        (data / "scaiflow.db").touch()
+    before = sorted(p.name for p in data.iterdir()) if data.exists() else None
+    args = data_dir_commands(tmp_path)[command]
+    if state == "missing":
+        result = run(*args, data_dir=data)  # SCAIFLOW_DATA_DIR
+    else:
+        result = run(*args, "--data-dir", str(data))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == refusal(data)
+    after = sorted(p.name for p in data.iterdir()) if data.exists() else None
+    assert after == before  # nothing created: no key, no database, no issuer
+    assert not (tmp_path / "copy.db").exists()
+
+
+def test_a_missing_master_key_is_not_papered_over(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("init", data_dir=data).returncode == 0
+    (data / "master.key").rename(tmp_path / "saved.key")
+    result = run("token", "mint", "--sub", "a", "--tenant", "t", data_dir=data)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"error: no master key at {data / 'master.key'}")
+    assert len(result.stderr.splitlines()) == 1
+    assert not (data / "master.key").exists()
+    (tmp_path / "saved.key").rename(data / "master.key")
+    assert run("token", "mint", "--sub", "a", "--tenant", "t", data_dir=data).returncode == 0
+
+
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "scaiflow.db").write_bytes(b"not a database" * 100)
+    result = run("admin", "users", data_dir=data)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == f"error: cannot open {data / 'scaiflow.db'}: file is not a database\n"
+
+
+def test_tui_refuses_a_data_dir_init_never_ran_on(tmp_path: Path) -> None:
+    """The real process on a terminal (the TUI needs one): it stops before the UI opens."""
+    data = tmp_path / "data"
+    controller, terminal = os.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "scaiflow_box", "tui", "--url", "http://127.0.0.1:9"],
+            env=environment(data, {"TERM": "dumb"}), stdin=terminal, stdout=terminal,
+            stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert result.returncode == 1
+    assert result.stderr == refusal(data)
+    assert not data.exists()
+
+
+# -- start-up cost ----------------------------------------------------------------------
+def imported_modules(*args: str) -> set[str]:
+    done = run(*args, python_flags=("-X", "importtime"))
+    assert done.returncode == 0, done.stderr
+    return {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def heavy(modules: set[str], *prefixes: str) -> set[str]:
+    return {m for m in modules if m in prefixes or m.startswith(tuple(p + "." for p in prefixes))}
+
+
+def test_version_imports_neither_the_server_nor_the_compiler_nor_the_tui() -> None:
+    modules = imported_modules("version")
+    assert "scaiflow_box.cli" in modules  # the measurement sees our imports
+    assert heavy(modules, "scaiflow_box.compiler", "scaiflow_box.server", "scaiflow_box.app",
+                 "scaiflow_box.commands", "aiohttp", "textual", "tui", "pydantic",
+                 "cryptography", "yaml", "sqlite_utils") == set()
+
+
+def test_validate_imports_the_compiler_but_not_the_server_or_the_tui() -> None:
+    example = str(Path(__file__).parents[1] / "examples" / "hello-world.flow.json")
+    modules = imported_modules("validate", example)
+    assert "scaiflow_box.compiler" in modules
+    assert heavy(modules, "scaiflow_box.server", "aiohttp", "textual", "tui") == set()
+
+
+# -- serve -------------------------------------------------------------------------------
+def test_a_taken_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("init", data_dir=data).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--host", "127.0.0.1", "--port", str(port), data_dir=data)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.endswith(f"cannot listen on 127.0.0.1:{port}: the port is already in use; "
+                         "pick another port with --port or SCAIFLOW_API_PORT")
+    # The app's cleanup ran: the database was closed (SQLite removes the WAL files then).
+    assert sorted(p.name for p in data.iterdir()) == ["master.key", "scaiflow.db"]

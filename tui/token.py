@@ -2,8 +2,9 @@
 
 Whoever can open the data directory (the database and `master.key`) can sign tokens, so
 file-system access is the operator's credential (DESIGN: the TUI is a REST client). The
-database is opened exactly as the CLI's `token mint` opens it; the token lives 15 minutes,
-is renewed shortly before it runs out, and every token of the session is revoked on exit.
+data directory is opened exactly as the CLI's `token mint` opens it (and never created); the
+token lives 15 minutes, is renewed shortly before it runs out, and every token of the session
+is revoked on exit.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from typing import TypeVar
 
 from scaiflow_box.config import Settings
 from scaiflow_box.crypto.envelope import DecryptionFailed, MasterKeyError
-from scaiflow_box.services.bootstrap import InitReport, initialize
+from scaiflow_box.services.bootstrap import DataDir, DataDirError, open_data_dir
 from scaiflow_box.services.service_tokens import (
     TokenRequestError,
     mint_service_token,
     revoke_service_token,
 )
-from scaiflow_box.store.db import Database
 from tui.client import AdminClientError
 
 T = TypeVar("T")
@@ -47,48 +47,37 @@ class SessionToken:
     expires_at: datetime
 
 
-def _with_database(settings: Settings, fn: Callable[[Database, InitReport], T]) -> T:
-    """Open the data dir's database like `scaiflow-box token mint` does; blocking."""
-    # Never create a data dir here: a fresh one would hold a new issuer key the running
-    # appliance does not know, and every token would be refused with a puzzling 401.
-    if not settings.db_path.is_file():
-        raise SessionTokenError(
-            f"no appliance database at {settings.db_path}; pass --data-dir (or set "
-            "SCAIFLOW_DATA_DIR) to the appliance's data directory")
-    if not settings.master_key_path.is_file():
-        raise SessionTokenError(f"no master key at {settings.master_key_path}")
+def _with_data_dir(settings: Settings, fn: Callable[[DataDir], T]) -> T:
+    """Open the data dir exactly as the CLI's `token mint` does (never creating one: a fresh
+    issuer key would sign tokens the running appliance refuses); blocking."""
     try:
-        db = Database(settings.db_path, reader_threads=1)
-    except (sqlite3.Error, OSError) as exc:
-        raise SessionTokenError(f"cannot open {settings.db_path}: {exc}") from None
-    try:
-        report = initialize(settings, db)
-        return fn(db, report)
+        with open_data_dir(settings) as data_dir:
+            return fn(data_dir)
+    except DataDirError as exc:
+        raise SessionTokenError(str(exc)) from None
     except PermissionError as exc:
         raise SessionTokenError(f"no access to the data directory: {exc}") from None
     except (MasterKeyError, DecryptionFailed) as exc:
         raise SessionTokenError(f"cannot use the master key: {exc}") from None
     except (sqlite3.Error, OSError) as exc:
         raise SessionTokenError(f"database error: {exc}") from None
-    finally:
-        db.close()
 
 
 def mint_session_token(settings: Settings, *, sub: str, tenant_id: str,
                        ttl_seconds: int = SESSION_TTL_SECONDS) -> SessionToken:
     """Mint a service token for `sub@tenant_id` in the data dir's database; blocking."""
 
-    def run(db: Database, report: InitReport) -> SessionToken:
+    def run(data_dir: DataDir) -> SessionToken:
         try:
-            minted = db.write_sync(lambda conn: mint_service_token(
-                conn, report.issuer, sub=sub, tenant_id=tenant_id, scope=SESSION_SCOPE,
+            minted = data_dir.db.write_sync(lambda conn: mint_service_token(
+                conn, data_dir.issuer, sub=sub, tenant_id=tenant_id, scope=SESSION_SCOPE,
                 ttl_seconds=ttl_seconds, description=SESSION_DESCRIPTION, created_by=ACTOR))
         except TokenRequestError as exc:
             raise SessionTokenError(f"cannot mint a session token: {exc}") from None
         expires = datetime.fromisoformat(minted.expires_at.replace("Z", "+00:00"))
         return SessionToken(minted.id, minted.token, expires)
 
-    return _with_database(settings, run)
+    return _with_data_dir(settings, run)
 
 
 def revoke_session_tokens(settings: Settings, token_ids: list[str]) -> list[str]:
@@ -96,13 +85,13 @@ def revoke_session_tokens(settings: Settings, token_ids: list[str]) -> list[str]
     if not token_ids:
         return []
 
-    def run(db: Database, report: InitReport) -> list[str]:
+    def run(data_dir: DataDir) -> list[str]:
         def revoke_each(conn: sqlite3.Connection) -> list[str]:
             return [t for t in token_ids if revoke_service_token(conn, t, actor=ACTOR)]
 
-        return db.write_sync(revoke_each)
+        return data_dir.db.write_sync(revoke_each)
 
-    return _with_database(settings, run)
+    return _with_data_dir(settings, run)
 
 
 class LocalTokenSource:

@@ -78,6 +78,19 @@ class LocalIssuer:
             kid, wrapped, public = _new_key(master)
             key_rows.insert_issuer_key(conn, kid, wrapped, public)
             rows = key_rows.active_issuer_keys(conn)
+        return cls._from_rows(iss, rows, master)
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection, master: MasterKey) -> LocalIssuer | None:
+        """The issuer `init` created, or None if it never ran; writes nothing."""
+        installed = key_rows.get_meta(conn, "install_id")
+        rows = key_rows.active_issuer_keys(conn)
+        if installed is None or not rows:
+            return None
+        return cls._from_rows(f"scaiflow-box:{installed}", rows, master)
+
+    @classmethod
+    def _from_rows(cls, iss: str, rows: list[sqlite3.Row], master: MasterKey) -> LocalIssuer:
         keys: list[IssuerKey] = []
         for row in rows:
             pem = unwrap_with_master(

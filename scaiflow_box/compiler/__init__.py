@@ -4,8 +4,11 @@
 - ``analyze``: ``validate_flow`` -> diagnostics;
 - ``emit_yaml``: ``compile_flow`` -> the ScaiCore manifest (YAML or JSON);
 - ``importer``: ``import_manifest`` (YAML -> FlowGraph);
-- ``expr``: the safe expression language; ``simulate``: the local test runner engine;
-- ``commands``: the offline ``validate`` / ``compile`` CLI commands.
+- ``expr``: the safe expression language; ``simulate``: the local test runner engine.
+
+Nothing here opens files, reads stdin, prints or touches process-wide state (such as the
+garbage collector): the CLI's ``validate`` / ``compile`` live in
+``scaiflow_box.commands.flow_files``.
 
 docs/compiler.md documents the node-kind mapping, config shapes, diagnostics,
 the expression grammar and the runner's semantics.

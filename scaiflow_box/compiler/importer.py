@@ -21,7 +21,6 @@ from typing import Any, Final
 import yaml
 
 from scaiflow_box.compiler.errors import ImportFailed
-from scaiflow_box.compiler.gc_pause import gc_paused
 from scaiflow_box.compiler.import_steps import LAYOUT_SPACING, StepBuilder
 from scaiflow_box.compiler.schema import structural_errors
 
@@ -83,8 +82,7 @@ def load_yaml(text: str) -> Any:
     if len(text) > MAX_YAML_CHARS:
         raise ImportFailed(f"the manifest is larger than {MAX_YAML_CHARS} characters")
     try:
-        with gc_paused():
-            loaded = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        loaded = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -94,8 +92,7 @@ def load_yaml(text: str) -> Any:
     except RecursionError:
         raise ImportFailed("YAML document is nested too deeply") from None
     try:
-        with gc_paused():
-            return _plain(loaded, _Budget(), 0)
+        return _plain(loaded, _Budget(), 0)
     except RecursionError:
         raise ImportFailed("YAML document is nested too deeply") from None
 
@@ -278,7 +275,11 @@ def _lossless(core: Json, graph: Json, warnings: list[str]) -> Json:
 
 def import_manifest(yaml_text: str) -> tuple[Json, list[str]]:
     """A FlowGraph and the import warnings; ``ImportFailed`` when the text is not
-    YAML or not a ScaiCore manifest (a mapping with a ``core`` mapping)."""
+    YAML or not a ScaiCore manifest (a mapping with a ``core`` mapping).
+
+    A big manifest builds many objects at once, and the cyclic GC makes that
+    superlinear; callers that import big manifests wrap the call in
+    ``scaiflow_box.gc_pause.gc_paused()`` (a process-wide choice, so theirs to make)."""
     document = load_yaml(yaml_text)
     if not isinstance(document, dict) or not isinstance(document.get("core"), dict):
         raise ImportFailed("not a ScaiCore manifest: expected a top-level 'core' mapping")

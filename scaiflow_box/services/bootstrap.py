@@ -1,11 +1,20 @@
 """`scaiflow-box init` (and every start): data dir, master key, database, issuer key, and on
-a box with no ScaiKey the local tenant and its bootstrap super admin (SPEC §20)."""
+a box with no ScaiKey the local tenant and its bootstrap super admin (SPEC §20).
+
+Only `init` and `serve` create a data directory. Every other command opens one through
+`open_data_dir`, which refuses a directory `init` never ran on: a fresh master key and issuer
+there would sign tokens the running appliance rejects as coming from the wrong issuer.
+"""
 
 from __future__ import annotations
 
 import os
+import shlex
 import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from scaiflow_box.auth.issuer import LocalIssuer
 from scaiflow_box.config import Settings
@@ -53,3 +62,66 @@ def initialize(settings: Settings, db: Database) -> InitReport:
 
     issuer, created = db.write_sync(run)
     return InitReport(master, issuer, created)
+
+
+class DataDirError(Exception):
+    """The data directory cannot be used as it is; the message (one line) says what to do."""
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """An initialised data directory, opened: its database, master key and local issuer."""
+
+    db: Database
+    master_key: MasterKey
+    issuer: LocalIssuer
+
+
+def not_initialised(data_dir: Path) -> DataDirError:
+    where = str(data_dir.resolve())
+    return DataDirError(f"{where} is not an initialised scaiflow-box data directory; run "
+                        f"`scaiflow-box init --data-dir {shlex.quote(where)}` first")
+
+
+def _has_schema(db_path: Path) -> bool:
+    """Whether `db_path` is a database `init` migrated; opens it read-only, creates nothing."""
+    if not db_path.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                            " AND name = 'schema_migrations'").fetchone() is None:
+                return False
+            return conn.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone() is not None
+    except sqlite3.Error as exc:
+        raise DataDirError(f"cannot open {db_path}: {exc}") from None
+
+
+@contextmanager
+def open_data_dir(settings: Settings) -> Iterator[DataDir]:
+    """Open a data directory that `init` (or `serve`) created; never creates anything.
+
+    Blocking (CLI, TUI). Raises `DataDirError` for a missing or uninitialised directory, a
+    missing master key or a database that cannot be opened, and `MasterKeyError` /
+    `DecryptionFailed` for an unreadable or wrong master key.
+    """
+    if not _has_schema(settings.db_path):
+        raise not_initialised(settings.data_dir)
+    key_path = settings.master_key_path
+    if not key_path.is_file():
+        # `init` would not help: it would make a new key that cannot read this database.
+        raise DataDirError(f"no master key at {key_path}; the database in "
+                           f"{settings.data_dir.resolve()} needs the key it was initialised "
+                           "with (restore it from your backup)")
+    master = load_or_create_master_key(key_path, create=False)
+    try:
+        db = Database(settings.db_path, reader_threads=1)
+    except (sqlite3.Error, OSError) as exc:
+        raise DataDirError(f"cannot open {settings.db_path}: {exc}") from None
+    try:
+        issuer = db.read_inline(lambda conn: LocalIssuer.load(conn, master))
+        if issuer is None:
+            raise not_initialised(settings.data_dir)
+        yield DataDir(db, master, issuer)
+    finally:
+        db.close()

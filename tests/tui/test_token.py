@@ -46,10 +46,18 @@ async def test_a_session_token_is_a_15_minute_service_token_for_the_operator(
 async def test_no_database_is_a_clear_error_and_creates_nothing(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     settings = load_settings({"SCAIFLOW_DATA_DIR": str(missing), "SCAIFLOW_ENV_FILE": ""})
-    with pytest.raises(SessionTokenError, match=r"no appliance database at .*--data-dir"):
+    with pytest.raises(SessionTokenError, match=r"nowhere is not an initialised scaiflow-box "
+                                                r"data directory; run `scaiflow-box init"):
         await asyncio.to_thread(mint_session_token, settings, sub="usr_operator",
                                 tenant_id="tnt_local")
     assert not missing.exists()
+    # an empty directory (or one holding only a master key) stays untouched as well
+    missing.mkdir()
+    (missing / "master.key").write_text("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")
+    with pytest.raises(SessionTokenError, match="not an initialised"):
+        await asyncio.to_thread(mint_session_token, settings, sub="usr_operator",
+                                tenant_id="tnt_local")
+    assert sorted(p.name for p in missing.iterdir()) == ["master.key"]
 
 
 async def test_a_missing_master_key_is_a_clear_error(appliance: Appliance,

@@ -9,24 +9,23 @@ from pathlib import Path
 
 import pytest
 
+from scaiflow_box import cli
 from scaiflow_box.config import load_settings
-from scaiflow_box.tui_command import add_subcommand, cmd_tui, default_url, run_tui
+from scaiflow_box.tui_command import cmd_tui, default_url, run_tui
 from tests.conftest import Appliance
 from tests.tui import SIZE, base_url, settle, static_text
 from tui.app import ScaiflowAdmin
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="scaiflow-box")
-    add_subcommand(root.add_subparsers(dest="command"))
-    return root
+    return cli.build_parser()
 
 
 def test_options_and_defaults() -> None:
     args = parser().parse_args(["tui"])
     assert (args.data_dir, args.url, args.sub, args.tenant) == (None, None, "usr_operator",
                                                                 "tnt_local")
-    assert args.func is cmd_tui
+    assert args.func is cli.cmd_tui
     args = parser().parse_args(["tui", "--data-dir", "/d", "--url", "http://box:8001",
                                 "--sub", "usr_alice", "--tenant", "tnt_acme"])
     assert (args.data_dir, args.url, args.sub, args.tenant) == ("/d", "http://box:8001",
@@ -78,7 +77,11 @@ def test_a_wrong_data_dir_stops_before_the_ui(capsys: pytest.CaptureFixture[str]
                    tenant_id="tnt_local", run_app=lambda app: started.append(app) or 0)
     assert code == 1
     assert started == []
-    assert "error: no appliance database at" in capsys.readouterr().err
+    where = (tmp_path / "none").resolve()
+    assert capsys.readouterr().err == (
+        f"error: {where} is not an initialised scaiflow-box data directory; run "
+        f"`scaiflow-box init --data-dir {where}` first\n")
+    assert not where.exists()
 
 
 async def test_a_whole_session_mints_runs_and_revokes(appliance: Appliance) -> None:

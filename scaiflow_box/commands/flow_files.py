@@ -1,4 +1,5 @@
-"""``scaiflow-box validate`` and ``scaiflow-box compile`` (SPEC §20).
+"""``scaiflow-box validate`` and ``scaiflow-box compile`` (SPEC §20): the file, stdin and
+stdout side of the compiler, which itself stays a pure library.
 
 Both work offline: no server, no data directory, no network. Exit codes: 0
 success, 1 failure (invalid flow, unreadable file, compile errors), 2 usage
@@ -9,11 +10,10 @@ The flow file holds FlowGraph JSON, or a FlowDetail (``{"content": …}``) as
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
+import secrets
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,8 @@ def format_diagnostic(diagnostic: Diagnostic) -> str:
 
 def validate_command(path: str, as_json: bool) -> int:
     """Exit 0 when the flow is valid (warnings allowed), 1 when it is invalid or
-    unreadable. ``--json`` prints ``{"valid", "diagnostics"}`` on stdout."""
+    unreadable. Stdout carries only the result: the verdict line, or with ``--json``
+    the ``{"valid", "diagnostics"}`` document; each diagnostic goes to stderr."""
     try:
         content = read_flow_file(path)
     except FlowFileError as exc:
@@ -93,7 +94,7 @@ def validate_command(path: str, as_json: bool) -> int:
         print(json.dumps(body, ensure_ascii=False, indent=2))
         return 0 if valid else 1
     for diagnostic in diagnostics:
-        print(format_diagnostic(diagnostic))
+        _err(format_diagnostic(diagnostic))
     errors = sum(1 for d in diagnostics if d.is_error)
     warnings = len(diagnostics) - errors
     verdict = "valid" if valid else "invalid"
@@ -102,11 +103,21 @@ def validate_command(path: str, as_json: bool) -> int:
 
 
 def _write_atomically(target: str, body: str) -> None:
-    directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=".scaiflow-", dir=directory)
+    """Write a sibling temporary file and rename it over ``target``. The temporary file is
+    created like any new file (0666 less the umask), not private like mkstemp's 0600."""
+    directory, name = os.path.split(os.path.abspath(target))
+    while True:
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -145,31 +156,3 @@ def compile_command(path: str, fmt: str, out: str | None) -> int:
         return 1
     _err(f"wrote {out}")
     return 0
-
-
-def _run_validate(args: argparse.Namespace) -> int:
-    return validate_command(args.flow, args.json)
-
-
-def _run_compile(args: argparse.Namespace) -> int:
-    return compile_command(args.flow, args.format, args.out)
-
-
-def add_subcommands(subparsers: Any) -> None:
-    """Register ``validate`` and ``compile`` on the CLI's sub-parsers."""
-    validate = subparsers.add_parser(
-        "validate", help="validate a flow file offline (exit 0 valid, 1 invalid)"
-    )
-    validate.add_argument("flow", metavar="FLOW.json", help="FlowGraph JSON file ('-' = stdin)")
-    validate.add_argument("--json", action="store_true", help='print {"valid", "diagnostics"}')
-    validate.add_argument("--data-dir", help="accepted for uniformity; not used")
-    validate.set_defaults(func=_run_validate)
-
-    compile_ = subparsers.add_parser("compile", help="compile a flow file to its manifest offline")
-    compile_.add_argument("flow", metavar="FLOW.json", help="FlowGraph JSON file ('-' = stdin)")
-    compile_.add_argument(
-        "--format", default="yaml", help="yaml (default) or json; ir and scai are unsupported"
-    )
-    compile_.add_argument("--out", metavar="PATH", help="write here instead of stdout")
-    compile_.add_argument("--data-dir", help="accepted for uniformity; not used")
-    compile_.set_defaults(func=_run_compile)

@@ -3,10 +3,14 @@
 Loading a large manifest builds hundreds of thousands of dicts, lists and strings in one go;
 each young-generation collection then traverses ever more survivors, which made import grow
 superlinearly (measured: 0.33 ms/node at 500 nodes, 0.85 ms/node at 2,000 with the collector
-on; a flat 0.33 ms/node with it paused). Everything built here is freed by reference counting,
-so nothing is lost by pausing. The collector is process-wide and imports run in executor
-threads, so pauses nest through a counter: it resumes when the last pause ends, and only if
-it was enabled before the first one began.
+on; a flat 0.33 ms/node with it paused). Everything built there is freed by reference
+counting, so nothing is lost by pausing.
+
+The collector is process-wide, so pausing it is the caller's decision, not the compiler's
+(the compiler is a pure library): the preview endpoint wraps `import_manifest` in
+`gc_paused()`. Imports run in executor threads, so pauses nest through a counter: the
+collector resumes when the last pause ends, and only if it was enabled before the first one
+began.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""`scaiflow-box validate` and `scaiflow-box compile`: offline, exit codes, streams."""
+"""`scaiflow-box validate` and `scaiflow-box compile`: offline, exit codes, streams, modes."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from scaiflow_box.compiler.commands import add_subcommands, compile_command, validate_command
+from scaiflow_box.cli import build_parser
+from scaiflow_box.commands.flow_files import compile_command, validate_command
 from tests.compiler.builders import EXAMPLES, load_example
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "compiler" / "golden"
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -33,7 +34,8 @@ def invalid_flow() -> dict[str, Any]:
     return content
 
 
-def run_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, data_dir: Path, umask: int | None = None
+            ) -> subprocess.CompletedProcess[str]:
     """The real executable, with a data dir that must never be created."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCAIFLOW_")}
     env["SCAIFLOW_DATA_DIR"] = str(data_dir)
@@ -45,7 +47,27 @@ def run_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         check=False,
+        preexec_fn=None if umask is None else (lambda: os.umask(umask)),
     )
+
+
+def flow_with_a_warning() -> dict[str, Any]:
+    content = load_example("hello-world")
+    content["nodes"].append(
+        {
+            "id": "node_island",
+            "type": "llm_rigid",
+            "label": "Island",
+            "position": {"x": 0, "y": 0},
+            "config": {"template": "t"},
+        }
+    )
+    return content
+
+
+ISLAND_WARNING = (
+    "warning: node 'node_island' is not reachable from any entry-point node ($.nodes[2])"
+)
 
 
 # -- through the real executable -------------------------------------------------------
@@ -78,6 +100,43 @@ def test_cli_validate_json_on_invalid_flow(tmp_path: Path) -> None:
     } in body["diagnostics"]
 
 
+def test_cli_validate_prints_only_the_verdict_on_stdout(tmp_path: Path) -> None:
+    path = write(tmp_path, flow_with_a_warning())
+    done = run_cli("validate", path, data_dir=tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{path}: valid (0 error(s), 1 warning(s))\n"
+    assert done.stderr == ISLAND_WARNING + "\n"
+    bad = write(tmp_path, invalid_flow(), "bad.json")
+    done = run_cli("validate", bad, data_dir=tmp_path / "data")
+    assert done.returncode == 1
+    assert done.stdout == f"{bad}: invalid (1 error(s), 0 warning(s))\n"
+    assert done.stderr == "error: flow has no entry-point node ($.nodes)\n"
+    # --json: the document alone on stdout, nothing on stderr
+    done = run_cli("validate", path, "--json", data_dir=tmp_path / "data")
+    assert done.returncode == 0 and done.stderr == ""
+    assert [d["severity"] for d in json.loads(done.stdout)["diagnostics"]] == ["warning"]
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)],
+                         ids=["022", "027", "002"])
+def test_cli_compile_out_gets_the_usual_mode(tmp_path: Path, umask: int, mode: int) -> None:
+    out = tmp_path / "manifest.yaml"
+    done = run_cli("compile", str(EXAMPLES / "hello-world.flow.json"), "--out", str(out),
+                   data_dir=tmp_path / "data", umask=umask)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == f"wrote {out}\n"
+    assert stat.S_IMODE(out.stat().st_mode) == mode
+    assert out.read_text(encoding="utf-8") == (GOLDEN / "hello-world.yaml").read_text()
+    # replacing an existing file is atomic and gives the same mode
+    out.chmod(0o600)
+    done = run_cli("compile", str(EXAMPLES / "hello-world.flow.json"), "--out", str(out),
+                   data_dir=tmp_path / "data", umask=umask)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.yaml"]  # no temp left over
+
+
 def test_cli_unsupported_format_is_a_usage_error(tmp_path: Path) -> None:
     done = run_cli(
         "compile",
@@ -97,28 +156,16 @@ def test_cli_unsupported_format_is_a_usage_error(tmp_path: Path) -> None:
 def test_validate_human_output_lists_diagnostics(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    content = load_example("hello-world")
-    content["nodes"].append(
-        {
-            "id": "node_island",
-            "type": "llm_rigid",
-            "label": "Island",
-            "position": {"x": 0, "y": 0},
-            "config": {"template": "t"},
-        }
-    )
-    path = write(tmp_path, content)
+    path = write(tmp_path, flow_with_a_warning())
     assert validate_command(path, False) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out == [
-        "warning: node 'node_island' is not reachable from any entry-point node ($.nodes[2])",
-        f"{path}: valid (0 error(s), 1 warning(s))",
-    ]
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [ISLAND_WARNING]
+    assert captured.out.splitlines() == [f"{path}: valid (0 error(s), 1 warning(s))"]
     path = write(tmp_path, invalid_flow(), "bad.json")
     assert validate_command(path, False) == 1
-    out = capsys.readouterr().out
-    assert "error: flow has no entry-point node ($.nodes)" in out
-    assert out.rstrip().endswith("invalid (1 error(s), 0 warning(s))")
+    captured = capsys.readouterr()
+    assert "error: flow has no entry-point node ($.nodes)" in captured.err
+    assert captured.out == f"{path}: invalid (1 error(s), 0 warning(s))\n"
 
 
 def test_validate_json_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -203,9 +250,8 @@ def test_format_exit_codes(fmt: str, code: int, capsys: pytest.CaptureFixture[st
         assert captured.out == "" and "fix: " in captured.err
 
 
-def test_add_subcommands_registers_both(capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser(prog="scaiflow-box")
-    add_subcommands(parser.add_subparsers(dest="command"))
+def test_the_cli_parser_declares_both(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
     example = str(EXAMPLES / "hello-world.flow.json")
     args = parser.parse_args(["validate", example, "--json", "--data-dir", "/nowhere"])
     assert args.func(args) == 0

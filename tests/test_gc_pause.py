@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from scaiflow_box.compiler.gc_pause import gc_paused
+from scaiflow_box.gc_pause import gc_paused
 
 
 def test_pauses_nest_and_restore() -> None:
