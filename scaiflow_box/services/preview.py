@@ -17,9 +17,9 @@ from scaiflow_box.auth.principal import Principal
 from scaiflow_box.compiler.analyze import validate_flow
 from scaiflow_box.compiler.emit_yaml import CompileResult, compile_flow
 from scaiflow_box.compiler.errors import FlowInvalid, ImportFailed, UnsupportedFormat
-from scaiflow_box.compiler.gc_pause import gc_paused
 from scaiflow_box.compiler.importer import import_manifest
 from scaiflow_box.errors import InvalidInput
+from scaiflow_box.gc_pause import gc_paused
 from scaiflow_box.services.flows import FlowService
 from scaiflow_box.services.testrunner import run_tests
 
