@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
+from scaiflow_box.http.state import CURSORS, PRINCIPAL, REQUEST_ID
+
 if TYPE_CHECKING:
     from scaiflow_box.auth.issuer import LocalIssuer
     from scaiflow_box.auth.jwks import JwksCache
-    from scaiflow_box.auth.principal import Principal
     from scaiflow_box.config import Settings
-    from scaiflow_box.http.cursors import CursorCodec
-    from scaiflow_box.http.dispatch import RouteTable
+    from scaiflow_box.http.route_table import RouteTable
     from scaiflow_box.services.acls import AclService
     from scaiflow_box.services.admin import AdminService
     from scaiflow_box.services.flows import FlowService
@@ -31,7 +31,6 @@ DB: web.AppKey[Database] = web.AppKey("db")
 ISSUER: web.AppKey[LocalIssuer] = web.AppKey("issuer")
 JWKS: web.AppKey[JwksCache] = web.AppKey("jwks")
 UPSTREAM_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("upstream_session")
-CURSORS: web.AppKey[CursorCodec] = web.AppKey("cursors")
 ROUTES: web.AppKey[RouteTable] = web.AppKey("routes")
 
 IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
@@ -41,5 +40,6 @@ PREVIEW: web.AppKey[PreviewService] = web.AppKey("preview")
 ADMIN: web.AppKey[AdminService] = web.AppKey("admin")
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 
-PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
-REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+
+__all__ = ["ACLS", "ADMIN", "CURSORS", "DB", "FLOWS", "IDENTITY", "ISSUER", "JWKS", "PREVIEW",
+           "PRINCIPAL", "READINESS", "REQUEST_ID", "ROUTES", "SETTINGS", "UPSTREAM_SESSION"]

@@ -9,18 +9,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel
 
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.http.cursors import CursorCodec
-from scaiflow_box.http.route import Route
-from scaiflow_box.keys import CURSORS, PRINCIPAL, REQUEST_ID
+from scaiflow_box.http.state import CURSORS, PRINCIPAL, REQUEST_ID
 
 B = TypeVar("B")
 Q = TypeVar("Q")
+
+
+class RouteFacts(Protocol):
+    """What a call needs to know of its route (`http.route.Route` has it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path_params(self) -> tuple[str, ...]: ...
+
+    @property
+    def header_names(self) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +82,7 @@ class Call(Generic[B, Q]):
 
     __slots__ = ("body", "query", "request", "route")
 
-    def __init__(self, request: web.Request, route: Route, body: B, query: Q) -> None:
+    def __init__(self, request: web.Request, route: RouteFacts, body: B, query: Q) -> None:
         self.request = request
         self.route = route
         self.body = body

@@ -10,8 +10,7 @@ own `Allow`) and any undeclared method (405 with the same `Allow`), so a literal
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -21,34 +20,13 @@ from scaiflow_box.http.call import Blob, Call, RawJson, Reply, Upgraded
 from scaiflow_box.http.errors import HttpError, error_response, status_of
 from scaiflow_box.http.parsing import parse_body, parse_query
 from scaiflow_box.http.route import PUBLIC_ALLOW_LIST, Route
+from scaiflow_box.http.route_table import AiohttpHandler, RouteTable
 from scaiflow_box.keys import ROUTES, SETTINGS
 
 log = logging.getLogger("scaiflow_box.http")
 
-AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
 class UndeclaredResponse(RuntimeError):
     """A handler answered with a status or model its route does not declare (a bug)."""
-
-
-@dataclass
-class RouteTable:
-    """Every registered route, and which aiohttp handler serves which route."""
-
-    routes: list[Route] = field(default_factory=list)
-    document: bytes | None = None  # the OpenAPI document, built on first request
-    by_handler: dict[AiohttpHandler, Route] = field(default_factory=dict)
-    methods_by_path: dict[str, list[str]] = field(default_factory=dict)
-
-    def route_of(self, request: web.Request) -> Route | None:
-        return self.by_handler.get(request.match_info.handler)
-
-    def allow_header(self, path: str) -> str:
-        methods = list(self.methods_by_path.get(path, ()))
-        if "GET" in methods:
-            methods.append("HEAD")
-        return ", ".join([*methods, "OPTIONS"])
 
 
 def render(route: Route, reply: Reply) -> web.StreamResponse:

@@ -15,16 +15,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from scaiflow_box.http.call import Call, Reply
 from scaiflow_box.http.errors import ERRORS, ErrorSpec
 
-if TYPE_CHECKING:
-    from scaiflow_box.http.call import Call, Reply
-
-Handler = Callable[["Call[Any, Any]"], Awaitable["Reply"]]
+Handler = Callable[[Call[Any, Any]], Awaitable[Reply]]
 Auth = Literal["token", "public", "dev_token"]
 Kind = Literal["http", "websocket"]
 
