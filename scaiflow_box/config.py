@@ -180,33 +180,22 @@ def load_settings(
 
     port = integer("SCAIFLOW_API_PORT", 8001, 1, 65535)
     host = get("SCAIFLOW_API_HOST") or "127.0.0.1"
-    timeout_raw = get("SCAIFLOW_UPSTREAM_TIMEOUT_SECONDS")
-    timeout = 10.0
-    if timeout_raw is not None:
-        try:
-            timeout = float(timeout_raw)
-            if not 0 < timeout <= 600:
-                raise ValueError
-        except ValueError:
-            problems.append(
-                f"SCAIFLOW_UPSTREAM_TIMEOUT_SECONDS: expected seconds in (0, 600], "
-                f"got {timeout_raw!r}"
-            )
-            timeout = 10.0
 
-    body_timeout_raw = get("SCAIFLOW_BODY_TIMEOUT_SECONDS")
-    body_timeout = 30.0
-    if body_timeout_raw is not None:
+    def seconds(name: str, default: float, high: float) -> float:
+        value = get(name)
+        if value is None:
+            return default
         try:
-            body_timeout = float(body_timeout_raw)
-            if not 0 < body_timeout <= 3600:
-                raise ValueError
+            number = float(value)
         except ValueError:
-            problems.append(
-                f"SCAIFLOW_BODY_TIMEOUT_SECONDS: expected seconds in (0, 3600], "
-                f"got {body_timeout_raw!r}"
-            )
-            body_timeout = 30.0
+            number = float("nan")
+        if not 0 < number <= high:  # NaN fails too
+            problems.append(f"{name}: expected seconds in (0, {high:g}], got {value!r}")
+            return default
+        return number
+
+    timeout = seconds("SCAIFLOW_UPSTREAM_TIMEOUT_SECONDS", 10.0, 600)
+    body_timeout = seconds("SCAIFLOW_BODY_TIMEOUT_SECONDS", 30.0, 3600)
 
     algorithms = tuple(
         a.strip() for a in (get("SCAIKEY_ALGORITHMS") or "RS256").split(",") if a.strip()

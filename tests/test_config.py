@@ -34,6 +34,8 @@ def test_audience_falls_back_to_client_id() -> None:
     ({"SCAIFLOW_DEFAULT_PERMISSIONS": "scaicore:root"}, "unknown permission"),
     ({"SCAIFLOW_DEPLOY_AUTH": "magic"}, "SCAIFLOW_DEPLOY_AUTH"),
     ({"SCAIFLOW_UPSTREAM_TIMEOUT_SECONDS": "-1"}, "SCAIFLOW_UPSTREAM_TIMEOUT_SECONDS"),
+    ({"SCAIFLOW_BODY_TIMEOUT_SECONDS": "nan"}, "SCAIFLOW_BODY_TIMEOUT_SECONDS"),
+    ({"SCAIFLOW_BODY_TIMEOUT_SECONDS": "3601"}, "SCAIFLOW_BODY_TIMEOUT_SECONDS"),
     ({"SCAIFLOW_METRICS": "maybe"}, "SCAIFLOW_METRICS: expected true or false"),
     ({"SCAIFLOW_LOG_FORMAT": "xml"}, "SCAIFLOW_LOG_FORMAT"),
     ({"SCAIKEY_JWKS_FILE": "/nonexistent/jwks.json", "SCAIKEY_ISSUER": "https://i"},
