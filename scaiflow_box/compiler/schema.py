@@ -60,7 +60,17 @@ class EdgeEnd(OpenModel):
     port: str
 
 
+# The one structural rule a JSON type cannot say: a conditional edge carries its condition
+# (``flow_table.check_flow``). Written into the schema so the API document says it too.
+CONDITIONAL_EDGE_RULE: dict[str, Any] = {
+    "if": {"properties": {"type": {"const": "conditional"}}, "required": ["type"]},
+    "then": {"properties": {"condition": {"type": "string"}}, "required": ["condition"]},
+}
+
+
 class Edge(OpenModel):
+    model_config = ConfigDict(json_schema_extra=CONDITIONAL_EDGE_RULE)
+
     id: str
     type: EdgeType
     source: EdgeEnd

@@ -1,0 +1,65 @@
+"""Regressions for what schemathesis found against the served appliance (tests/contract):
+places where the server and its OpenAPI document disagreed. Each test checks both sides (what
+the document says about a request, and what the server answers, and what it stored)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from tests.conftest import Appliance, hello_content
+
+FLOWS = "/api/v1/flows"
+
+
+async def document(app: Appliance) -> dict[str, Any]:
+    resp = await app.client.get("/api/v1/openapi.json")
+    assert resp.status == 200
+    doc: dict[str, Any] = await resp.json()
+    return doc
+
+
+def request_validator(doc: dict[str, Any], path: str, method: str) -> jsonschema.Validator:
+    """A JSON Schema validator for the JSON request body the document declares."""
+    schema = doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    registry: Registry[Any] = Registry().with_resource("urn:doc",
+                                                        DRAFT202012.create_resource(doc))
+    return jsonschema.Draft202012Validator({"$ref": "urn:doc" + schema["$ref"]},
+                                           registry=registry)
+
+
+async def test_a_conditional_edge_without_condition_is_invalid_for_both(
+        appliance: Appliance) -> None:
+    """The server refuses a conditional edge without `condition` (422); the document used to
+    accept it (schemathesis: "schema-valid request rejected" on POST /flows)."""
+    headers = await appliance.headers()
+    validator = request_validator(await document(appliance), FLOWS, "post")
+    content = hello_content()
+    content["edges"][0]["type"] = "conditional"
+    body = {"name": "x", "content": content}
+
+    assert not validator.is_valid(body)
+    resp = await appliance.client.post(FLOWS, headers=headers, json=body)
+    assert resp.status == 422
+    assert (await resp.json())["detail"] == [{
+        "loc": ["body", "content", "edges", 0, "condition"],
+        "msg": "Field required when type is 'conditional'", "type": "missing"}]
+    content["edges"][0]["condition"] = None  # null is no condition either
+    assert not validator.is_valid(body)
+    assert (await appliance.client.post(FLOWS, headers=headers, json=body)).status == 422
+    assert appliance.sql("SELECT count(*) AS n FROM flows")[0]["n"] == 0
+
+    content["edges"][0]["condition"] = "{{ok}}"
+    assert validator.is_valid(body)
+    resp = await appliance.client.post(FLOWS, headers=headers, json=body)
+    assert resp.status == 201
+    [stored] = appliance.sql("SELECT content FROM flow_versions")
+    assert b'"condition":"{{ok}}"' in stored["content"]
+    # Other edge types still need no condition, in both.
+    content["edges"][0] = {**content["edges"][0], "type": "data"}
+    del content["edges"][0]["condition"]
+    assert validator.is_valid(body)
+    assert (await appliance.client.post(FLOWS, headers=headers, json=body)).status == 201
