@@ -63,3 +63,29 @@ async def test_a_conditional_edge_without_condition_is_invalid_for_both(
     del content["edges"][0]["condition"]
     assert validator.is_valid(body)
     assert (await appliance.client.post(FLOWS, headers=headers, json=body)).status == 201
+
+
+async def test_compile_formats_are_the_documented_enum(appliance: Appliance) -> None:
+    """Only `yaml` and `json` compile; the document said any string up to 16 characters
+    (schemathesis: "schema-valid request rejected" with 400 `unsupported_format`)."""
+    headers = await appliance.headers()
+    doc = await document(appliance)
+    validator = request_validator(doc, f"{FLOWS}/compile", "post")
+    assert doc["components"]["schemas"]["CompileRequest"]["properties"]["format"]["enum"] == [
+        "yaml", "json"]
+    audit_before = appliance.sql("SELECT count(*) AS n FROM audit_log")[0]["n"]
+    for fmt in ("ir", "scai", "000"):
+        body = {"content": hello_content(), "format": fmt}
+        assert not validator.is_valid(body)
+        resp = await appliance.client.post(f"{FLOWS}/compile", headers=headers, json=body)
+        assert resp.status == 400
+        assert (await resp.json())["detail"]["error"] == "unsupported_format"
+    for fmt in ("yaml", "json"):
+        body = {"content": hello_content(), "format": fmt}
+        assert validator.is_valid(body)
+        resp = await appliance.client.post(f"{FLOWS}/compile", headers=headers, json=body)
+        assert resp.status == 200
+        assert (await resp.json())["format"] == fmt
+    # Compiling stores nothing.
+    assert appliance.sql("SELECT count(*) AS n FROM flows")[0]["n"] == 0
+    assert appliance.sql("SELECT count(*) AS n FROM audit_log")[0]["n"] == audit_before
