@@ -137,15 +137,16 @@ class Route:
     @cached_property
     def error_specs(self) -> dict[int, ErrorSpec]:
         """Every error status this route can answer: the declared ones plus those its shape
-        implies (401 for authenticated routes; 400/408/413/415/422 for a body; 422 for
-        query parameters, 400 for a cursor)."""
+        implies (401 for authenticated routes; 400/408/413/415/422 for a body; 422 and 414
+        for query parameters, whose values can make the request line exceed its 8 KB; 400 for
+        a cursor)."""
         implied: list[int] = []
         if self.auth == "token":
             implied.append(401)
         if self.body is not None:
             implied += [400, 408, 413, 415, 422]
         if self.query is not None:
-            implied.append(422)
+            implied += [414, 422]
             if "cursor" in self.query.model_fields:
                 implied.append(400)
         specs: dict[int, ErrorSpec] = {status: ERRORS[status] for status in implied}
