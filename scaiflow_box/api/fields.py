@@ -44,8 +44,13 @@ Timestamp = Annotated[str, Field(description="RFC 3339 UTC with milliseconds and
                                  examples=["2026-04-29T12:34:56.123Z"])]
 Version = Annotated[str, Field(description="Semantic version MAJOR.MINOR.PATCH",
                                examples=["1.0.3"])]
-Cursor = Annotated[str | None, Field(max_length=1024,
-                                     description="`next_cursor` of the previous page")]
+# What `http/cursors.py` issues: base64url(values) "." base64url(MAC); empty means the first
+# page. Documented only: a cursor that does not match is forged, the codec's 400.
+CURSOR_PATTERN = r"^([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?$"
+Cursor = Annotated[
+    Annotated[str, Field(max_length=1024, json_schema_extra={"pattern": CURSOR_PATTERN})] | None,
+    Field(description="`next_cursor` of the previous page"),
+]
 Limit = Annotated[int, Field(ge=1, le=500, description="Page size (1 to 500)")]
 
 

@@ -4,6 +4,7 @@ the document says about a request, and what the server answers, and what it stor
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jsonschema
@@ -109,3 +110,35 @@ async def test_an_overlong_query_is_a_documented_414(appliance: Appliance) -> No
     assert resp.status == 414
     assert (await resp.json())["detail"]["error"] == "uri_too_long"
     assert appliance.sql("SELECT count(*) AS n FROM audit_log")[0]["n"] == audit_before
+
+
+async def test_cursors_are_documented_as_what_the_server_issues(appliance: Appliance) -> None:
+    """The cursor was documented as any string of up to 1,024 characters, so valid-looking
+    cursors of non-ASCII characters could exceed the request-line limit; the document now
+    says what a cursor is (base64url "." base64url, or empty for the first page)."""
+    headers = await appliance.headers()
+    doc = await document(appliance)
+    [cursor_param] = [p for p in doc["paths"][FLOWS]["get"]["parameters"]
+                      if p["name"] == "cursor"]
+    [string_schema] = [s for s in cursor_param["schema"]["anyOf"] if s["type"] == "string"]
+    pattern = re.compile(string_schema["pattern"])
+    assert string_schema["maxLength"] == 1024
+    for name in ("a", "b", "c"):
+        assert (await appliance.client.post(FLOWS, headers=headers, json={
+            "name": name, "content": hello_content(name)})).status == 201
+    resp = await appliance.client.get(FLOWS, headers=headers, params={"limit": "1"})
+    first = await resp.json()
+    cursor = first["next_cursor"]
+    assert pattern.match(cursor) and pattern.match("")
+    resp = await appliance.client.get(FLOWS, headers=headers,
+                                      params={"limit": "1", "cursor": cursor})
+    assert resp.status == 200
+    assert [f["id"] for f in (await resp.json())["items"]] != [f["id"] for f in first["items"]]
+    resp = await appliance.client.get(FLOWS, headers=headers, params={"cursor": ""})
+    assert resp.status == 200 and (await resp.json())["total"] == 3
+    forged = "é" * 20
+    assert not pattern.match(forged)
+    resp = await appliance.client.get(FLOWS, headers=headers, params={"cursor": forged})
+    assert resp.status == 400
+    assert (await resp.json())["detail"]["error"] == "invalid_cursor"
+    assert appliance.sql("SELECT count(*) AS n FROM flows")[0]["n"] == 3
