@@ -60,6 +60,12 @@ class QueryModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+# The schema keywords of a request header the dispatcher enforces (422 otherwise); a route
+# that declares any other cannot be registered, so the document never promises a check the
+# server does not make.
+REQUEST_HEADER_KEYWORDS = frozenset({"type", "maxLength"})
+
+
 @dataclass(frozen=True)
 class Header:
     """A request or response header the route reads or sends."""
@@ -139,7 +145,7 @@ class Route:
         """Every error status this route can answer: the declared ones plus those its shape
         implies (401 for authenticated routes; 400/408/413/415/422 for a body; 422 and 414
         for query parameters, whose values can make the request line exceed its 8 KB; 400 for
-        a cursor)."""
+        a cursor; 422 for request headers that are required or bounded)."""
         implied: list[int] = []
         if self.auth == "token":
             implied.append(401)
@@ -149,6 +155,8 @@ class Route:
             implied += [414, 422]
             if "cursor" in self.query.model_fields:
                 implied.append(400)
+        if any(h.required or "maxLength" in h.schema for h in self.headers):
+            implied.append(422)
         specs: dict[int, ErrorSpec] = {status: ERRORS[status] for status in implied}
         for item in self.errors:
             spec = item if isinstance(item, ErrorSpec) else ERRORS[item]

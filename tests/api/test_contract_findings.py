@@ -142,3 +142,65 @@ async def test_cursors_are_documented_as_what_the_server_issues(appliance: Appli
     assert resp.status == 400
     assert (await resp.json())["detail"]["error"] == "invalid_cursor"
     assert appliance.sql("SELECT count(*) AS n FROM flows")[0]["n"] == 3
+
+
+async def test_if_match_is_held_to_its_documented_length(appliance: Appliance) -> None:
+    """`If-Match` is documented with a maxLength of 1,024, but the server read any length and
+    answered 412 (schemathesis: "schema-violating request accepted"). It is now a 422 before
+    anything is touched, on every route that reads it, and the document lists that 422."""
+    headers = await appliance.headers()
+    doc = await document(appliance)
+    for path, method in ((f"{FLOWS}/{{flow_id}}", "put"), (f"{FLOWS}/{{flow_id}}", "delete"),
+                         (f"{FLOWS}/{{flow_id}}/acls", "post"),
+                         (f"{FLOWS}/{{flow_id}}/acls/{{acl_id}}", "patch"),
+                         (f"{FLOWS}/{{flow_id}}/acls/{{acl_id}}", "delete")):
+        operation = doc["paths"][path][method]
+        [if_match] = [p for p in operation["parameters"] if p["name"] == "If-Match"]
+        assert if_match["schema"]["maxLength"] == 1024
+        assert "422" in operation["responses"], (method, path)
+    resp = await appliance.client.post(FLOWS, headers=headers, json={
+        "name": "x", "content": hello_content()})
+    flow = await resp.json()
+    url = f"{FLOWS}/{flow['id']}"
+    too_long = '"' + "1" * 1023 + '"'
+    expected = {"detail": [{"loc": ["header", "If-Match"],
+                            "msg": "String should have at most 1024 characters",
+                            "type": "string_too_long"}]}
+    resp = await appliance.client.put(url, headers={**headers, "If-Match": too_long},
+                                      json={"name": "renamed"})
+    assert resp.status == 422
+    assert await resp.json() == expected
+    resp = await appliance.client.delete(url, headers={**headers, "If-Match": too_long})
+    assert resp.status == 422
+    assert await resp.json() == expected
+    [row] = appliance.sql("SELECT name, version, deleted_at FROM flows WHERE id = ?", flow["id"])
+    assert (row["name"], row["version"], row["deleted_at"]) == ("x", "1.0.0", None)
+    # At the limit it is read as usual: a stale tag is a 412.
+    resp = await appliance.client.put(url, headers={**headers, "If-Match": too_long[:-2] + '"'},
+                                      json={"name": "renamed"})
+    assert resp.status == 412
+    resp = await appliance.client.put(url, headers={**headers, "If-Match": '"1.0.0"'},
+                                      json={"name": "renamed"})
+    assert resp.status == 200
+    assert appliance.sql("SELECT name FROM flows WHERE id = ?", flow["id"])[0]["name"] == "renamed"
+
+
+def test_a_header_constraint_the_server_cannot_enforce_is_refused() -> None:
+    """A request header may only declare what the dispatcher checks, so the document cannot
+    promise a constraint nobody enforces."""
+    from aiohttp import web
+
+    from scaiflow_box.http.dispatch import register_routes
+    from scaiflow_box.http.route import Header, Response, Route
+
+    async def handler(call: Any) -> Any:  # never called
+        raise AssertionError
+
+    route = Route("GET", "/api/v1/x", handler, "x", "flows", (Response(204, None, "x"),),
+                  headers=(Header("X-Tag", "x", schema={"type": "string", "pattern": "^a$"}),))
+    try:
+        register_routes(web.Application(), [route])
+    except ValueError as exc:
+        assert "X-Tag" in str(exc) and "pattern" in str(exc)
+    else:
+        raise AssertionError("registered a header check nobody enforces")
