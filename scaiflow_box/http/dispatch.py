@@ -17,11 +17,17 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from scaiflow_box.errors import DomainError, InvalidFields
+from scaiflow_box.errors import DomainError, InvalidFields, NotFound
 from scaiflow_box.http.call import Blob, Call, RawJson, Reply, Upgraded
 from scaiflow_box.http.errors import HttpError, error_response, status_of
 from scaiflow_box.http.parsing import parse_body, parse_query
-from scaiflow_box.http.route import PUBLIC_ALLOW_LIST, REQUEST_HEADER_KEYWORDS, Header, Route
+from scaiflow_box.http.route import (
+    PATH_PARAM_MAX_LENGTH,
+    PUBLIC_ALLOW_LIST,
+    REQUEST_HEADER_KEYWORDS,
+    Header,
+    Route,
+)
 from scaiflow_box.keys import ROUTES, SETTINGS
 
 log = logging.getLogger("scaiflow_box.http")
@@ -123,9 +129,13 @@ def make_endpoint(route: Route) -> AiohttpHandler:
     query_model = route.query
     limit = route.body_limit
     headers = checked_headers(route)
+    path_params = route.path_params
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
         try:
+            for name in path_params:
+                if len(request.match_info[name]) > PATH_PARAM_MAX_LENGTH:
+                    raise NotFound("Not Found")
             if headers:
                 check_headers(request, headers)
             query = parse_query(request, query_model) if query_model is not None else None

@@ -29,6 +29,9 @@ Auth = Literal["token", "public", "dev_token"]
 Kind = Literal["http", "websocket"]
 
 DEFAULT_BODY_LIMIT = 1024 * 1024
+# Every id and name in a path is 1-200 characters (documented so); a longer one names nothing
+# and is answered 404 before the handler runs.
+PATH_PARAM_MAX_LENGTH = 200
 FLOW_BODY_LIMIT = 8 * 1024 * 1024
 
 PUBLIC_ALLOW_LIST = frozenset({
@@ -145,10 +148,13 @@ class Route:
         """Every error status this route can answer: the declared ones plus those its shape
         implies (401 for authenticated routes; 400/408/413/415/422 for a body; 422 and 414
         for query parameters, whose values can make the request line exceed its 8 KB; 400 for
-        a cursor; 422 for request headers that are required or bounded)."""
+        a cursor; 422 for request headers that are required or bounded; 404 for a path with
+        parameters)."""
         implied: list[int] = []
         if self.auth == "token":
             implied.append(401)
+        if self.path_params:
+            implied.append(404)
         if self.body is not None:
             implied += [400, 408, 413, 415, 422]
         if self.query is not None:
