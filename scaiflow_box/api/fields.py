@@ -57,10 +57,12 @@ Limit = Annotated[int, Field(ge=1, le=500, description="Page size (1 to 500)")]
 
 class FlowContent(FlowGraph):
     """FlowGraph content as a client sends it: `id` and `version` are the server's and may be
-    omitted (whatever is sent there is overwritten)."""
+    omitted; whatever is sent there, of any type, is overwritten (SPEC §3)."""
 
-    id: str | None = None  # type: ignore[assignment]
-    version: str | None = None  # type: ignore[assignment]
+    id: Any = Field(default=None,
+                    description="Ignored: the server writes the flow's id here")
+    version: Any = Field(default=None,
+                         description="Ignored: the server writes the new version here")
 
 
 # Flow content is validated by the compiler's structural check (fast, with pydantic's
