@@ -268,3 +268,44 @@ async def test_content_id_and_version_take_any_value_and_are_overwritten(
     assert [r["version"] for r in rows] == ["1.0.0", "1.0.1"]
     stored = json.loads(rows[1]["content"])
     assert (stored["id"], stored["version"]) == (flow["id"], "1.0.1")
+
+
+async def test_an_integral_float_is_an_integer(appliance: Appliance) -> None:
+    """JSON Schema reads 48.0 as an integer, so the document calls `max_retries: 48.0` valid,
+    but the structural check refused it (schemathesis: "schema-valid request rejected", 422
+    `int_type`). It is accepted, stored as sent, and compiled as the integer."""
+    headers = await appliance.headers()
+    validator = request_validator(await document(appliance), FLOWS, "post")
+    content = hello_content()
+    content["config"]["scaiqueue"] = {"queues": [{"slug": "jobs", "max_retries": 48.0}]}
+    content["config"]["bunker"] = {"cpu_millicores": 500.0}
+    body = {"name": "x", "content": content}
+    assert validator.is_valid(body)
+    resp = await appliance.client.post(FLOWS, headers=headers, json=body)
+    assert resp.status == 201, await resp.text()
+    flow = await resp.json()
+    assert flow["content"]["config"]["scaiqueue"]["queues"][0]["max_retries"] == 48.0
+    [row] = appliance.sql("SELECT content FROM flow_versions WHERE flow_id = ?", flow["id"])
+    assert b'"max_retries":48.0' in row["content"]
+    resp = await appliance.client.post(f"{FLOWS}/compile", headers=headers,
+                                       json={"content": flow["content"], "format": "json"})
+    manifest = json.loads((await resp.json())["body"])
+    assert manifest["core"]["scaiqueue"]["queues"][0]["max_retries"] == 48
+    assert type(manifest["core"]["scaiqueue"]["queues"][0]["max_retries"]) is int
+    # Not integral, or out of range: invalid for both, nothing stored.
+    for value, kind in ((48.5, "int_type"), (101.0, "less_than_equal")):
+        content["config"]["scaiqueue"]["queues"][0]["max_retries"] = value
+        assert not validator.is_valid(body)
+        resp = await appliance.client.post(FLOWS, headers=headers, json=body)
+        assert resp.status == 422
+        [item] = (await resp.json())["detail"]
+        assert item["loc"][-1] == "max_retries" and item["type"] == kind
+    content["config"]["scaiqueue"]["queues"][0]["max_retries"] = 3
+    for value in (-1, -1.0):
+        content["config"]["bunker"]["cpu_millicores"] = value
+        assert not validator.is_valid(body)
+        resp = await appliance.client.post(FLOWS, headers=headers, json=body)
+        assert resp.status == 422
+        [item] = (await resp.json())["detail"]
+        assert item["loc"][-1] == "cpu_millicores" and item["type"] == "greater_than_equal"
+    assert appliance.sql("SELECT count(*) AS n FROM flows")[0]["n"] == 1
