@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from scaiflow_box.api.examples import flow_content_example
+from scaiflow_box.api.examples import flow_content_example, import_example
 from scaiflow_box.api.fields import Version
 from scaiflow_box.compiler.errors import SUPPORTED_FORMATS
 from scaiflow_box.http.call import Call, Reply, ok
@@ -134,7 +134,7 @@ ROUTES = [
     Route("POST", "/api/v1/flows/import", import_yaml, "ScaiCore YAML manifest to a FlowGraph",
           TAG, (Response(200, ImportOutput, "The FlowGraph and what the import had to guess"),),
           errors=(400, 403), needs="scaicore:view", body=ImportRequest,
-          body_limit=FLOW_BODY_LIMIT + 64 * 1024),
+          body_limit=FLOW_BODY_LIMIT + 64 * 1024, body_example=import_example),
     Route("POST", "/api/v1/flows/{flow_id}/run-tests", run_flow_tests,
           "Run the flow's tests locally and deterministically", TAG,
           (Response(200, TestReport, "One result per test case"),),
