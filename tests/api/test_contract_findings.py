@@ -331,3 +331,27 @@ async def test_every_documented_request_example_is_accepted(appliance: Appliance
                             "POST /api/v1/flows/import", "POST /api/v1/flows/validate"]
     [flow] = appliance.sql("SELECT name, version FROM flows")
     assert (flow["name"], flow["version"]) == ("Hello World", "1.0.0")
+
+
+async def test_write_links_carry_the_etag_they_follow(appliance: Appliance) -> None:
+    """The links from a flow to its update and delete pass the response's ETag as If-Match
+    (a client following them writes only what it read). Followed by hand: the fresh tag
+    writes, the same tag after a change is refused."""
+    headers = await appliance.headers()
+    doc = await document(appliance)
+    created = doc["paths"][FLOWS]["post"]["responses"]["201"]["links"]
+    for name in ("UpdateFlow", "DeleteFlow"):
+        assert created[name]["parameters"] == {"flow_id": "$response.body#/id",
+                                               "header.If-Match": "$response.header.ETag"}
+    resp = await appliance.client.post(FLOWS, headers=headers, json={
+        "name": "x", "content": hello_content()})
+    flow, etag = await resp.json(), resp.headers["ETag"]
+    resp = await appliance.client.put(f"{FLOWS}/{flow['id']}", json={"name": "y"},
+                                      headers={**headers, "If-Match": etag})
+    assert resp.status == 200
+    resp = await appliance.client.delete(f"{FLOWS}/{flow['id']}",
+                                         headers={**headers, "If-Match": etag})
+    assert resp.status == 412
+    assert (await resp.json())["detail"]["current_etag"] == '"1.0.0-1"'
+    [row] = appliance.sql("SELECT name, deleted_at FROM flows WHERE id = ?", flow["id"])
+    assert (row["name"], row["deleted_at"]) == ("y", None)
