@@ -25,7 +25,7 @@ from tests.contract.served import BOB, CAROL, DAVE, OPERATOR, ServedAppliance, W
 GUARD = Path(__file__).with_name("st_guard.py")
 EXAMPLES = int(os.environ.get("SCAIFLOW_CONTRACT_EXAMPLES", "") or 25)
 SEED = os.environ.get("SCAIFLOW_CONTRACT_SEED", "") or "20260429"
-STATEFUL_STEPS = max(10, EXAMPLES)
+STATEFUL_STEPS = min(60, max(25, EXAMPLES))  # steps per scenario; scenarios grow with EXAMPLES
 ST_TIMEOUT_S = 1800
 # The links the 201 of POST /api/v1/flows (and every flow read) declares (api/flows.py).
 FLOW_LINKS = ("GetFlow", "UpdateFlow", "DeleteFlow", "ListVersions", "GetVersion",
