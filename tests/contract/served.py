@@ -191,6 +191,8 @@ def populate(app: ServedAppliance) -> World:
     app.expect(200, "GET", "/api/v1/me", token=dave)
     acl = app.expect(201, "POST", f"/api/v1/flows/{flow['id']}/acls", token=manager,
                      json_body={"principal_type": "user", "principal_id": BOB, "level": "view"})
+    assert app.expect(200, "GET", f"/api/v1/flows/{flow['id']}", token=bob)["version"] == "1.0.1"
+    assert app.call("GET", f"/api/v1/flows/{flow['id']}", token=carol).status == 404
     service = app.expect(201, "POST", "/api/v1/admin/service-tokens", token=manager,
                          json_body={"sub": "usr_ci", "scope": "scaicore:view",
                                     "ttl_seconds": 3600, "description": "contract: disposable"})
