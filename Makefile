@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The contract tests (tests/contract, also part of `make test`) with far more generated cases.
-CONTRACT_EXAMPLES ?= 300
+CONTRACT_EXAMPLES ?= 1000
 contract: $(STAMP)
 	SCAIFLOW_CONTRACT_EXAMPLES=$(CONTRACT_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/contract
 
