@@ -63,9 +63,9 @@ class QueryModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-# The schema keywords of a request header the dispatcher enforces (422 otherwise); a route
-# that declares any other cannot be registered, so the document never promises a check the
-# server does not make.
+# The schema keywords a request header may declare: the dispatcher enforces them (a value that
+# breaks one is a 422), and a route declaring any other cannot be registered, so the document
+# never promises a check the server does not make.
 REQUEST_HEADER_KEYWORDS = frozenset({"type", "maxLength"})
 
 
