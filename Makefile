@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= ./scaiflow-data
 
-.PHONY: run test lint bench clean init
+.PHONY: run test contract lint bench clean init
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ run: init
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The contract tests (tests/contract, also part of `make test`) with far more generated cases.
+CONTRACT_EXAMPLES ?= 1000
+contract: $(STAMP)
+	SCAIFLOW_CONTRACT_EXAMPLES=$(CONTRACT_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/contract
 
 lint: $(STAMP)
 	$(BIN)/ruff check scaiflow_box tui tests bench

@@ -24,3 +24,11 @@ def flow_create_example() -> dict[str, Any]:
 
 def flow_content_example() -> dict[str, Any]:
     return {"content": example_flow()}
+
+
+def import_example() -> dict[str, Any]:
+    """The hello-world flow as the manifest `POST /flows/compile` makes of it."""
+    from scaiflow_box.compiler import compile_flow
+
+    result = compile_flow(example_flow(), "yaml")
+    return {"yaml": result.body}

@@ -44,18 +44,25 @@ Timestamp = Annotated[str, Field(description="RFC 3339 UTC with milliseconds and
                                  examples=["2026-04-29T12:34:56.123Z"])]
 Version = Annotated[str, Field(description="Semantic version MAJOR.MINOR.PATCH",
                                examples=["1.0.3"])]
-Cursor = Annotated[str | None, Field(max_length=1024,
-                                     description="`next_cursor` of the previous page")]
+# What `http/cursors.py` issues: base64url(values) "." base64url(MAC); empty means the first
+# page. Documented only: a cursor that does not match is forged, the codec's 400.
+CURSOR_PATTERN = r"^([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?$"
+Cursor = Annotated[
+    Annotated[str, Field(max_length=1024, json_schema_extra={"pattern": CURSOR_PATTERN})] | None,
+    Field(description="`next_cursor` of the previous page"),
+]
 Limit = Annotated[int, Field(ge=1, le=500, description="Page size (1 to 500)")]
 
 
 
 class FlowContent(FlowGraph):
     """FlowGraph content as a client sends it: `id` and `version` are the server's and may be
-    omitted (whatever is sent there is overwritten)."""
+    omitted; whatever is sent there, of any type, is overwritten (SPEC §3)."""
 
-    id: str | None = None  # type: ignore[assignment]
-    version: str | None = None  # type: ignore[assignment]
+    id: Any = Field(default=None,
+                    description="Ignored: the server writes the flow's id here")
+    version: Any = Field(default=None,
+                         description="Ignored: the server writes the new version here")
 
 
 # Flow content is validated by the compiler's structural check (fast, with pydantic's

@@ -159,10 +159,12 @@ IF_MATCH = Header("If-Match", "Act only if the flow's current ETag is one of the
 ETAG = Header("ETag", 'The flow\'s entity tag: `"<version>"`, or `"<version>-<n>"` after n '
               "metadata-only changes", required=True)
 FLOW_ID = "$response.body#/id"
+# A write that follows a read sends the ETag it read, so it fails (412) if the flow moved on.
+FRESH_WRITE = {"flow_id": FLOW_ID, "header.If-Match": "$response.header.ETag"}
 FLOW_LINKS = (
     Link("GetFlow", "get_flow", {"flow_id": FLOW_ID}),
-    Link("UpdateFlow", "update_flow", {"flow_id": FLOW_ID}),
-    Link("DeleteFlow", "delete_flow", {"flow_id": FLOW_ID}),
+    Link("UpdateFlow", "update_flow", FRESH_WRITE),
+    Link("DeleteFlow", "delete_flow", FRESH_WRITE),
     Link("ListVersions", "list_versions", {"flow_id": FLOW_ID}),
     Link("GetVersion", "get_version", {"flow_id": FLOW_ID, "version": "$response.body#/version"}),
     Link("DiffVersion", "diff_version",

@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from scaiflow_box.api.examples import flow_content_example
+from scaiflow_box.api.examples import flow_content_example, import_example
 from scaiflow_box.api.fields import Version
+from scaiflow_box.compiler.errors import SUPPORTED_FORMATS
 from scaiflow_box.http.call import Call, Reply, ok
 from scaiflow_box.http.route import FLOW_BODY_LIMIT, RequestModel, Response, Route
 from scaiflow_box.keys import PREVIEW
@@ -31,7 +32,10 @@ class ValidateRequest(RequestModel):
 
 class CompileRequest(RequestModel):
     content: ContentToCheck = Field(description=CONTENT_DOC)
+    # A plain string on the wire so any other format is the documented 400
+    # `unsupported_format` (SPEC §5.2); the document lists the two that compile.
     format: str = Field(default="yaml", max_length=16,
+                        json_schema_extra={"enum": list(SUPPORTED_FORMATS)},
                         description="`yaml` (the deploy artifact) or `json`; `ir` and `scai` "
                                     "are answered 400 `unsupported_format`")
 
@@ -130,7 +134,7 @@ ROUTES = [
     Route("POST", "/api/v1/flows/import", import_yaml, "ScaiCore YAML manifest to a FlowGraph",
           TAG, (Response(200, ImportOutput, "The FlowGraph and what the import had to guess"),),
           errors=(400, 403), needs="scaicore:view", body=ImportRequest,
-          body_limit=FLOW_BODY_LIMIT + 64 * 1024),
+          body_limit=FLOW_BODY_LIMIT + 64 * 1024, body_example=import_example),
     Route("POST", "/api/v1/flows/{flow_id}/run-tests", run_flow_tests,
           "Run the flow's tests locally and deterministically", TAG,
           (Response(200, TestReport, "One result per test case"),),

@@ -48,7 +48,14 @@ class _Context:
             self.by_role.setdefault("primary", self.models[0])
         scaiqueue = config.get("scaiqueue") or {}
         self.scope: str | None = scaiqueue.get("scope")
-        self.bunker: Json = {**DEFAULT_BUNKER, **(config.get("bunker") or {})}
+        bunker = {**DEFAULT_BUNKER, **(config.get("bunker") or {})}
+        self.bunker: Json = {key: _as_int(value) for key, value in bunker.items()}
+
+
+def _as_int(value: Any) -> Any:
+    """An integral float (content may say ``5.0`` where an integer is due, as JSON Schema
+    allows) written as the integer the runtime expects."""
+    return int(value) if type(value) is float and value.is_integer() else value
 
 
 def _model_ref(entry: Json) -> str:
@@ -256,7 +263,7 @@ def _scaiqueue(config: Json) -> Json | None:
         {
             **q,
             "consumer_mode": q.get("consumer_mode") or "fifo",
-            "max_retries": q["max_retries"] if q.get("max_retries") is not None else 5,
+            "max_retries": _as_int(q["max_retries"]) if q.get("max_retries") is not None else 5,
         }
         for q in scaiqueue.get("queues") or []
     ]

@@ -3,9 +3,10 @@
 ``FlowGraph`` is the reference model: every model keeps keys it does not know
 (``extra="allow"``) so content written by the canvas round-trips unchanged, and
 validates in strict mode so JSON types are never coerced (``"1"`` is not a
-number, ``0`` is not a boolean). Only structure is checked (required fields,
-JSON types, the closed enums, the range of ``max_retries``, and ``condition`` on
-conditional edges); semantic rules live in ``analyze``.
+number, ``0`` is not a boolean; ``5.0`` is an integer, as JSON Schema reads it).
+Only structure is checked (required fields, JSON types, the closed enums, the
+range of ``max_retries``, and ``condition`` on conditional edges); semantic rules
+live in ``analyze``.
 
 The hot path (``structural_errors``) runs the equivalent table in
 ``structure.py`` over the raw JSON; the ``*Dict`` TypedDicts below are the typed
@@ -14,9 +15,9 @@ view the rest of the compiler uses on content that passed that check.
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, Required, TypedDict
+from typing import Annotated, Any, NotRequired, Required, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from scaiflow_box.compiler.flow_table import check_flow
 from scaiflow_box.compiler.kinds import (
@@ -26,6 +27,20 @@ from scaiflow_box.compiler.kinds import (
     NodeKind,
     QueuePurpose,
 )
+
+
+def _integral(value: object) -> object:
+    """JSON has one number type: ``48.0`` is the integer 48, as JSON Schema reads it."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer field: strict (no strings, no booleans) but 48.0 counts, as `integer` in the
+# API document says. A bound goes inside the Annotated, ahead of the validator, or the
+# schema of `Size | None` carries a bare `ge` instead of `minimum`.
+JsonInt = Annotated[int, BeforeValidator(_integral)]
+Size = Annotated[int, Field(ge=0), BeforeValidator(_integral)]
 
 
 class OpenModel(BaseModel):
@@ -60,7 +75,17 @@ class EdgeEnd(OpenModel):
     port: str
 
 
+# The one structural rule a JSON type cannot say: a conditional edge carries its condition
+# (``flow_table.check_flow``). Written into the schema so the API document says it too.
+CONDITIONAL_EDGE_RULE: dict[str, Any] = {
+    "if": {"properties": {"type": {"const": "conditional"}}, "required": ["type"]},
+    "then": {"properties": {"condition": {"type": "string"}}, "required": ["condition"]},
+}
+
+
 class Edge(OpenModel):
+    model_config = ConfigDict(json_schema_extra=CONDITIONAL_EDGE_RULE)
+
     id: str
     type: EdgeType
     source: EdgeEnd
@@ -98,10 +123,10 @@ class CoreIdentity(OpenModel):
 class Bunker(OpenModel):
     lifecycle: BunkerLifecycle | None = None
     image: str | None = None
-    cpu_millicores: int | None = Field(default=None, ge=0)
-    memory_mb: int | None = Field(default=None, ge=0)
-    disk_mb: int | None = Field(default=None, ge=0)
-    gpu_count: int | None = Field(default=None, ge=0)
+    cpu_millicores: Size | None = None
+    memory_mb: Size | None = None
+    disk_mb: Size | None = None
+    gpu_count: Size | None = None
     network_profile: str | None = None
 
 
@@ -110,7 +135,7 @@ class QueueSpec(OpenModel):
     display_name: str | None = None
     description: str | None = None
     consumer_mode: ConsumerMode = "fifo"
-    max_retries: int = Field(default=5, ge=0, le=100)
+    max_retries: JsonInt = Field(default=5, ge=0, le=100)
     purpose: QueuePurpose | None = None
 
 

@@ -162,8 +162,10 @@ def _check_value(
         ok = isinstance(value, float) or (
             isinstance(value, int) and not isinstance(value, bool) and _fits_float(value)
         )
-    elif kind == INT:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == INT:  # JSON has one number type: 5.0 is the integer 5 (as in JSON Schema)
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer()
+        )
     elif kind == BOOL:
         ok = isinstance(value, bool)
     elif isinstance(value, dict):  # DICT
@@ -176,7 +178,7 @@ def _check_value(
     if not ok:
         report(out, loc, *_SIMPLE_MESSAGES[kind])
         return
-    if field is not None and isinstance(value, int):
+    if field is not None and isinstance(value, (int, float)):
         if field.ge is not None and value < field.ge:
             report(
                 out,

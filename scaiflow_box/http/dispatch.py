@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
 
-from scaiflow_box.errors import DomainError
+from scaiflow_box.errors import DomainError, InvalidFields, NotFound
 from scaiflow_box.http.call import Blob, Call, RawJson, Reply, Upgraded
 from scaiflow_box.http.errors import HttpError, error_response, status_of
 from scaiflow_box.http.parsing import parse_body, parse_query
-from scaiflow_box.http.route import PUBLIC_ALLOW_LIST, Route
+from scaiflow_box.http.route import (
+    PATH_PARAM_MAX_LENGTH,
+    PUBLIC_ALLOW_LIST,
+    REQUEST_HEADER_KEYWORDS,
+    Header,
+    Route,
+)
 from scaiflow_box.http.route_table import AiohttpHandler, RouteTable
 from scaiflow_box.keys import ROUTES, SETTINGS
 
@@ -65,14 +72,50 @@ def _note_undeclared(route: Route, exc: DomainError) -> None:
         log.warning("undeclared status %d (%s) from %s", status, exc.code, route.name)
 
 
+def checked_headers(route: Route) -> tuple[Header, ...]:
+    """The request headers of `route` that need a check (required or bounded); refuses a
+    declaration the dispatcher could not enforce."""
+    for header in route.headers:
+        unsupported = set(header.schema) - REQUEST_HEADER_KEYWORDS
+        if unsupported or header.schema.get("type") != "string":
+            raise ValueError(f"{route.name}: header {header.name} declares "
+                             f"{sorted(unsupported) or header.schema}, which is not enforced")
+    return tuple(h for h in route.headers if h.required or "maxLength" in h.schema)
+
+
+def check_headers(request: web.Request, headers: tuple[Header, ...]) -> None:
+    """Hold declared request headers to their declaration (422, FastAPI's shape)."""
+    items: list[dict[str, Any]] = []
+    for header in headers:
+        loc = ["header", header.name]
+        value = request.headers.get(header.name)
+        if value is None:
+            if header.required:
+                items.append({"loc": loc, "msg": "Field required", "type": "missing"})
+            continue
+        limit = header.schema.get("maxLength")
+        if limit is not None and len(value) > limit:
+            items.append({"loc": loc, "msg": f"String should have at most {limit} characters",
+                          "type": "string_too_long"})
+    if items:
+        raise InvalidFields(items)
+
+
 def make_endpoint(route: Route) -> AiohttpHandler:
     handler = route.handler
     body_model = route.body
     query_model = route.query
     limit = route.body_limit
+    headers = checked_headers(route)
+    path_params = route.path_params
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
         try:
+            for name in path_params:
+                if len(request.match_info[name]) > PATH_PARAM_MAX_LENGTH:
+                    raise NotFound("Not Found")
+            if headers:
+                check_headers(request, headers)
             query = parse_query(request, query_model) if query_model is not None else None
             body = None
             if body_model is not None:

@@ -164,6 +164,7 @@ ERRORS: dict[int, ErrorSpec] = {spec.status: spec for spec in (
     ErrorSpec(409, StructuredError, "Conflicts with what exists"),
     ErrorSpec(412, StructuredError, "A precondition failed"),
     ErrorSpec(413, StructuredError, "Request body too large"),
+    ErrorSpec(414, StructuredError, "The request line (path and query) is longer than 8 KB"),
     ErrorSpec(415, StructuredError, "Wrong Content-Type or Content-Encoding"),
     ErrorSpec(422, ValidationError, "Validation failed (FastAPI's list shape)"),
     ErrorSpec(502, StructuredError, "An upstream service failed"),

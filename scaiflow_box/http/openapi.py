@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from scaiflow_box import __version__
-from scaiflow_box.http.route import Response, Route
+from scaiflow_box.http.route import PATH_PARAM_MAX_LENGTH, Response, Route
 
 REF = "#/components/schemas/{model}"
 
@@ -117,7 +117,7 @@ def _operation(route: Route, schemas: dict[tuple[type[BaseModel], JsonSchemaMode
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True,
          "description": PATH_PARAMETERS.get(name, name),
-         "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
+         "schema": {"type": "string", "minLength": 1, "maxLength": PATH_PARAM_MAX_LENGTH}}
         for name in route.path_params
     ]
     if route.query is not None:

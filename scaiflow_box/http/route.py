@@ -27,6 +27,9 @@ Auth = Literal["token", "public", "dev_token"]
 Kind = Literal["http", "websocket"]
 
 DEFAULT_BODY_LIMIT = 1024 * 1024
+# Every id and name in a path is 1-200 characters (documented so); a longer one names nothing
+# and is answered 404 before the handler runs.
+PATH_PARAM_MAX_LENGTH = 200
 FLOW_BODY_LIMIT = 8 * 1024 * 1024
 
 PUBLIC_ALLOW_LIST = frozenset({
@@ -56,6 +59,12 @@ class QueryModel(BaseModel):
     "10" into 10); parameters the route does not know are ignored."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+# The schema keywords a request header may declare: the dispatcher enforces them (a value that
+# breaks one is a 422), and a route declaring any other cannot be registered, so the document
+# never promises a check the server does not make.
+REQUEST_HEADER_KEYWORDS = frozenset({"type", "maxLength"})
 
 
 @dataclass(frozen=True)
@@ -135,17 +144,23 @@ class Route:
     @cached_property
     def error_specs(self) -> dict[int, ErrorSpec]:
         """Every error status this route can answer: the declared ones plus those its shape
-        implies (401 for authenticated routes; 400/408/413/415/422 for a body; 422 for
-        query parameters, 400 for a cursor)."""
+        implies (401 for authenticated routes; 400/408/413/415/422 for a body; 422 and 414
+        for query parameters, whose values can make the request line exceed its 8 KB; 400 for
+        a cursor; 422 for request headers that are required or bounded; 404 for a path with
+        parameters)."""
         implied: list[int] = []
         if self.auth == "token":
             implied.append(401)
+        if self.path_params:
+            implied.append(404)
         if self.body is not None:
             implied += [400, 408, 413, 415, 422]
         if self.query is not None:
-            implied.append(422)
+            implied += [414, 422]
             if "cursor" in self.query.model_fields:
                 implied.append(400)
+        if any(h.required or "maxLength" in h.schema for h in self.headers):
+            implied.append(422)
         specs: dict[int, ErrorSpec] = {status: ERRORS[status] for status in implied}
         for item in self.errors:
             spec = item if isinstance(item, ErrorSpec) else ERRORS[item]
