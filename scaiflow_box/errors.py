@@ -81,7 +81,8 @@ class VersionConflict(PreconditionFailed):
 
     def __init__(self, current_version: str, current_etag: str, given: str) -> None:
         super().__init__(
-            f"the flow is at {current_etag}, not {given}",
+            f"the flow is at {current_etag}, not {given}" if given
+            else f"If-Match names no strong entity-tag; the flow is at {current_etag}",
             fix="Reload the flow and retry with its current ETag.",
             current_version=current_version, current_etag=current_etag)
 

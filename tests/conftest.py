@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -38,6 +39,9 @@ except ImportError:  # pragma: no cover
 VIEW_MANAGE = "scaicore:view scaicore:manage"
 
 
+_OWN_BASETEMP = pytest.StashKey[str]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Temporary files on tmpfs when the machine has one: SQLite's fsyncs cost nothing there,
     which is what every test wants except those about durability (tests/test_crash_safety.py
@@ -45,6 +49,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.basetemp is None and os.path.isdir("/dev/shm") \
             and os.access("/dev/shm", os.W_OK):
         config.option.basetemp = tempfile.mkdtemp(prefix="scaiflow-tests-", dir="/dev/shm")
+        config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """tmpfs is memory: remove the session's directory instead of keeping it for inspection
+    (run with --basetemp=DIR to keep one)."""
+    own = config.stash.get(_OWN_BASETEMP, None)
+    if own is not None:
+        shutil.rmtree(own, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

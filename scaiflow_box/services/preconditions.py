@@ -23,5 +23,5 @@ def check_if_match(flow: sqlite3.Row, expected: tuple[str, ...] | None) -> None:
         return
     current = flow_etag(flow)
     if current[1:-1] not in expected:
-        given = ", ".join(f'"{tag}"' for tag in expected) or "no strong tag"
+        given = ", ".join(f'"{tag}"' for tag in expected)
         raise VersionConflict(flow["version"], current, given)

@@ -384,3 +384,15 @@ async def test_the_etag_moves_with_every_change(appliance: Appliance) -> None:
     assert resp.status == 200
     resp = await appliance.client.get(url, headers=operator)
     assert resp.headers["ETag"] == '"1.0.1-1"' and (await resp.json())["owner_id"] == "usr_bob"
+
+
+async def test_an_if_match_without_a_strong_tag_says_so(appliance: Appliance) -> None:
+    headers = await appliance.headers()
+    flow = await create(appliance, headers)
+    resp = await appliance.client.put(f"{FLOWS}/{flow['id']}", json={"name": "x"},
+                                      headers={**headers, "If-Match": 'W/"1.0.0"'})
+    assert resp.status == 412
+    assert (await resp.json())["detail"]["message"] == \
+        'If-Match names no strong entity-tag; the flow is at "1.0.0"'
+    [row] = appliance.sql("SELECT name FROM flows WHERE id = ?", flow["id"])
+    assert row["name"] == "Support"
