@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= ./scaiflow-data
+# pytest-xdist processes for `make test`; the CI machines have 2 cores
+TEST_WORKERS ?= 2
 
 .PHONY: run test contract lint bench clean init
 
@@ -26,7 +28,7 @@ run: init
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) exec $(BIN)/scaiflow-box serve
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 # The contract tests (tests/contract, also part of `make test`) with far more generated cases.
 CONTRACT_EXAMPLES ?= 1000
