@@ -19,6 +19,7 @@ from scaiflow_box.config import Settings
 from scaiflow_box.http.cursors import CursorCodec
 from scaiflow_box.http.dispatch import register_routes
 from scaiflow_box.http.middlewares import (
+    add_response_headers,
     auth_middleware,
     cors_middleware,
     error_middleware,
@@ -103,6 +104,7 @@ def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web
         client_max_size=16 * 1024 * 1024,
     )
     app[SETTINGS] = settings
+    app.on_response_prepare.append(add_response_headers)
     register_routes(app, all_routes() if routes is None else routes)
     app.cleanup_ctx.extend([_database, _upstream, _identity])
     return app

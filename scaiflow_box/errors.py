@@ -115,3 +115,14 @@ class UpstreamFailed(DomainError):
     """ScaiGrid or ScaiKey failed or could not be reached (502)."""
 
     default_code = "upstream_failed"
+
+
+class RateLimited(DomainError):
+    """An upstream asked us to slow down (429); passed through with its Retry-After."""
+
+    default_code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: str | None, code: str | None = None,
+                 **extra: Any) -> None:
+        super().__init__(message, code=code, **extra)
+        self.retry_after = retry_after

@@ -53,8 +53,9 @@ class Blob:
 
 
 @dataclass(frozen=True, slots=True)
-class Upgraded:
-    """A WebSocket route's answer: the upgraded connection, already run to its end."""
+class Streamed:
+    """An answer the handler has already prepared and written itself: a WebSocket run to its
+    end, or a Server-Sent Events stream."""
 
     response: web.StreamResponse
 
@@ -62,7 +63,7 @@ class Upgraded:
 @dataclass(frozen=True, slots=True)
 class Reply:
     status: int
-    body: BaseModel | RawJson | Blob | Upgraded | None = None
+    body: BaseModel | RawJson | Blob | Streamed | None = None
     headers: Mapping[str, str] | None = None
 
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from scaiflow_box.errors import DomainError, InvalidFields, NotFound
-from scaiflow_box.http.call import Blob, Call, RawJson, Reply, Upgraded
+from scaiflow_box.http.call import Blob, Call, RawJson, Reply, Streamed
 from scaiflow_box.http.errors import HttpError, error_response, status_of
 from scaiflow_box.http.parsing import parse_body, parse_query
 from scaiflow_box.http.route import (
@@ -58,7 +58,7 @@ def render(route: Route, reply: Reply) -> web.StreamResponse:
     if isinstance(body, Blob):
         return web.Response(body=body.data, status=reply.status, headers=headers,
                             content_type=body.content_type)
-    if isinstance(body, Upgraded):
+    if isinstance(body, Streamed):
         return body.response
     if spec.model is not None:
         raise UndeclaredResponse(f"{route.name} answered no body, declared {spec.model}")

@@ -20,6 +20,7 @@ from scaiflow_box.errors import (
     NotConfigured,
     NotFound,
     PreconditionFailed,
+    RateLimited,
     UpstreamFailed,
 )
 
@@ -46,6 +47,7 @@ STATUS_OF: dict[type[DomainError], int] = {
     InvalidFields: 422,
     NotConfigured: 503,
     UpstreamFailed: 502,
+    RateLimited: 429,
 }
 
 
@@ -76,6 +78,8 @@ def headers_of(exc: DomainError) -> dict[str, str]:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, HttpError) and exc.close:
         return {"Connection": "close"}
+    if isinstance(exc, RateLimited) and exc.retry_after:
+        return {"Retry-After": exc.retry_after}
     return {}
 
 
@@ -167,6 +171,7 @@ ERRORS: dict[int, ErrorSpec] = {spec.status: spec for spec in (
     ErrorSpec(414, StructuredError, "The request line (path and query) is longer than 8 KB"),
     ErrorSpec(415, StructuredError, "Wrong Content-Type or Content-Encoding"),
     ErrorSpec(422, ValidationError, "Validation failed (FastAPI's list shape)"),
+    ErrorSpec(429, StructuredError, "ScaiGrid asked to slow down; `Retry-After` is passed on"),
     ErrorSpec(502, StructuredError, "An upstream service failed"),
     ErrorSpec(503, StructuredError, "A dependency is not configured or unreachable"),
 )}

@@ -38,40 +38,47 @@ CORS_HEADERS = "Authorization, Content-Type, Content-Encoding, If-Match, X-Reque
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else "req_" + secrets.token_hex(8)
-    request[REQUEST_ID] = request_id
-    response = await handler(request)
-    if not response.prepared:  # a WebSocket has sent its headers already
-        response.headers["X-Request-ID"] = request_id
-    return response
+    request[REQUEST_ID] = (incoming if _SAFE_REQUEST_ID.match(incoming)
+                           else "req_" + secrets.token_hex(8))
+    return await handler(request)
 
 
 @web.middleware
 async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    origin = request.headers.get("Origin")
-    allowed = origin is not None and origin.rstrip("/") in request.app[SETTINGS].cors_origins
+    """Answers CORS preflights (they carry no token); the CORS headers of every other answer
+    are added by `add_response_headers`."""
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-        if not allowed:
-            response: web.StreamResponse = json_response(
-                {"detail": "CORS origin not allowed"}, status=403)
-        else:
-            response = web.Response(status=204)
-            response.headers.update({
-                "Access-Control-Allow-Methods": CORS_METHODS,
-                "Access-Control-Allow-Headers": CORS_HEADERS,
-                "Access-Control-Max-Age": "600",
-            })
-    else:
-        response = await handler(request)
-    if response.prepared:
+        if not _origin_allowed(request):
+            return json_response({"detail": "CORS origin not allowed"}, status=403)
+        response = web.Response(status=204)
+        response.headers.update({
+            "Access-Control-Allow-Methods": CORS_METHODS,
+            "Access-Control-Allow-Headers": CORS_HEADERS,
+            "Access-Control-Max-Age": "600",
+        })
         return response
-    if allowed and origin is not None:
+    return await handler(request)
+
+
+def _origin_allowed(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    return origin is not None and origin.rstrip("/") in request.app[SETTINGS].cors_origins
+
+
+async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: runs just before any answer's headers are sent — ordinary
+    responses, errors, and streams (SSE, WebSocket) that a handler prepares itself."""
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers["X-Request-ID"] = request_id
+    origin = request.headers.get("Origin")
+    if origin is not None and _origin_allowed(request):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
         response.headers["Access-Control-Expose-Headers"] = "ETag, X-Request-ID, Retry-After"
     # Answers differ by Origin (CORS headers), so every one says so to caches.
-    response.headers.add("Vary", "Origin")
-    return response
+    if "Origin" not in response.headers.getall("Vary", ()):
+        response.headers.add("Vary", "Origin")
 
 
 @web.middleware
@@ -99,8 +106,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def bearer_token(request: web.Request, route: Route) -> str | None:
-    """The token of a request: `Authorization: Bearer`, or for WebSocket routes (where
-    browsers cannot set headers) the `bearer, <token>` subprotocol or `?token=`."""
+    """The token of a request: `Authorization: Bearer`; for WebSocket routes (where browsers
+    cannot set headers) also the `bearer, <token>` subprotocol or `?token=`, and `?token=`
+    on routes that ask for it (event streams)."""
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
@@ -108,7 +116,7 @@ def bearer_token(request: web.Request, route: Route) -> str | None:
             raise NotAuthenticated("malformed authorization header")
         return token.strip()
     if route.kind != "websocket":
-        return None
+        return (request.query.get("token") or None) if route.token_in_query else None
     protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
     if len(protocols) >= 2 and protocols[0].lower() == "bearer" and protocols[1]:
         return protocols[1]

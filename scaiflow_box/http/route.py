@@ -119,6 +119,9 @@ class Route:
     body_example: Callable[[], Any] | None = None
     query: type[BaseModel] | None = None
     headers: tuple[Header, ...] = ()
+    # Browsers cannot set headers on EventSource or WebSocket: such routes also take the
+    # token from `?token=` (never logged: access logs are off, see docs/operations.md).
+    token_in_query: bool = False
 
     @cached_property
     def name(self) -> str:

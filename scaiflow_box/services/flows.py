@@ -25,6 +25,7 @@ from scaiflow_box.services.access import check_level, flow_not_found
 from scaiflow_box.services.flow_diff import diff_contents
 from scaiflow_box.services.preconditions import check_if_match, flow_etag
 from scaiflow_box.store import audit
+from scaiflow_box.store import deployments as deployment_rows
 from scaiflow_box.store import flows as flow_rows
 from scaiflow_box.store.content_cache import VersionContentCache
 from scaiflow_box.store.db import Database
@@ -248,7 +249,7 @@ class FlowService:
 
         def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
             check_level(conn, principal, flow_id, "view")
-            return flow_rows.list_deployments(conn, principal.tenant_id, flow_id,
+            return deployment_rows.list_deployments(conn, principal.tenant_id, flow_id,
                                               before=before, limit=limit + 1)
 
         rows = self.db.read_inline(run)

@@ -170,20 +170,3 @@ def list_visible_flows(
         params,
     ).fetchall()
     return rows, total
-
-
-def list_deployments(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, *, before: tuple[str, str] | None,
-    limit: int,
-) -> list[sqlite3.Row]:
-    params: list[Any] = [tenant_id, flow_id]
-    extra = ""
-    if before is not None:
-        extra = " AND (created_at, id) < (?, ?)"
-        params.extend(before)
-    return conn.execute(
-        "SELECT id, flow_id, version, core_id, published_slug, status, error, deployed_by,"
-        f" created_at, duration_ms FROM deployments WHERE tenant_id = ? AND flow_id = ?{extra}"
-        " ORDER BY created_at DESC, id DESC LIMIT ?",
-        (*params, limit),
-    ).fetchall()

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from scaiflow_box.api.table import all_routes
 from scaiflow_box.errors import Conflict
-from scaiflow_box.http.call import Call, Reply, Upgraded, ok
+from scaiflow_box.http.call import Call, Reply, Streamed, ok
 from scaiflow_box.http.route import Response, Route
 from tests.conftest import AppFactory, Appliance
 
@@ -48,7 +48,7 @@ async def echo_socket(call: Call[None, None]) -> Reply:
     async for message in socket:
         if message.type == WSMsgType.TEXT:
             await socket.send_str(message.data)
-    return Reply(101, Upgraded(socket))
+    return Reply(101, Streamed(socket))
 
 
 def make_route(path: str, handler: object, **kwargs: object) -> Route:

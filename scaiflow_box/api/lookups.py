@@ -1,0 +1,101 @@
+"""Lookups [upstream] (SPEC §9): read-only ScaiGrid proxies for the canvas's pickers."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from scaiflow_box.http.call import Call, Reply, ok
+from scaiflow_box.http.route import Response, Route
+from scaiflow_box.keys import LOOKUPS
+
+TAG = "lookups"
+UPSTREAM_ERRORS = (403, 412, 429, 502, 503)
+
+
+class Open(BaseModel):
+    """ScaiGrid objects pass through with the documented fields and whatever else they carry."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Scope(Open):
+    id: str
+    slug: str
+    display_name: str | None = None
+    description: str | None = None
+
+
+class Queue(Open):
+    id: str
+    scope_id: str | None = None
+    slug: str
+    display_name: str | None = None
+    consumer_mode: str | None = None
+    max_retries: int | None = None
+
+
+class Bunker(Open):
+    bunker_id: str
+    image_ref: str | None = None
+    lifecycle: str | None = None
+    status: str | None = None
+
+
+class Model(Open):
+    slug: str
+    display_name: str | None = None
+    modality: str | None = None
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+
+
+class ScopeList(BaseModel):
+    data: list[Scope]
+
+
+class QueueList(BaseModel):
+    data: list[Queue]
+
+
+class BunkerList(BaseModel):
+    data: list[Bunker]
+
+
+class ModelList(BaseModel):
+    data: list[Model]
+
+
+async def list_scopes(call: Call[None, None]) -> Reply:
+    scopes = await call.app[LOOKUPS].scopes(call.principal)
+    return ok(ScopeList(data=[Scope.model_validate(s) for s in scopes]))
+
+
+async def list_queues(call: Call[None, None]) -> Reply:
+    queues = await call.app[LOOKUPS].queues(call.principal, call.path("scope_id"))
+    return ok(QueueList(data=[Queue.model_validate(q) for q in queues]))
+
+
+async def list_bunkers(call: Call[None, None]) -> Reply:
+    bunkers = await call.app[LOOKUPS].bunkers(call.principal)
+    return ok(BunkerList(data=[Bunker.model_validate(b) for b in bunkers]))
+
+
+async def list_models(call: Call[None, None]) -> Reply:
+    models = await call.app[LOOKUPS].models(call.principal)
+    return ok(ModelList(data=[Model.model_validate(m) for m in models]))
+
+
+ROUTES = [
+    Route("GET", "/api/v1/scaiqueue/scopes", list_scopes, "ScaiQueue scopes", TAG,
+          (Response(200, ScopeList, "The tenant's scopes on ScaiGrid"),),
+          errors=UPSTREAM_ERRORS, needs="scaicore:view"),
+    Route("GET", "/api/v1/scaiqueue/scopes/{scope_id}/queues", list_queues,
+          "Queues of a ScaiQueue scope", TAG, (Response(200, QueueList, "The scope's queues"),),
+          errors=(*UPSTREAM_ERRORS, 404), needs="scaicore:view"),
+    Route("GET", "/api/v1/scaibunker/bunkers", list_bunkers, "Active ScaiBunker bunkers", TAG,
+          (Response(200, BunkerList, "Only active bunkers"),),
+          errors=UPSTREAM_ERRORS, needs="scaicore:view"),
+    Route("GET", "/api/v1/scaigrid/models", list_models, "Models on ScaiGrid", TAG,
+          (Response(200, ModelList, "Normalized from ScaiGrid's and OpenAI's list envelopes"),),
+          errors=UPSTREAM_ERRORS, needs="scaicore:view"),
+]

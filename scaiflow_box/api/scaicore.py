@@ -1,0 +1,190 @@
+"""ScaiCore proxy [upstream] (SPEC §10): events, checkpoints, invoke, and a live event stream.
+
+Upstream cursors are ScaiGrid's own and pass through unchanged (they are not the appliance's
+signed cursors); payloads pass through verbatim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from scaiflow_box.api.lookups import UPSTREAM_ERRORS
+from scaiflow_box.http.call import Call, Reply, Streamed, ok
+from scaiflow_box.http.route import QueryModel, RequestModel, Response, Route
+from scaiflow_box.keys import LOOKUPS
+from scaiflow_box.services.event_stream import CLOSED, StreamItem
+
+TAG = "scaicore"
+HEARTBEAT_SECONDS = 15.0
+LIVENESS_CHECK_SECONDS = 1.0
+UpstreamCursor = str | None
+
+
+class EventsQuery(QueryModel):
+    core_id: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: UpstreamCursor = Field(default=None, max_length=1024,
+                                   description="ScaiGrid's `next_cursor`, passed through")
+
+
+class CheckpointsQuery(QueryModel):
+    core_id: str | None = Field(default=None, max_length=200)
+    status: Literal["pending", "resolved", "failed"] = "pending"
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: UpstreamCursor = Field(default=None, max_length=1024,
+                                   description="ScaiGrid's `next_cursor`, passed through")
+
+
+class StreamQuery(QueryModel):
+    core_id: str | None = Field(default=None, max_length=200)
+    max_seconds: int = Field(default=3600, ge=1, le=86_400,
+                             description="The stream ends after this; EventSource reconnects")
+
+
+class ResolveRequest(RequestModel):
+    resolution: Any = Field(description="Any JSON: the decision (e.g. `\"approve\"`)")
+    comment: str | None = Field(default=None, max_length=10_000)
+
+
+class InvokeRequest(RequestModel):
+    input: dict[str, Any] = Field(description="The entry node's input")
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    core_id: str | None = None
+    timestamp: str | None = None
+    payload: Any = None
+
+
+class EventPage(BaseModel):
+    events: list[Event]
+    next_cursor: str | None
+
+
+class EventsAnswer(BaseModel):
+    data: EventPage
+
+
+class CheckpointPage(BaseModel):
+    checkpoints: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class CheckpointsAnswer(BaseModel):
+    data: CheckpointPage
+
+
+class UpstreamAnswer(BaseModel):
+    """ScaiGrid's answer, passed through."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+async def list_events(call: Call[None, EventsQuery]) -> Reply:
+    query = call.query
+    events, cursor = await call.app[LOOKUPS].events(
+        call.principal, core_id=query.core_id, limit=query.limit, cursor=query.cursor or None)
+    return ok(EventsAnswer(data=EventPage(events=[Event.model_validate(e) for e in events],
+                                          next_cursor=cursor)))
+
+
+async def list_checkpoints(call: Call[None, CheckpointsQuery]) -> Reply:
+    query = call.query
+    checkpoints, cursor = await call.app[LOOKUPS].checkpoints(
+        call.principal, core_id=query.core_id, status=query.status, limit=query.limit,
+        cursor=query.cursor or None)
+    return ok(CheckpointsAnswer(data=CheckpointPage(checkpoints=checkpoints,
+                                                    next_cursor=cursor)))
+
+
+def _answer(value: Any) -> UpstreamAnswer:
+    return UpstreamAnswer.model_validate(value if isinstance(value, dict) else {"data": value})
+
+
+async def resolve_checkpoint(call: Call[ResolveRequest, None]) -> Reply:
+    answer = await call.app[LOOKUPS].resolve_checkpoint(
+        call.principal, call.path("checkpoint_id"), resolution=call.body.resolution,
+        comment=call.body.comment, request_id=call.request_id)
+    return ok(_answer(answer))
+
+
+async def invoke_core(call: Call[InvokeRequest, None]) -> Reply:
+    answer = await call.app[LOOKUPS].invoke(call.principal, call.path("core_id"),
+                                            call.body.input, call.request_id)
+    return ok(_answer(answer))
+
+
+def sse_frame(item: StreamItem) -> bytes:
+    event = item.event.replace("\n", " ").replace("\r", " ")
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(item.data) + b"\n\n"
+
+
+async def _pump(request: web.Request, response: web.StreamResponse, next_item: Any,
+                deadline: float) -> None:
+    loop = asyncio.get_running_loop()
+    last_write = loop.time()
+    while loop.time() < deadline:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return  # the client went away: stop (the poller stops with its last reader)
+        try:
+            item: StreamItem = await asyncio.wait_for(next_item(), LIVENESS_CHECK_SECONDS)
+        except TimeoutError:
+            if loop.time() - last_write >= HEARTBEAT_SECONDS:
+                await response.write(b": keepalive\n\n")
+                last_write = loop.time()
+            continue
+        await response.write(sse_frame(item))
+        last_write = loop.time()
+        if item is CLOSED:
+            return
+
+
+async def event_stream(call: Call[None, StreamQuery]) -> Reply:
+    subscription = await call.app[LOOKUPS].subscribe(call.principal, call.query.core_id)
+    response = web.StreamResponse(status=200, headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no"})
+    try:
+        await response.prepare(call.request)
+        await response.write(b": connected\n\n")
+        deadline = asyncio.get_running_loop().time() + call.query.max_seconds
+        await _pump(call.request, response, subscription.get, deadline)
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        subscription.close()
+    return Reply(200, Streamed(response))
+
+
+ROUTES = [
+    Route("GET", "/api/v1/scaicore/events", list_events, "ScaiCore runtime events", TAG,
+          (Response(200, EventsAnswer, "Payloads verbatim; `next_cursor` is ScaiGrid's"),),
+          errors=UPSTREAM_ERRORS, needs="scaicore:view", query=EventsQuery),
+    Route("GET", "/api/v1/scaicore/events/stream", event_stream,
+          "New ScaiCore events as Server-Sent Events", TAG,
+          (Response(200, None, "`event: <type>` / `data: <event JSON>` frames; `upstream_error`"
+                               " when ScaiGrid fails; comments as heartbeats",
+                    content_type="text/event-stream"),),
+          errors=(403, 412, 503), needs="scaicore:view", query=StreamQuery,
+          token_in_query=True,
+          description="Authenticate with `Authorization: Bearer` or, for EventSource, "
+                      "`?token=`. Subscribers that share a tenant, a credential and a filter "
+                      "share one upstream poll."),
+    Route("GET", "/api/v1/scaicore/checkpoints", list_checkpoints, "ScaiCore checkpoints",
+          TAG, (Response(200, CheckpointsAnswer, "Checkpoints with the given status"),),
+          errors=UPSTREAM_ERRORS, needs="scaicore:view", query=CheckpointsQuery),
+    Route("POST", "/api/v1/scaicore/checkpoints/{checkpoint_id}/resolve", resolve_checkpoint,
+          "Resolve a checkpoint", TAG, (Response(200, UpstreamAnswer, "ScaiGrid's answer"),),
+          errors=(*UPSTREAM_ERRORS, 404), needs="scaicore:manage", body=ResolveRequest),
+    Route("POST", "/api/v1/scaicore/cores/{core_id}/invoke", invoke_core, "Invoke a core", TAG,
+          (Response(200, UpstreamAnswer, "ScaiGrid's answer"),),
+          errors=(*UPSTREAM_ERRORS, 404), needs="scaicore:manage", body=InvokeRequest),
+]
