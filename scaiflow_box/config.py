@@ -55,6 +55,7 @@ class Settings:
     default_permissions: frozenset[str] = KNOWN_PERMISSIONS
     upstream_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
+    event_poll_seconds: float = 2.0
     upstream_allow_private: bool = True
     metrics: bool = False
     log_format: str = "text"
@@ -196,6 +197,7 @@ def load_settings(
 
     timeout = seconds("SCAIFLOW_UPSTREAM_TIMEOUT_SECONDS", 10.0, 600)
     body_timeout = seconds("SCAIFLOW_BODY_TIMEOUT_SECONDS", 30.0, 3600)
+    event_poll = seconds("SCAIFLOW_EVENT_POLL_SECONDS", 2.0, 300)
 
     algorithms = tuple(
         a.strip() for a in (get("SCAIKEY_ALGORITHMS") or "RS256").split(",") if a.strip()
@@ -283,6 +285,7 @@ def load_settings(
         "default_permissions": permissions,
         "upstream_timeout_seconds": timeout,
         "body_timeout_seconds": body_timeout,
+        "event_poll_seconds": event_poll,
         "upstream_allow_private": _parse_bool(
             "SCAIFLOW_UPSTREAM_ALLOW_PRIVATE", get("SCAIFLOW_UPSTREAM_ALLOW_PRIVATE"), True,
             problems),
