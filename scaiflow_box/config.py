@@ -6,6 +6,7 @@ one pass. Names marked [upstream] in SPEC §17 are kept exactly.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ class Settings:
     api_port: int = 8001
     data_dir: Path = Path("./scaiflow-data")
     master_key_file: Path | None = None
+    master_key: str | None = field(default=None, repr=False)  # base64; wins over the file
     scaikey_base_url: str | None = None
     scaikey_issuer: str | None = None
     scaikey_jwks_url: str | None = None
@@ -132,6 +134,13 @@ def _is_loopback(host: str) -> bool:
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_key_base64(value: str) -> bool:
+    try:
+        return len(base64.b64decode(value, validate=True)) == 32
     except ValueError:
         return False
 
@@ -256,12 +265,19 @@ def load_settings(
 
     data_dir = Path(get("SCAIFLOW_DATA_DIR") or "./scaiflow-data")
     master_key = get("SCAIFLOW_MASTER_KEY_FILE")
+    master_key_value = get("SCAIFLOW_MASTER_KEY")
+    if master_key_value is not None and not _is_key_base64(master_key_value):
+        # Never echo the value: it may be a real key with a typo.
+        problems.append("SCAIFLOW_MASTER_KEY: must be the base64 encoding of 32 bytes "
+                        "(e.g. the output of `head -c 32 /dev/urandom | base64`)")
+        master_key_value = None
 
     values: dict[str, object] = {
         "api_host": host,
         "api_port": port,
         "data_dir": data_dir,
         "master_key_file": Path(master_key) if master_key else None,
+        "master_key": master_key_value,
         "scaikey_base_url": url("SCAIKEY_BASE_URL"),
         "scaikey_issuer": get("SCAIKEY_ISSUER"),
         "scaikey_jwks_url": url("SCAIKEY_JWKS_URL"),
