@@ -32,12 +32,15 @@ from scaiflow_box.keys import (
     CREDENTIALS,
     CURSORS,
     DB,
+    DEPLOY,
+    EVENT_HUB,
     FLOWS,
     IDENTITY,
     ISSUER,
     JWKS,
     KEY_ROTATION,
     KEYRING,
+    LOOKUPS,
     PREVIEW,
     READINESS,
     SETTINGS,
@@ -47,14 +50,18 @@ from scaiflow_box.services.acls import AclService
 from scaiflow_box.services.admin import AdminService
 from scaiflow_box.services.bootstrap import initialize
 from scaiflow_box.services.credentials import CredentialService
+from scaiflow_box.services.deploy import DeployService
+from scaiflow_box.services.event_stream import EventHub
 from scaiflow_box.services.flows import FlowService
 from scaiflow_box.services.identity import IdentityService
 from scaiflow_box.services.key_rotation import KeyRotationService
+from scaiflow_box.services.lookups import LookupService
 from scaiflow_box.services.preview import PreviewService
 from scaiflow_box.services.readiness import Readiness
 from scaiflow_box.store.content_cache import VersionContentCache
 from scaiflow_box.store.db import Database
 from scaiflow_box.upstream.client import create_upstream_session
+from scaiflow_box.upstream.scaigrid import ScaiGridClient
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -99,6 +106,18 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
     await jwks.close()
 
 
+async def _scaigrid(app: web.Application) -> AsyncIterator[None]:
+    """The ScaiGrid client and what is built on it (after the database and the session)."""
+    settings = app[SETTINGS]
+    scaigrid = ScaiGridClient(lambda: app[UPSTREAM_SESSION])
+    hub = EventHub(scaigrid, poll_interval=settings.event_poll_seconds)
+    app[EVENT_HUB] = hub
+    app[DEPLOY] = DeployService(app[DB], settings, app[FLOWS], app[CREDENTIALS], scaigrid)
+    app[LOOKUPS] = LookupService(app[DB], app[CREDENTIALS], scaigrid, hub)
+    yield
+    await hub.close()
+
+
 async def _resolve_principal(app: web.Application, token: str | None) -> Principal:
     return await app[IDENTITY].authenticate(token)
 
@@ -114,5 +133,5 @@ def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web
     app[SETTINGS] = settings
     app.on_response_prepare.append(add_response_headers)
     register_routes(app, all_routes() if routes is None else routes)
-    app.cleanup_ctx.extend([_database, _upstream, _identity])
+    app.cleanup_ctx.extend([_database, _upstream, _identity, _scaigrid])
     return app

@@ -22,9 +22,12 @@ if TYPE_CHECKING:
     from scaiflow_box.services.acls import AclService
     from scaiflow_box.services.admin import AdminService
     from scaiflow_box.services.credentials import CredentialService
+    from scaiflow_box.services.deploy import DeployService
+    from scaiflow_box.services.event_stream import EventHub
     from scaiflow_box.services.flows import FlowService
     from scaiflow_box.services.identity import IdentityService
     from scaiflow_box.services.key_rotation import KeyRotationService
+    from scaiflow_box.services.lookups import LookupService
     from scaiflow_box.services.preview import PreviewService
     from scaiflow_box.services.readiness import Readiness
     from scaiflow_box.store.db import Database
@@ -44,9 +47,12 @@ ADMIN: web.AppKey[AdminService] = web.AppKey("admin")
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 KEYRING: web.AppKey[Keyring] = web.AppKey("keyring")
 CREDENTIALS: web.AppKey[CredentialService] = web.AppKey("credentials")
+DEPLOY: web.AppKey[DeployService] = web.AppKey("deploy")
+LOOKUPS: web.AppKey[LookupService] = web.AppKey("lookups")
+EVENT_HUB: web.AppKey[EventHub] = web.AppKey("event_hub")
 KEY_ROTATION: web.AppKey[KeyRotationService] = web.AppKey("key_rotation")
 
 
-__all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "FLOWS", "IDENTITY", "ISSUER", "JWKS",
-           "KEYRING", "KEY_ROTATION", "PREVIEW", "PRINCIPAL", "READINESS", "REQUEST_ID",
-           "ROUTES", "SETTINGS", "UPSTREAM_SESSION"]
+__all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "EVENT_HUB", "FLOWS",
+           "IDENTITY", "ISSUER", "JWKS", "KEYRING", "KEY_ROTATION", "LOOKUPS", "PREVIEW",
+           "PRINCIPAL", "READINESS", "REQUEST_ID", "ROUTES", "SETTINGS", "UPSTREAM_SESSION"]

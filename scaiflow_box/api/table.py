@@ -7,10 +7,24 @@ A test holds this table, the router modules and the OpenAPI document equal.
 
 from __future__ import annotations
 
-from scaiflow_box.api import acls, admin, auth, flows, keys, ops, preview, reference, tenants
+from scaiflow_box.api import (
+    acls,
+    admin,
+    auth,
+    deploy,
+    flows,
+    keys,
+    lookups,
+    ops,
+    preview,
+    reference,
+    scaicore,
+    tenants,
+)
 from scaiflow_box.http.route import Route
 
-ROUTERS = (ops, reference, auth, preview, flows, acls, admin, keys, tenants)
+ROUTERS = (ops, reference, auth, preview, deploy, flows, acls, admin, keys, tenants, lookups,
+           scaicore)
 
 
 def all_routes() -> list[Route]:
