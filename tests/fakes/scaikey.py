@@ -33,6 +33,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 import jwt
 from aiohttp import web
@@ -415,8 +416,11 @@ class FakeScaiKey:
         except (binascii.Error, UnicodeDecodeError):
             return None
         client_id, sep, secret = decoded.partition(":")
+        # RFC 6749 §2.3.1: both halves are form-urlencoded before base64.
+        client_id, secret = unquote_plus(client_id), unquote_plus(secret)
         expected = self.clients.get(client_id)
-        if not sep or expected is None or not secrets.compare_digest(secret, expected):
+        if not sep or expected is None or not secrets.compare_digest(
+                secret.encode(), expected.encode()):
             return None
         return client_id
 
