@@ -33,6 +33,16 @@ def code_for(fake: FakeScaiKey, **claims: Any) -> tuple[str, str]:
     return fake.issue_code(redirect_uri=REDIRECT, code_challenge=challenge, **claims), verifier
 
 
+async def jwks_cache_settled(fake: FakeScaiKey) -> None:
+    """Wait for the JWKS cache's own start-up discovery and fetch, so that the discovery
+    requests counted afterwards are sign-in's."""
+    for _ in range(500):
+        if fake.hits["jwks"]:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the JWKS cache never fetched")
+
+
 async def exchange(box: Appliance, code: str, verifier: str,
                    redirect_uri: str = REDIRECT) -> tuple[int, Any, Any]:
     resp = await box.client.post(EXCHANGE, json={"code": code, "code_verifier": verifier,
@@ -107,7 +117,7 @@ async def test_refresh_passes_the_rotated_refresh_token_through(
 async def test_discovery_is_fetched_once_and_again_after_a_failure(
         make_appliance: AppFactory, scaikey_server: FakeScaiKey) -> None:
     box = await signed_in_box(make_appliance, scaikey_server)
-    await asyncio.sleep(0.1)  # the JWKS cache's own discovery at start-up
+    await jwks_cache_settled(scaikey_server)
     before = scaikey_server.hits["discovery"]
     for _ in range(2):
         status, _, _ = await exchange(box, *code_for(scaikey_server))
@@ -129,7 +139,7 @@ async def test_without_an_issuer_url_discovery_is_the_platform_issuers(
     env = scaikey_server.env()
     del env["SCAIKEY_ISSUER"]
     box = await make_appliance(**env)
-    await asyncio.sleep(0.1)
+    await jwks_cache_settled(scaikey_server)
     before = scaikey_server.hits["platform_discovery"]
     status, body, _ = await exchange(box, *code_for(scaikey_server))
     assert status == 200, body
