@@ -7,13 +7,28 @@ DATA_DIR ?= ./scaiflow-data
 # pytest-xdist processes for `make test`; the CI machines have 2 cores
 TEST_WORKERS ?= 2
 
-.PHONY: run test contract lint bench clean init
+# The OpenID Connect provider the interop tests run (tests/interop/oidc: npm, test-only),
+# installed from its lockfile; reinstalled only when the lockfile changes.
+INTEROP := tests/interop/oidc
+INTEROP_STAMP := $(INTEROP)/node_modules/.installed-stamp
+
+.PHONY: run test contract lint bench clean init interop-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+$(INTEROP_STAMP): $(INTEROP)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(INTEROP) && npm ci --prefer-offline --no-audit --no-fund --loglevel=error && \
+		touch node_modules/.installed-stamp; \
+	else \
+		echo "npm not found: the OpenID Connect interop tests will be skipped (apt-get install nodejs npm)"; \
+	fi
+
+interop-deps: $(INTEROP_STAMP)
 
 init: $(STAMP)
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) $(BIN)/scaiflow-box init
@@ -27,7 +42,7 @@ run: init
 	@echo ""
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) exec $(BIN)/scaiflow-box serve
 
-test: $(STAMP)
+test: $(STAMP) $(INTEROP_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 # The contract tests (tests/contract, also part of `make test`) with far more generated cases.
@@ -43,4 +58,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .mypy_cache .ruff_cache $(INTEROP)/node_modules
