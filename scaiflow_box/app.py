@@ -33,6 +33,7 @@ from scaiflow_box.keys import (
     CURSORS,
     DB,
     DEPLOY,
+    DIRECTORY_SYNC,
     EVENT_HUB,
     FLOWS,
     IDENTITY,
@@ -45,12 +46,14 @@ from scaiflow_box.keys import (
     READINESS,
     SETTINGS,
     UPSTREAM_SESSION,
+    WEBHOOKS,
 )
 from scaiflow_box.services.acls import AclService
 from scaiflow_box.services.admin import AdminService
 from scaiflow_box.services.bootstrap import initialize
 from scaiflow_box.services.credentials import CredentialService
 from scaiflow_box.services.deploy import DeployService
+from scaiflow_box.services.directory_sync import DirectorySync
 from scaiflow_box.services.event_stream import EventHub
 from scaiflow_box.services.flows import FlowService
 from scaiflow_box.services.identity import IdentityService
@@ -58,10 +61,12 @@ from scaiflow_box.services.key_rotation import KeyRotationService
 from scaiflow_box.services.lookups import LookupService
 from scaiflow_box.services.preview import PreviewService
 from scaiflow_box.services.readiness import Readiness
+from scaiflow_box.services.webhooks import WebhookReceiver
 from scaiflow_box.store.content_cache import VersionContentCache
 from scaiflow_box.store.db import Database
 from scaiflow_box.upstream.client import create_upstream_session
 from scaiflow_box.upstream.scaigrid import ScaiGridClient
+from scaiflow_box.upstream.scaikey_admin import ScaiKeyAdminClient
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -118,6 +123,18 @@ async def _scaigrid(app: web.Application) -> AsyncIterator[None]:
     await hub.close()
 
 
+async def _directory(app: web.Application) -> AsyncIterator[None]:
+    """Directory sync (now, and in the background) and the webhook receiver."""
+    settings = app[SETTINGS]
+    client = ScaiKeyAdminClient.from_settings(settings, lambda: app[UPSTREAM_SESSION])
+    sync = DirectorySync(app[DB], settings, client)
+    app[DIRECTORY_SYNC] = sync
+    app[WEBHOOKS] = WebhookReceiver(app[DB], settings, sync)
+    sync.start()
+    yield
+    await sync.close()
+
+
 async def _resolve_principal(app: web.Application, token: str | None) -> Principal:
     return await app[IDENTITY].authenticate(token)
 
@@ -133,5 +150,5 @@ def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web
     app[SETTINGS] = settings
     app.on_response_prepare.append(add_response_headers)
     register_routes(app, all_routes() if routes is None else routes)
-    app.cleanup_ctx.extend([_database, _upstream, _identity, _scaigrid])
+    app.cleanup_ctx.extend([_database, _upstream, _identity, _scaigrid, _directory])
     return app
