@@ -158,7 +158,7 @@ class WebhookReceiver:
         if not moment:
             raise invalid_signature("missing timestamp (t= in X-ScaiKey-Signature or "
                                     "X-ScaiKey-Timestamp)")
-        if not moment.isdigit() or len(moment) > 12:
+        if not (moment.isascii() and moment.isdigit()) or len(moment) > 12:
             raise invalid_signature("the timestamp is not a Unix time in seconds")
         if abs(self._clock() - int(moment)) > REPLAY_WINDOW_SECONDS:
             raise invalid_signature(f"the timestamp is more than {REPLAY_WINDOW_SECONDS} s "

@@ -79,6 +79,7 @@ def _signed(body: bytes, *, at: int | None = None, secret: str = SECRET) -> str:
     ("301 s ahead", "more than 300 s away from now"),
     ("headers disagree", "differs from the signature's t"),
     ("not a number", "not a Unix time"),
+    ("not ASCII digits", "not a Unix time"),
     ("no v1", "missing v1 signature"),
 ])
 async def test_a_bad_signature_or_timestamp_is_400_and_changes_nothing(
@@ -102,6 +103,9 @@ async def test_a_bad_signature_or_timestamp_is_400_and_changes_nothing(
         headers["X-ScaiKey-Timestamp"] = str(now - 1)
     elif case == "not a number":
         headers = {"X-ScaiKey-Signature": f"t=12ab,v1={'0' * 64}"}
+    elif case == "not ASCII digits":
+        arabic = "".join(chr(0x660 + int(d)) for d in str(now))  # int() would take these
+        headers = {"X-ScaiKey-Signature": f"t={arabic},v1={'0' * 64}"}
     elif case == "no v1":
         headers["X-ScaiKey-Signature"] = f"t={now}"
     status, reply = await post_raw(app, body, headers)
