@@ -33,6 +33,7 @@ from scaiflow_box.keys import (
     CURSORS,
     DB,
     DEPLOY,
+    DIRECTORY_SYNC,
     EVENT_HUB,
     FLOWS,
     IDENTITY,
@@ -46,12 +47,14 @@ from scaiflow_box.keys import (
     SETTINGS,
     SIGN_IN,
     UPSTREAM_SESSION,
+    WEBHOOKS,
 )
 from scaiflow_box.services.acls import AclService
 from scaiflow_box.services.admin import AdminService
 from scaiflow_box.services.bootstrap import initialize
 from scaiflow_box.services.credentials import CredentialService
 from scaiflow_box.services.deploy import DeployService
+from scaiflow_box.services.directory_sync import DirectorySync
 from scaiflow_box.services.event_stream import EventHub
 from scaiflow_box.services.flows import FlowService
 from scaiflow_box.services.identity import IdentityService
@@ -60,11 +63,13 @@ from scaiflow_box.services.lookups import LookupService
 from scaiflow_box.services.preview import PreviewService
 from scaiflow_box.services.readiness import Readiness
 from scaiflow_box.services.sign_in import SignInService
+from scaiflow_box.services.webhooks import WebhookReceiver
 from scaiflow_box.store.content_cache import VersionContentCache
 from scaiflow_box.store.db import Database
 from scaiflow_box.upstream.client import create_upstream_session
 from scaiflow_box.upstream.scaigrid import ScaiGridClient
 from scaiflow_box.upstream.scaikey import ScaiKeyClient, discovery_url
+from scaiflow_box.upstream.scaikey_admin import ScaiKeyAdminClient
 from scaiflow_box.upstream.scaikey_discovery import DiscoveryCache
 
 
@@ -131,6 +136,18 @@ async def _sign_in(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _directory(app: web.Application) -> AsyncIterator[None]:
+    """Directory sync (now, and in the background) and the webhook receiver."""
+    settings = app[SETTINGS]
+    client = ScaiKeyAdminClient.from_settings(settings, lambda: app[UPSTREAM_SESSION])
+    sync = DirectorySync(app[DB], settings, client)
+    app[DIRECTORY_SYNC] = sync
+    app[WEBHOOKS] = WebhookReceiver(app[DB], settings, sync)
+    sync.start()
+    yield
+    await sync.close()
+
+
 async def _resolve_principal(app: web.Application, token: str | None) -> Principal:
     return await app[IDENTITY].authenticate(token)
 
@@ -146,5 +163,5 @@ def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web
     app[SETTINGS] = settings
     app.on_response_prepare.append(add_response_headers)
     register_routes(app, all_routes() if routes is None else routes)
-    app.cleanup_ctx.extend([_database, _upstream, _identity, _scaigrid, _sign_in])
+    app.cleanup_ctx.extend([_database, _upstream, _identity, _scaigrid, _sign_in, _directory])
     return app

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from scaiflow_box.services.admin import AdminService
     from scaiflow_box.services.credentials import CredentialService
     from scaiflow_box.services.deploy import DeployService
+    from scaiflow_box.services.directory_sync import DirectorySync
     from scaiflow_box.services.event_stream import EventHub
     from scaiflow_box.services.flows import FlowService
     from scaiflow_box.services.identity import IdentityService
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from scaiflow_box.services.preview import PreviewService
     from scaiflow_box.services.readiness import Readiness
     from scaiflow_box.services.sign_in import SignInService
+    from scaiflow_box.services.webhooks import WebhookReceiver
     from scaiflow_box.store.db import Database
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -55,7 +57,11 @@ KEY_ROTATION: web.AppKey[KeyRotationService] = web.AppKey("key_rotation")
 SIGN_IN: web.AppKey[SignInService] = web.AppKey("sign_in")
 
 
-__all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "EVENT_HUB", "FLOWS",
-           "IDENTITY", "ISSUER", "JWKS", "KEYRING", "KEY_ROTATION", "LOOKUPS", "PREVIEW",
-           "PRINCIPAL", "READINESS", "REQUEST_ID", "ROUTES", "SETTINGS", "SIGN_IN",
-           "UPSTREAM_SESSION"]
+DIRECTORY_SYNC: web.AppKey[DirectorySync] = web.AppKey("directory_sync")
+WEBHOOKS: web.AppKey[WebhookReceiver] = web.AppKey("webhooks")
+
+
+__all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "DIRECTORY_SYNC",
+           "EVENT_HUB", "FLOWS", "IDENTITY", "ISSUER", "JWKS", "KEYRING", "KEY_ROTATION",
+           "LOOKUPS", "PREVIEW", "PRINCIPAL", "READINESS", "REQUEST_ID", "ROUTES", "SETTINGS",
+           "SIGN_IN", "UPSTREAM_SESSION", "WEBHOOKS"]

@@ -166,10 +166,13 @@ def make_appliance(aiohttp_client: Any, tmp_path: Path) -> AppFactory:
     counter = {"n": 0}
 
     async def factory(routes: list[Route] | None = None, **env: str) -> Appliance:
-        """An appliance on loopback; `routes` replaces the route table (tests' own routes)."""
+        """An appliance on loopback; `routes` replaces the route table (tests' own routes).
+        The background directory sync is off unless `SCAIFLOW_SYNC_INTERVAL_MINUTES` is given:
+        a sync a few seconds into a test would change the users it set up."""
         counter["n"] += 1
         data_dir = tmp_path / f"data{counter['n']}"
-        environ = {"SCAIFLOW_DATA_DIR": str(data_dir), "SCAIFLOW_ENV_FILE": "", **env}
+        environ = {"SCAIFLOW_DATA_DIR": str(data_dir), "SCAIFLOW_ENV_FILE": "",
+                   "SCAIFLOW_SYNC_INTERVAL_MINUTES": "0", **env}
         settings = load_settings(environ)
         client = await aiohttp_client(serve_app(create_app(settings, routes)))
         return Appliance(client=client, settings=settings)

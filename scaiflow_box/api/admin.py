@@ -1,7 +1,5 @@
-"""`/api/v1/admin` (SPEC §12): users and roles, flow ownership, service tokens, audit.
-
-The directory sync (`POST /admin/sync`), groups and tenants views come with the identity-sync
-work; this module holds what the appliance needs without ScaiKey.
+"""`/api/v1/admin` (SPEC §12): users and roles, tenants, the tenant views, flow ownership,
+service tokens, audit. Directory sync and groups are in `api/directory.py`.
 """
 
 from __future__ import annotations
@@ -43,12 +41,24 @@ class UsersQuery(QueryModel):
     tenant_id: str | None = Field(default=None, max_length=200)
     search: str | None = Field(default=None, max_length=200,
                                description="Substring of the id, email or display name")
+    group_id: str | None = Field(default=None, max_length=200,
+                                 description="Only live members of this group")
     include_deleted: bool = False
 
 
 class TenantUsersQuery(QueryModel):
     search: str | None = Field(default=None, max_length=200)
+    group_id: str | None = Field(default=None, max_length=200,
+                                 description="Only live members of this group")
     include_deleted: bool = False
+
+
+class TenantFlowsQuery(QueryModel):
+    search: str | None = Field(default=None, max_length=200,
+                               description="Case-insensitive substring of the name")
+    include_deleted: bool = Field(default=True, description="Soft-deleted flows too (default)")
+    limit: Limit = 100
+    cursor: Cursor = None
 
 
 class AuditQuery(QueryModel):
@@ -77,6 +87,25 @@ class UserRecord(BaseModel):
 
 class UserList(BaseModel):
     users: list[UserRecord]
+
+
+class TenantFlow(BaseModel):
+    id: str
+    name: str
+    description: str
+    owner_id: str
+    owner_email: str | None
+    owner_display_name: str | None
+    version: Version
+    created_at: Timestamp
+    updated_at: Timestamp
+    deleted_at: Timestamp | None
+
+
+class TenantFlowPage(BaseModel):
+    items: list[TenantFlow]
+    total: int
+    next_cursor: str | None
 
 
 class OwnerChanged(BaseModel):
@@ -175,15 +204,29 @@ async def list_users(call: Call[None, UsersQuery]) -> Reply:
     users = await call.app[ADMIN].list_users(
         call.principal, tenant_id=call.query.tenant_id or None,
         search=call.query.search or None, include_deleted=call.query.include_deleted,
-        own_tenant_only=False)
+        own_tenant_only=False, group_id=call.query.group_id or None)
     return ok(UserList(users=[UserRecord(**u) for u in users]))
 
 
 async def list_tenant_users(call: Call[None, TenantUsersQuery]) -> Reply:
     users = await call.app[ADMIN].list_users(
         call.principal, tenant_id=None, search=call.query.search or None,
-        include_deleted=call.query.include_deleted, own_tenant_only=True)
+        include_deleted=call.query.include_deleted, own_tenant_only=True,
+        group_id=call.query.group_id or None)
     return ok(UserList(users=[UserRecord(**u) for u in users]))
+
+
+async def list_tenant_flows(call: Call[None, TenantFlowsQuery]) -> Reply:
+    query = call.query
+    cursor = call.cursor(2)
+    rows, total = await call.app[ADMIN].tenant_flows(
+        call.principal, search=query.search or None, include_deleted=query.include_deleted,
+        after=(str(cursor[0]), str(cursor[1])) if cursor else None, limit=query.limit + 1)
+    page = rows[:query.limit]
+    more = len(rows) > query.limit
+    return ok(TenantFlowPage(
+        items=[TenantFlow(**row) for row in page], total=total,
+        next_cursor=call.next_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None))
 
 
 async def grant_role(call: Call[RoleChange, None]) -> Reply:
@@ -263,6 +306,12 @@ ROUTES = [
     Route("GET", BASE + "/tenant/users", list_tenant_users, "Users of the caller's tenant",
           TAG, (Response(200, UserList, "Users of the caller's tenant"),),
           errors=(403,), needs="tenant_admin", query=TenantUsersQuery),
+    Route("GET", BASE + "/tenant/flows", list_tenant_flows, "Every flow of the caller's "
+          "tenant, with its owner and `deleted_at`", TAG,
+          (Response(200, TenantFlowPage, "Newest first; soft-deleted flows included unless "
+                                         "include_deleted=false"),),
+          errors=(403,), needs="tenant_admin (own tenant) or super_admin",
+          query=TenantFlowsQuery),
     Route("POST", BASE + "/flows/{flow_id}/owner", change_owner, "Move a flow's ownership",
           TAG, (Response(200, OwnerChanged, "The flow's new owner"),),
           errors=(403, 404), needs="super_admin", body=OwnerChange),

@@ -12,6 +12,7 @@ from scaiflow_box.api import (
     admin,
     auth,
     deploy,
+    directory,
     flows,
     keys,
     lookups,
@@ -20,11 +21,12 @@ from scaiflow_box.api import (
     reference,
     scaicore,
     tenants,
+    webhooks,
 )
 from scaiflow_box.http.route import Route
 
-ROUTERS = (ops, reference, auth, preview, deploy, flows, acls, admin, keys, tenants, lookups,
-           scaicore)
+ROUTERS = (ops, reference, auth, preview, deploy, flows, acls, admin, directory, keys, tenants,
+           lookups, scaicore, webhooks)
 
 
 def all_routes() -> list[Route]:

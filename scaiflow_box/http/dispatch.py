@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from scaiflow_box.errors import DomainError, InvalidFields, NotFound
 from scaiflow_box.http.call import Blob, Call, RawJson, Reply, Streamed
 from scaiflow_box.http.errors import HttpError, error_response, status_of
-from scaiflow_box.http.parsing import parse_body, parse_query
+from scaiflow_box.http.parsing import RawBody, parse_body, parse_query, read_bytes
 from scaiflow_box.http.route import (
     PATH_PARAM_MAX_LENGTH,
     PUBLIC_ALLOW_LIST,
@@ -108,6 +108,8 @@ def make_endpoint(route: Route) -> AiohttpHandler:
     limit = route.body_limit
     headers = checked_headers(route)
     path_params = route.path_params
+    if route.raw_body and body_model is None:
+        raise ValueError(f"{route.name}: a raw body route must declare its body model")
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
         try:
@@ -117,11 +119,15 @@ def make_endpoint(route: Route) -> AiohttpHandler:
             if headers:
                 check_headers(request, headers)
             query = parse_query(request, query_model) if query_model is not None else None
-            body = None
+            body: Any = None
             if body_model is not None:
                 timeout = request.app[SETTINGS].body_timeout_seconds
-                body = await parse_body(request, body_model, limit=limit,
-                                        body_timeout=timeout)
+                if route.raw_body:
+                    body = RawBody(await read_bytes(request, limit=limit, body_timeout=timeout),
+                                   body_model)
+                else:
+                    body = await parse_body(request, body_model, limit=limit,
+                                            body_timeout=timeout)
             reply = await handler(Call(request, route, body, query))
         except DomainError as exc:
             _note_undeclared(route, exc)

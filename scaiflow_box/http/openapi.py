@@ -26,7 +26,9 @@ TAGS = {
     "deploy": "Deploy flows to ScaiGrid (SPEC §7)",
     "auth": "Sign-in configuration and the caller (SPEC §11)",
     "tenants": "The caller's tenant: its ScaiGrid credentials (SPEC §8)",
-    "admin": "Users, roles, ownership, service tokens, audit, key rotation (SPEC §12, §19.2)",
+    "admin": "Users, groups, directory sync, roles, ownership, service tokens, audit, key "
+             "rotation (SPEC §12, §19.2)",
+    "webhooks": "ScaiKey's directory events, HMAC-signed (SPEC §13)",
     "lookups": "Read-only ScaiGrid lookups for the canvas (SPEC §9)",
     "scaicore": "ScaiCore runtime proxy: events, checkpoints, invoke (SPEC §10)",
     "operations": "Health, readiness and this document (SPEC §16)",

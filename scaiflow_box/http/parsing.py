@@ -7,7 +7,8 @@ Every refusal is a documented JSON error and never echoes the input.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import orjson
 from aiohttp import web
@@ -94,8 +95,10 @@ async def _read_all(request: web.Request, limit: int) -> bytearray:
     return raw
 
 
-async def read_json(request: web.Request, *, limit: int,
-                    body_timeout: float = DEFAULT_BODY_TIMEOUT) -> Any:
+async def read_bytes(request: web.Request, *, limit: int,
+                     body_timeout: float = DEFAULT_BODY_TIMEOUT) -> bytes:
+    """The body as sent (decompressed), with the JSON routes' checks: Content-Type,
+    Content-Encoding, the size limit (after decompression) and the arrival time limit."""
     _check_headers(request, limit)
     try:
         async with asyncio.timeout(body_timeout):
@@ -105,6 +108,11 @@ async def read_json(request: web.Request, *, limit: int,
         raise HttpError(408, "request_timeout",
                         f"the request body did not arrive within {body_timeout:g} s",
                         close=True) from None
+    return bytes(raw)
+
+
+def decode_json(raw: bytes | bytearray) -> Any:
+    """JSON from body bytes: 422 when empty, unparseable or nested deeper than 64."""
     if not raw:
         raise InvalidFields([{"loc": ["body"], "msg": "Field required", "type": "missing"}])
     try:
@@ -121,6 +129,11 @@ async def read_json(request: web.Request, *, limit: int,
     return value
 
 
+async def read_json(request: web.Request, *, limit: int,
+                    body_timeout: float = DEFAULT_BODY_TIMEOUT) -> Any:
+    return decode_json(await read_bytes(request, limit=limit, body_timeout=body_timeout))
+
+
 def validation_items(exc: PydanticValidationError, prefix: str) -> list[dict[str, Any]]:
     return [
         {"loc": [prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]}
@@ -128,13 +141,31 @@ def validation_items(exc: PydanticValidationError, prefix: str) -> list[dict[str
     ]
 
 
-async def parse_body(request: web.Request, model: type[M], *, limit: int,
-                     body_timeout: float = DEFAULT_BODY_TIMEOUT) -> M:
-    value = await read_json(request, limit=limit, body_timeout=body_timeout)
+def validate_body(value: Any, model: type[M]) -> M:
     try:
         return model.model_validate(value)
     except PydanticValidationError as exc:
         raise InvalidFields(validation_items(exc, "body")) from None
+
+
+async def parse_body(request: web.Request, model: type[M], *, limit: int,
+                     body_timeout: float = DEFAULT_BODY_TIMEOUT) -> M:
+    return validate_body(await read_json(request, limit=limit, body_timeout=body_timeout),
+                         model)
+
+
+@dataclass(frozen=True, slots=True)
+class RawBody(Generic[M]):
+    """The body of a `raw_body` route (`http.route.Route`): its exact bytes, read with the
+    route's limits, for a handler that must check them before parsing (a webhook's HMAC is
+    over the bytes as sent, which re-serialized JSON would not reproduce). `parse()` gives
+    the declared model with the same 422s a JSON route answers."""
+
+    data: bytes
+    model: type[M]
+
+    def parse(self) -> M:
+        return validate_body(decode_json(self.data), self.model)
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:

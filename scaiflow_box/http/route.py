@@ -117,6 +117,11 @@ class Route:
     operation_id: str | None = None
     body: type[BaseModel] | None = None
     body_limit: int = DEFAULT_BODY_LIMIT
+    # The handler gets the body's exact bytes as a `http.parsing.RawBody` (read with the same
+    # Content-Type, encoding, size and time limits) and parses them into `body` with
+    # `RawBody.parse()` once it has checked them: for signatures over the bytes as sent
+    # (ScaiKey webhooks). `body` still documents what the bytes must hold.
+    raw_body: bool = False
     body_example: Callable[[], Any] | None = None
     query: type[BaseModel] | None = None
     headers: tuple[Header, ...] = ()

@@ -71,15 +71,27 @@ class AdminService:
 
     async def list_users(self, principal: Principal, *, tenant_id: str | None,
                          search: str | None, include_deleted: bool,
-                         own_tenant_only: bool) -> list[dict[str, Any]]:
+                         own_tenant_only: bool, group_id: str | None = None
+                         ) -> list[dict[str, Any]]:
         if own_tenant_only:
             principal.require_tenant_admin()
             tenant_id = principal.tenant_id
         else:
             principal.require_super_admin()
         rows = await self.db.read(lambda conn: user_rows.list_users(
-            conn, tenant_id=tenant_id, search=search, include_deleted=include_deleted))
+            conn, tenant_id=tenant_id, search=search, include_deleted=include_deleted,
+            group_id=group_id))
         return [user_dict(r) for r in rows]
+
+    async def tenant_flows(self, principal: Principal, *, search: str | None,
+                           include_deleted: bool, after: tuple[str, str] | None, limit: int
+                           ) -> tuple[list[dict[str, Any]], int]:
+        """Every flow of the caller's tenant, whoever owns it, with its owner (`/tenant/flows`)."""
+        principal.require_tenant_admin()
+        rows, total = await self.db.read(lambda conn: flow_rows.list_tenant_flows(
+            conn, tenant_id=principal.tenant_id, search=search,
+            include_deleted=include_deleted, after=after, limit=limit))
+        return [dict(row) for row in rows], total
 
     async def set_role(self, principal: Principal, user_id: str, role: str | None,
                        request_id: str | None) -> None:
@@ -92,8 +104,13 @@ class AdminService:
 
         def run(conn: sqlite3.Connection) -> None:
             target = user_rows.get_user_any_tenant(conn, user_id)
-            if target is None or (not principal.is_super_admin
-                                  and target["tenant_id"] != principal.tenant_id):
+            if not principal.is_super_admin and (target is None
+                                                 or target["tenant_id"] != principal.tenant_id):
+                # SPEC §12: 403 outside the tenant admin's tenant; the same answer for ids
+                # that exist nowhere, so it tells nothing about other tenants' users.
+                raise Forbidden(f"no user {user_id!r} in your tenant; a tenant admin acts only "
+                                "on users of their own tenant")
+            if target is None:
                 raise NotFound("User not found")
             if not principal.is_super_admin and target["admin_role"] == "super_admin":
                 raise Forbidden("a tenant admin cannot change a super admin's role")

@@ -170,3 +170,35 @@ def list_visible_flows(
         params,
     ).fetchall()
     return rows, total
+
+
+def list_tenant_flows(
+    conn: sqlite3.Connection,
+    *,
+    tenant_id: str,
+    search: str | None,
+    include_deleted: bool,
+    after: tuple[str, str] | None,
+    limit: int,
+) -> tuple[list[sqlite3.Row], int]:
+    """Every flow of the tenant (a tenant admin's view), newest first, with its owner's e-mail
+    and name, plus the total matching (ignoring the cursor)."""
+    params: dict[str, Any] = {"tenant": tenant_id, "limit": limit}
+    where = "f.tenant_id = :tenant"
+    if not include_deleted:
+        where += " AND f.deleted_at IS NULL"
+    if search:
+        where += " AND instr(lower(f.name), :needle) > 0"
+        params["needle"] = search.lower()
+    total = int(conn.execute(f"SELECT count(*) FROM flows f WHERE {where}", params)
+                .fetchone()[0])
+    if after is not None:
+        where += " AND (f.created_at, f.id) < (:after_at, :after_id)"
+        params["after_at"], params["after_id"] = after
+    rows = conn.execute(
+        "SELECT f.id, f.name, f.description, f.owner_id, u.email AS owner_email,"
+        " u.display_name AS owner_display_name, f.version, f.created_at, f.updated_at,"
+        " f.deleted_at FROM flows f LEFT JOIN users u ON u.id = f.owner_id"
+        f" AND u.tenant_id = f.tenant_id WHERE {where}"
+        " ORDER BY f.created_at DESC, f.id DESC LIMIT :limit", params).fetchall()
+    return rows, total

@@ -147,12 +147,17 @@ def list_users(
     search: str | None = None,
     include_deleted: bool = False,
     limit: int = 500,
+    group_id: str | None = None,
 ) -> list[sqlite3.Row]:
     clauses: list[str] = []
     params: list[Any] = []
     if tenant_id is not None:
         clauses.append("tenant_id = ?")
         params.append(tenant_id)
+    if group_id is not None:  # live members of the group
+        clauses.append("id IN (SELECT user_id FROM memberships WHERE group_id = ?"
+                       " AND deleted_at IS NULL)")
+        params.append(group_id)
     if not include_deleted:
         clauses.append("deleted_at IS NULL")
     if search:

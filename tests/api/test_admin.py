@@ -41,9 +41,21 @@ async def test_role_rules(appliance: Appliance) -> None:
     resp = await appliance.client.post(ADMIN + "/users/usr_x/role", headers=ta,
                                        json={"role": "super_admin"})
     assert resp.status == 403
-    resp = await appliance.client.post(ADMIN + "/users/usr_other/role", headers=ta,
+    # SPEC §12: a tenant admin acts only within their tenant (else 403); an id that exists
+    # nowhere gets the same answer, so the 403 says nothing about other tenants.
+    for target in ("usr_other", "usr_nowhere"):
+        resp = await appliance.client.post(ADMIN + f"/users/{target}/role", headers=ta,
+                                           json={"role": "tenant_admin"})
+        body = await resp.json()
+        assert resp.status == 403, target
+        assert body["detail"]["error"] == "forbidden"
+        assert f"no user '{target}' in your tenant" in body["detail"]["message"]
+        resp = await appliance.client.delete(ADMIN + f"/users/{target}/role", headers=ta)
+        assert resp.status == 403, target
+    sa = await appliance.headers("usr_root", "tnt_z", role="super_admin")
+    resp = await appliance.client.post(ADMIN + "/users/usr_nowhere/role", headers=sa,
                                        json={"role": "tenant_admin"})
-    assert resp.status == 404  # another tenant's user is invisible to a tenant admin
+    assert resp.status == 404  # a super admin sees every tenant: unknown is unknown
     resp = await appliance.client.post(ADMIN + "/users/usr_x/role", headers=ta,
                                        json={"role": "owner"})
     assert resp.status == 422

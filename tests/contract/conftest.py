@@ -10,6 +10,7 @@ import pytest
 from tests.contract.served import (
     OPERATOR,
     SCAIGRID_KEY,
+    WEBHOOK_SECRET,
     ScaiGridProcess,
     ScaiKeyProcess,
     ServedAppliance,
@@ -29,7 +30,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedAppliance
     scaikey.start()
     app = ServedAppliance(data_dir=root / "data", log_path=root / "server.log", env={
         "SCAIGRID_BASE_URL": grid.url, "SCAIGRID_API_KEY": SCAIGRID_KEY,
-        "SCAIFLOW_EVENT_POLL_SECONDS": "0.2", **scaikey.env()})
+        "SCAIFLOW_EVENT_POLL_SECONDS": "0.2", "SCAIFLOW_SCAIKEY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # Sync runs when the run asks (POST /admin/sync), not in the background mid-run.
+        "SCAIFLOW_SYNC_INTERVAL_MINUTES": "0", **scaikey.env()})
     try:
         # Schemathesis sends one bearer to every operation (auth.wfc; it cannot combine that
         # with a second scheme), so the manager's token is minted before the start and is

@@ -40,6 +40,7 @@ def free_port() -> int:
 
 
 SCAIGRID_KEY = "sgk_contract_" + "0" * 20
+WEBHOOK_SECRET = "whsec_contract_" + "0" * 20
 
 
 def hermetic_env(data_dir: Path, **extra: str) -> dict[str, str]:

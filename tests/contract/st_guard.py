@@ -16,20 +16,27 @@ Two more adjustments, for operations schemathesis cannot drive as a client would
   stand-in, so later calls still reach a ScaiGrid);
 - `bearer` rules swap the run's bearer token for another one on one operation (the dev
   token of `POST /dev/deploy`), but only when the request carries one at all, so
-  `ignored_auth` still sees the request without credentials refused.
+  `ignored_auth` still sees the request without credentials refused;
+- `sign` rules sign the body of one operation as ScaiKey signs a webhook (HMAC-SHA256 of
+  `<t>.<body bytes>` in `X-ScaiKey-Signature`, `X-ScaiKey-Timestamp`), so generated events
+  get past the signature check and reach the event handling; the bytes signed are those
+  the requests transport sends for a JSON body (`json.dumps(body, allow_nan=False)`).
 
 The rules come from a JSON file named by SCAIFLOW_CONTRACT_GUARD:
 `{"log": path, "rules": [{"operation": "DELETE /api/v1/flows/{flow_id}", "location": "path"
 or "body", "parameter": "flow_id", "protected": [...], "replacement": "..."}],
 "force": [{"operation", "parameter", "value", "valid": [lowest, highest]}],
-"bearer": [{"operation", "token"}]}`.
+"bearer": [{"operation", "token"}], "sign": [{"operation", "secret"}]}`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import threading
+import time
 from typing import Any
 
 import schemathesis
@@ -67,6 +74,9 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
         headers = case.headers if isinstance(case.headers, dict) else None
         if swap["operation"] == label and headers and headers.get("Authorization"):
             headers["Authorization"] = f"Bearer {swap['token']}"
+    for rule in _CONFIG.get("sign", []):
+        if rule["operation"] == label:
+            _sign(case, rule["secret"])
     for rule in _CONFIG["rules"]:
         if rule["operation"] != label:
             continue
@@ -79,3 +89,20 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
             values[name] = rule["replacement"]
             with _LOCK, open(_CONFIG["log"], "a", encoding="utf-8") as log:
                 log.write(f"{label} {name}={value} -> {rule['replacement']}\n")
+
+
+def _sign(case: Any, secret: str) -> None:
+    body = case.body
+    if isinstance(body, bytes):
+        raw = body
+    else:
+        try:
+            raw = json.dumps(body, allow_nan=False).encode("utf-8")
+        except (TypeError, ValueError):
+            return  # not JSON the transport could send either
+    moment = str(int(time.time()))
+    digest = hmac.new(secret.encode(), f"{moment}.".encode() + raw, hashlib.sha256).hexdigest()
+    headers = case.headers if isinstance(case.headers, dict) else {}
+    headers["X-ScaiKey-Signature"] = f"t={moment},v1={digest}"
+    headers["X-ScaiKey-Timestamp"] = moment
+    case.headers = headers

@@ -25,6 +25,7 @@ from tests.contract.served import (
     CAROL,
     DAVE,
     OPERATOR,
+    WEBHOOK_SECRET,
     ServedAppliance,
     World,
 )
@@ -102,6 +103,7 @@ def write_config(world: World, directory: Path) -> Path:
         ],
         "force": [{"operation": "GET /api/v1/scaicore/events/stream",
                    "parameter": "max_seconds", "value": "0", "valid": [0, 86400]}],
+        "sign": [{"operation": "POST /api/v1/webhooks/scaikey", "secret": WEBHOOK_SECRET}],
         "force_body": [{"operation": operation, "parameter": "base_url",
                         "value": world.scaigrid_url, "when_prefix": "http"}
                        for operation in (
@@ -158,11 +160,14 @@ def write_config(world: World, directory: Path) -> Path:
     # the YAML is a ScaiCore manifest, and run-tests only if the flow's content validates
     # (SPEC §6: 400 compile_error; the run's own PUTs leave the flow in any state), and a
     # ScaiGrid base URL only if it is http(s) with a host the destination policy allows
-    # (SPEC §8: 400 invalid_base_url).
+    # (SPEC §8: 400 invalid_base_url), and a webhook event of a handled type only if its
+    # data names the user or group it is about (SPEC §13; 400 invalid_event).
     semantic_400 = ["2xx", "3xx", "400", "401", "403", "404", "409", "412", "429"]
     for operation_id in ("list_flows", "list_versions", "list_deployments", "list_audit",
+                         "list_tenant_flows",
                          "import_yaml", "run_flow_tests", "set_scaigrid_credentials",
-                         "set_tenant_scaigrid_credentials", "deploy_flow", "dev_deploy"):
+                         "set_tenant_scaigrid_credentials", "deploy_flow", "dev_deploy",
+                         "receive_scaikey_webhook"):
         parts.append(_table("operations", {
             "include-operation-id": operation_id,
             "checks": {"positive_data_acceptance": {"expected-statuses": semantic_400}},

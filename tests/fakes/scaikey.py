@@ -22,6 +22,11 @@ Token endpoint errors are `{"error", "error_description"}` (400; 401 for invalid
 Run by hand or as a process: `python -m tests.fakes.scaikey --port P [--accept-any-grant]`.
 `jwks_override` and `discovery_override` (both discovery routes) replace a document: bytes or
 str are sent as they are, anything else as JSON.
+
+Directory changes between syncs (`remove_user`, `remove_group`, `add_member`, `remove_member`,
+`set_status`; `effective_users_forbidden` makes effective-users answer 403 with ScaiKey's
+message) and a webhook sender that signs like ScaiKey (`send_webhook`, `webhook_headers`) are
+at the end of the file.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import hmac
+import json
 import secrets
 import signal
 import sys
@@ -40,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
+import aiohttp
 import jwt
 from aiohttp import web
 
@@ -534,7 +542,9 @@ class FakeScaiKey:
         return frozenset(str(claims.get("scope", "")).split())
 
     @staticmethod
-    def _page(request: web.Request, items: list[dict[str, Any]]) -> web.Response:
+    def _page(request: web.Request, items: list[Any]) -> web.Response:
+        """One page of `items` (FakeUser objects are serialized only when on the page: the
+        fake serves thousands of users on the tests' own event loop)."""
         try:
             page = int(request.query.get("page", "1"))
             per_page = int(request.query.get("per_page", "50"))
@@ -547,7 +557,8 @@ class FakeScaiKey:
         start = (page - 1) * per_page
         total = len(items)
         return web.json_response({
-            "items": items[start:start + per_page],
+            "items": [item.as_json() if isinstance(item, FakeUser) else item
+                      for item in items[start:start + per_page]],
             "total": total,
             "page": page,
             "per_page": per_page,
@@ -571,7 +582,7 @@ class FakeScaiKey:
         tenant_id = request.match_info["tenant_id"]
         users = sorted((u for u in self.users.values() if u.tenant_id == tenant_id),
                        key=lambda u: u.id)
-        return self._page(request, [u.as_json() for u in users])
+        return self._page(request, users)
 
     async def _groups(self, request: web.Request) -> web.Response:
         denied = self._require_admin(request)
@@ -591,9 +602,88 @@ class FakeScaiKey:
         group = self.groups.get(request.match_info["group_id"])
         if group is None:
             return web.json_response({"detail": "Group not found"}, status=404)
-        members = [self.users[m].as_json() for m in sorted(group.members) if m in self.users]
+        members = [self.users[m] for m in sorted(group.members) if m in self.users]
         return self._page(request, members)
 
+    # == directory changes between syncs, and webhooks (issue 8: sync) ======================
+    # Kept apart from the token endpoint above. ScaiKey deletes users, groups and memberships
+    # outright; the appliance's mirror soft-deletes what a sync no longer finds.
+    def remove_user(self, user_id: str) -> None:
+        """The user leaves ScaiKey (and every group)."""
+        self.users.pop(user_id, None)
+        for group in self.groups.values():
+            if user_id in group.members:
+                group.members.remove(user_id)
+
+    def remove_group(self, group_id: str) -> None:
+        self.groups.pop(group_id, None)
+
+    def add_member(self, group_id: str, user_id: str) -> None:
+        group = self.groups[group_id]
+        if user_id not in group.members:
+            group.members.append(user_id)
+
+    def remove_member(self, group_id: str, user_id: str) -> None:
+        group = self.groups[group_id]
+        if user_id in group.members:
+            group.members.remove(user_id)
+
+    def set_status(self, user_id: str, status: str) -> None:
+        self.users[user_id].status = status
+
+    async def send_webhook(self, url: str, event_type: str, data: dict[str, Any], *,
+                           secret: str, tenant_id: str | None = "tnt_acme",
+                           event_id: str | None = None, spelling: str = "type",
+                           timestamp: int | None = None,
+                           headers: dict[str, str | None] | None = None,
+                           body: bytes | None = None) -> tuple[int, Any]:
+        """POST one event to the appliance signed as ScaiKey signs: `spelling` "type" is
+        `{type, id, created_at, data}` (tenant_id in data), "event_type" is `{event_type,
+        event_id, timestamp, resource, actor, data, tenant_id}`. `timestamp` signs at another
+        time; `headers` entries replace (None: remove) the signed ones; `body` sends these
+        bytes signed instead of the event. Returns (status, parsed JSON body)."""
+        event = webhook_event(event_type, data, tenant_id=tenant_id, event_id=event_id,
+                              spelling=spelling)
+        raw = body if body is not None else json.dumps(event).encode()
+        sent = webhook_headers(secret, raw, timestamp)
+        for name, value in (headers or {}).items():
+            sent.pop(name, None)
+            if value is not None:
+                sent[name] = value
+        async with aiohttp.ClientSession() as session, session.post(
+                url, data=raw, headers={"Content-Type": "application/json", **sent}) as reply:
+            return reply.status, await reply.json(content_type=None)
+
+
+# == webhooks as ScaiKey sends them (issue 8: sync) ==========================================
+WEBHOOK_PATH = "/api/v1/webhooks/scaikey"
+
+
+def webhook_signature(secret: str, body: bytes, timestamp: int) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body,
+                    hashlib.sha256).hexdigest()
+
+
+def webhook_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """`X-ScaiKey-Signature: t=<unix>,v1=<hex>` and `X-ScaiKey-Timestamp` for `body`."""
+    moment = int(time.time()) if timestamp is None else timestamp
+    return {"X-ScaiKey-Signature": f"t={moment},v1={webhook_signature(secret, body, moment)}",
+            "X-ScaiKey-Timestamp": str(moment)}
+
+
+def webhook_event(event_type: str, data: dict[str, Any], *, tenant_id: str | None = "tnt_acme",
+                  event_id: str | None = None, spelling: str = "type") -> dict[str, Any]:
+    event_id = event_id or "evt_" + secrets.token_hex(8)
+    if spelling == "type":
+        payload = dict(data)
+        if tenant_id is not None:
+            payload.setdefault("tenant_id", tenant_id)
+        return {"type": event_type, "id": event_id,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "data": payload}
+    return {"event_type": event_type, "event_id": event_id, "timestamp": int(time.time()),
+            "resource": event_type.split(".", 1)[0], "actor": {"type": "system"},
+            "tenant_id": tenant_id, "data": dict(data)}
 
 # -- by hand, or as a process (tests/contract) ---------------------------------------------
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

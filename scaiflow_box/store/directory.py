@@ -1,0 +1,206 @@
+"""The directory mirror as sync and webhooks change it (SPEC §12, §13): per-tenant snapshots,
+soft deletes, the super-admin election's queries, the webhook dedupe table and the last
+sync's record. Users, groups and memberships themselves are in `store/users.py`."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from scaiflow_box.store.keys import get_meta
+from scaiflow_box.timestamps import now_iso
+
+LAST_SYNC_META = "directory_sync.last"
+# Tenants ScaiKey knows nothing of: the local tenant `init` makes on a box without ScaiKey.
+LOCAL_TENANT_SOURCES = ("bootstrap",)
+
+
+def tenants_to_sync(conn: sqlite3.Connection) -> list[str]:
+    """Every tenant of the mirror that came from ScaiKey (tokens, sync, webhooks)."""
+    marks = ", ".join("?" for _ in LOCAL_TENANT_SOURCES)
+    return [row[0] for row in conn.execute(
+        f"SELECT id FROM tenants WHERE source NOT IN ({marks}) ORDER BY id",
+        LOCAL_TENANT_SOURCES)]
+
+
+def users_of_tenant(conn: sqlite3.Connection, tenant_id: str) -> dict[str, sqlite3.Row]:
+    return {row["id"]: row for row in conn.execute(
+        "SELECT id, email, display_name, status, source, deleted_at, admin_role,"
+        " admin_role_source FROM users WHERE tenant_id = ?", (tenant_id,))}
+
+
+def groups_of_tenant(conn: sqlite3.Connection, tenant_id: str) -> dict[str, sqlite3.Row]:
+    return {row["id"]: row for row in conn.execute(
+        "SELECT id, name, deleted_at FROM groups WHERE tenant_id = ?", (tenant_id,))}
+
+
+def memberships_of_tenant(conn: sqlite3.Connection, tenant_id: str
+                          ) -> dict[tuple[str, str], str | None]:
+    """(group id, user id) → deleted_at."""
+    return {(row[0], row[1]): row[2] for row in conn.execute(
+        "SELECT group_id, user_id, deleted_at FROM memberships WHERE tenant_id = ?",
+        (tenant_id,))}
+
+
+def tenant_of_user(conn: sqlite3.Connection, user_id: str) -> str | None:
+    row = conn.execute("SELECT tenant_id FROM users WHERE id = ?", (user_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def tenant_of_group(conn: sqlite3.Connection, group_id: str) -> str | None:
+    row = conn.execute("SELECT tenant_id FROM groups WHERE id = ?", (group_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def upsert_user_fields(conn: sqlite3.Connection, *, tenant_id: str, user_id: str,
+                       fields: dict[str, Any], undelete: bool) -> None:
+    """Insert the user, or update only the given fields (`email`, `display_name`, `status`);
+    the row becomes ScaiKey's (source `scaikey`, `last_synced_at` now)."""
+    now = now_iso()
+    conn.execute(
+        "INSERT INTO users (id, tenant_id, email, display_name, status, source, created_at,"
+        " updated_at, last_synced_at) VALUES (?, ?, ?, ?, ?, 'scaikey', ?, ?, ?)"
+        " ON CONFLICT (id) DO NOTHING",
+        (user_id, tenant_id, fields.get("email"), fields.get("display_name"),
+         fields.get("status", "ACTIVE"), now, now, now))
+    sets = ["source = 'scaikey'", "updated_at = ?", "last_synced_at = ?"]
+    params: list[Any] = [now, now]
+    for name in ("email", "display_name", "status"):
+        if name in fields:
+            sets.append(f"{name} = ?")
+            params.append(fields[name])
+    if undelete:
+        sets.append("deleted_at = NULL")
+    conn.execute(f"UPDATE users SET {', '.join(sets)} WHERE id = ? AND tenant_id = ?",
+                 (*params, user_id, tenant_id))
+
+
+def upsert_group(conn: sqlite3.Connection, tenant_id: str, group_id: str,
+                 name: str | None) -> None:
+    """Insert or undelete the group (its name updated when given)."""
+    now = now_iso()
+    conn.execute(
+        "INSERT INTO groups (id, tenant_id, name, created_at, updated_at, last_synced_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+        " name = coalesce(?, groups.name), deleted_at = NULL,"
+        " updated_at = excluded.updated_at, last_synced_at = excluded.last_synced_at"
+        " WHERE groups.tenant_id = excluded.tenant_id",
+        (group_id, tenant_id, name or group_id, now, now, now, name))
+
+
+def soft_delete_group(conn: sqlite3.Connection, tenant_id: str, group_id: str) -> bool:
+    cursor = conn.execute(
+        "UPDATE groups SET deleted_at = ?, updated_at = ? WHERE id = ? AND tenant_id = ?"
+        " AND deleted_at IS NULL", (now_iso(), now_iso(), group_id, tenant_id))
+    return cursor.rowcount == 1
+
+
+def soft_delete_membership(conn: sqlite3.Connection, tenant_id: str, group_id: str,
+                           user_id: str) -> bool:
+    cursor = conn.execute(
+        "UPDATE memberships SET deleted_at = ? WHERE group_id = ? AND user_id = ?"
+        " AND tenant_id = ? AND deleted_at IS NULL", (now_iso(), group_id, user_id, tenant_id))
+    return cursor.rowcount == 1
+
+
+def live_membership(conn: sqlite3.Connection, group_id: str, user_id: str) -> bool:
+    row = conn.execute("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?"
+                       " AND deleted_at IS NULL", (group_id, user_id)).fetchone()
+    return row is not None
+
+
+# -- super-admin election -----------------------------------------------------------------
+def super_admin_group_members(conn: sqlite3.Connection, selectors: Iterable[str]
+                              ) -> dict[str, str]:
+    """user id → tenant id of every live member of a live group whose id or name is one of
+    `selectors`."""
+    wanted = list(dict.fromkeys(selectors))
+    if not wanted:
+        return {}
+    marks = ", ".join("?" for _ in wanted)
+    rows = conn.execute(
+        "SELECT DISTINCT m.user_id, m.tenant_id FROM memberships m JOIN groups g"
+        " ON g.id = m.group_id WHERE m.deleted_at IS NULL AND g.deleted_at IS NULL"
+        f" AND (g.id IN ({marks}) OR g.name IN ({marks}))", (*wanted, *wanted))
+    return {row[0]: row[1] for row in rows}
+
+
+def users_with_role_source(conn: sqlite3.Connection, role: str, source: str
+                           ) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT id, tenant_id FROM users WHERE admin_role = ? AND admin_role_source = ?"
+        " ORDER BY id", (role, source)).fetchall()
+
+
+def users_by_id(conn: sqlite3.Connection, user_ids: Iterable[str]) -> list[sqlite3.Row]:
+    ids = list(user_ids)
+    rows: list[sqlite3.Row] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        rows += conn.execute(
+            "SELECT id, tenant_id, admin_role, admin_role_source, deleted_at FROM users"
+            f" WHERE id IN ({marks})", chunk).fetchall()
+    return rows
+
+
+# -- the admin router's group list ----------------------------------------------------------
+def list_groups(conn: sqlite3.Connection, *, tenant_id: str | None, search: str | None,
+                include_deleted: bool, limit: int = 500) -> list[sqlite3.Row]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if tenant_id is not None:
+        clauses.append("g.tenant_id = ?")
+        params.append(tenant_id)
+    if not include_deleted:
+        clauses.append("g.deleted_at IS NULL")
+    if search:
+        clauses.append("(instr(lower(g.name), ?) > 0 OR instr(lower(g.id), ?) > 0)")
+        params += [search.lower(), search.lower()]
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return conn.execute(
+        "SELECT g.id, g.tenant_id, g.name, g.deleted_at, g.created_at, g.last_synced_at,"
+        " (SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id"
+        "  WHERE m.group_id = g.id AND m.deleted_at IS NULL AND u.deleted_at IS NULL)"
+        f" AS member_count FROM groups g {where}"
+        " ORDER BY g.tenant_id, g.name COLLATE NOCASE, g.id LIMIT ?",
+        (*params, limit)).fetchall()
+
+
+# -- webhook events (dedupe, activity) -------------------------------------------------------
+def record_webhook_event(conn: sqlite3.Connection, *, event_id: str, event_type: str | None,
+                         tenant_id: str | None, handled: bool, received_at: str) -> bool:
+    """Remember the event; False when its id was already there (a duplicate)."""
+    cursor = conn.execute(
+        "INSERT INTO webhook_events (event_id, received_at, event_type, tenant_id, handled)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+        (event_id, received_at, event_type, tenant_id, int(handled)))
+    return cursor.rowcount == 1
+
+
+def purge_webhook_events(conn: sqlite3.Connection, before: str) -> int:
+    return conn.execute("DELETE FROM webhook_events WHERE received_at < ?", (before,)).rowcount
+
+
+def webhook_activity(conn: sqlite3.Connection, since: str) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT count(*), coalesce(sum(handled), 0) FROM webhook_events WHERE received_at >= ?",
+        (since,)).fetchone()
+    last = conn.execute(
+        "SELECT received_at, event_type, handled FROM webhook_events"
+        " ORDER BY received_at DESC LIMIT 1").fetchone()
+    return {"received": int(row[0]), "handled": int(row[1]),
+            "last_received_at": last["received_at"] if last else None,
+            "last_event_type": last["event_type"] if last else None}
+
+
+# -- the last sync's record -----------------------------------------------------------------
+def get_last_sync(conn: sqlite3.Connection) -> str | None:
+    return get_meta(conn, LAST_SYNC_META)
+
+
+def set_last_sync(conn: sqlite3.Connection, value: str) -> None:
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)"
+                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                 (LAST_SYNC_META, value))
