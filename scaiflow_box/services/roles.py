@@ -3,11 +3,15 @@ group-derived super admins of `SCAIFLOW_SUPER_ADMIN_GROUPS`."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Sequence
 
 from scaiflow_box.store import audit, directory
 from scaiflow_box.store import users as user_rows
+
+
+log = logging.getLogger(__name__)
 
 
 class RoleChangeError(ValueError):
@@ -40,6 +44,11 @@ def reconcile_group_super_admins(conn: sqlite3.Connection, selectors: Sequence[s
     `bootstrap` role are never touched, and soft-deleted users are not promoted (a deleted
     user's role is kept, as webhooks keep it). Returns (promoted, demoted)."""
     members = directory.super_admin_group_members(conn, selectors)
+    ambiguous = directory.ambiguous_group_names(conn, selectors)
+    if ambiguous:
+        log.warning("SCAIFLOW_SUPER_ADMIN_GROUPS: %s name(s) more than one group; no one is "
+                    "made super admin through them: name the group by its id",
+                    ", ".join(repr(n[:100]) for n in ambiguous))
     promoted = demoted = 0
     for row in directory.users_by_id(conn, members):
         if row["deleted_at"] is None and row["admin_role"] is None:

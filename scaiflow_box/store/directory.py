@@ -111,18 +111,35 @@ def live_membership(conn: sqlite3.Connection, group_id: str, user_id: str) -> bo
 
 
 # -- super-admin election -----------------------------------------------------------------
+def ambiguous_group_names(conn: sqlite3.Connection, selectors: Iterable[str]) -> list[str]:
+    """The selectors that are no group's id but the name of more than one live group."""
+    wanted = list(dict.fromkeys(selectors))
+    if not wanted:
+        return []
+    marks = ", ".join("?" for _ in wanted)
+    rows = conn.execute(
+        f"SELECT name FROM groups WHERE deleted_at IS NULL AND name IN ({marks})"
+        f" AND name NOT IN (SELECT id FROM groups WHERE id IN ({marks}))"
+        " GROUP BY name HAVING count(*) > 1 ORDER BY name", (*wanted, *wanted)).fetchall()
+    return [str(row[0]) for row in rows]
+
+
 def super_admin_group_members(conn: sqlite3.Connection, selectors: Iterable[str]
                               ) -> dict[str, str]:
-    """user id → tenant id of every live member of a live group whose id or name is one of
-    `selectors`."""
+    """user id → tenant id of every live member of a live group whose id, or whose name, is
+    one of `selectors`. A name counts only when exactly one live group bears it: groups are
+    created in every tenant, so a second group of the same name (in any tenant) must not be a
+    way to become a super admin (`ambiguous_group_names` says which names were skipped)."""
     wanted = list(dict.fromkeys(selectors))
     if not wanted:
         return {}
+    names = [n for n in wanted if n not in set(ambiguous_group_names(conn, wanted))]
     marks = ", ".join("?" for _ in wanted)
+    name_marks = ", ".join("?" for _ in names) or "NULL"
     rows = conn.execute(
         "SELECT DISTINCT m.user_id, m.tenant_id FROM memberships m JOIN groups g"
         " ON g.id = m.group_id WHERE m.deleted_at IS NULL AND g.deleted_at IS NULL"
-        f" AND (g.id IN ({marks}) OR g.name IN ({marks}))", (*wanted, *wanted))
+        f" AND (g.id IN ({marks}) OR g.name IN ({name_marks}))", (*wanted, *names))
     return {row[0]: row[1] for row in rows}
 
 
