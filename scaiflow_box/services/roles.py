@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from scaiflow_box.store import audit, directory
 from scaiflow_box.store import users as user_rows
 
-
 log = logging.getLogger(__name__)
 
 
