@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from scaiflow_box.auth.issuer import LocalIssuer
     from scaiflow_box.auth.jwks import JwksCache
     from scaiflow_box.config import Settings
+    from scaiflow_box.http.metrics import ApplianceMetrics
     from scaiflow_box.http.route_table import RouteTable
     from scaiflow_box.services.acls import AclService
     from scaiflow_box.services.admin import AdminService
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from scaiflow_box.services.identity import IdentityService
     from scaiflow_box.services.preview import PreviewService
     from scaiflow_box.services.readiness import Readiness
+    from scaiflow_box.services.retention import RetentionService
     from scaiflow_box.store.db import Database
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -39,7 +41,10 @@ ACLS: web.AppKey[AclService] = web.AppKey("acls")
 PREVIEW: web.AppKey[PreviewService] = web.AppKey("preview")
 ADMIN: web.AppKey[AdminService] = web.AppKey("admin")
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
+METRICS: web.AppKey[ApplianceMetrics] = web.AppKey("metrics")
+RETENTION: web.AppKey[RetentionService] = web.AppKey("retention")
 
 
-__all__ = ["ACLS", "ADMIN", "CURSORS", "DB", "FLOWS", "IDENTITY", "ISSUER", "JWKS", "PREVIEW",
-           "PRINCIPAL", "READINESS", "REQUEST_ID", "ROUTES", "SETTINGS", "UPSTREAM_SESSION"]
+__all__ = ["ACLS", "ADMIN", "CURSORS", "DB", "FLOWS", "IDENTITY", "ISSUER", "JWKS", "METRICS",
+           "PREVIEW", "PRINCIPAL", "READINESS", "REQUEST_ID", "RETENTION", "ROUTES", "SETTINGS",
+           "UPSTREAM_SESSION"]

@@ -7,10 +7,10 @@ A test holds this table, the router modules and the OpenAPI document equal.
 
 from __future__ import annotations
 
-from scaiflow_box.api import acls, admin, auth, flows, ops, preview, reference
+from scaiflow_box.api import acls, admin, auth, flows, metrics, ops, preview, reference
 from scaiflow_box.http.route import Route
 
-ROUTERS = (ops, reference, auth, preview, flows, acls, admin)
+ROUTERS = (ops, metrics, reference, auth, preview, flows, acls, admin)
 
 
 def all_routes() -> list[Route]:
