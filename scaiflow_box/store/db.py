@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlite_utils
-
 from scaiflow_box.store.migrations import apply_migrations
 from scaiflow_box.store.read_cache import CommitScopedCache
 
@@ -82,7 +80,10 @@ def open_writer_connection(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
-    apply_migrations(sqlite_utils.Database(conn))
+    # What sqlite-utils' Database() set on this connection when migrations went through it;
+    # kept so triggers behave as they always have (docs/decisions.md).
+    conn.execute("PRAGMA recursive_triggers = ON")
+    apply_migrations(conn)
     return conn
 
 
