@@ -35,12 +35,15 @@ from scaiflow_box.http.route import Route
 from scaiflow_box.keys import (
     ACLS,
     ADMIN,
+    CREDENTIALS,
     CURSORS,
     DB,
     FLOWS,
     IDENTITY,
     ISSUER,
     JWKS,
+    KEY_ROTATION,
+    KEYRING,
     METRICS,
     PREVIEW,
     READINESS,
@@ -51,8 +54,10 @@ from scaiflow_box.keys import (
 from scaiflow_box.services.acls import AclService
 from scaiflow_box.services.admin import AdminService
 from scaiflow_box.services.bootstrap import initialize
+from scaiflow_box.services.credentials import CredentialService
 from scaiflow_box.services.flows import FlowService
 from scaiflow_box.services.identity import IdentityService
+from scaiflow_box.services.key_rotation import KeyRotationService
 from scaiflow_box.services.preview import PreviewService
 from scaiflow_box.services.readiness import Readiness
 from scaiflow_box.services.retention import RetentionService
@@ -78,6 +83,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[ACLS] = AclService(db)
     app[PREVIEW] = PreviewService(flows)
     app[ADMIN] = AdminService(db, report.issuer)
+    app[KEYRING] = report.keyring
+    app[CREDENTIALS] = CredentialService(db, report.keyring, settings)
+    app[KEY_ROTATION] = KeyRotationService(db, report.keyring)
     yield
     await loop.run_in_executor(None, db.close)
 

@@ -196,6 +196,48 @@ def cmd_admin_users(args: argparse.Namespace) -> int:
     return _with_data_dir(settings, run)
 
 
+# -- master key --------------------------------------------------------------------------
+@_operator_command
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from scaiflow_box.crypto.envelope import MasterKey
+    from scaiflow_box.services.key_rotation import rotate_offline
+
+    settings = _settings(args)
+
+    def run(data: DataDir) -> int:
+        source = data.keyring.source
+        printed: list[str] = []
+
+        def print_env_key(key: MasterKey) -> None:
+            # Before the commit: a crash after it must not lose the only copy of the key.
+            print(key.to_base64(), flush=True)
+            printed.append(key.kek_id)
+
+        try:
+            report, new = rotate_offline(data.db, data.keyring, reencrypt=args.reencrypt,
+                                         before_commit=print_env_key if source.from_env
+                                         else None)
+        except Exception:
+            if printed:
+                _err(f"error: the rotation did not commit; the database still uses the old "
+                     f"key: discard the key printed above (kek {printed[0]})")
+            raise
+        what = (f"{report.data_keys} data key(s) and {report.issuer_keys} issuer key(s) "
+                f"now wrapped by kek {new.kek_id}")
+        if args.reencrypt:
+            what += f"; {report.secrets_reencrypted} secret(s) re-encrypted under new data keys"
+        _err(f"rotated the master key: {what}")
+        if source.from_env:
+            _err("the new key is on stdout: set SCAIFLOW_MASTER_KEY to it before the next start "
+                 "(the old key no longer opens this database) and store it safely")
+        else:
+            _err(f"{source.path} now holds the new key: back it up (the old one no longer "
+                 "opens this database or backups taken from now on)")
+        return 0
+
+    return _with_data_dir(settings, run)
+
+
 # -- JWKS and backups ------------------------------------------------------------------
 @_operator_command
 def cmd_jwks_import(args: argparse.Namespace) -> int:
@@ -244,6 +286,7 @@ def cmd_jwks_show(args: argparse.Namespace) -> int:
 
 @_operator_command
 def cmd_backup(args: argparse.Namespace) -> int:
+    import sqlite3
     from pathlib import Path
 
     settings = _settings(args)
@@ -253,8 +296,20 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return 1
 
     def run(data: DataDir) -> int:
+        from contextlib import closing
+
+        from scaiflow_box.crypto.keyring import check_encrypted_fields
+
         data.db.backup_to(target)
-        _err(f"backed up {settings.db_path} to {target} (keep master.key with it, separately)")
+        # The copy must hold secrets only encrypted, all under one master key: say which.
+        with closing(sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True)) as copy:
+            kek_id, count, problems = check_encrypted_fields(copy)
+        for problem in problems:
+            _err(f"error: backup check: {problem}")
+        if problems:
+            return 1
+        _err(f"backed up {settings.db_path} to {target}: {count} encrypted value(s) under "
+             f"master key kek {kek_id} (keep that master.key with it, separately)")
         return 0
 
     return _with_data_dir(settings, run)
@@ -385,6 +440,17 @@ def build_parser() -> argparse.ArgumentParser:
     jwks_import.set_defaults(func=cmd_jwks_import)
     jwks.add_parser("show", parents=[common], help="key ids per issuer (JSON)"
                     ).set_defaults(func=cmd_jwks_show)
+
+    keys = sub.add_parser("keys", help="the master key").add_subparsers(
+        dest="keys_command", metavar="ACTION", required=True)
+    rotate = keys.add_parser(
+        "rotate", parents=[common], help="replace the master key (re-wrap every data key)",
+        description="A new master key wraps every data key and the issuer keys, in one "
+                    "transaction. With SCAIFLOW_MASTER_KEY set, the new key is printed on "
+                    "stdout for you to store; otherwise master.key is replaced.")
+    rotate.add_argument("--reencrypt", action="store_true",
+                        help="also replace every tenant's data key and re-encrypt every secret")
+    rotate.set_defaults(func=cmd_keys_rotate)
 
     backup = sub.add_parser("backup", parents=[common], help="consistent online backup")
     backup.add_argument("file")

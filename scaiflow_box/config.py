@@ -6,6 +6,7 @@ one pass. Names marked [upstream] in SPEC §17 are kept exactly.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ class Settings:
     api_port: int = 8001
     data_dir: Path = Path("./scaiflow-data")
     master_key_file: Path | None = None
+    master_key: str | None = field(default=None, repr=False)  # base64; wins over the file
     scaikey_base_url: str | None = None
     scaikey_issuer: str | None = None
     scaikey_jwks_url: str | None = None
@@ -56,6 +58,7 @@ class Settings:
     default_permissions: frozenset[str] = KNOWN_PERMISSIONS
     upstream_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
+    event_poll_seconds: float = 2.0
     upstream_allow_private: bool = True
     metrics: bool = False
     # Who may read /metrics (the TCP peer's address, never a forwarded header).
@@ -141,6 +144,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _is_key_base64(value: str) -> bool:
+    try:
+        return len(base64.b64decode(value, validate=True)) == 32
+    except ValueError:
+        return False
+
+
 def _parse_bool(name: str, value: str | None, default: bool, problems: list[str]) -> bool:
     if value is None or not value.strip():
         return default
@@ -217,6 +227,7 @@ def load_settings(
 
     timeout = seconds("SCAIFLOW_UPSTREAM_TIMEOUT_SECONDS", 10.0, 600)
     body_timeout = seconds("SCAIFLOW_BODY_TIMEOUT_SECONDS", 30.0, 3600)
+    event_poll = seconds("SCAIFLOW_EVENT_POLL_SECONDS", 2.0, 300)
 
     algorithms = tuple(
         a.strip() for a in (get("SCAIKEY_ALGORITHMS") or "RS256").split(",") if a.strip()
@@ -279,12 +290,19 @@ def load_settings(
 
     data_dir = Path(get("SCAIFLOW_DATA_DIR") or "./scaiflow-data")
     master_key = get("SCAIFLOW_MASTER_KEY_FILE")
+    master_key_value = get("SCAIFLOW_MASTER_KEY")
+    if master_key_value is not None and not _is_key_base64(master_key_value):
+        # Never echo the value: it may be a real key with a typo.
+        problems.append("SCAIFLOW_MASTER_KEY: must be the base64 encoding of 32 bytes "
+                        "(e.g. the output of `head -c 32 /dev/urandom | base64`)")
+        master_key_value = None
 
     values: dict[str, object] = {
         "api_host": host,
         "api_port": port,
         "data_dir": data_dir,
         "master_key_file": Path(master_key) if master_key else None,
+        "master_key": master_key_value,
         "scaikey_base_url": url("SCAIKEY_BASE_URL"),
         "scaikey_issuer": get("SCAIKEY_ISSUER"),
         "scaikey_jwks_url": url("SCAIKEY_JWKS_URL"),
@@ -308,6 +326,7 @@ def load_settings(
         "default_permissions": permissions,
         "upstream_timeout_seconds": timeout,
         "body_timeout_seconds": body_timeout,
+        "event_poll_seconds": event_poll,
         "upstream_allow_private": _parse_bool(
             "SCAIFLOW_UPSTREAM_ALLOW_PRIVATE", get("SCAIFLOW_UPSTREAM_ALLOW_PRIVATE"), True,
             problems),

@@ -17,12 +17,15 @@ if TYPE_CHECKING:
     from scaiflow_box.auth.issuer import LocalIssuer
     from scaiflow_box.auth.jwks import JwksCache
     from scaiflow_box.config import Settings
+    from scaiflow_box.crypto.keyring import Keyring
     from scaiflow_box.http.metrics import ApplianceMetrics
     from scaiflow_box.http.route_table import RouteTable
     from scaiflow_box.services.acls import AclService
     from scaiflow_box.services.admin import AdminService
+    from scaiflow_box.services.credentials import CredentialService
     from scaiflow_box.services.flows import FlowService
     from scaiflow_box.services.identity import IdentityService
+    from scaiflow_box.services.key_rotation import KeyRotationService
     from scaiflow_box.services.preview import PreviewService
     from scaiflow_box.services.readiness import Readiness
     from scaiflow_box.services.retention import RetentionService
@@ -43,8 +46,11 @@ ADMIN: web.AppKey[AdminService] = web.AppKey("admin")
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 METRICS: web.AppKey[ApplianceMetrics] = web.AppKey("metrics")
 RETENTION: web.AppKey[RetentionService] = web.AppKey("retention")
+KEYRING: web.AppKey[Keyring] = web.AppKey("keyring")
+CREDENTIALS: web.AppKey[CredentialService] = web.AppKey("credentials")
+KEY_ROTATION: web.AppKey[KeyRotationService] = web.AppKey("key_rotation")
 
 
-__all__ = ["ACLS", "ADMIN", "CURSORS", "DB", "FLOWS", "IDENTITY", "ISSUER", "JWKS", "METRICS",
-           "PREVIEW", "PRINCIPAL", "READINESS", "REQUEST_ID", "RETENTION", "ROUTES", "SETTINGS",
-           "UPSTREAM_SESSION"]
+__all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "FLOWS", "IDENTITY", "ISSUER", "JWKS",
+           "KEYRING", "KEY_ROTATION", "METRICS", "PREVIEW", "PRINCIPAL", "READINESS",
+           "REQUEST_ID", "RETENTION", "ROUTES", "SETTINGS", "UPSTREAM_SESSION"]

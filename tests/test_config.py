@@ -46,3 +46,21 @@ def test_each_problem_is_named(env: dict[str, str], needle: str) -> None:
         load_settings({"SCAIFLOW_ENV_FILE": "", **env})
     assert len(info.value.problems) == 1
     assert needle in info.value.problems[0]
+
+
+@pytest.mark.parametrize("value", ["not-base64!", "c2hvcnQ=", "A" * 60])
+def test_a_malformed_master_key_is_named_and_never_echoed(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"SCAIFLOW_ENV_FILE": "", "SCAIFLOW_MASTER_KEY": value})
+    [problem] = caught.value.problems
+    assert problem.startswith("SCAIFLOW_MASTER_KEY: must be the base64 encoding of 32 bytes")
+    assert value not in problem
+
+
+def test_an_env_master_key_is_kept_out_of_reprs() -> None:
+    import base64
+
+    value = base64.b64encode(bytes(range(32))).decode()
+    settings = load_settings({"SCAIFLOW_ENV_FILE": "", "SCAIFLOW_MASTER_KEY": f" {value} "})
+    assert settings.master_key == value
+    assert value not in repr(settings)

@@ -7,10 +7,21 @@ A test holds this table, the router modules and the OpenAPI document equal.
 
 from __future__ import annotations
 
-from scaiflow_box.api import acls, admin, auth, flows, metrics, ops, preview, reference
+from scaiflow_box.api import (
+    acls,
+    admin,
+    auth,
+    flows,
+    keys,
+    metrics,
+    ops,
+    preview,
+    reference,
+    tenants,
+)
 from scaiflow_box.http.route import Route
 
-ROUTERS = (ops, metrics, reference, auth, preview, flows, acls, admin)
+ROUTERS = (ops, metrics, reference, auth, preview, flows, acls, admin, keys, tenants)
 
 
 def all_routes() -> list[Route]:

@@ -14,6 +14,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -39,27 +40,56 @@ class MasterKey:
     def kek_id(self) -> str:
         return hashlib.sha256(b"sfb-kek-id|" + self.key).hexdigest()[:12]
 
+    @classmethod
+    def generate(cls) -> MasterKey:
+        return cls(secrets.token_bytes(KEY_BYTES))
+
+    @classmethod
+    def from_base64(cls, text: str) -> MasterKey:
+        """The key from its base64 text; ValueError (naming no secret) when malformed."""
+        try:
+            raw = base64.b64decode(text.strip(), validate=True)
+        except ValueError:
+            raise ValueError("not base64") from None
+        if len(raw) != KEY_BYTES:
+            raise ValueError(f"must hold {KEY_BYTES} bytes")
+        return cls(raw)
+
+    def to_base64(self) -> str:
+        return base64.b64encode(self.key).decode("ascii")
+
+
+def read_key_file(path: Path) -> MasterKey:
+    """The key in a base64 key file; MasterKeyError (naming the file, not the key) otherwise."""
+    try:
+        text = path.read_text("ascii")
+    except (OSError, ValueError) as exc:
+        raise MasterKeyError(f"master key file {path} is unreadable") from exc
+    try:
+        return MasterKey.from_base64(text)
+    except ValueError as exc:
+        raise MasterKeyError(f"master key file {path} is malformed ({exc})") from None
+
+
+def write_key_file(path: Path, key: MasterKey) -> None:
+    """Create `path` (mode 0600, never overwriting) holding `key`, flushed to disk."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key.to_base64() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
 
 def load_or_create_master_key(path: Path, *, create: bool = True) -> MasterKey:
     """Read the base64 key file; create it (0600) on first start when allowed."""
     if path.exists():
-        try:
-            raw = base64.b64decode(path.read_text("ascii").strip(), validate=True)
-        except (OSError, ValueError) as exc:
-            raise MasterKeyError(f"master key file {path} is unreadable or not base64") from exc
-        if len(raw) != KEY_BYTES:
-            raise MasterKeyError(f"master key file {path} must hold {KEY_BYTES} bytes")
-        return MasterKey(raw)
+        return read_key_file(path)
     if not create:
         raise MasterKeyError(f"master key file {path} does not exist (run `scaiflow-box init`)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(KEY_BYTES)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(base64.b64encode(key).decode("ascii") + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    return MasterKey(key)
+    key = MasterKey.generate()
+    write_key_file(path, key)
+    return key
 
 
 def aad_for(tenant_id: str, table: str, name: str) -> bytes:
@@ -104,9 +134,35 @@ def unwrap_with_master(master: MasterKey, stored: str, aad: bytes) -> bytes:
     return open_sealed(master.key, sealed, aad)
 
 
-# One registry of encrypted fields drives encrypt, rotate, backup checks and tests (§19.2).
-ENCRYPTED_FIELDS: tuple[tuple[str, str], ...] = (
-    ("data_keys", "wrapped"),
-    ("issuer_keys", "private_key"),
-    ("tenant_secrets", "value"),
-)
+# -- the registry of encrypted fields ----------------------------------------------------
+@dataclass(frozen=True)
+class EncryptedField:
+    """One encrypted column. `name_column` names the value in its AAD; `tenant_column` gives
+    the AAD's tenant (None: an appliance-wide value, AAD tenant `-`). `protected_by` says
+    whether the master key wraps the value itself or a tenant's data key encrypts it."""
+
+    table: str
+    column: str
+    name_column: str
+    tenant_column: str | None
+    protected_by: Literal["master_key", "data_key"]
+
+    def aad(self, tenant_id: str | None, name: str) -> bytes:
+        return aad_for(tenant_id or "-", self.table, name)
+
+
+DATA_KEYS = EncryptedField("data_keys", "wrapped", "id", "tenant_id", "master_key")
+ISSUER_KEYS = EncryptedField("issuer_keys", "private_key", "kid", None, "master_key")
+TENANT_SECRETS = EncryptedField("tenant_secrets", "value", "name", "tenant_id", "data_key")
+
+# One registry of encrypted fields drives encrypt, rotate, backup checks and tests (§19.2):
+# a column that holds a secret is listed here or it is a bug.
+ENCRYPTED_FIELDS: tuple[EncryptedField, ...] = (DATA_KEYS, ISSUER_KEYS, TENANT_SECRETS)
+
+
+def registered_field(table: str) -> EncryptedField:
+    """The registered field of `table` (KeyError for a table that holds no secret)."""
+    for item in ENCRYPTED_FIELDS:
+        if item.table == table:
+            return item
+    raise KeyError(f"{table} holds no registered encrypted field")

@@ -24,7 +24,8 @@ TAGS = {
     "acls": "Per-flow access control lists (SPEC §4)",
     "preview": "Validate, compile, import and test flows (SPEC §5, §6)",
     "auth": "Sign-in configuration and the caller (SPEC §11)",
-    "admin": "Users, roles, ownership, service tokens, audit (SPEC §12)",
+    "tenants": "The caller's tenant: its ScaiGrid credentials (SPEC §8)",
+    "admin": "Users, roles, ownership, service tokens, audit, key rotation (SPEC §12, §19.2)",
     "operations": "Health, readiness and this document (SPEC §16)",
     "reference": "This API reference, served offline",
 }

@@ -18,8 +18,11 @@ from pathlib import Path
 
 from scaiflow_box.auth.issuer import LocalIssuer
 from scaiflow_box.config import Settings
-from scaiflow_box.crypto.envelope import MasterKey, load_or_create_master_key
+from scaiflow_box.crypto.envelope import MasterKey
+from scaiflow_box.crypto.keyring import Keyring, open_keyring
+from scaiflow_box.crypto.master_key import MasterKeySource
 from scaiflow_box.store import audit
+from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
 
@@ -32,6 +35,12 @@ class InitReport:
     master_key: MasterKey
     issuer: LocalIssuer
     operator_created: bool
+    keyring: Keyring
+
+
+def master_key_source(settings: Settings) -> MasterKeySource:
+    """SCAIFLOW_MASTER_KEY when set (it wins), else the key file."""
+    return MasterKeySource(settings.master_key_path, settings.master_key)
 
 
 def bootstrap_operator(conn: sqlite3.Connection) -> bool:
@@ -50,18 +59,23 @@ def bootstrap_operator(conn: sqlite3.Connection) -> bool:
 
 
 def initialize(settings: Settings, db: Database) -> InitReport:
-    """Idempotent; `db` must be open. Runs with blocking I/O (CLI or executor)."""
+    """Idempotent; `db` must be open. Runs with blocking I/O (CLI or executor).
+
+    Fails fast (`MasterKeyError`, one line) when the master key does not unwrap the
+    database's keys; finishes a key rotation that stopped after its commit."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o700)
-    master = load_or_create_master_key(settings.master_key_path)
+    source = master_key_source(settings)
 
-    def run(conn: sqlite3.Connection) -> tuple[LocalIssuer, bool]:
-        issuer = LocalIssuer.load_or_create(conn, master)
+    def run(conn: sqlite3.Connection) -> tuple[Keyring, LocalIssuer, bool]:
+        keyring = open_keyring(source, conn, create=True)
+        issuer = LocalIssuer.load_or_create(conn, keyring.master)
+        secret_rows.set_kek_id(conn, keyring.master.kek_id)
         created = False if settings.scaikey_configured else bootstrap_operator(conn)
-        return issuer, created
+        return keyring, issuer, created
 
-    issuer, created = db.write_sync(run)
-    return InitReport(master, issuer, created)
+    keyring, issuer, created = db.write_sync(run)
+    return InitReport(keyring.master, issuer, created, keyring)
 
 
 class DataDirError(Exception):
@@ -75,6 +89,7 @@ class DataDir:
     db: Database
     master_key: MasterKey
     issuer: LocalIssuer
+    keyring: Keyring
 
 
 def not_initialised(data_dir: Path) -> DataDirError:
@@ -107,21 +122,24 @@ def open_data_dir(settings: Settings) -> Iterator[DataDir]:
     """
     if not _has_schema(settings.db_path):
         raise not_initialised(settings.data_dir)
+    source = master_key_source(settings)
     key_path = settings.master_key_path
-    if not key_path.is_file():
+    if not source.exists() and not source.pending_path.is_file():
         # `init` would not help: it would make a new key that cannot read this database.
         raise DataDirError(f"no master key at {key_path}; the database in "
                            f"{settings.data_dir.resolve()} needs the key it was initialised "
                            "with (restore it from your backup)")
-    master = load_or_create_master_key(key_path, create=False)
     try:
         db = Database(settings.db_path, reader_threads=1)
     except (sqlite3.Error, OSError) as exc:
         raise DataDirError(f"cannot open {settings.db_path}: {exc}") from None
     try:
-        issuer = db.read_inline(lambda conn: LocalIssuer.load(conn, master))
+        # Under the write lock: a rotation in another process stages its key file while it
+        # holds that lock, so what open_keyring sees of `master.key.new` is settled.
+        keyring = db.write_sync(lambda conn: open_keyring(source, conn, create=False))
+        issuer = db.read_inline(lambda conn: LocalIssuer.load(conn, keyring.master))
         if issuer is None:
             raise not_initialised(settings.data_dir)
-        yield DataDir(db, master, issuer)
+        yield DataDir(db, keyring.master, issuer, keyring)
     finally:
         db.close()

@@ -4,12 +4,16 @@ One poller per (tenant, credential, base URL, core filter): subscribers that sha
 one upstream poll, however many of them there are. A poller starts with its first subscriber
 and stops when its last one leaves, so nothing polls ScaiGrid for a stream nobody reads.
 
-Upstream events carry no id, so a poller remembers the events it has seen (their exact JSON,
-bounded) and passes on only new ones, oldest first. A new subscriber gets events from the
-moment it joined (history is `GET /api/v1/scaicore/events`). Each subscriber has a bounded
-queue: a consumer that falls that far behind is disconnected (it reconnects, as EventSource
-does), never allowed to grow memory. Upstream failures are passed on as one `upstream_error`
-item per failure streak while the poller keeps retrying with backoff.
+ScaiGrid's event list is a log, oldest first, whose `next_cursor` is the position after the
+last event returned: a poller first follows it to its end (what happened before anyone
+subscribed is not replayed; history is `GET /api/v1/scaicore/events`), then asks for what
+came after its cursor every `POLL_INTERVAL_SECONDS`, reading on at once while pages are full.
+A subscriber joining a running poller gets events from the moment it joined.
+
+Each subscriber has a bounded queue: a consumer that falls that far behind is disconnected
+(it reconnects, as EventSource does), never allowed to grow memory. Upstream failures are
+passed on as one `upstream_error` item per failure streak (and `upstream_recovered` after it)
+while the poller keeps retrying with backoff.
 """
 
 from __future__ import annotations
@@ -18,11 +22,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from scaiflow_box.services.scaigrid_errors import lookup_error
 from scaiflow_box.upstream.scaigrid import ScaiGridAuth, ScaiGridClient, ScaiGridError
@@ -33,7 +34,6 @@ POLL_INTERVAL_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 30.0
 PAGE_SIZE = 100
 SUBSCRIBER_QUEUE = 500
-SEEN_LIMIT = 5000
 
 PollKey = tuple[str, str, str, str]
 
@@ -83,13 +83,8 @@ class _Poller:
     auth: ScaiGridAuth
     core_id: str | None
     subscribers: set[Subscription] = field(default_factory=set)
-    seen: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
     task: asyncio.Task[None] | None = None
     polls: int = 0
-
-
-def _fingerprint(event: dict[str, Any]) -> bytes:
-    return hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).digest()
 
 
 class EventHub:
@@ -141,14 +136,20 @@ class EventHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def _poll(self, poller: _Poller, cursor: str | None
+                    ) -> tuple[list[dict[str, Any]], str | None]:
+        events, next_cursor = await self.scaigrid.list_events(
+            poller.auth, core_id=poller.core_id, limit=PAGE_SIZE, cursor=cursor)
+        poller.polls += 1
+        return [e for e in events if isinstance(e, dict)], next_cursor or cursor
+
     async def _run(self, poller: _Poller) -> None:
-        first = True
+        cursor: str | None = None
+        caught_up = False  # until then, pages are what happened before anyone subscribed
         failures = 0
         while poller.subscribers:
             try:
-                events, _ = await self.scaigrid.list_events(
-                    poller.auth, core_id=poller.core_id, limit=PAGE_SIZE, cursor=None)
-                poller.polls += 1
+                events, cursor = await self._poll(poller, cursor)
             except ScaiGridError as exc:
                 poller.polls += 1
                 if failures == 0:
@@ -159,24 +160,16 @@ class EventHub:
                 await asyncio.sleep(min(self.poll_interval * 2 ** failures,
                                         MAX_BACKOFF_SECONDS))
                 continue
+            if failures:
+                self._broadcast(poller, StreamItem("upstream_recovered", {}))
             failures = 0
-            fresh = []
-            for event in events:
-                if not isinstance(event, dict):
-                    continue
-                mark = _fingerprint(event)
-                if mark in poller.seen:
-                    continue
-                poller.seen[mark] = None
-                fresh.append(event)
-            while len(poller.seen) > SEEN_LIMIT:
-                poller.seen.popitem(last=False)
-            if not first:  # the first poll only learns what already happened
-                fresh.sort(key=lambda e: str(e.get("timestamp", "")))
-                for event in fresh:
+            if caught_up:
+                for event in events:
                     self._broadcast(poller, StreamItem(str(event.get("type") or "event"),
                                                        event))
-            first = False
+            if len(events) >= PAGE_SIZE:
+                continue  # more is waiting: read on without sleeping
+            caught_up = True
             await asyncio.sleep(self.poll_interval)
 
     @staticmethod

@@ -134,10 +134,12 @@ def write_config(world: World, directory: Path) -> Path:
     # Validity a schema cannot express, answered with the documented 400 (each checked in
     # tests/api): a cursor is valid only if this list issued it (its MAC), an import only if
     # the YAML is a ScaiCore manifest, and run-tests only if the flow's content validates
-    # (SPEC §6: 400 compile_error; the run's own PUTs leave the flow in any state).
+    # (SPEC §6: 400 compile_error; the run's own PUTs leave the flow in any state), and a
+    # ScaiGrid base URL only if it is http(s) with a host the destination policy allows
+    # (SPEC §8: 400 invalid_base_url).
     semantic_400 = ["2xx", "3xx", "400", "401", "403", "404", "409", "412", "429"]
     for operation_id in ("list_flows", "list_versions", "list_deployments", "list_audit",
-                         "import_yaml", "run_flow_tests"):
+                         "import_yaml", "run_flow_tests", "set_scaigrid_credentials"):
         parts.append(_table("operations", {
             "include-operation-id": operation_id,
             "checks": {"positive_data_acceptance": {"expected-statuses": semantic_400}},

@@ -17,11 +17,15 @@ from aiohttp.test_utils import TestServer
 from scaiflow_box.config import Settings
 from scaiflow_box.upstream import client as client_module
 from scaiflow_box.upstream.client import (
+    ALWAYS_REFUSED,
     DestinationNotAllowed,
+    GuardedResolver,
     PublicOnlyResolver,
     UpstreamError,
+    check_destination,
     create_upstream_session,
     get_json,
+    is_always_refused_address,
     is_public_address,
     request_json,
 )
@@ -74,6 +78,9 @@ class Upstream:
         async def redirect(request: web.Request) -> web.Response:
             raise web.HTTPFound("/target")
 
+        async def to_metadata(request: web.Request) -> web.Response:
+            raise web.HTTPFound("http://169.254.169.254/latest/meta-data/")
+
         async def target(request: web.Request) -> web.Response:
             return web.json_response({"followed": True})
 
@@ -91,7 +98,7 @@ class Upstream:
             ("/ok", "ok", ok), ("/big", "big", big), ("/big-chunked", "big_chunked", big_chunked),
             ("/html", "html", html), ("/nested", "nested", nested), ("/empty", "empty", empty),
             ("/redirect", "redirect", redirect), ("/target", "target", target),
-            ("/slow", "slow", slow),
+            ("/slow", "slow", slow), ("/to-metadata", "to_metadata", to_metadata),
         ]:
             app.router.add_get(path, route(name, handler))
         app.router.add_post("/echo", route("echo", echo))
@@ -217,8 +224,12 @@ async def test_only_http_and_https(session: aiohttp.ClientSession, target: str) 
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST.", "app.localhost",
-                                  "[::1]", "10.1.2.3", "192.168.0.10", "169.254.169.254",
-                                  "[::ffff:127.0.0.1]", "0.0.0.0", "100.64.0.1"])
+                                  "[::1]", "10.1.2.3", "192.168.0.10", "172.16.5.5",
+                                  "[::ffff:127.0.0.1]", "0.0.0.0", "100.64.0.1",
+                                  # legacy numeric spellings aiohttp hands to the OS as they are
+                                  "2130706433", "127.1", "0x7f.1", "017700000001",
+                                  # IPv4 inside IPv6: NAT64 and 6to4
+                                  "[64:ff9b::7f00:1]", "[2002:a00:1::1]"])
 async def test_private_destinations_are_refused_when_configured(
     upstream: tuple[Upstream, TestServer], host: str
 ) -> None:
@@ -232,6 +243,80 @@ async def test_private_destinations_are_refused_when_configured(
     finally:
         await strict.close()
     assert fake.hits.get("ok", 0) == 0
+
+
+ALWAYS_REFUSED_HOSTS = [
+    "169.254.169.254", "169.254.1.1", "[fe80::1]", "[fe80::1%25eth0]", "[fd00:ec2::254]",
+    "100.100.100.200", "metadata.google.internal", "METADATA.Google.Internal.", "metadata",
+    "[::ffff:169.254.169.254]", "[64:ff9b::a9fe:a9fe]", "[2002:a9fe:a9fe::1]",
+    "2852039166", "0251.0376.0251.0376", "169.254.43518", "0xa9.0xfe.0xa9.0xfe",
+]
+
+
+@pytest.mark.parametrize("allow_private", [True, False])
+@pytest.mark.parametrize("host", ALWAYS_REFUSED_HOSTS)
+async def test_link_local_and_metadata_destinations_are_always_refused(
+    upstream: tuple[Upstream, TestServer], host: str, allow_private: bool
+) -> None:
+    fake, server = upstream
+    with pytest.raises(DestinationNotAllowed) as caught:
+        check_destination(f"http://{host}/latest/meta-data/", allow_private=allow_private)
+    assert caught.value.reason == ALWAYS_REFUSED
+    guarded = create_upstream_session(Settings(upstream_allow_private=allow_private,
+                                               upstream_timeout_seconds=0.5))
+    try:
+        with pytest.raises(DestinationNotAllowed) as caught:
+            await get_json(guarded, f"http://{host}:{server.port}/ok")
+        assert caught.value.reason == ALWAYS_REFUSED
+    finally:
+        await guarded.close()
+    assert fake.hits.get("ok", 0) == 0
+
+
+async def test_a_redirect_to_metadata_is_refused_even_when_followed(
+    upstream: tuple[Upstream, TestServer], session: aiohttp.ClientSession
+) -> None:
+    _, server = upstream
+    with pytest.raises(DestinationNotAllowed) as caught:
+        async with session.get(url(server, "/to-metadata"), allow_redirects=True):
+            pass
+    assert caught.value.reason == ALWAYS_REFUSED
+
+
+async def test_names_resolving_to_link_local_are_refused_by_default(
+    upstream: tuple[Upstream, TestServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, server = upstream
+    answers = ["169.254.169.254"]
+    monkeypatch.setattr(client_module, "DefaultResolver", lambda: StubResolver(answers))
+    default = create_upstream_session(Settings(upstream_timeout_seconds=0.5))
+    try:
+        with pytest.raises(DestinationNotAllowed) as caught:
+            await get_json(default, f"http://evil.example:{server.port}/ok")
+        assert caught.value.reason == ALWAYS_REFUSED
+        assert fake.hits.get("ok", 0) == 0
+        # a name with a usable address besides is connected to that address only
+        answers[:] = ["169.254.169.254", "127.0.0.1"]
+        response = await get_json(default, f"http://mixed.example:{server.port}/ok")
+        assert response.status == 200 and fake.hits["ok"] == 1
+    finally:
+        await default.close()
+
+
+async def test_guarded_resolver_keeps_the_lan_when_private_is_allowed() -> None:
+    resolver = GuardedResolver(StubResolver(["169.254.169.254", "10.0.0.7", "fe80::1",
+                                             "192.168.1.20"]), allow_private=True)
+    answers = await resolver.resolve("scaigrid.lan", 443)
+    assert [a["host"] for a in answers] == ["10.0.0.7", "192.168.1.20"]
+
+
+def test_is_always_refused_address() -> None:
+    for address in ("169.254.169.254", "169.254.0.1", "fe80::1", "fe80::1%eth0",
+                    "fd00:ec2::254", "100.100.100.200", "::ffff:169.254.169.254"):
+        assert is_always_refused_address(address), address
+    for address in ("10.0.0.1", "127.0.0.1", "192.168.1.1", "fd00::1", "93.184.216.34",
+                    "metadata", "not-an-ip"):
+        assert not is_always_refused_address(address), address
 
 
 async def test_private_destinations_are_allowed_by_default(
@@ -282,5 +367,5 @@ def test_is_public_address() -> None:
     assert is_public_address("2606:2800:220:1:248:1893:25c8:1946")
     for address in ("127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "169.254.1.1",
                     "::1", "fe80::1", "fc00::1", "::ffff:10.0.0.1", "224.0.0.1", "0.0.0.0",
-                    "100.64.0.1", "not-an-ip"):
+                    "100.64.0.1", "64:ff9b::a00:1", "2002:c0a8:101::1", "not-an-ip"):
         assert not is_public_address(address), address

@@ -1,0 +1,260 @@
+"""Tenant ScaiGrid credentials (SPEC §8) and the credential order for ScaiGrid calls (§7.1).
+
+A tenant's API key and base URL are stored encrypted (SPEC §19.2) in `tenant_secrets` under
+the logical names `tenants/{tenant_id}/scaigrid_api_key` and `…/scaigrid_base_url`. The
+plaintext key is never returned, logged or audited: reads give `masked_key` only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sqlite3
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from scaiflow_box.auth.principal import Principal
+from scaiflow_box.config import Settings
+from scaiflow_box.crypto.envelope import TENANT_SECRETS, DecryptionFailed, MasterKeyError
+from scaiflow_box.crypto.keyring import Keyring
+from scaiflow_box.errors import InvalidInput, NotConfigured, PreconditionFailed
+from scaiflow_box.store import audit
+from scaiflow_box.store import secrets as secret_rows
+from scaiflow_box.store.db import Database
+from scaiflow_box.upstream.client import DestinationNotAllowed, check_destination
+from scaiflow_box.upstream.scaigrid import ScaiGridAuth
+
+API_KEY = "scaigrid_api_key"
+BASE_URL = "scaigrid_base_url"
+MAX_API_KEY_LENGTH = 4096
+MAX_BASE_URL_LENGTH = 2048
+# Keys shorter than this are masked whole: first 4 + last 4 would show most of them.
+MIN_KEY_LENGTH_TO_SHOW_ENDS = 16
+FULL_MASK = "…"
+
+MISSING_FIX = ("Sign in with ScaiKey, or set this tenant's API key via "
+               "POST /v1/tenants/me/scaigrid_credentials.")
+PINNED_FIX = ("Sign in with ScaiKey: this appliance calls ScaiGrid only with the caller's "
+              "ScaiKey token (SCAIFLOW_DEPLOY_AUTH=user_jwt).")
+MissingCode = Literal["missing_scaigrid_credentials", "missing_credentials"]
+
+# Cloud metadata services: refused as a base URL whatever SCAIFLOW_UPSTREAM_ALLOW_PRIVATE says
+# (link-local addresses are refused as a class, these are the well-known others).
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata",
+                            "instance-data", "instance-data.ec2.internal",
+                            "100.100.100.200", "fd00:ec2::254"})
+
+
+def secret_name(tenant_id: str, key: str) -> str:
+    """The logical name a tenant secret is stored (and authenticated) under."""
+    return f"tenants/{tenant_id}/{key}"
+
+
+def mask_key(key: str) -> str:
+    """First 4 + `…` + last 4 (SPEC §8); a short key is masked whole."""
+    if len(key) < MIN_KEY_LENGTH_TO_SHOW_ENDS:
+        return FULL_MASK
+    return f"{key[:4]}…{key[-4:]}"
+
+
+def normalize_api_key(raw: str) -> str:
+    """Trimmed; 1-4096 printable ASCII characters without spaces (it becomes a header)."""
+    key = raw.strip()
+    if not key:
+        raise InvalidInput("api_key is empty", code="invalid_api_key")
+    if len(key) > MAX_API_KEY_LENGTH:
+        raise InvalidInput(f"api_key is longer than {MAX_API_KEY_LENGTH} characters",
+                           code="invalid_api_key")
+    if any(not 0x21 <= ord(ch) <= 0x7E for ch in key):
+        raise InvalidInput("api_key may hold only printable ASCII characters without spaces",
+                           code="invalid_api_key")
+    return key
+
+
+def _bad_url(reason: str) -> InvalidInput:
+    return InvalidInput(f"base_url {reason}", code="invalid_base_url",
+                        fix="Give the ScaiGrid base URL, e.g. https://scaigrid.example.com")
+
+
+def _is_link_local(host: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_link_local
+
+
+def normalize_base_url(raw: str, *, allow_private: bool) -> str:
+    """http(s) with a host, no credentials, query or fragment; link-local and cloud metadata
+    addresses always refused, private ones when SCAIFLOW_UPSTREAM_ALLOW_PRIVATE=false."""
+    url = raw.strip()
+    if len(url) > MAX_BASE_URL_LENGTH:
+        raise _bad_url(f"is longer than {MAX_BASE_URL_LENGTH} characters")
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise _bad_url("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise _bad_url("is not a valid URL") from None
+    try:
+        check_destination(url, allow_private=allow_private)
+    except DestinationNotAllowed as exc:
+        raise _bad_url(f"is refused: {exc.reason}") from None
+    if parts.username is not None or parts.password is not None:
+        raise _bad_url("must not carry credentials (give the key as api_key)")
+    if parts.query or parts.fragment:
+        raise _bad_url("must not have a query or fragment")
+    host = (parts.hostname or "").rstrip(".").lower()
+    if _is_link_local(host) or host in METADATA_HOSTS:
+        raise _bad_url("is refused: link-local and cloud metadata addresses are never "
+                       "allowed")
+    return url.rstrip("/")
+
+
+@dataclass(frozen=True)
+class CredentialStatus:
+    configured: bool
+    base_url: str | None
+    masked_key: str | None
+
+
+@dataclass(frozen=True)
+class _Stored:
+    api_key: str | None
+    base_url: str | None
+
+    def __repr__(self) -> str:
+        return f"_Stored(api_key={'set' if self.api_key else None}, base_url={self.base_url})"
+
+
+def _unreadable(exc: Exception) -> NotConfigured:
+    reason = ("the master key in use does not unwrap it"
+              if isinstance(exc, MasterKeyError) else "it does not decrypt")
+    return NotConfigured(f"this tenant's stored ScaiGrid credentials cannot be read: {reason}",
+                         code="credentials_unreadable",
+                         fix="Restart the appliance with the right master key, or set the "
+                             "credentials again.")
+
+
+class CredentialService:
+    def __init__(self, db: Database, keyring: Keyring, settings: Settings) -> None:
+        self.db = db
+        self.keyring = keyring
+        self.settings = settings
+
+    # -- stored credentials --------------------------------------------------------------
+    def _read(self, tenant_id: str) -> _Stored:
+        """Two primary-key reads and an AES-GCM decryption (the tenant's data key is cached
+        after its first use): small enough for the event loop (SPEC §19.1)."""
+        names = {API_KEY: secret_name(tenant_id, API_KEY),
+                 BASE_URL: secret_name(tenant_id, BASE_URL)}
+
+        def run(conn: sqlite3.Connection) -> _Stored:
+            stored = secret_rows.get_secrets(conn, tenant_id, names.values())
+            plain: dict[str, str | None] = {}
+            for key, name in names.items():
+                value = stored.get(name)
+                plain[key] = None if value is None else self.keyring.decrypt(
+                    conn, TENANT_SECRETS, tenant_id, name, value).decode()
+            return _Stored(plain[API_KEY], plain[BASE_URL])
+
+        try:
+            return self.db.read_inline(run)
+        except (DecryptionFailed, MasterKeyError, UnicodeDecodeError) as exc:
+            raise _unreadable(exc) from None
+
+    async def status(self, principal: Principal) -> CredentialStatus:
+        """Any member of the tenant: whether a key is set, the base URL calls use, the key
+        masked."""
+        stored = self._read(principal.tenant_id)
+        if stored.api_key is None:
+            return CredentialStatus(configured=False, base_url=None, masked_key=None)
+        return CredentialStatus(configured=True,
+                                base_url=stored.base_url or self.settings.scaigrid_base_url,
+                                masked_key=mask_key(stored.api_key))
+
+    async def set(self, principal: Principal, *, api_key: str, base_url: str | None,
+                  request_id: str | None = None) -> None:
+        """Store the tenant's key (and base URL; without one, SCAIGRID_BASE_URL applies)."""
+        principal.require_tenant_admin()
+        key = normalize_api_key(api_key)
+        url = None
+        if base_url is not None and base_url.strip():
+            url = normalize_base_url(base_url,
+                                     allow_private=self.settings.upstream_allow_private)
+        tenant_id = principal.tenant_id
+
+        def run(conn: sqlite3.Connection) -> None:
+            for item, value in ((API_KEY, key), (BASE_URL, url)):
+                name = secret_name(tenant_id, item)
+                if value is None:
+                    secret_rows.delete_secrets(conn, tenant_id, [name])
+                    continue
+                try:
+                    sealed = self.keyring.encrypt(conn, TENANT_SECRETS, tenant_id, name,
+                                                  value.encode())
+                except (DecryptionFailed, MasterKeyError) as exc:
+                    raise _unreadable(exc) from None
+                secret_rows.put_secret(conn, tenant_id, name, sealed, principal.sub)
+            audit.record(conn, tenant_id=tenant_id, actor=principal.sub,
+                         action="tenant.credentials_set", target_type="tenant",
+                         target_id=tenant_id, details={"base_url_stored": url is not None},
+                         request_id=request_id)
+
+        await self.db.write(run)
+
+    async def delete(self, principal: Principal, *, request_id: str | None = None) -> None:
+        """Remove the tenant's key and base URL (idempotent; audited when something went)."""
+        principal.require_tenant_admin()
+        tenant_id = principal.tenant_id
+
+        def run(conn: sqlite3.Connection) -> None:
+            removed = secret_rows.delete_secrets(
+                conn, tenant_id, [secret_name(tenant_id, API_KEY),
+                                  secret_name(tenant_id, BASE_URL)])
+            if removed:
+                audit.record(conn, tenant_id=tenant_id, actor=principal.sub,
+                             action="tenant.credentials_deleted", target_type="tenant",
+                             target_id=tenant_id, request_id=request_id)
+
+        await self.db.write(run)
+
+    # -- the credential order (SPEC §7.1) ------------------------------------------------
+    async def scaigrid_auth(self, principal: Principal, *, missing: MissingCode
+                            ) -> ScaiGridAuth:
+        """Who calls ScaiGrid for this caller, and where.
+
+        (1) the caller's ScaiKey token, forwarded verbatim, unless SCAIFLOW_DEPLOY_AUTH=api_key;
+        (2) the tenant's stored key; (3) SCAIGRID_API_KEY when the tenant has none; (4) 412
+        `missing`. SCAIFLOW_DEPLOY_AUTH=user_jwt pins (1). Service tokens are not ScaiGrid
+        credentials. Base URL: the tenant's, else SCAIGRID_BASE_URL, else 503
+        `scaigrid_not_configured`."""
+        mode = self.settings.deploy_auth
+        stored = self._read(principal.tenant_id)
+        source: Literal["user_jwt", "tenant_key", "env_key"]
+        if mode != "api_key" and principal.token_source == "scaikey" and principal.token:
+            bearer, source = principal.token, "user_jwt"
+        elif mode == "user_jwt":
+            raise PreconditionFailed(
+                f"no ScaiGrid credentials for this caller in tenant '{principal.tenant_id}': "
+                "ScaiGrid is called with the caller's ScaiKey token only", code=missing,
+                fix=PINNED_FIX)
+        elif stored.api_key is not None:
+            bearer, source = stored.api_key, "tenant_key"
+        elif self.settings.scaigrid_api_key is not None:
+            bearer, source = self.settings.scaigrid_api_key, "env_key"
+        else:
+            raise PreconditionFailed(
+                f"no ScaiGrid credentials for tenant '{principal.tenant_id}'", code=missing,
+                fix=MISSING_FIX)
+        base_url = stored.base_url or self.settings.scaigrid_base_url
+        if base_url is None:
+            raise NotConfigured(
+                "no ScaiGrid base URL: neither this tenant's nor SCAIGRID_BASE_URL is set",
+                code="scaigrid_not_configured",
+                fix="Set SCAIGRID_BASE_URL, or give base_url via "
+                    "POST /v1/tenants/me/scaigrid_credentials.")
+        return ScaiGridAuth(base_url=base_url, bearer=bearer, source=source)

@@ -1,0 +1,179 @@
+"""The master key with real processes (SPEC §19.2, §20): a wrong key stops `serve`, `init` and
+the commands that open the data directory with one line and exit 1; `keys rotate
+[--reencrypt]` followed by a restart keeps every secret readable; a rotation killed after its
+commit (before the rename) is finished by the next start, one killed before its commit leaves
+nothing behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scaiflow_box.crypto.envelope import MasterKey, read_key_file
+from tests.contract.served import OPERATOR, ServedAppliance
+from tests.test_cli import environment, run
+
+CREDS = "/api/v1/tenants/me/scaigrid_credentials"
+KEY = "sgk_process_test_key_0123456789"
+
+
+def served(tmp_path: Path) -> ServedAppliance:
+    return ServedAppliance(data_dir=tmp_path / "data", log_path=tmp_path / "server.log")
+
+
+def db_kek(data: Path) -> str:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{data / 'scaiflow.db'}?mode=ro", uri=True)
+    try:
+        return str(conn.execute("SELECT value FROM meta WHERE key = 'kek_id'").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def set_and_stop(app: ServedAppliance) -> None:
+    """Start the appliance, store a tenant key through the API, stop it (exit 0)."""
+    app.start()
+    token, _ = app.mint(OPERATOR)
+    app.expect(204, "POST", CREDS, token=token,
+               json_body={"api_key": KEY, "base_url": "https://grid.example"})
+    assert app.stop() == 0
+
+
+def assert_readable(app: ServedAppliance) -> None:
+    app.start()
+    try:
+        token, _ = app.mint(OPERATOR)
+        assert app.expect(200, "GET", CREDS, token=token) == {
+            "configured": True, "base_url": "https://grid.example", "masked_key": "sgk_…6789"}
+    finally:
+        assert app.stop() == 0
+
+
+def mismatch_line(data: Path, held: MasterKey, needed: str) -> str:
+    return (f"error: the master key in {data / 'master.key'} (kek {held.kek_id}) does not "
+            f"unwrap the data keys of this database (kek {needed}); restore the right "
+            "master.key (the one this database was last rotated with)\n")
+
+
+def test_a_wrong_master_key_stops_serve_init_and_commands_with_one_line(
+        tmp_path: Path) -> None:
+    app = served(tmp_path)
+    set_and_stop(app)
+    data = app.data_dir
+    right = (data / "master.key").read_bytes()
+    needed = db_kek(data)
+    wrong = MasterKey.generate()
+    (data / "master.key").write_text(wrong.to_base64() + "\n")
+    def files() -> list[str]:  # SQLite's -wal/-shm come and go with connections
+        return sorted(p.name for p in data.iterdir() if not p.name.endswith(("-wal", "-shm")))
+
+    before = files()
+    expected = mismatch_line(data, wrong, needed)
+    for args in (("serve", "--port", "9"), ("init",), ("token", "mint", "--sub", "a",
+                                                       "--tenant", "t"), ("admin", "users"),
+                 ("keys", "rotate")):
+        result = run(*args, data_dir=data)
+        assert result.returncode == 1, (args, result.stderr)
+        assert result.stdout == ""
+        assert result.stderr == expected, args
+        assert wrong.to_base64() not in result.stderr
+    assert files() == before == ["master.key", "scaiflow.db"]
+    assert db_kek(data) == needed  # nothing was rotated or rewritten
+    (data / "master.key").write_bytes(right)
+    assert_readable(app)
+
+
+@pytest.mark.parametrize("reencrypt", [False, True])
+def test_keys_rotate_then_restart_keeps_every_secret_readable(tmp_path: Path,
+                                                              reencrypt: bool) -> None:
+    app = served(tmp_path)
+    set_and_stop(app)
+    data = app.data_dir
+    old = read_key_file(data / "master.key")
+    args = ("keys", "rotate", "--reencrypt") if reencrypt else ("keys", "rotate")
+    result = run(*args, data_dir=data)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    new = read_key_file(data / "master.key")
+    assert new != old and db_kek(data) == new.kek_id
+    assert f"kek {new.kek_id}" in result.stderr and "back it up" in result.stderr
+    assert ("2 secret(s) re-encrypted" in result.stderr) == reencrypt  # key and base URL
+    assert not (data / "master.key.new").exists()
+    assert_readable(app)
+    backup = run("backup", str(tmp_path / "copy.db"), data_dir=data)
+    assert backup.returncode == 0 and f"under master key kek {new.kek_id}" in backup.stderr
+
+
+CRASH_AFTER_COMMIT = """
+import os, sys
+from scaiflow_box.crypto.master_key import MasterKeySource
+MasterKeySource.promote = lambda self, key: os._exit(9)  # the machine stops here
+from scaiflow_box.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+CRASH_BEFORE_COMMIT = """
+import os, sys
+from scaiflow_box.services import key_rotation
+key_rotation.rewrap_database = lambda *a, **k: os._exit(9)  # staged, not committed
+from scaiflow_box.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def crash(script: str, data: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", script, "keys", "rotate", "--reencrypt"],
+                          env=environment(data), capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def test_a_rotation_killed_after_its_commit_is_finished_by_the_next_start(
+        tmp_path: Path) -> None:
+    app = served(tmp_path)
+    set_and_stop(app)
+    data = app.data_dir
+    old = read_key_file(data / "master.key")
+    killed = crash(CRASH_AFTER_COMMIT, data)
+    assert killed.returncode == 9, killed.stderr
+    staged = read_key_file(data / "master.key.new")
+    assert read_key_file(data / "master.key") == old  # not renamed...
+    assert db_kek(data) == staged.kek_id  # ...but committed
+    # Any command that opens the data directory finishes it (here: token mint).
+    result = run("token", "mint", "--sub", "ci", "--tenant", "tnt_local", data_dir=data)
+    assert result.returncode == 0, result.stderr
+    assert "finished an interrupted key rotation" in result.stderr
+    assert read_key_file(data / "master.key") == staged
+    assert not (data / "master.key.new").exists()
+    assert_readable(app)
+
+
+def test_serve_finishes_an_interrupted_rotation_too(tmp_path: Path) -> None:
+    app = served(tmp_path)
+    set_and_stop(app)
+    data = app.data_dir
+    assert crash(CRASH_AFTER_COMMIT, data).returncode == 9
+    staged = read_key_file(data / "master.key.new")
+    assert_readable(app)  # `serve` starts, finishing the rotation
+    assert read_key_file(data / "master.key") == staged
+    assert "finished an interrupted key rotation" in app.log()
+
+
+def test_a_rotation_killed_before_its_commit_leaves_nothing_behind(tmp_path: Path) -> None:
+    app = served(tmp_path)
+    set_and_stop(app)
+    data = app.data_dir
+    old = read_key_file(data / "master.key")
+    kek = db_kek(data)
+    killed = crash(CRASH_BEFORE_COMMIT, data)
+    assert killed.returncode == 9, killed.stderr
+    assert (data / "master.key.new").exists()  # staged, never used
+    result = run("admin", "users", data_dir=data)
+    assert result.returncode == 0, result.stderr
+    assert "removed" in result.stderr and "never committed" in result.stderr
+    assert not (data / "master.key.new").exists()
+    assert read_key_file(data / "master.key") == old and db_kek(data) == kek
+    assert_readable(app)
