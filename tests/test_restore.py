@@ -96,6 +96,17 @@ def test_restore_into_a_fresh_data_dir_with_only_the_master_key(tmp_path: Path) 
     assert users.returncode == 0 and "usr_operator" in users.stdout
 
 
+def test_restore_with_the_master_key_in_the_environment(tmp_path: Path) -> None:
+    data, backup = initialised_with_backup(tmp_path)
+    key = (data / "master.key").read_text().strip()
+    fresh = tmp_path / "fresh"
+    fresh.mkdir(mode=0o700)
+    done = run("restore", str(backup), data_dir=fresh, env={"SCAIFLOW_MASTER_KEY": key})
+    assert done.returncode == 0, done.stderr
+    assert not (fresh / "master.key").exists()
+    assert tokens(fresh / "scaiflow.db") == {"usr_before"}
+
+
 def refused(tmp_path: Path, data: Path, backup: Path, message: str) -> None:
     before = (data / "scaiflow.db").read_bytes() if (data / "scaiflow.db").exists() else None
     done = run("restore", str(backup), data_dir=data)
@@ -150,7 +161,7 @@ def test_refuses_what_is_not_a_scaiflow_database(tmp_path: Path) -> None:
 def test_refuses_when_the_master_key_does_not_open_the_backup(tmp_path: Path) -> None:
     data, backup = initialised_with_backup(tmp_path)
     (data / "master.key").write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
-    refused(tmp_path, data, backup, "does not open this backup")
+    refused(tmp_path, data, backup, "this backup needs the master key kek ")
 
 
 def test_refuses_without_a_master_key_or_a_data_dir(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 Refused while a server holds the data directory (its lock, `store/dir_lock.py`), for a file
 that fails SQLite's integrity check or is not a scaiflow-box database, for a backup whose
-schema is newer than this binary, and when the master key in the data directory does not open
-the backup (a backup never contains the key: the operator keeps it separately). The database
+schema is newer than this binary, and when the configured master key (`master.key` in the
+data directory, or `SCAIFLOW_MASTER_KEY`) does not open the backup: a backup never contains
+the key, the operator keeps it separately (`backup` names its id). The database
 it replaces is kept as `scaiflow.db.before-restore-<UTC time>`; an older backup is migrated to
 this binary's schema at once.
 """
@@ -15,7 +16,9 @@ from pathlib import Path
 
 from scaiflow_box.auth.issuer import LocalIssuer
 from scaiflow_box.config import Settings
-from scaiflow_box.crypto.envelope import DecryptionFailed, load_or_create_master_key
+from scaiflow_box.crypto.envelope import DecryptionFailed, MasterKeyError
+from scaiflow_box.crypto.keyring import Keyring, kek_of_database
+from scaiflow_box.services.bootstrap import master_key_source
 from scaiflow_box.store.db import Database
 from scaiflow_box.store.dir_lock import DataDirLock
 from scaiflow_box.store.restore import (
@@ -43,22 +46,28 @@ def restore_backup(settings: Settings, backup: Path) -> RestoreReport:
         raise RestoreRefused(
             f"{data_dir.resolve()} does not exist; create it (mode 0700), copy the master.key "
             "that belongs to the backup into it, and run restore again")
-    key_path = settings.master_key_path
-    if not key_path.is_file():
+    source = master_key_source(settings)
+    if not source.exists():
         raise RestoreRefused(
-            f"no master key at {key_path}; a backup does not contain it: copy there the "
-            "master.key that was in use when the backup was made")
-    master = load_or_create_master_key(key_path, create=False)
+            f"no master key at {source.where}; a backup does not contain it: copy there the "
+            "master.key that was in use when the backup was made (`backup` printed its kek id)")
+    master = source.load()
     with DataDirLock(data_dir, exclusive=True):
         staged = stage_backup(backup, settings.db_path)
         try:
             with open_read_only(staged.path) as conn:
+                needed = kek_of_database(conn)
+                if needed is not None and needed != master.kek_id:
+                    raise RestoreRefused(
+                        f"this backup needs the master key kek {needed}; the one in "
+                        f"{source.where} is kek {master.kek_id}: put the master.key that was "
+                        "in use when the backup was made there")
+                Keyring(source, master).verify(conn)  # every wrapped key unwraps
                 issuer = LocalIssuer.load(conn, master)
-        except DecryptionFailed:
+        except (DecryptionFailed, MasterKeyError) as exc:
             discard(staged)
-            raise RestoreRefused(
-                f"the master key at {key_path} does not open this backup; put the master.key "
-                "that was in use when the backup was made there") from None
+            raise RestoreRefused(f"the master key in {source.where} does not open this "
+                                 f"backup ({exc})") from None
         except BaseException:
             discard(staged)
             raise
