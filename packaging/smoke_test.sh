@@ -218,6 +218,13 @@ sfb jwks show >"$WORK/jwks.txt" 2>>"$WORK/cli.log" || fail "jwks show"
 grep -q "smoke-test-key" "$WORK/jwks.txt" || fail "jwks show: $(cat "$WORK/jwks.txt")"
 pass "jwks import / show"
 
+# Rotating the master key while the server runs: the server keeps serving with the new key.
+old_key=$(cat "$DATA/master.key")
+sfb keys rotate >>"$WORK/cli.log" 2>&1 || fail "keys rotate"
+[ "$(cat "$DATA/master.key")" != "$old_key" ] || fail "keys rotate left the same master.key"
+expect 200 GET "/api/v1/flows/$FLOW_A"
+pass "keys rotate while serving (new master.key; the server still answers)"
+
 # -- the TUI, in a real terminal --------------------------------------------------------------
 tmux -L "$TMUX_SOCKET" new-session -d -x 120 -y 40 \
     "env -i HOME=$WORK/home PATH=/usr/bin:/bin LANG=C.UTF-8 TERM=xterm-256color TMPDIR=$DATA/tmp SCAIFLOW_DATA_DIR=$DATA $BINARY tui --url $URL; echo \$? >$WORK/tui.exit; sleep 30"
