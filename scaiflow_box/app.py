@@ -38,12 +38,15 @@ from scaiflow_box.keys import (
     CREDENTIALS,
     CURSORS,
     DB,
+    DEPLOY,
+    EVENT_HUB,
     FLOWS,
     IDENTITY,
     ISSUER,
     JWKS,
     KEY_ROTATION,
     KEYRING,
+    LOOKUPS,
     METRICS,
     PREVIEW,
     READINESS,
@@ -55,15 +58,19 @@ from scaiflow_box.services.acls import AclService
 from scaiflow_box.services.admin import AdminService
 from scaiflow_box.services.bootstrap import initialize
 from scaiflow_box.services.credentials import CredentialService
+from scaiflow_box.services.deploy import DeployService
+from scaiflow_box.services.event_stream import EventHub
 from scaiflow_box.services.flows import FlowService
 from scaiflow_box.services.identity import IdentityService
 from scaiflow_box.services.key_rotation import KeyRotationService
+from scaiflow_box.services.lookups import LookupService
 from scaiflow_box.services.preview import PreviewService
 from scaiflow_box.services.readiness import Readiness
 from scaiflow_box.services.retention import RetentionService
 from scaiflow_box.store.content_cache import VersionContentCache
 from scaiflow_box.store.db import Database
 from scaiflow_box.upstream.client import create_upstream_session
+from scaiflow_box.upstream.scaigrid import ScaiGridClient
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -110,6 +117,18 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
     await jwks.close()
 
 
+async def _scaigrid(app: web.Application) -> AsyncIterator[None]:
+    """The ScaiGrid client and what is built on it (after the database and the session)."""
+    settings = app[SETTINGS]
+    scaigrid = ScaiGridClient(lambda: app[UPSTREAM_SESSION])
+    hub = EventHub(scaigrid, poll_interval=settings.event_poll_seconds)
+    app[EVENT_HUB] = hub
+    app[DEPLOY] = DeployService(app[DB], settings, app[FLOWS], app[CREDENTIALS], scaigrid)
+    app[LOOKUPS] = LookupService(app[DB], app[CREDENTIALS], scaigrid, hub)
+    yield
+    await hub.close()
+
+
 async def _retention(app: web.Application) -> AsyncIterator[None]:
     """Audit and webhook-event retention, through the writer, in the background."""
     service = RetentionService(app[DB], app[SETTINGS])
@@ -140,5 +159,5 @@ def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web
     app[METRICS] = metrics
     app.on_response_prepare.append(add_response_headers)
     register_routes(app, all_routes() if routes is None else routes)
-    app.cleanup_ctx.extend([_database, _upstream, _identity, _retention])
+    app.cleanup_ctx.extend([_database, _upstream, _identity, _scaigrid, _retention])
     return app

@@ -23,9 +23,12 @@ if TYPE_CHECKING:
     from scaiflow_box.services.acls import AclService
     from scaiflow_box.services.admin import AdminService
     from scaiflow_box.services.credentials import CredentialService
+    from scaiflow_box.services.deploy import DeployService
+    from scaiflow_box.services.event_stream import EventHub
     from scaiflow_box.services.flows import FlowService
     from scaiflow_box.services.identity import IdentityService
     from scaiflow_box.services.key_rotation import KeyRotationService
+    from scaiflow_box.services.lookups import LookupService
     from scaiflow_box.services.preview import PreviewService
     from scaiflow_box.services.readiness import Readiness
     from scaiflow_box.services.retention import RetentionService
@@ -48,9 +51,13 @@ METRICS: web.AppKey[ApplianceMetrics] = web.AppKey("metrics")
 RETENTION: web.AppKey[RetentionService] = web.AppKey("retention")
 KEYRING: web.AppKey[Keyring] = web.AppKey("keyring")
 CREDENTIALS: web.AppKey[CredentialService] = web.AppKey("credentials")
+DEPLOY: web.AppKey[DeployService] = web.AppKey("deploy")
+LOOKUPS: web.AppKey[LookupService] = web.AppKey("lookups")
+EVENT_HUB: web.AppKey[EventHub] = web.AppKey("event_hub")
 KEY_ROTATION: web.AppKey[KeyRotationService] = web.AppKey("key_rotation")
 
 
-__all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "FLOWS", "IDENTITY", "ISSUER", "JWKS",
-           "KEYRING", "KEY_ROTATION", "METRICS", "PREVIEW", "PRINCIPAL", "READINESS",
-           "REQUEST_ID", "RETENTION", "ROUTES", "SETTINGS", "UPSTREAM_SESSION"]
+__all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "EVENT_HUB", "FLOWS",
+           "IDENTITY", "ISSUER", "JWKS", "KEYRING", "KEY_ROTATION", "LOOKUPS", "METRICS",
+           "PREVIEW", "PRINCIPAL", "READINESS", "REQUEST_ID", "RETENTION", "ROUTES", "SETTINGS",
+           "UPSTREAM_SESSION"]

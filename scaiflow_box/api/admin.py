@@ -11,7 +11,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, Field
 
-from scaiflow_box.api.fields import Cursor, Limit, PrincipalId, Timestamp, Version
+from scaiflow_box.api.fields import Cursor, JsonInt, Limit, PrincipalId, Timestamp, Version
 from scaiflow_box.http.call import NO_CONTENT, Call, Reply, created, ok
 from scaiflow_box.http.route import QueryModel, RequestModel, Response, Route
 from scaiflow_box.keys import ADMIN
@@ -34,7 +34,7 @@ class ServiceTokenCreate(RequestModel):
     tenant_id: PrincipalId | None = Field(default=None, description="Default: the caller's")
     sub: PrincipalId
     scope: str = Field(default=DEFAULT_SCOPE, max_length=1000)
-    ttl_seconds: int = Field(default=24 * 3600, ge=60, le=MAX_TTL_SECONDS)
+    ttl_seconds: JsonInt = Field(default=24 * 3600, ge=60, le=MAX_TTL_SECONDS)
     description: str = Field(default="", max_length=500)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from scaiflow_box.api.examples import flow_content_example
 from scaiflow_box.api.fields import Version
 from scaiflow_box.api.flows import Deployment
 from scaiflow_box.http.call import Call, Reply, created, ok
@@ -65,7 +66,7 @@ ROUTES = [
           "Deprecated: compile and deploy content without saving it", TAG,
           (Response(200, DevDeployResult, "Deployed; the answer carries `Deprecation: true`"),),
           errors=(400, 401, 412, 502, 503), auth="dev_token", body=DevDeployRequest,
-          body_limit=FLOW_BODY_LIMIT,
+          body_limit=FLOW_BODY_LIMIT, body_example=flow_content_example,
           description="Authenticated by the dev token (`SCAIFLOW_API_TOKEN`) only; deploys "
                       "with `SCAIGRID_API_KEY`."),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from scaiflow_box.compiler.schema import FlowGraph
 from scaiflow_box.http.openapi import SCHEMA_MARKER, NamedSchemas
@@ -30,6 +30,16 @@ def _plain_id(value: str) -> str:
         raise ValueError("must be 1-200 letters, digits or ._:@- (an id such as usr_…)")
     return value
 
+
+def _integral(value: object) -> object:
+    """JSON Schema's integer includes 60.0; strict request models otherwise refuse it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer in a strict request body: 60 and 60.0, never "60" or true.
+JsonInt = Annotated[int, BeforeValidator(_integral)]
 
 DisplayName = Annotated[
     str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": NAME_PATTERN}),

@@ -18,14 +18,14 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class Scope(Open):
+class ScopeInfo(Open):
     id: str
     slug: str
     display_name: str | None = None
     description: str | None = None
 
 
-class Queue(Open):
+class QueueInfo(Open):
     id: str
     scope_id: str | None = None
     slug: str
@@ -34,14 +34,14 @@ class Queue(Open):
     max_retries: int | None = None
 
 
-class Bunker(Open):
+class BunkerInfo(Open):
     bunker_id: str
     image_ref: str | None = None
     lifecycle: str | None = None
     status: str | None = None
 
 
-class Model(Open):
+class ModelInfo(Open):
     slug: str
     display_name: str | None = None
     modality: str | None = None
@@ -49,53 +49,53 @@ class Model(Open):
     max_output_tokens: int | None = None
 
 
-class ScopeList(BaseModel):
-    data: list[Scope]
+class ScopeInfoList(BaseModel):
+    data: list[ScopeInfo]
 
 
-class QueueList(BaseModel):
-    data: list[Queue]
+class QueueInfoList(BaseModel):
+    data: list[QueueInfo]
 
 
-class BunkerList(BaseModel):
-    data: list[Bunker]
+class BunkerInfoList(BaseModel):
+    data: list[BunkerInfo]
 
 
-class ModelList(BaseModel):
-    data: list[Model]
+class ModelInfoList(BaseModel):
+    data: list[ModelInfo]
 
 
 async def list_scopes(call: Call[None, None]) -> Reply:
     scopes = await call.app[LOOKUPS].scopes(call.principal)
-    return ok(ScopeList(data=[Scope.model_validate(s) for s in scopes]))
+    return ok(ScopeInfoList(data=[ScopeInfo.model_validate(s) for s in scopes]))
 
 
 async def list_queues(call: Call[None, None]) -> Reply:
     queues = await call.app[LOOKUPS].queues(call.principal, call.path("scope_id"))
-    return ok(QueueList(data=[Queue.model_validate(q) for q in queues]))
+    return ok(QueueInfoList(data=[QueueInfo.model_validate(q) for q in queues]))
 
 
 async def list_bunkers(call: Call[None, None]) -> Reply:
     bunkers = await call.app[LOOKUPS].bunkers(call.principal)
-    return ok(BunkerList(data=[Bunker.model_validate(b) for b in bunkers]))
+    return ok(BunkerInfoList(data=[BunkerInfo.model_validate(b) for b in bunkers]))
 
 
 async def list_models(call: Call[None, None]) -> Reply:
     models = await call.app[LOOKUPS].models(call.principal)
-    return ok(ModelList(data=[Model.model_validate(m) for m in models]))
+    return ok(ModelInfoList(data=[ModelInfo.model_validate(m) for m in models]))
 
 
 ROUTES = [
     Route("GET", "/api/v1/scaiqueue/scopes", list_scopes, "ScaiQueue scopes", TAG,
-          (Response(200, ScopeList, "The tenant's scopes on ScaiGrid"),),
+          (Response(200, ScopeInfoList, "The tenant's scopes on ScaiGrid"),),
           errors=UPSTREAM_ERRORS, needs="scaicore:view"),
     Route("GET", "/api/v1/scaiqueue/scopes/{scope_id}/queues", list_queues,
-          "Queues of a ScaiQueue scope", TAG, (Response(200, QueueList, "The scope's queues"),),
+          "Queues of a ScaiQueue scope", TAG, (Response(200, QueueInfoList, "The scope's queues"),),
           errors=(*UPSTREAM_ERRORS, 404), needs="scaicore:view"),
-    Route("GET", "/api/v1/scaibunker/bunkers", list_bunkers, "Active ScaiBunker bunkers", TAG,
-          (Response(200, BunkerList, "Only active bunkers"),),
+    Route("GET", "/api/v1/scaibunker/bunkers", list_bunkers, "Active BunkerInfo bunkers", TAG,
+          (Response(200, BunkerInfoList, "Only active bunkers"),),
           errors=UPSTREAM_ERRORS, needs="scaicore:view"),
     Route("GET", "/api/v1/scaigrid/models", list_models, "Models on ScaiGrid", TAG,
-          (Response(200, ModelList, "Normalized from ScaiGrid's and OpenAI's list envelopes"),),
+          (Response(200, ModelInfoList, "Normalized from ScaiGrid's and OpenAI's list envelopes"),),
           errors=UPSTREAM_ERRORS, needs="scaicore:view"),
 ]

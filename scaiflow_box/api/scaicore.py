@@ -42,8 +42,9 @@ class CheckpointsQuery(QueryModel):
 
 class StreamQuery(QueryModel):
     core_id: str | None = Field(default=None, max_length=200)
-    max_seconds: int = Field(default=3600, ge=1, le=86_400,
-                             description="The stream ends after this; EventSource reconnects")
+    max_seconds: float = Field(default=3600, ge=0, le=86_400,
+                               description="The stream ends after this (0: at once, after the "
+                                           "subscription is set up); EventSource reconnects")
 
 
 class ResolveRequest(RequestModel):
@@ -55,7 +56,7 @@ class InvokeRequest(RequestModel):
     input: dict[str, Any] = Field(description="The entry node's input")
 
 
-class Event(BaseModel):
+class ScaiCoreEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str
     core_id: str | None = None
@@ -64,7 +65,7 @@ class Event(BaseModel):
 
 
 class EventPage(BaseModel):
-    events: list[Event]
+    events: list[ScaiCoreEvent]
     next_cursor: str | None
 
 
@@ -91,7 +92,7 @@ async def list_events(call: Call[None, EventsQuery]) -> Reply:
     query = call.query
     events, cursor = await call.app[LOOKUPS].events(
         call.principal, core_id=query.core_id, limit=query.limit, cursor=query.cursor or None)
-    return ok(EventsAnswer(data=EventPage(events=[Event.model_validate(e) for e in events],
+    return ok(EventsAnswer(data=EventPage(events=[ScaiCoreEvent.model_validate(e) for e in events],
                                           next_cursor=cursor)))
 
 

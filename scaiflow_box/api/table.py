@@ -11,17 +11,21 @@ from scaiflow_box.api import (
     acls,
     admin,
     auth,
+    deploy,
     flows,
     keys,
+    lookups,
     metrics,
     ops,
     preview,
     reference,
+    scaicore,
     tenants,
 )
 from scaiflow_box.http.route import Route
 
-ROUTERS = (ops, metrics, reference, auth, preview, flows, acls, admin, keys, tenants)
+ROUTERS = (ops, metrics, reference, auth, preview, deploy, flows, acls, admin, keys, tenants,
+           lookups, scaicore)
 
 
 def all_routes() -> list[Route]:

@@ -23,9 +23,12 @@ TAGS = {
     "flows": "Flows with full version history (SPEC §3)",
     "acls": "Per-flow access control lists (SPEC §4)",
     "preview": "Validate, compile, import and test flows (SPEC §5, §6)",
+    "deploy": "Deploy flows to ScaiGrid (SPEC §7)",
     "auth": "Sign-in configuration and the caller (SPEC §11)",
     "tenants": "The caller's tenant: its ScaiGrid credentials (SPEC §8)",
     "admin": "Users, roles, ownership, service tokens, audit, key rotation (SPEC §12, §19.2)",
+    "lookups": "Read-only ScaiGrid lookups for the canvas (SPEC §9)",
+    "scaicore": "ScaiCore runtime proxy: events, checkpoints, invoke (SPEC §10)",
     "operations": "Health, readiness and this document (SPEC §16)",
     "reference": "This API reference, served offline",
 }
@@ -164,6 +167,8 @@ def _operation(route: Route, schemas: dict[tuple[type[BaseModel], JsonSchemaMode
 
     if route.auth == "public":
         operation["security"] = []
+    elif route.auth == "dev_token":
+        operation["security"] = [{"devToken": []}]
     else:
         operation["security"] = [{"bearer": []}]
     if route.kind == "websocket":
@@ -200,9 +205,13 @@ def build_openapi(routes: list[Route], named: NamedSchemas | None = None) -> dic
         "tags": [{"name": tag, "description": TAGS[tag]} for tag in used_tags],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {
-                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                "description": "A ScaiKey access token or an appliance service token"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                           "description": "A ScaiKey access token or an appliance service "
+                                          "token"},
+                "devToken": {"type": "http", "scheme": "bearer",
+                             "description": "The dev token (`SCAIFLOW_API_TOKEN`); only "
+                                            "`POST /api/v1/dev/deploy` takes it"}},
             "schemas": defs,
         },
         "security": [{"bearer": []}],

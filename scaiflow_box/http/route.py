@@ -49,9 +49,10 @@ PUBLIC_ALLOW_LIST = frozenset({
 
 
 class RequestModel(BaseModel):
-    """Base of every request body: unknown fields are a 422, never silently applied."""
+    """Base of every request body: unknown fields are a 422, never silently applied, and JSON
+    types are not coerced (`0` is not `false`, `"60"` is not 60), as the document says."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class QueryModel(BaseModel):

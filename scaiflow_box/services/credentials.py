@@ -258,3 +258,17 @@ class CredentialService:
                 fix="Set SCAIGRID_BASE_URL, or give base_url via "
                     "POST /v1/tenants/me/scaigrid_credentials.")
         return ScaiGridAuth(base_url=base_url, bearer=bearer, source=source)
+
+    def environment_auth(self, *, missing: MissingCode) -> ScaiGridAuth:
+        """`SCAIGRID_API_KEY` at `SCAIGRID_BASE_URL` only: the deprecated dev deploy (SPEC §7.2),
+        whose dev token belongs to no tenant."""
+        key = self.settings.scaigrid_api_key
+        if key is None:
+            raise PreconditionFailed(
+                "no ScaiGrid credentials: the dev deploy uses SCAIGRID_API_KEY only",
+                code=missing, fix="Set SCAIGRID_API_KEY on the appliance.")
+        base_url = self.settings.scaigrid_base_url
+        if base_url is None:
+            raise NotConfigured("no ScaiGrid base URL: SCAIGRID_BASE_URL is not set",
+                                code="scaigrid_not_configured", fix="Set SCAIGRID_BASE_URL.")
+        return ScaiGridAuth(base_url=base_url, bearer=key, source="env_key")

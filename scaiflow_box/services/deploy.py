@@ -156,6 +156,7 @@ class DeployService:
         auth = self.credentials.environment_auth(missing="missing_scaigrid_credentials")
         raw_config = content.get("config")
         config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
+        await provision_scaiqueue(self.scaigrid, auth, config)
         created = await create_and_publish(
             self.scaigrid, auth, manifest, publish=wants_publish(config, publish_as_model),
             group_ids=group_ids_of(config))

@@ -12,7 +12,8 @@ import jsonschema
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from tests.conftest import Appliance, hello_content
+from tests.conftest import AppFactory, Appliance, hello_content
+from tests.fakes.scaigrid import FakeScaiGrid
 
 FLOWS = "/api/v1/flows"
 
@@ -311,10 +312,13 @@ async def test_an_integral_float_is_an_integer(appliance: Appliance) -> None:
     assert appliance.sql("SELECT count(*) AS n FROM flows")[0]["n"] == 1
 
 
-async def test_every_documented_request_example_is_accepted(appliance: Appliance) -> None:
+async def test_every_documented_request_example_is_accepted(make_appliance: AppFactory,
+                                                            scaigrid_server: FakeScaiGrid
+                                                            ) -> None:
     """Schemathesis's examples phase sends the document's request examples; each must be a
     request the server accepts (and POST /flows/import needs one: random YAML is never a
     manifest, so without it the contract run never reached the import's success)."""
+    appliance = await make_appliance(**scaigrid_server.env(SCAIFLOW_API_TOKEN="dev-1"))
     headers = await appliance.headers()
     doc = await document(appliance)
     sent = []
@@ -323,12 +327,15 @@ async def test_every_documented_request_example_is_accepted(appliance: Appliance
             media = operation.get("requestBody", {}).get("content", {}).get("application/json")
             if media is None or "example" not in media or "{" in path:
                 continue
-            resp = await appliance.client.request(method.upper(), path, headers=headers,
+            auth = ({"Authorization": "Bearer dev-1"} if path == "/api/v1/dev/deploy"
+                    else headers)
+            resp = await appliance.client.request(method.upper(), path, headers=auth,
                                                   json=media["example"])
             assert 200 <= resp.status < 300, (method, path, await resp.text())
             sent.append(f"{method.upper()} {path}")
-    assert sorted(sent) == ["POST /api/v1/flows", "POST /api/v1/flows/compile",
-                            "POST /api/v1/flows/import", "POST /api/v1/flows/validate"]
+    assert sorted(sent) == ["POST /api/v1/dev/deploy", "POST /api/v1/flows",
+                            "POST /api/v1/flows/compile", "POST /api/v1/flows/import",
+                            "POST /api/v1/flows/validate"]
     [flow] = appliance.sql("SELECT name, version FROM flows")
     assert (flow["name"], flow["version"]) == ("Hello World", "1.0.0")
 

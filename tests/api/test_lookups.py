@@ -117,7 +117,7 @@ async def test_invoke_events_checkpoints_and_resolve(grid_app: Appliance,
     resp = await grid_app.client.get("/api/v1/scaicore/events", headers=viewer,
                                      params={"core_id": core_id, "limit": "2"})
     page = (await resp.json())["data"]
-    assert [e["type"] for e in page["events"]][0] == "scaicore.runtime.invocation.started"
+    assert page["events"][0]["type"] == "scaicore.runtime.invocation.started"
     assert len(page["events"]) == 2 and page["next_cursor"]
     resp = await grid_app.client.get("/api/v1/scaicore/events", headers=viewer, params={
         "core_id": core_id, "cursor": page["next_cursor"]})

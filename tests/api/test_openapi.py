@@ -61,6 +61,8 @@ async def test_every_operation_documents_its_real_statuses(appliance: Appliance)
         if route.auth == "token":
             assert op["security"] == [{"bearer": []}]
             assert "401" in op["responses"]
+        elif route.auth == "dev_token":
+            assert op["security"] == [{"devToken": []}]
         else:
             assert op["security"] == []
         if route.body is not None:

@@ -39,11 +39,57 @@ def free_port() -> int:
         return port
 
 
-def hermetic_env(data_dir: Path) -> dict[str, str]:
+SCAIGRID_KEY = "sgk_contract_" + "0" * 20
+
+
+def hermetic_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The caller's environment without any appliance setting, plus a fresh data dir."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCAIFLOW_", "SCAIKEY_"))}
-    env.update(SCAIFLOW_DATA_DIR=str(data_dir), SCAIFLOW_ENV_FILE="")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SCAIFLOW_", "SCAIKEY_", "SCAIGRID_"))}
+    env.update(SCAIFLOW_DATA_DIR=str(data_dir), SCAIFLOW_ENV_FILE="", **extra)
     return env
+
+
+@dataclass
+class ScaiGridProcess:
+    """The ScaiGrid stand-in (`python -m tests.fakes.scaigrid`) as its own process, so the
+    appliance's deploy, lookups and ScaiCore proxy have a real upstream."""
+
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.fakes.scaigrid", "--port", str(self.port),
+                 "--api-key", SCAIGRID_KEY, "--accept-any-bearer"], cwd=REPO_ROOT, stdout=log,
+                stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the ScaiGrid stand-in did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+
+    def post(self, path: str, body: Any) -> Any:
+        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
+                                         method="POST")
+        request.add_header("Content-Type", "application/json")
+        request.add_header("Authorization", f"Bearer {SCAIGRID_KEY}")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())["data"]
 
 
 @dataclass
@@ -61,6 +107,8 @@ class ServedAppliance:
     log_path: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    manager: tuple[str, str] | None = None  # (token, id) minted before the start
 
     @property
     def url(self) -> str:
@@ -75,7 +123,7 @@ class ServedAppliance:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "scaiflow_box", "serve", "--port", str(self.port)],
                 # /metrics is exercised too (it is off by default; loopback may read it).
-                env={**hermetic_env(self.data_dir), "SCAIFLOW_METRICS": "true"},
+                env=hermetic_env(self.data_dir, **{"SCAIFLOW_METRICS": "true", **self.env}),
                 cwd=REPO_ROOT, stdout=log,
                 stderr=subprocess.STDOUT)
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -172,11 +220,15 @@ class World:
     disposable_flow_id: str  # DELETE /flows/{flow_id} acts here
     disposable_acl_id: str  # usr_dave's grant on flow_id: DELETE acls acts here
     carol_token: str  # a user with no grant on anything: must not see the manager's objects
+    core_id: str  # flow_id deployed to the ScaiGrid stand-in, invoked once
+    scope_id: str  # a ScaiQueue scope on the stand-in
+    checkpoint_id: str  # a pending checkpoint of a core with a checkpoint step
+    scaigrid_url: str  # the stand-in (it accepts any bearer: the run stores tenant keys)
 
 
 def populate(app: ServedAppliance) -> World:
     """Create the objects the run needs, through the API and the CLI only."""
-    manager, manager_id = app.mint(OPERATOR)
+    manager, manager_id = app.manager or app.mint(OPERATOR)
     content = example_content()
     flow = app.expect(201, "POST", "/api/v1/flows", token=manager, json_body={
         "name": content["name"], "description": "contract tests", "content": content})
@@ -203,7 +255,36 @@ def populate(app: ServedAppliance) -> World:
     disposable_acl = app.expect(
         201, "POST", f"/api/v1/flows/{flow['id']}/acls", token=manager,
         json_body={"principal_type": "user", "principal_id": DAVE, "level": "edit"})
+    deployed = app.expect(201, "POST", f"/api/v1/flows/{flow['id']}/deploy", token=manager,
+                          json_body={})
+    app.expect(200, "POST", f"/api/v1/scaicore/cores/{deployed['core_id']}/invoke",
+               token=manager, json_body={"input": {"name": "contract"}})
+    gated = app.expect(200, "POST", "/api/v1/dev/deploy", token=app.env["SCAIFLOW_API_TOKEN"],
+                       json_body={"content": checkpoint_content()})
+    app.expect(200, "POST", f"/api/v1/scaicore/cores/{gated['core_id']}/invoke",
+               token=manager, json_body={"input": {}})
+    [checkpoint] = app.expect(200, "GET", "/api/v1/scaicore/checkpoints",
+                              token=manager)["data"]["checkpoints"]
+    [scope] = app.expect(200, "GET", "/api/v1/scaiqueue/scopes", token=manager)["data"]
     return World(manager_token=manager, manager_token_id=manager_id, bob_token=bob,
                  bob_token_id=bob_id, flow_id=flow["id"], acl_id=acl["id"],
                  token_id=service["id"], disposable_flow_id=disposable["id"],
-                 disposable_acl_id=disposable_acl["id"], carol_token=carol)
+                 disposable_acl_id=disposable_acl["id"], carol_token=carol,
+                 core_id=deployed["core_id"], scope_id=scope["id"],
+                 checkpoint_id=checkpoint["id"], scaigrid_url=app.env["SCAIGRID_BASE_URL"])
+
+
+def checkpoint_content() -> dict[str, Any]:
+    """The example flow with a checkpoint after its reply (invoking it leaves one pending)."""
+    content = example_content()
+    last = content["nodes"][-1]
+    last.setdefault("outputs", []).append({"id": "out_gate", "label": "gate", "type": "object"})
+    content["nodes"].append({
+        "id": "node_gate", "type": "checkpoint", "label": "Gate",
+        "position": {"x": 600, "y": 0}, "config": {"prompt": "Approve?"},
+        "inputs": [{"id": "in_gate", "label": "in", "type": "object"}], "outputs": []})
+    content["edges"].append({"id": "edge_gate", "type": "sequential",
+                             "source": {"node": last["id"], "port": "out_gate"},
+                             "target": {"node": "node_gate", "port": "in_gate"}})
+    content["config"]["scaiqueue"] = {"scope": "contract", "queues": [{"slug": "review"}]}
+    return content

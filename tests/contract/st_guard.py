@@ -8,9 +8,21 @@ instead, so the run cannot delete the flow the other operations read, revoke the
 authenticates with, demote the super admin, or hand the peer a grant, a role or a flow.
 Every redirection is appended to a log the test reads.
 
+Two more adjustments, for operations schemathesis cannot drive as a client would:
+- `force` rules give a query parameter a fixed value when the generated one is valid or
+  absent (the event stream's `max_seconds`: a stream otherwise runs for an hour);
+- `force_body` rules do the same for a body field that starts with a prefix (a ScaiGrid
+  base URL stored by `POST /tenants/me/scaigrid_credentials` is pointed back at the
+  stand-in, so later calls still reach a ScaiGrid);
+- `bearer` rules swap the run's bearer token for another one on one operation (the dev
+  token of `POST /dev/deploy`), but only when the request carries one at all, so
+  `ignored_auth` still sees the request without credentials refused.
+
 The rules come from a JSON file named by SCAIFLOW_CONTRACT_GUARD:
 `{"log": path, "rules": [{"operation": "DELETE /api/v1/flows/{flow_id}", "location": "path"
-or "body", "parameter": "flow_id", "protected": [...], "replacement": "..."}]}`.
+or "body", "parameter": "flow_id", "protected": [...], "replacement": "..."}],
+"force": [{"operation", "parameter", "value", "valid": [lowest, highest]}],
+"bearer": [{"operation", "token"}]}`.
 """
 
 from __future__ import annotations
@@ -27,9 +39,34 @@ _CONFIG: dict[str, Any] = json.loads(
 _LOCK = threading.Lock()
 
 
+def _valid_number(value: Any, low: float, high: float) -> bool:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return low <= number <= high
+
+
 @schemathesis.hook
 def before_call(context: Any, case: Any, **kwargs: Any) -> None:
     label = f"{case.method.upper()} {case.path}"
+    for force in _CONFIG.get("force", []):
+        if force["operation"] == label:
+            query = case.query if isinstance(case.query, dict) else {}
+            value = query.get(force["parameter"])
+            if value is None or _valid_number(value, *force["valid"]):
+                query[force["parameter"]] = force["value"]
+                case.query = query
+    for force in _CONFIG.get("force_body", []):
+        body = case.body if isinstance(case.body, dict) else None
+        value = body.get(force["parameter"]) if body is not None else None
+        if (force["operation"] == label and body is not None and isinstance(value, str)
+                and value.startswith(force["when_prefix"])):
+            body[force["parameter"]] = force["value"]
+    for swap in _CONFIG.get("bearer", []):
+        headers = case.headers if isinstance(case.headers, dict) else None
+        if swap["operation"] == label and headers and headers.get("Authorization"):
+            headers["Authorization"] = f"Bearer {swap['token']}"
     for rule in _CONFIG["rules"]:
         if rule["operation"] != label:
             continue

@@ -20,7 +20,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.contract.served import BOB, CAROL, DAVE, OPERATOR, ServedAppliance, World
+from tests.contract.served import (
+    BOB,
+    CAROL,
+    DAVE,
+    OPERATOR,
+    ServedAppliance,
+    World,
+)
 
 GUARD = Path(__file__).with_name("st_guard.py")
 EXAMPLES = int(os.environ.get("SCAIFLOW_CONTRACT_EXAMPLES", "") or 25)
@@ -72,6 +79,9 @@ def write_config(world: World, directory: Path) -> Path:
         "disposable_flow": [world.disposable_flow_id],
         "disposable_acl": [world.disposable_acl_id],
         "grantee": [DAVE],
+        "core": [world.core_id],
+        "scope": [world.scope_id],
+        "checkpoint": [world.checkpoint_id],
     }
     guard = {
         "log": str(directory / "guard.log"),
@@ -89,6 +99,11 @@ def write_config(world: World, directory: Path) -> Path:
             _rule("POST /api/v1/admin/flows/{flow_id}/owner", "body", "owner_id", [CAROL],
                   DAVE),
         ],
+        "force": [{"operation": "GET /api/v1/scaicore/events/stream",
+                   "parameter": "max_seconds", "value": "0", "valid": [0, 86400]}],
+        "force_body": [{"operation": "POST /api/v1/tenants/me/scaigrid_credentials",
+                        "parameter": "base_url", "value": world.scaigrid_url,
+                        "when_prefix": "http"}],
     }
     wfc_path = directory / "wfc-auth.json"
     wfc_path.write_text(json.dumps({"auth": [
@@ -130,6 +145,9 @@ def write_config(world: World, directory: Path) -> Path:
         "path.user_id": {"dictionary": "user", "probability": 0.9},
         "path.token_id": {"dictionary": "token", "probability": 0.9},
         "path.asset": {"dictionary": "asset", "probability": 0.9},
+        "path.core_id": {"dictionary": "core", "probability": 0.9},
+        "path.scope_id": {"dictionary": "scope", "probability": 0.9},
+        "path.checkpoint_id": {"dictionary": "checkpoint", "probability": 0.9},
     }))
     # Validity a schema cannot express, answered with the documented 400 (each checked in
     # tests/api): a cursor is valid only if this list issued it (its MAC), an import only if
@@ -139,10 +157,24 @@ def write_config(world: World, directory: Path) -> Path:
     # (SPEC §8: 400 invalid_base_url).
     semantic_400 = ["2xx", "3xx", "400", "401", "403", "404", "409", "412", "429"]
     for operation_id in ("list_flows", "list_versions", "list_deployments", "list_audit",
-                         "import_yaml", "run_flow_tests", "set_scaigrid_credentials"):
+                         "import_yaml", "run_flow_tests", "set_scaigrid_credentials",
+                         "deploy_flow", "dev_deploy"):
         parts.append(_table("operations", {
             "include-operation-id": operation_id,
             "checks": {"positive_data_acceptance": {"expected-statuses": semantic_400}},
+        }, array=True))
+    # The ScaiGrid proxies answer what SPEC §9 prescribes for an upstream that refuses the
+    # request (an unknown core, checkpoint or scope; a cursor ScaiGrid did not issue):
+    # 502 `scaigrid_error` carrying ScaiGrid's status and code. Generated ids and cursors
+    # reach ScaiGrid as they are, so 502 is the documented answer, not a server fault.
+    upstream_refusal = ["2xx", "3xx", "400", "401", "403", "404", "409", "412", "429", "502"]
+    for operation_id in ("list_queues", "list_events", "list_checkpoints",
+                         "resolve_checkpoint", "invoke_core"):
+        parts.append(_table("operations", {
+            "include-operation-id": operation_id,
+            "checks": {"not_a_server_error": {"expected-statuses": ["1xx", "2xx", "3xx", "4xx",
+                                                                     "502"]},
+                       "positive_data_acceptance": {"expected-statuses": upstream_refusal}},
         }, array=True))
     parts.append(_table("operations", {
         "include-operation-id": "delete_flow",
