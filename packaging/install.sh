@@ -114,16 +114,29 @@ else
     if [ "$DRY_RUN" = 1 ]; then
         say "would write: $ENV_DEST"
     else
+        # The binary's OpenSSL looks for CA certificates where Debian keeps them; name this
+        # host's bundle so HTTPS to ScaiKey/ScaiGrid verifies on other distributions too.
+        CA_BUNDLE=
+        for candidate in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt \
+                         /etc/ssl/ca-bundle.pem /etc/ssl/cert.pem; do
+            if [ -f "$ROOT$candidate" ]; then CA_BUNDLE=$candidate; break; fi
+        done
         umask 027
-        cat > "$ENV_DEST" <<'EOF'
-# scaiflow-box settings (read by systemd; see docs/operations.md for every variable).
-# SCAIFLOW_API_HOST=127.0.0.1
-# SCAIFLOW_API_PORT=8001
-# SCAIKEY_BASE_URL=https://scaikey.example.internal
-# SCAIFLOW_SCAIKEY_CLIENT_ID=
-# SCAIKEY_JWKS_FILE=/etc/scaiflow-box/jwks.json
-# SCAIFLOW_METRICS=true
-EOF
+        {
+            echo "# scaiflow-box settings (read by systemd; docs/operations.md lists every variable)."
+            echo "# SCAIFLOW_API_HOST=127.0.0.1"
+            echo "# SCAIFLOW_API_PORT=8001"
+            echo "# SCAIKEY_BASE_URL=https://scaikey.example.internal"
+            echo "# SCAIFLOW_SCAIKEY_CLIENT_ID="
+            echo "# SCAIKEY_JWKS_FILE=/etc/scaiflow-box/jwks.json"
+            echo "# SCAIFLOW_METRICS=true"
+            echo "# CA certificates for HTTPS upstreams (add your site's CA to this bundle):"
+            if [ -n "$CA_BUNDLE" ]; then
+                echo "SSL_CERT_FILE=$CA_BUNDLE"
+            else
+                echo "# SSL_CERT_FILE=/path/to/ca-bundle.pem"
+            fi
+        } > "$ENV_DEST"
         chmod 0640 "$ENV_DEST"
         say "installed: $ENV_DEST"
     fi

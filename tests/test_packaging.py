@@ -149,3 +149,16 @@ def test_the_unit(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     # Unknown keys and bad values are warnings (exit 0): none may mention the unit.
     assert "scaiflow-box.service" not in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def test_install_names_the_hosts_ca_bundle(tmp_path: Path) -> None:
+    """The binary's OpenSSL (Debian's) looks in /usr/lib/ssl; on a RHEL-like host the env file
+    points it at the host's bundle."""
+    root = tmp_path / "root"
+    bundle = root / "etc/pki/tls/certs/ca-bundle.crt"
+    bundle.parent.mkdir(parents=True)
+    bundle.write_text("")
+    done = install("--prefix", str(root), "--binary", str(fake_binary(tmp_path / "b", "1.0")))
+    assert done.returncode == 0, done.stderr
+    env_file = (root / "etc/scaiflow-box/scaiflow-box.env").read_text()
+    assert "\nSSL_CERT_FILE=/etc/pki/tls/certs/ca-bundle.crt\n" in env_file
