@@ -24,6 +24,22 @@ if [ "${SMOKE_NAMESPACE:-}" = "" ]; then
     fi
     export SMOKE_NAMESPACE=0
 fi
+# The run's files (the binary and fixtures copied in, the data directory) live outside /tmp,
+# which is about to be covered: under build/ in the repository, or /var/tmp when the
+# repository itself is under /tmp (a CI clone may be).
+case "$REPO/" in
+    /tmp/*) WORK_BASE=/var/tmp ;;
+    *) WORK_BASE=$REPO/build ;;
+esac
+mkdir -p "$WORK_BASE"
+WORK=$(mktemp -d "$WORK_BASE/scaiflow-smoke.XXXXXX")
+mkdir -p "$WORK/bin" "$WORK/fixtures"
+cp "$BINARY" "$WORK/bin/"
+BINARY=$WORK/bin/$(basename "$BINARY")
+cp "$EXAMPLE" "$JWKS" "$WORK/fixtures/"
+EXAMPLE=$WORK/fixtures/$(basename "$EXAMPLE")
+JWKS=$WORK/fixtures/$(basename "$JWKS")
+
 NOEXEC_TMP=0
 if [ "$SMOKE_NAMESPACE" = 1 ] \
         && mount -t tmpfs -o noexec,nosuid,nodev,size=256m smoke-noexec /tmp 2>/dev/null; then
@@ -37,8 +53,6 @@ else
     NOEXEC_REASON="skipped the noexec /tmp part: no private mount namespace (unshare)"
 fi
 
-mkdir -p "$REPO/build"
-WORK=$(mktemp -d "$REPO/build/smoke.XXXXXX")
 DATA=$WORK/data
 mkdir -p "$WORK/home" "$DATA/tmp"
 cd "$WORK"
