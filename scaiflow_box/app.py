@@ -89,9 +89,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[FLOWS] = flows
     app[ACLS] = AclService(db)
     app[PREVIEW] = PreviewService(flows)
-    app[ADMIN] = AdminService(db, report.issuer)
     app[KEYRING] = report.keyring
     app[CREDENTIALS] = CredentialService(db, report.keyring, settings)
+    app[ADMIN] = AdminService(db, report.issuer, app[CREDENTIALS])
     app[KEY_ROTATION] = KeyRotationService(db, report.keyring)
     yield
     await loop.run_in_executor(None, db.close)

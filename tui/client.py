@@ -25,11 +25,18 @@ import orjson
 from tui.models import (
     AuditEntry,
     AuditPage,
+    Deployment,
+    DeploymentPage,
+    FlowPage,
+    FlowSummary,
     IssuerStatus,
+    KeyRotation,
     Me,
     MintedServiceToken,
     Readiness,
     ServiceToken,
+    Tenant,
+    TenantCredentials,
     User,
     list_of,
     parse_timestamp,
@@ -38,14 +45,18 @@ from tui.models import (
 
 __all__ = [
     "AdminClient", "AdminClientError", "ApiError", "ApiUnavailable", "AuditEntry", "AuditPage",
-    "IssuerStatus", "Me", "MintedServiceToken", "Readiness", "ServiceToken", "StaticToken",
-    "TokenSource", "User", "parse_timestamp",
+    "Deployment", "DeploymentPage", "FlowPage", "FlowSummary", "IssuerStatus", "KeyRotation",
+    "Me", "MintedServiceToken", "Readiness", "ServiceToken", "StaticToken", "Tenant",
+    "TenantCredentials", "TokenSource", "User", "parse_timestamp",
 ]
 
 T = TypeVar("T")
 
 USER_AGENT = "scaiflow-box-tui"
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=3)
+# A deploy makes several ScaiGrid calls, each bounded by the appliance's upstream timeout
+# (10 s by default): waiting less would call a deploy that is still running "unreachable".
+DEPLOY_TIMEOUT = aiohttp.ClientTimeout(total=120, sock_connect=3)
 
 
 class AdminClientError(Exception):
@@ -62,15 +73,18 @@ class ApiUnavailable(AdminClientError):
 
 
 class ApiError(AdminClientError):
-    """The appliance answered with an error status."""
+    """The appliance answered with an error status. `extra` holds the structured detail's
+    other keys (e.g. a failed deploy's `deployment_id`, a compile error's `errors`)."""
 
-    def __init__(self, status: int, code: str, message: str, fix: str | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, fix: str | None = None,
+                 extra: Mapping[str, Any] | None = None) -> None:
         text = f"{status} {code}: {message}"
         super().__init__(f"{text} ({fix})" if fix else text)
         self.status = status
         self.code = code
         self.message = message
         self.fix = fix
+        self.extra: Mapping[str, Any] = dict(extra or {})
 
 
 class TokenSource(Protocol):
@@ -105,7 +119,9 @@ def _error_from(status: int, body: Any) -> ApiError:
     if isinstance(detail, dict):
         return ApiError(status, str(detail.get("error") or _default_code(status)),
                         str(detail.get("message") or "no message"),
-                        detail.get("fix") if isinstance(detail.get("fix"), str) else None)
+                        detail.get("fix") if isinstance(detail.get("fix"), str) else None,
+                        {k: v for k, v in detail.items()
+                         if k not in ("error", "message", "fix")})
     if isinstance(detail, list) and detail:
         parts = []
         for item in detail:
@@ -119,7 +135,8 @@ def _error_from(status: int, body: Any) -> ApiError:
 
 def _default_code(status: int) -> str:
     return {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
-            409: "conflict", 422: "validation_failed"}.get(status, f"http_{status}")
+            409: "conflict", 412: "precondition_failed", 422: "validation_failed",
+            502: "upstream_failed", 503: "unavailable"}.get(status, f"http_{status}")
 
 
 class AdminClient:
@@ -145,9 +162,12 @@ class AdminClient:
 
     async def _request(self, method: str, path: str, *, json: Any = None,
                        params: Mapping[str, str] | None = None, auth: bool = True,
-                       accept: Sequence[int] = ()) -> tuple[int, Any]:
+                       accept: Sequence[int] = (),
+                       time_limit: aiohttp.ClientTimeout | None = None
+                       ) -> tuple[int, Any]:
         """(status, parsed JSON or None). Statuses < 400 and those in `accept` are answers;
         the rest raise ApiError."""
+        timeout = time_limit or self._timeout
         headers = {"Accept": "application/json"}
         if auth:
             headers["Authorization"] = f"Bearer {await self.tokens.bearer()}"
@@ -155,13 +175,13 @@ class AdminClient:
         try:
             async with self._session_now().request(
                     method, url, json=json, params=params, headers=headers,
-                    allow_redirects=False) as response:
+                    allow_redirects=False, timeout=timeout) as response:
                 status = response.status
                 raw = await response.read()
                 is_json = response.content_type == "application/json"
         except TimeoutError:
             raise ApiUnavailable(self.base_url, "no answer within "
-                                 f"{self._timeout.total or 0:g} s") from None
+                                 f"{timeout.total or 0:g} s") from None
         except aiohttp.ClientConnectorError as exc:
             raise ApiUnavailable(self.base_url, _connect_reason(exc)) from None
         except (aiohttp.ClientError, OSError) as exc:
@@ -241,6 +261,60 @@ class AdminClient:
         if cursor:
             params["cursor"] = cursor
         return await self._get("/api/v1/admin/audit", AuditPage.from_json, params=params)
+
+    # -- tenants and their ScaiGrid credentials -----------------------------------------
+    async def list_tenants(self) -> list[Tenant]:
+        return await self._get("/api/v1/admin/tenants",
+                               lambda b: [Tenant.from_json(t) for t in list_of(b, "tenants")])
+
+    async def set_scaigrid_credentials(self, tenant_id: str, *, api_key: str,
+                                       base_url: str | None) -> None:
+        """Replace the tenant's key (and base URL; None: the appliance's default applies).
+        The key goes in the body only: it is in no URL, log line or exception."""
+        payload: dict[str, Any] = {"api_key": api_key}
+        if base_url:
+            payload["base_url"] = base_url
+        await self._request("POST", _credentials_path(tenant_id), json=payload)
+
+    async def delete_scaigrid_credentials(self, tenant_id: str) -> None:
+        await self._request("DELETE", _credentials_path(tenant_id))
+
+    async def rotate_master_key(self, *, reencrypt: bool) -> KeyRotation:
+        _, body = await self._request("POST", "/api/v1/admin/keys/rotate",
+                                      json={"reencrypt": reencrypt})
+        return self._parsed(KeyRotation.from_json, body)
+
+    # -- flows and deployments (the TUI's own tenant) -------------------------------------
+    async def list_flows(self, *, cursor: str | None = None, limit: int = 100,
+                         search: str | None = None) -> FlowPage:
+        params = {"limit": str(limit)}
+        if cursor:
+            params["cursor"] = cursor
+        if search:
+            params["search"] = search
+        return await self._get("/api/v1/flows", FlowPage.from_json, params=params)
+
+    async def list_deployments(self, flow_id: str, *, cursor: str | None = None,
+                               limit: int = 50) -> DeploymentPage:
+        params = {"limit": str(limit)}
+        if cursor:
+            params["cursor"] = cursor
+        return await self._get(f"/api/v1/flows/{quote(flow_id, safe='')}/deployments",
+                               DeploymentPage.from_json, params=params)
+
+    async def deploy_flow(self, flow_id: str, *, version: str | None = None) -> Deployment:
+        """201 Deployment; a failed deploy raises ApiError (a 502 names the recorded
+        `deployment_id` in `extra`)."""
+        payload: dict[str, Any] = {}
+        if version:
+            payload["version"] = version
+        _, body = await self._request("POST", f"/api/v1/flows/{quote(flow_id, safe='')}/deploy",
+                                      json=payload, time_limit=DEPLOY_TIMEOUT)
+        return self._parsed(Deployment.from_json, body)
+
+
+def _credentials_path(tenant_id: str) -> str:
+    return f"/api/v1/admin/tenants/{quote(tenant_id, safe='')}/scaigrid_credentials"
 
 
 def _connect_reason(exc: aiohttp.ClientConnectorError) -> str:

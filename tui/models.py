@@ -196,3 +196,145 @@ class AuditPage:
         cursor = data.get("next_cursor")
         return cls(items=tuple(AuditEntry.from_json(e) for e in list_of(data, "items")),
                    next_cursor=cursor if isinstance(cursor, str) else None)
+
+
+@dataclass(frozen=True)
+class TenantCredentials:
+    """A tenant's ScaiGrid credentials as the appliance shows them: never the key itself."""
+
+    configured: bool
+    base_url: str | None
+    masked_key: str | None
+    readable: bool
+
+    @property
+    def state(self) -> str:
+        """`not set`, `unreadable` or `set`."""
+        if not self.configured:
+            return "not set"
+        return "set" if self.readable else "unreadable"
+
+    @classmethod
+    def from_json(cls, data: Any) -> TenantCredentials:
+        if not isinstance(data, dict):
+            raise ValueError("field 'scaigrid_credentials' is missing or not an object")
+        readable = data.get("readable")
+        return cls(configured=data.get("configured") is True,
+                   base_url=opt_str(data, "base_url"), masked_key=opt_str(data, "masked_key"),
+                   readable=readable is not False)
+
+
+def _count(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str
+    source: str
+    created_at: str
+    users: int
+    flows: int
+    packages: int
+    credentials: TenantCredentials
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Tenant:
+        return cls(id=str_at(data, "id"), name=opt_str(data, "name") or "",
+                   source=opt_str(data, "source") or "?",
+                   created_at=opt_str(data, "created_at") or "",
+                   users=_count(data, "users"), flows=_count(data, "flows"),
+                   packages=_count(data, "packages"),
+                   credentials=TenantCredentials.from_json(data.get("scaigrid_credentials")))
+
+
+@dataclass(frozen=True)
+class KeyRotation:
+    """The answer of `POST /api/v1/admin/keys/rotate` (ids and counts, never a key)."""
+
+    kek_id: str
+    data_keys: int
+    secrets_reencrypted: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> KeyRotation:
+        return cls(kek_id=str_at(data, "kek_id"), data_keys=_count(data, "data_keys"),
+                   secrets_reencrypted=_count(data, "secrets_reencrypted"))
+
+
+@dataclass(frozen=True)
+class FlowSummary:
+    id: str
+    name: str
+    description: str
+    owner_id: str
+    tenant_id: str
+    version: str
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FlowSummary:
+        return cls(id=str_at(data, "id"), name=str_at(data, "name"),
+                   description=opt_str(data, "description") or "",
+                   owner_id=opt_str(data, "owner_id") or "",
+                   tenant_id=opt_str(data, "tenant_id") or "",
+                   version=str_at(data, "version"),
+                   created_at=opt_str(data, "created_at") or "",
+                   updated_at=opt_str(data, "updated_at") or "")
+
+
+@dataclass(frozen=True)
+class FlowPage:
+    items: tuple[FlowSummary, ...]
+    total: int
+    next_cursor: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FlowPage:
+        items = tuple(FlowSummary.from_json(f) for f in list_of(data, "items"))
+        total = data.get("total")
+        return cls(items=items, total=total if isinstance(total, int) else len(items),
+                   next_cursor=opt_str(data, "next_cursor"))
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: str
+    flow_id: str
+    version: str
+    core_id: str | None
+    published_slug: str | None
+    status: str
+    error: str | None
+    deployed_by: str
+    created_at: str
+    duration_ms: int | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Deployment:
+        duration = data.get("duration_ms")
+        return cls(id=str_at(data, "id"), flow_id=str_at(data, "flow_id"),
+                   version=str_at(data, "version"), core_id=opt_str(data, "core_id"),
+                   published_slug=opt_str(data, "published_slug"),
+                   status=str_at(data, "status"), error=opt_str(data, "error"),
+                   deployed_by=opt_str(data, "deployed_by") or "",
+                   created_at=opt_str(data, "created_at") or "",
+                   duration_ms=duration if isinstance(duration, int) else None)
+
+
+@dataclass(frozen=True)
+class DeploymentPage:
+    items: tuple[Deployment, ...]
+    next_cursor: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DeploymentPage:
+        return cls(items=tuple(Deployment.from_json(d) for d in list_of(data, "items")),
+                   next_cursor=opt_str(data, "next_cursor"))

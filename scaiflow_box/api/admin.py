@@ -12,9 +12,10 @@ import orjson
 from pydantic import BaseModel, Field
 
 from scaiflow_box.api.fields import Cursor, JsonInt, Limit, PrincipalId, Timestamp, Version
+from scaiflow_box.api.tenants import ScaiGridCredentialsIn
 from scaiflow_box.http.call import NO_CONTENT, Call, Reply, created, ok
 from scaiflow_box.http.route import QueryModel, RequestModel, Response, Route
-from scaiflow_box.keys import ADMIN
+from scaiflow_box.keys import ADMIN, CREDENTIALS
 from scaiflow_box.services.service_tokens import DEFAULT_SCOPE, MAX_TTL_SECONDS
 
 TAG = "admin"
@@ -125,7 +126,49 @@ class AuditPage(BaseModel):
     next_cursor: str | None
 
 
+class TenantCredentials(BaseModel):
+    configured: bool
+    base_url: str | None
+    masked_key: str | None
+    readable: bool = Field(description="False when stored credentials do not decrypt "
+                                       "(wrong master key)")
+
+
+class TenantRecord(BaseModel):
+    id: str
+    name: str
+    source: str
+    created_at: Timestamp
+    users: int
+    flows: int
+    packages: int
+    scaigrid_credentials: TenantCredentials
+
+
+class TenantList(BaseModel):
+    tenants: list[TenantRecord]
+
+
 # -- handlers ----------------------------------------------------------------------------
+async def list_tenants(call: Call[None, None]) -> Reply:
+    tenants = await call.app[ADMIN].tenants(call.principal)
+    return ok(TenantList(tenants=[TenantRecord.model_validate(t) for t in tenants]),
+              headers={"Cache-Control": "no-store"})
+
+
+async def set_tenant_scaigrid_credentials(call: Call[ScaiGridCredentialsIn, None]) -> Reply:
+    await call.app[CREDENTIALS].set(call.principal, api_key=call.body.api_key,
+                                    base_url=call.body.base_url, request_id=call.request_id,
+                                    tenant_id=call.path("tenant_id"))
+    return NO_CONTENT
+
+
+async def delete_tenant_scaigrid_credentials(call: Call[None, None]) -> Reply:
+    await call.app[CREDENTIALS].delete(call.principal, request_id=call.request_id,
+                                       tenant_id=call.path("tenant_id"))
+    return NO_CONTENT
+
+
 async def list_users(call: Call[None, UsersQuery]) -> Reply:
     users = await call.app[ADMIN].list_users(
         call.principal, tenant_id=call.query.tenant_id or None,
@@ -195,7 +238,17 @@ async def list_audit(call: Call[None, AuditQuery]) -> Reply:
 # -- routes ------------------------------------------------------------------------------
 BASE = "/api/v1/admin"
 NO_CACHE = Response(204, None, "Done")
+TENANT_CREDENTIALS = BASE + "/tenants/{tenant_id}/scaigrid_credentials"
 ROUTES = [
+    Route("GET", BASE + "/tenants", list_tenants, "Every tenant with counts and its ScaiGrid "
+          "credential status", TAG, (Response(200, TenantList, "Tenants by id; keys masked"),),
+          errors=(403,), needs="super_admin"),
+    Route("POST", TENANT_CREDENTIALS, set_tenant_scaigrid_credentials,
+          "Set a tenant's ScaiGrid credentials", TAG, (Response(204, None, "Stored encrypted"),),
+          errors=(400, 403, 404, 503), needs="super_admin", body=ScaiGridCredentialsIn),
+    Route("DELETE", TENANT_CREDENTIALS, delete_tenant_scaigrid_credentials,
+          "Remove a tenant's ScaiGrid credentials", TAG, (Response(204, None, "Removed"),),
+          errors=(403, 404, 503), needs="super_admin"),
     Route("GET", BASE + "/users", list_users, "All users (filters: tenant_id, search, "
           "include_deleted)", TAG, (Response(200, UserList, "Users, by tenant then id"),),
           errors=(403,), needs="super_admin", query=UsersQuery),

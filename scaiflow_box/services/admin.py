@@ -11,7 +11,8 @@ from typing import Any
 
 from scaiflow_box.auth.issuer import LocalIssuer
 from scaiflow_box.auth.principal import Principal
-from scaiflow_box.errors import Forbidden, InvalidInput, NotFound
+from scaiflow_box.errors import Forbidden, InvalidInput, NotConfigured, NotFound
+from scaiflow_box.services.credentials import CredentialService
 from scaiflow_box.services.service_tokens import (
     MintedToken,
     TokenRequestError,
@@ -40,9 +41,32 @@ def token_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 
 class AdminService:
-    def __init__(self, db: Database, issuer: LocalIssuer) -> None:
+    def __init__(self, db: Database, issuer: LocalIssuer, credentials: CredentialService
+                 ) -> None:
         self.db = db
         self.issuer = issuer
+        self.credentials = credentials
+
+    async def tenants(self, principal: Principal) -> list[dict[str, Any]]:
+        """Every tenant: users, flows, packages and the ScaiGrid credential status (masked)."""
+        principal.require_super_admin()
+        rows = await self.db.read(user_rows.tenant_overview)
+        result = []
+        for row in rows:
+            try:
+                status = self.credentials.status_of(row["id"])
+                credentials: dict[str, Any] = {"configured": status.configured,
+                                               "base_url": status.base_url,
+                                               "masked_key": status.masked_key,
+                                               "readable": True}
+            except NotConfigured:  # stored but undecryptable: say so, keep listing
+                credentials = {"configured": True, "base_url": None, "masked_key": None,
+                               "readable": False}
+            result.append({"id": row["id"], "name": row["name"], "source": row["source"],
+                           "created_at": row["created_at"], "users": row["users"],
+                           "flows": row["flows"], "packages": 0,
+                           "scaigrid_credentials": credentials})
+        return result
 
     async def list_users(self, principal: Principal, *, tenant_id: str | None,
                          search: str | None, include_deleted: bool,

@@ -17,9 +17,10 @@ from scaiflow_box.auth.principal import Principal
 from scaiflow_box.config import Settings
 from scaiflow_box.crypto.envelope import TENANT_SECRETS, DecryptionFailed, MasterKeyError
 from scaiflow_box.crypto.keyring import Keyring
-from scaiflow_box.errors import InvalidInput, NotConfigured, PreconditionFailed
+from scaiflow_box.errors import InvalidInput, NotConfigured, NotFound, PreconditionFailed
 from scaiflow_box.store import audit
 from scaiflow_box.store import secrets as secret_rows
+from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
 from scaiflow_box.upstream.client import DestinationNotAllowed, check_destination
 from scaiflow_box.upstream.scaigrid import ScaiGridAuth
@@ -169,23 +170,36 @@ class CredentialService:
     async def status(self, principal: Principal) -> CredentialStatus:
         """Any member of the tenant: whether a key is set, the base URL calls use, the key
         masked."""
-        stored = self._read(principal.tenant_id)
+        return self.status_of(principal.tenant_id)
+
+    def status_of(self, tenant_id: str) -> CredentialStatus:
+        stored = self._read(tenant_id)
         if stored.api_key is None:
             return CredentialStatus(configured=False, base_url=None, masked_key=None)
         return CredentialStatus(configured=True,
                                 base_url=stored.base_url or self.settings.scaigrid_base_url,
                                 masked_key=mask_key(stored.api_key))
 
+    def _target_tenant(self, principal: Principal, tenant_id: str | None) -> str:
+        """The caller's own tenant (tenant or super admins), or another one (super admins
+        only, through the admin router); an unknown tenant is 404."""
+        if tenant_id is None or tenant_id == principal.tenant_id:
+            principal.require_tenant_admin()
+            return principal.tenant_id
+        principal.require_super_admin()
+        if self.db.read_inline(lambda conn: user_rows.get_tenant(conn, tenant_id)) is None:
+            raise NotFound("Tenant not found")
+        return tenant_id
+
     async def set(self, principal: Principal, *, api_key: str, base_url: str | None,
-                  request_id: str | None = None) -> None:
+                  request_id: str | None = None, tenant_id: str | None = None) -> None:
         """Store the tenant's key (and base URL; without one, SCAIGRID_BASE_URL applies)."""
-        principal.require_tenant_admin()
+        tenant_id = self._target_tenant(principal, tenant_id)
         key = normalize_api_key(api_key)
         url = None
         if base_url is not None and base_url.strip():
             url = normalize_base_url(base_url,
                                      allow_private=self.settings.upstream_allow_private)
-        tenant_id = principal.tenant_id
 
         def run(conn: sqlite3.Connection) -> None:
             for item, value in ((API_KEY, key), (BASE_URL, url)):
@@ -206,10 +220,10 @@ class CredentialService:
 
         await self.db.write(run)
 
-    async def delete(self, principal: Principal, *, request_id: str | None = None) -> None:
+    async def delete(self, principal: Principal, *, request_id: str | None = None,
+                     tenant_id: str | None = None) -> None:
         """Remove the tenant's key and base URL (idempotent; audited when something went)."""
-        principal.require_tenant_admin()
-        tenant_id = principal.tenant_id
+        tenant_id = self._target_tenant(principal, tenant_id)
 
         def run(conn: sqlite3.Connection) -> None:
             removed = secret_rows.delete_secrets(

@@ -23,6 +23,23 @@ def ensure_tenant(conn: sqlite3.Connection, tenant_id: str, *, source: str = "to
     )
 
 
+def get_tenant(conn: sqlite3.Connection, tenant_id: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT id, name, slug, source, created_at FROM tenants WHERE id = ?", (tenant_id,)
+    ).fetchone()
+    return row
+
+
+def tenant_overview(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every tenant with its live users and live flows (a super admin's overview)."""
+    return conn.execute(
+        "SELECT t.id, t.name, t.slug, t.source, t.created_at,"
+        " (SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.deleted_at IS NULL)"
+        " AS users,"
+        " coalesce((SELECT live FROM flow_counts c WHERE c.tenant_id = t.id), 0) AS flows"
+        " FROM tenants t ORDER BY t.id").fetchall()
+
+
 def get_user(conn: sqlite3.Connection, tenant_id: str, user_id: str) -> sqlite3.Row | None:
     row: sqlite3.Row | None = conn.execute(
         f"SELECT {USER_COLUMNS} FROM users WHERE id = ? AND tenant_id = ?", (user_id, tenant_id)

@@ -32,7 +32,7 @@ from tests.contract.served import (
 GUARD = Path(__file__).with_name("st_guard.py")
 EXAMPLES = int(os.environ.get("SCAIFLOW_CONTRACT_EXAMPLES", "") or 25)
 SEED = os.environ.get("SCAIFLOW_CONTRACT_SEED", "") or "20260429"
-STATEFUL_STEPS = min(60, max(25, EXAMPLES))  # steps per scenario; scenarios grow with EXAMPLES
+STATEFUL_STEPS = min(100, max(60, EXAMPLES))  # steps per scenario; scenarios grow with EXAMPLES
 ST_TIMEOUT_S = 1800
 # The links the 201 of POST /api/v1/flows (and every flow read) declares (api/flows.py).
 FLOW_LINKS = ("GetFlow", "UpdateFlow", "DeleteFlow", "ListVersions", "GetVersion",
@@ -82,6 +82,7 @@ def write_config(world: World, directory: Path) -> Path:
         "core": [world.core_id],
         "scope": [world.scope_id],
         "checkpoint": [world.checkpoint_id],
+        "tenant": ["tnt_local"],
     }
     guard = {
         "log": str(directory / "guard.log"),
@@ -101,9 +102,11 @@ def write_config(world: World, directory: Path) -> Path:
         ],
         "force": [{"operation": "GET /api/v1/scaicore/events/stream",
                    "parameter": "max_seconds", "value": "0", "valid": [0, 86400]}],
-        "force_body": [{"operation": "POST /api/v1/tenants/me/scaigrid_credentials",
-                        "parameter": "base_url", "value": world.scaigrid_url,
-                        "when_prefix": "http"}],
+        "force_body": [{"operation": operation, "parameter": "base_url",
+                        "value": world.scaigrid_url, "when_prefix": "http"}
+                       for operation in (
+                           "POST /api/v1/tenants/me/scaigrid_credentials",
+                           "POST /api/v1/admin/tenants/{tenant_id}/scaigrid_credentials")],
     }
     wfc_path = directory / "wfc-auth.json"
     wfc_path.write_text(json.dumps({"auth": [
@@ -148,6 +151,7 @@ def write_config(world: World, directory: Path) -> Path:
         "path.core_id": {"dictionary": "core", "probability": 0.9},
         "path.scope_id": {"dictionary": "scope", "probability": 0.9},
         "path.checkpoint_id": {"dictionary": "checkpoint", "probability": 0.9},
+        "path.tenant_id": {"dictionary": "tenant", "probability": 0.9},
     }))
     # Validity a schema cannot express, answered with the documented 400 (each checked in
     # tests/api): a cursor is valid only if this list issued it (its MAC), an import only if
@@ -158,7 +162,7 @@ def write_config(world: World, directory: Path) -> Path:
     semantic_400 = ["2xx", "3xx", "400", "401", "403", "404", "409", "412", "429"]
     for operation_id in ("list_flows", "list_versions", "list_deployments", "list_audit",
                          "import_yaml", "run_flow_tests", "set_scaigrid_credentials",
-                         "deploy_flow", "dev_deploy"):
+                         "set_tenant_scaigrid_credentials", "deploy_flow", "dev_deploy"):
         parts.append(_table("operations", {
             "include-operation-id": operation_id,
             "checks": {"positive_data_acceptance": {"expected-statuses": semantic_400}},

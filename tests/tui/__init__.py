@@ -9,6 +9,7 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -39,9 +40,10 @@ def base_url(appliance: Appliance) -> str:
     return str(appliance.client.make_url("/")).rstrip("/")
 
 
-@pytest.fixture(name="tui_session")
-async def tui_session_fixture(appliance: Appliance) -> AsyncIterator[TuiSession]:
-    """The TUI's real credential: a session token minted from the appliance's data dir."""
+@asynccontextmanager
+async def open_session(appliance: Appliance) -> AsyncIterator[TuiSession]:
+    """The TUI's real credential for `appliance`: a session token for the bootstrap
+    `usr_operator@tnt_local` minted from its data dir, revoked at the end."""
     tokens = LocalTokenSource(appliance.settings, sub="usr_operator", tenant_id="tnt_local")
     await asyncio.to_thread(tokens.prime)
     client = AdminClient(base_url(appliance), tokens)
@@ -50,6 +52,13 @@ async def tui_session_fixture(appliance: Appliance) -> AsyncIterator[TuiSession]
     finally:
         await client.close()
         await asyncio.to_thread(tokens.revoke_all)
+
+
+@pytest.fixture(name="tui_session")
+async def tui_session_fixture(appliance: Appliance) -> AsyncIterator[TuiSession]:
+    """The TUI's real credential: a session token minted from the appliance's data dir."""
+    async with open_session(appliance) as session:
+        yield session
 
 
 def closed_port_url() -> str:

@@ -9,7 +9,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.conftest import Appliance
+from tests.conftest import AppFactory, Appliance, hello_content
+from tests.fakes.scaigrid import FakeScaiGrid
 from tests.tui import base_url, closed_port_url
 from tui.client import AdminClient, ApiError, ApiUnavailable, StaticToken
 
@@ -110,5 +111,70 @@ async def test_something_else_answering_is_unavailable(aiohttp_server: Any) -> N
         # e.g. a reverse proxy's HTML 502 while the appliance is down
         with pytest.raises(ApiUnavailable, match="HTTP 404 with a non-JSON body"):
             await client.list_users()
+    finally:
+        await client.close()
+
+
+async def test_tenants_credentials_and_key_rotation(appliance: Appliance) -> None:
+    client = await admin_client(appliance)
+    key = "sgk_client_test_key_9876"
+    try:
+        tenants = {t.id: t for t in await client.list_tenants()}
+        assert tenants["tnt_local"].credentials.state == "not set"
+        await client.set_scaigrid_credentials("tnt_local", api_key=key,
+                                              base_url="https://grid.example")
+        [local] = [t for t in await client.list_tenants() if t.id == "tnt_local"]
+        assert (local.credentials.state, local.credentials.masked_key,
+                local.credentials.base_url) == ("set", "sgk_…9876", "https://grid.example")
+        with pytest.raises(ApiError) as bad_url:
+            await client.set_scaigrid_credentials("tnt_local", api_key=key,
+                                                  base_url="http://169.254.169.254")
+        assert (bad_url.value.status, bad_url.value.code) == (400, "invalid_base_url")
+        assert bad_url.value.fix and key not in str(bad_url.value)
+        with pytest.raises(ApiError) as unknown:
+            await client.set_scaigrid_credentials("tnt_nope/..", api_key=key, base_url=None)
+        assert unknown.value.status == 404
+        rotated = await client.rotate_master_key(reencrypt=True)
+        [kek] = appliance.sql("SELECT value FROM meta WHERE key = 'kek_id'")
+        assert (rotated.kek_id, rotated.data_keys, rotated.secrets_reencrypted) == (
+            kek[0], 1, 2)
+        await client.delete_scaigrid_credentials("tnt_local")
+        await client.delete_scaigrid_credentials("tnt_local")  # idempotent
+        assert appliance.sql("SELECT * FROM tenant_secrets") == []
+    finally:
+        await client.close()
+
+
+async def test_flows_deployments_and_a_failed_deploy(make_appliance: AppFactory,
+                                                     scaigrid_server: FakeScaiGrid) -> None:
+    appliance = await make_appliance(**scaigrid_server.env())
+    client = await admin_client(appliance)
+    headers = await appliance.headers("usr_root", "tnt_local")
+    try:
+        response = await appliance.client.post("/api/v1/flows", headers=headers, json={
+            "name": "Support", "content": hello_content()})
+        flow_id = (await response.json())["id"]
+        page = await client.list_flows(limit=10)
+        assert (page.total, page.next_cursor) == (1, None)
+        assert (page.items[0].id, page.items[0].owner_id) == (flow_id, "usr_root")
+        assert (await client.list_flows(search="nothing like it")).items == ()
+        deployed = await client.deploy_flow(flow_id)
+        assert deployed.succeeded and deployed.core_id in scaigrid_server.cores
+        scaigrid_server.fail("create_core", 500)
+        with pytest.raises(ApiError) as failed:
+            await client.deploy_flow(flow_id, version="1.0.0")
+        assert (failed.value.status, failed.value.code) == (502, "scaicore_create_failed")
+        assert failed.value.extra["status"] == 500
+        deployments = await client.list_deployments(flow_id)
+        assert [d.id for d in deployments.items] == [failed.value.extra["deployment_id"],
+                                                     deployed.id]
+        assert deployments.items[0].error and not deployments.items[0].succeeded
+        one = await client.list_deployments(flow_id, limit=1)
+        assert one.next_cursor is not None
+        older = await client.list_deployments(flow_id, cursor=one.next_cursor)
+        assert [d.id for d in older.items] == [deployed.id]
+        with pytest.raises(ApiError) as missing:
+            await client.list_deployments("flow_doesnotexist")
+        assert missing.value.status == 404
     finally:
         await client.close()

@@ -70,7 +70,8 @@ async def test_unreachable_appliance_shows_a_clear_state_and_recovers_on_refresh
         assert "press r to retry" in text
         assert "No data" in static_text(app, "#status")
         # every screen degrades the same way, none crashes
-        for key, table in (("2", "users"), ("3", "tokens"), ("4", "audit")):
+        for key, table in (("2", "users"), ("3", "tokens"), ("4", "audit"), ("5", "tenants"),
+                           ("6", "flows")):
             await pilot.press(key)
             await settle(pilot)
             assert static_text(app, "#problem").startswith("Appliance unreachable")

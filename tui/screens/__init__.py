@@ -1,1 +1,1 @@
-"""The TUI's screens, one per module: the four main screens and their dialogs."""
+"""The TUI's screens, one per module: the six main screens and their dialogs."""

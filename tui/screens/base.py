@@ -1,4 +1,4 @@
-"""What the four main screens share: the client, the nav bar, the problem banner, a status
+"""What the main screens share: the client, the nav bar, the problem banner, a status
 line, `r` to reload, and the messages their workers post back."""
 
 from __future__ import annotations
@@ -37,12 +37,15 @@ class ApiScreen(Screen[None]):
             self.error = error
 
     class ActionFinished(Message):
-        """A mutation ended; `error` is None on success. The screen reloads either way."""
+        """A mutation ended; `error` is None on success. The screen reloads either way.
+        `note` is a further line shown under the outcome (e.g. what a failure left behind)."""
 
-        def __init__(self, text: str, error: AdminClientError | None = None) -> None:
+        def __init__(self, text: str, error: AdminClientError | None = None, *,
+                     note: str = "") -> None:
             super().__init__()
             self.text = text
             self.error = error
+            self.note = note
 
     def __init__(self, client: AdminClient) -> None:
         super().__init__()
@@ -86,13 +89,17 @@ class ApiScreen(Screen[None]):
         self.banner.show_error(message.error)
         self.status_text = "No data: see the message above."
 
+    def say(self, text: str) -> None:
+        """A local outcome (cancelled, nothing selected): shown as the action line, not red."""
+        self.query_one("#action", Static).remove_class("-error")
+        self.action_text = text
+
     def on_api_screen_action_finished(self, message: ActionFinished) -> None:
         action = self.query_one("#action", Static)
         action.set_class(message.error is not None, "-error")
-        if message.error is None:
-            self.action_text = message.text
-            self.notify(message.text)
-        else:
-            self.action_text = f"{message.text}: {message.error}"
-            self.notify(self.action_text, severity="error")
+        text = message.text if message.error is None else f"{message.text}: {message.error}"
+        if message.note:
+            text += f"\n{message.note}"
+        self.action_text = text
+        self.notify(text, severity="information" if message.error is None else "error")
         self.load()

@@ -1,4 +1,4 @@
-"""The top line: the four screens with their keys (the current one highlighted) and the
+"""The top line: the six screens with their keys (the current one highlighted) and the
 appliance this TUI talks to."""
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ SCREENS: tuple[tuple[str, str, str], ...] = (
     ("2", "users", "Users"),
     ("3", "tokens", "Service tokens"),
     ("4", "audit", "Audit"),
+    ("5", "tenants", "Tenants"),
+    ("6", "flows", "Flows"),
 )
 
 

@@ -41,6 +41,14 @@ class ResourceTable(DataTable[Text]):
         if previous in keys:
             self.move_cursor(row=keys.index(previous), animate=False)
 
+    def select_key(self, key: str) -> bool:
+        """Move the cursor onto the row `key`; False when there is no such row."""
+        keys = [row.value for row in self.rows]
+        if key not in keys:
+            return False
+        self.move_cursor(row=keys.index(key), animate=False)
+        return True
+
     def append_rows(self, rows: Sequence[tuple[str, Sequence[str | None]]]) -> None:
         for key, cells in rows:
             if key not in self.rows:

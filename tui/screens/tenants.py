@@ -1,0 +1,211 @@
+"""Tenants (SPEC §8, §12, §19.2): every tenant with its counts and ScaiGrid credential status;
+set, rotate or delete a tenant's credentials; rotate the appliance's master key."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import DataTable, Static
+
+from tui.client import AdminClientError, KeyRotation, Tenant
+from tui.screens.base import ApiScreen
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.rotate_master_key import RotateMasterKeyScreen
+from tui.screens.set_credentials import CredentialsSaved, SetCredentialsScreen
+from tui.widgets.resource_table import ResourceTable
+
+UNREADABLE_HELP = ("The stored credentials do not decrypt (a damaged row, or a master key that "
+                   "does not fit): ScaiGrid calls of this tenant fail with 503 "
+                   "credentials_unreadable. Press k or s to set them again.")
+
+
+def credential_cell(tenant: Tenant) -> str:
+    """`not set`, `unreadable`, or the masked key."""
+    credentials = tenant.credentials
+    if credentials.state != "set":
+        return credentials.state
+    return credentials.masked_key or "…"
+
+
+def tenant_cells(tenant: Tenant) -> list[str | None]:
+    return [tenant.id, tenant.name, str(tenant.users), str(tenant.flows),
+            credential_cell(tenant), tenant.credentials.base_url]
+
+
+def tenant_detail(tenant: Tenant) -> Text:
+    text = Text(tenant.id, style="bold")
+    if tenant.name and tenant.name != tenant.id:
+        text.append(f"  {tenant.name}")
+    text.append(f"\nsource {tenant.source} · created {tenant.created_at or '-'} · "
+                f"{tenant.users} user(s), {tenant.flows} flow(s), {tenant.packages} package(s)")
+    credentials = tenant.credentials
+    text.append("\nScaiGrid: ")
+    if credentials.state == "not set":
+        text.append("no key stored (calls use the caller's ScaiKey token, else "
+                    "SCAIGRID_API_KEY); press s to set one", style="yellow")
+    elif credentials.state == "unreadable":
+        text.append(UNREADABLE_HELP, style="red")
+    else:
+        text.append(f"key {credentials.masked_key or '…'}", style="green")
+        base_url = credentials.base_url or "none (set one, or SCAIGRID_BASE_URL)"
+        text.append(f" · base URL {base_url}")
+    return text
+
+
+def rotation_text(result: KeyRotation, *, reencrypt: bool) -> str:
+    text = (f"Master key rotated: new key id {result.kek_id}; {result.data_keys} data key(s) "
+            "now wrapped by it")
+    if reencrypt:
+        text += f"; {result.secrets_reencrypted} secret(s) re-encrypted under new data keys"
+    return text + ". Back up master.key now."
+
+
+class TenantsScreen(ApiScreen):
+    MODE: ClassVar[str] = "tenants"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "set_credentials", "Set credentials", id="tenants.set_credentials"),
+        Binding("k", "rotate_credentials", "Rotate key", id="tenants.rotate_credentials"),
+        Binding("x", "delete_credentials", "Delete credentials",
+                id="tenants.delete_credentials"),
+        Binding("R", "rotate_master_key", "Rotate master key", id="tenants.rotate_master_key"),
+    ]
+
+    tenants: reactive[tuple[Tenant, ...]] = reactive((), init=False)
+
+    class Loaded(Message):
+        def __init__(self, tenants: list[Tenant]) -> None:
+            super().__init__()
+            self.tenants = tenants
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        yield ResourceTable(("Tenant", "Name", "Users", "Flows", "ScaiGrid key", "Base URL"),
+                            id="tenants")
+        yield Static("", id="detail")
+        yield from self.compose_bottom()
+
+    @work(exclusive=True, group="load")
+    async def load(self) -> None:
+        try:
+            tenants = await self.client.list_tenants()
+        except AdminClientError as exc:
+            self.post_message(self.LoadFailed(exc))
+            return
+        self.post_message(self.Loaded(tenants))
+
+    def on_tenants_screen_loaded(self, message: Loaded) -> None:
+        self.loaded()
+        self.tenants = tuple(message.tenants)
+        if not self.tenants:
+            self.status_text = "No tenants yet: they appear with their first user."
+            return
+        states = [t.credentials.state for t in self.tenants]
+        status = (f"{len(self.tenants)} tenant(s); ScaiGrid credentials set for "
+                  f"{states.count('set')}")
+        if states.count("unreadable"):
+            status += f", UNREADABLE for {states.count('unreadable')}"
+        self.status_text = status + "."
+
+    def watch_tenants(self, tenants: tuple[Tenant, ...]) -> None:
+        self.query_one("#tenants", ResourceTable).replace_rows(
+            [(t.id, tenant_cells(t)) for t in tenants])
+        self._show_detail()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        tenant = self.selected_tenant()
+        self.query_one("#detail", Static).update(tenant_detail(tenant) if tenant else "")
+
+    def selected_tenant(self) -> Tenant | None:
+        key = self.query_one("#tenants", ResourceTable).selected_key
+        return next((t for t in self.tenants if t.id == key), None)
+
+    # -- set / rotate ----------------------------------------------------------------------
+    def action_set_credentials(self) -> None:
+        tenant = self.selected_tenant()
+        if tenant is None:
+            self.say("Select a tenant first.")
+            return
+        self._open_form(tenant, rotate=False)
+
+    def action_rotate_credentials(self) -> None:
+        tenant = self.selected_tenant()
+        if tenant is None:
+            self.say("Select a tenant first.")
+            return
+        if not tenant.credentials.configured:
+            self.say(f"{tenant.id} has no ScaiGrid key to rotate: press s to set one.")
+            return
+        self._open_form(tenant, rotate=True)
+
+    def _open_form(self, tenant: Tenant, *, rotate: bool) -> None:
+        def saved(result: CredentialsSaved | None) -> None:
+            if result is None:
+                self.say("Cancelled; nothing changed.")
+                return
+            where = result.base_url or "the appliance's SCAIGRID_BASE_URL"
+            self.say(f"{'Rotated' if rotate else 'Stored'} the ScaiGrid key of "
+                     f"{result.tenant_id} (base URL: {where}).")
+
+        self.app.push_screen(SetCredentialsScreen(self.client, tenant, rotate=rotate), saved)
+
+    # -- delete ----------------------------------------------------------------------------
+    def action_delete_credentials(self) -> None:
+        tenant = self.selected_tenant()
+        if tenant is None:
+            self.say("Select a tenant first.")
+            return
+        if not tenant.credentials.configured:
+            self.say(f"{tenant.id} has no ScaiGrid credentials to delete.")
+            return
+        shown = credential_cell(tenant)
+        question = (f"Delete the ScaiGrid credentials of {tenant.id} ({shown})?\n"
+                    "Its ScaiGrid calls then use the caller's ScaiKey token, else the "
+                    "appliance's SCAIGRID_API_KEY, else fail with 412 "
+                    "missing_scaigrid_credentials.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.delete_credentials(tenant)
+            else:
+                self.say("Cancelled; nothing changed.")
+
+        self.app.push_screen(ConfirmScreen(question, confirm_label="Delete"), answered)
+
+    @work(exclusive=True, group="action")
+    async def delete_credentials(self, tenant: Tenant) -> None:
+        try:
+            await self.client.delete_scaigrid_credentials(tenant.id)
+        except AdminClientError as exc:
+            self.post_message(self.ActionFinished(
+                f"Could not delete the ScaiGrid credentials of {tenant.id}", exc))
+            return
+        self.post_message(self.ActionFinished(
+            f"Deleted the ScaiGrid credentials of {tenant.id}."))
+
+    # -- master key --------------------------------------------------------------------------
+    def action_rotate_master_key(self) -> None:
+        def answered(reencrypt: bool | None) -> None:
+            if reencrypt is None:
+                self.say("Cancelled; the master key is unchanged.")
+            else:
+                self.rotate_master_key(reencrypt)
+
+        self.app.push_screen(RotateMasterKeyScreen(), answered)
+
+    @work(exclusive=True, group="action")
+    async def rotate_master_key(self, reencrypt: bool) -> None:
+        try:
+            result = await self.client.rotate_master_key(reencrypt=reencrypt)
+        except AdminClientError as exc:
+            self.post_message(self.ActionFinished("Could not rotate the master key", exc))
+            return
+        self.post_message(self.ActionFinished(rotation_text(result, reencrypt=reencrypt)))
