@@ -61,7 +61,14 @@ SERVER_PID=
 TMUX_SOCKET=smoke-$$
 
 cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then kill -9 "$SERVER_PID"; fi
+    # The server is two processes (the bootloader and its Python child): SIGTERM to the first
+    # stops both; only if that hangs are both killed (SIGKILL would orphan the child).
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        pkill -KILL -P "$SERVER_PID" 2>/dev/null || true
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
     tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
     if [ "${KEEP_SMOKE:-}" = "" ]; then rm -rf "$WORK"; fi
 }
