@@ -12,13 +12,28 @@ BUILD_VENV := .venv-build
 BUILD_STAMP := $(BUILD_VENV)/.installed-stamp
 BINARY := dist/scaiflow-box-linux-$(shell uname -m)
 
-.PHONY: run test contract lint bench clean init binary smoke
+# The OpenID Connect provider the interop tests run (tests/interop/oidc: npm, test-only),
+# installed from its lockfile; reinstalled only when the lockfile changes.
+INTEROP := tests/interop/oidc
+INTEROP_STAMP := $(INTEROP)/node_modules/.installed-stamp
+
+.PHONY: run test contract lint bench clean init interop-deps binary smoke
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+$(INTEROP_STAMP): $(INTEROP)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(INTEROP) && npm ci --prefer-offline --no-audit --no-fund --loglevel=error && \
+		touch node_modules/.installed-stamp; \
+	else \
+		echo "npm not found: the OpenID Connect interop tests will be skipped (apt-get install nodejs npm)"; \
+	fi
+
+interop-deps: $(INTEROP_STAMP)
 
 init: $(STAMP)
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) $(BIN)/scaiflow-box init
@@ -32,7 +47,7 @@ run: init
 	@echo ""
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) exec $(BIN)/scaiflow-box serve
 
-test: $(STAMP)
+test: $(STAMP) $(INTEROP_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 # The contract tests (tests/contract, also part of `make test`) with far more generated cases.
@@ -62,4 +77,4 @@ smoke: binary
 	packaging/smoke_test.sh $(BINARY)
 
 clean:
-	rm -rf $(VENV) $(BUILD_VENV) build dist .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BUILD_VENV) build dist .mypy_cache .ruff_cache $(INTEROP)/node_modules

@@ -52,6 +52,7 @@ from scaiflow_box.keys import (
     READINESS,
     RETENTION,
     SETTINGS,
+    SIGN_IN,
     UPSTREAM_SESSION,
 )
 from scaiflow_box.services.acls import AclService
@@ -67,10 +68,13 @@ from scaiflow_box.services.lookups import LookupService
 from scaiflow_box.services.preview import PreviewService
 from scaiflow_box.services.readiness import Readiness
 from scaiflow_box.services.retention import RetentionService
+from scaiflow_box.services.sign_in import SignInService
 from scaiflow_box.store.content_cache import VersionContentCache
 from scaiflow_box.store.db import Database
 from scaiflow_box.upstream.client import create_upstream_session
 from scaiflow_box.upstream.scaigrid import ScaiGridClient
+from scaiflow_box.upstream.scaikey import ScaiKeyClient, discovery_url
+from scaiflow_box.upstream.scaikey_discovery import DiscoveryCache
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -129,6 +133,15 @@ async def _scaigrid(app: web.Application) -> AsyncIterator[None]:
     await hub.close()
 
 
+async def _sign_in(app: web.Application) -> AsyncIterator[None]:
+    """Browser sign-in through the appliance (the auth router's exchange and refresh)."""
+    settings = app[SETTINGS]
+    scaikey = ScaiKeyClient(lambda: app[UPSTREAM_SESSION])
+    url = discovery_url(issuer=settings.scaikey_issuer, base_url=settings.scaikey_base_url)
+    app[SIGN_IN] = SignInService(settings, scaikey, DiscoveryCache(scaikey, url))
+    yield
+
+
 async def _retention(app: web.Application) -> AsyncIterator[None]:
     """Audit and webhook-event retention, through the writer, in the background."""
     service = RetentionService(app[DB], app[SETTINGS])
@@ -159,5 +172,6 @@ def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web
     app[METRICS] = metrics
     app.on_response_prepare.append(add_response_headers)
     register_routes(app, all_routes() if routes is None else routes)
-    app.cleanup_ctx.extend([_database, _upstream, _identity, _scaigrid, _retention])
+    app.cleanup_ctx.extend([_database, _upstream, _identity, _scaigrid, _sign_in,
+                            _retention])
     return app

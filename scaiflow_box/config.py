@@ -45,6 +45,7 @@ class Settings:
     scaikey_algorithms: tuple[str, ...] = ("RS256",)
     scaikey_client_id: str | None = None
     scaikey_client_secret: str | None = field(default=None, repr=False)
+    scaikey_redirect_uri: str | None = None
     scaikey_application_id: str = "me"
     scaikey_webhook_secret: str | None = field(default=None, repr=False)
     sync_interval_minutes: int = 60
@@ -133,6 +134,25 @@ def _blank_to_none(value: str | None) -> str | None:
 def _is_http_url(value: str) -> bool:
     parsed = urlparse(value)
     return parsed.scheme in ("http", "https") and bool(parsed.hostname)
+
+
+def _redirect_uri_problem(value: str) -> str | None:
+    """Why `value` cannot be the canvas's OAuth redirect URI, None when it can: an absolute
+    http(s) URL with a host, printable ASCII, no fragment (RFC 6749 §3.1.2)."""
+    if not all("!" <= c <= "~" for c in value):
+        return "must be printable ASCII without spaces"
+    try:
+        parsed = urlparse(value)
+        _ = parsed.port  # raises ValueError for a bad port
+    except ValueError:
+        return "is not a valid URL"
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return "must be an http(s) URL with a host"
+    if parsed.username is not None or parsed.password is not None:
+        return "must not carry a user or password"
+    if parsed.fragment or "#" in value:
+        return "must not have a fragment"
+    return None
 
 
 def _is_loopback(host: str) -> bool:
@@ -275,6 +295,14 @@ def load_settings(
         problems.append("SCAIFLOW_AUTH_DISABLED: refused unless SCAIFLOW_API_HOST is a "
                         "loopback address (dev only)")
 
+    redirect_uri = get("SCAIFLOW_SCAIKEY_REDIRECT_URI")
+    if redirect_uri is not None:
+        # Kept exactly as given (no trailing-slash trimming): ScaiKey compares it as a string.
+        problem = _redirect_uri_problem(redirect_uri)
+        if problem is not None:
+            problems.append(f"SCAIFLOW_SCAIKEY_REDIRECT_URI: {problem}, got {redirect_uri!r}")
+            redirect_uri = None
+
     jwks_file = get("SCAIKEY_JWKS_FILE")
     if jwks_file is not None and not Path(jwks_file).is_file():
         problems.append(f"SCAIKEY_JWKS_FILE: file not found: {jwks_file}")
@@ -311,6 +339,7 @@ def load_settings(
         "scaikey_algorithms": algorithms,
         "scaikey_client_id": get("SCAIFLOW_SCAIKEY_CLIENT_ID"),
         "scaikey_client_secret": get("SCAIFLOW_SCAIKEY_CLIENT_SECRET"),
+        "scaikey_redirect_uri": redirect_uri,
         "scaikey_application_id": get("SCAIFLOW_SCAIKEY_APPLICATION_ID") or "me",
         "scaikey_webhook_secret": get("SCAIFLOW_SCAIKEY_WEBHOOK_SECRET"),
         "sync_interval_minutes": integer("SCAIFLOW_SYNC_INTERVAL_MINUTES", 60, 0, 10_080),

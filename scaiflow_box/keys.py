@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from scaiflow_box.services.preview import PreviewService
     from scaiflow_box.services.readiness import Readiness
     from scaiflow_box.services.retention import RetentionService
+    from scaiflow_box.services.sign_in import SignInService
     from scaiflow_box.store.db import Database
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -55,9 +56,11 @@ DEPLOY: web.AppKey[DeployService] = web.AppKey("deploy")
 LOOKUPS: web.AppKey[LookupService] = web.AppKey("lookups")
 EVENT_HUB: web.AppKey[EventHub] = web.AppKey("event_hub")
 KEY_ROTATION: web.AppKey[KeyRotationService] = web.AppKey("key_rotation")
+SIGN_IN: web.AppKey[SignInService] = web.AppKey("sign_in")
 
 
 __all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "EVENT_HUB", "FLOWS",
            "IDENTITY", "ISSUER", "JWKS", "KEYRING", "KEY_ROTATION", "LOOKUPS", "METRICS",
            "PREVIEW", "PRINCIPAL", "READINESS", "REQUEST_ID", "RETENTION", "ROUTES", "SETTINGS",
+           "SIGN_IN",
            "UPSTREAM_SESSION"]

@@ -206,6 +206,7 @@ class TenantCredentials:
     base_url: str | None
     masked_key: str | None
     readable: bool
+    base_url_stored: bool = False  # False: base_url is the appliance's SCAIGRID_BASE_URL
 
     @property
     def state(self) -> str:
@@ -221,7 +222,8 @@ class TenantCredentials:
         readable = data.get("readable")
         return cls(configured=data.get("configured") is True,
                    base_url=opt_str(data, "base_url"), masked_key=opt_str(data, "masked_key"),
-                   readable=readable is not False)
+                   readable=readable is not False,
+                   base_url_stored=data.get("base_url_stored") is True)
 
 
 def _count(data: Mapping[str, Any], key: str) -> int:
@@ -257,11 +259,13 @@ class KeyRotation:
     kek_id: str
     data_keys: int
     secrets_reencrypted: int
+    issuer_keys: int = 0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> KeyRotation:
         return cls(kek_id=str_at(data, "kek_id"), data_keys=_count(data, "data_keys"),
-                   secrets_reencrypted=_count(data, "secrets_reencrypted"))
+                   secrets_reencrypted=_count(data, "secrets_reencrypted"),
+                   issuer_keys=_count(data, "issuer_keys"))
 
 
 @dataclass(frozen=True)

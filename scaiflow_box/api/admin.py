@@ -130,6 +130,8 @@ class TenantCredentials(BaseModel):
     configured: bool
     base_url: str | None
     masked_key: str | None
+    base_url_stored: bool = Field(description="True when `base_url` is the tenant's own, false "
+                                              "when it is SCAIGRID_BASE_URL")
     readable: bool = Field(description="False when stored credentials do not decrypt "
                                        "(wrong master key)")
 

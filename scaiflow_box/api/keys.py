@@ -21,6 +21,7 @@ class KeyRotationRequest(RequestModel):
 class KeyRotationResult(BaseModel):
     kek_id: str = Field(description="Id of the new master key (a hash; not the key)")
     data_keys: int = Field(description="Data keys now wrapped by the new master key")
+    issuer_keys: int = Field(description="Issuer signing keys now wrapped by it")
     secrets_reencrypted: int = Field(description="Secrets re-encrypted (0 without reencrypt)")
 
 
@@ -28,6 +29,7 @@ async def rotate_master_key(call: Call[KeyRotationRequest, None]) -> Reply:
     report = await call.app[KEY_ROTATION].rotate(call.principal, reencrypt=call.body.reencrypt,
                                                  request_id=call.request_id)
     return ok(KeyRotationResult(kek_id=report.kek_id, data_keys=report.data_keys,
+                                issuer_keys=report.issuer_keys,
                                 secrets_reencrypted=report.secrets_reencrypted))
 
 

@@ -79,6 +79,10 @@ async def add_response_headers(request: web.Request, response: web.StreamRespons
     # Answers differ by Origin (CORS headers), so every one says so to caches.
     if "Origin" not in response.headers.getall("Vary", ()):
         response.headers.add("Vary", "Origin")
+    # An error answers this request alone (a refused sign-in, a 404 that a grant turns into a
+    # 200): no cache may keep one.
+    if response.status >= 400 and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
 
 
 @web.middleware

@@ -58,10 +58,11 @@ class AdminService:
                 credentials: dict[str, Any] = {"configured": status.configured,
                                                "base_url": status.base_url,
                                                "masked_key": status.masked_key,
+                                               "base_url_stored": status.base_url_stored,
                                                "readable": True}
             except NotConfigured:  # stored but undecryptable: say so, keep listing
                 credentials = {"configured": True, "base_url": None, "masked_key": None,
-                               "readable": False}
+                               "base_url_stored": False, "readable": False}
             result.append({"id": row["id"], "name": row["name"], "source": row["source"],
                            "created_at": row["created_at"], "users": row["users"],
                            "flows": row["flows"], "packages": 0,

@@ -120,6 +120,7 @@ class CredentialStatus:
     configured: bool
     base_url: str | None
     masked_key: str | None
+    base_url_stored: bool = False  # the tenant's own, not the SCAIGRID_BASE_URL fallback
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,8 @@ class CredentialService:
             return CredentialStatus(configured=False, base_url=None, masked_key=None)
         return CredentialStatus(configured=True,
                                 base_url=stored.base_url or self.settings.scaigrid_base_url,
-                                masked_key=mask_key(stored.api_key))
+                                masked_key=mask_key(stored.api_key),
+                                base_url_stored=stored.base_url is not None)
 
     def _target_tenant(self, principal: Principal, tenant_id: str | None) -> str:
         """The caller's own tenant (tenant or super admins), or another one (super admins

@@ -1,16 +1,20 @@
 """The ScaiKey HTTP contract (SPEC §18.2): what the appliance asks ScaiKey and what it accepts
 as an answer.
 
-Today: the OIDC discovery document (where it lives, and the fields the appliance relies on)
-and the JWKS fetch that `auth.jwks` caches. The rest of §18.2 (the token endpoint with HTTP
-Basic client auth, the client-credentials token and the admin API for directory sync) belongs
-here too, as more methods of `ScaiKeyClient`, so that every ScaiKey URL, status rule and
-size cap is in one module.
+Today: the OIDC discovery document (where it lives, and the fields the appliance relies on),
+the JWKS fetch that `auth.jwks` caches, and the token endpoint (`request_token`, with the
+authorization-code exchange and the refresh of the sign-in flow on top of it). The rest of
+§18.2 (the client-credentials token and the admin API for directory sync) belongs here too, as
+more methods of `ScaiKeyClient`, so that every ScaiKey URL, status rule and size cap is in one
+module.
 
 Every call goes through `upstream.client` (the shared session, no redirects, capped answers).
 Failures raise `UpstreamError` (connection, timeout, oversized or non-JSON answer) or its
 subclass `ScaiKeyError` (ScaiKey answered, but not as the contract says: a bad status or a
 malformed document). Both carry a short `reason` that names neither a URL nor a secret.
+A token request ScaiKey refuses with an OAuth error (RFC 6749 §5.2: invalid_grant,
+invalid_client, ...) raises `TokenRejected` instead, which is *not* an `UpstreamError`:
+ScaiKey worked and said no.
 
 What to make of a document (caching, key vetting, which issuer tokens must carry) is the
 caller's business: `auth.jwks` decides max-age from the Cache-Control header returned here
@@ -19,23 +23,35 @@ and vets keys with `auth.jwk_set`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
-from scaiflow_box.upstream.client import UpstreamError, check_destination, get_json
+from scaiflow_box.upstream.client import (
+    UpstreamError,
+    check_destination,
+    get_json,
+    request_json,
+)
 
 __all__ = [
     "DISCOVERY_SUFFIX",
     "MAX_DISCOVERY_BYTES",
     "MAX_JWKS_BYTES",
+    "MAX_TOKEN_RESPONSE_BYTES",
     "PLATFORM_ISSUER_PATH",
     "Discovery",
     "FetchedJwks",
     "ScaiKeyClient",
     "ScaiKeyError",
+    "TokenRejected",
+    "TokenResponse",
+    "client_basic_auth",
     "discovery_url",
     "platform_issuer",
 ]
@@ -44,7 +60,14 @@ DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
 PLATFORM_ISSUER_PATH = "/api/v1/platform/oauth"
 MAX_DISCOVERY_BYTES = 256 * 1024
 MAX_JWKS_BYTES = 512 * 1024
+MAX_TOKEN_RESPONSE_BYTES = 256 * 1024
 MAX_ISSUER_LENGTH = 1024
+# RFC 6749 §5.2: `error` is 1*NQSCHAR (printable ASCII but `"` and `\`); we also want no space,
+# since it becomes a code callers branch on. `error_description` is shown to people: control
+# characters are dropped and it is cut to a sane length.
+_OAUTH_ERROR_CODE = re.compile(r"[!#-\[\]-~]{1,100}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_ERROR_DESCRIPTION = 500
 
 
 class ScaiKeyError(UpstreamError):
@@ -54,6 +77,42 @@ class ScaiKeyError(UpstreamError):
     def __init__(self, reason: str, *, status: int) -> None:
         super().__init__(reason)
         self.status = status
+
+
+class TokenRejected(Exception):
+    """ScaiKey's token endpoint refused the request with an OAuth error (RFC 6749 §5.2).
+
+    `error` is ScaiKey's code (`invalid_grant`, `invalid_client`, ...), checked to be a plain
+    code; `description` its `error_description` (control characters dropped, at most 500
+    characters) or None; `status` the HTTP status (400, or 401 for `invalid_client`). Neither
+    text is ours to trust, but both are ScaiKey's answer to the caller's own request.
+    """
+
+    def __init__(self, error: str, description: str | None, *, status: int) -> None:
+        super().__init__(f"{error}: {description}" if description else error)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    """A successful token endpoint answer (RFC 6749 §5.1), Bearer tokens only.
+
+    `expires_in` is None when ScaiKey did not say; `refresh_token`, `id_token` and `scope` are
+    None when absent (or empty). `repr` shows no token.
+    """
+
+    access_token: str
+    expires_in: int | None
+    refresh_token: str | None
+    id_token: str | None
+    scope: str | None
+
+    def __repr__(self) -> str:
+        return (f"TokenResponse(expires_in={self.expires_in!r}, "
+                f"refresh_token={'…' if self.refresh_token else None}, "
+                f"id_token={'…' if self.id_token else None}, scope={self.scope!r})")
 
 
 @dataclass(frozen=True)
@@ -122,6 +181,71 @@ def _parse_discovery(document: Any) -> Discovery:
     return Discovery(issuer=issuer, jwks_uri=jwks_uri, token_endpoint=token_endpoint)
 
 
+def client_basic_auth(client_id: str, client_secret: str) -> str:
+    """The `Authorization` header of HTTP Basic client authentication (RFC 6749 §2.3.1): id and
+    secret are form-urlencoded before they are joined and base64-encoded, so a secret holding
+    `:`, `+`, `%` or non-ASCII characters reaches the provider as it is."""
+    raw = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+    return "Basic " + base64.b64encode(raw.encode("ascii")).decode("ascii")
+
+
+def _optional_text(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"token response field {name} is not a string")
+    return value
+
+
+def _expires_in(value: Any) -> int | None:
+    """Seconds as a JSON number (an integral float too) or a string of digits, which some
+    providers send; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("token response field expires_in is not a number")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+        value = int(value)
+    if not isinstance(value, int) or not 0 <= value <= 10 * 365 * 86_400:
+        raise ValueError("token response field expires_in is not a number of seconds")
+    return value
+
+
+def _parse_token_response(body: Any) -> TokenResponse:
+    """Validate a 200 answer of the token endpoint; raises ValueError with a safe reason (never
+    a token)."""
+    if not isinstance(body, dict):
+        raise ValueError("token response is not a JSON object")
+    access_token = body.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
+        raise ValueError("token response has no access_token")
+    token_type = body.get("token_type")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise ValueError("token response is not a Bearer token")
+    return TokenResponse(access_token=access_token,
+                         expires_in=_expires_in(body.get("expires_in")),
+                         refresh_token=_optional_text(body, "refresh_token"),
+                         id_token=_optional_text(body, "id_token"),
+                         scope=_optional_text(body, "scope"))
+
+
+def _oauth_rejection(body: Any, status: int) -> TokenRejected | None:
+    """The OAuth error of a 4xx answer, None when the body is not one."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if not isinstance(error, str) or not _OAUTH_ERROR_CODE.fullmatch(error):
+        return None
+    description = body.get("error_description")
+    text: str | None = None
+    if isinstance(description, str):
+        text = _CONTROL.sub("", description).strip()[:MAX_ERROR_DESCRIPTION] or None
+    return TokenRejected(error, text, status=status)
+
+
 class ScaiKeyClient:
     """Calls ScaiKey over the shared upstream session.
 
@@ -164,3 +288,56 @@ class ScaiKeyClient:
             raise ScaiKeyError(f"JWKS answered HTTP {response.status}", status=response.status)
         return FetchedJwks(document=response.body,
                            cache_control=response.headers.get("Cache-Control"))
+
+    # -- the token endpoint ------------------------------------------------------------
+    async def request_token(
+        self, discovery: Discovery, *, client_id: str, client_secret: str,
+        form: Mapping[str, str],
+    ) -> TokenResponse:
+        """POST `form` (with its `grant_type`) to the discovered `token_endpoint`:
+        `application/x-www-form-urlencoded`, the client authenticated with HTTP Basic (the
+        secret is in no form field), redirects not followed, the answer read at most 256 KiB.
+
+        Raises TokenRejected when ScaiKey answers a 4xx with an OAuth error body; ScaiKeyError
+        when the discovery document has no token endpoint, for any other status (5xx, a 4xx
+        without an OAuth error, 3xx) and for a 200 that is not a Bearer token response; and
+        UpstreamError when the call fails or the answer is oversized or not JSON.
+        """
+        endpoint = discovery.token_endpoint
+        if endpoint is None:
+            raise ScaiKeyError("discovery document has no http(s) token_endpoint", status=200)
+        response = await request_json(
+            self._session(), "POST", endpoint, form=dict(form),
+            headers={"Authorization": client_basic_auth(client_id, client_secret)},
+            max_bytes=MAX_TOKEN_RESPONSE_BYTES)
+        if response.status == 200:
+            try:
+                return _parse_token_response(response.body)
+            except ValueError as exc:
+                raise ScaiKeyError(str(exc), status=200) from exc
+        if 400 <= response.status < 500:
+            rejected = _oauth_rejection(response.body, response.status)
+            if rejected is not None:
+                raise rejected
+        raise ScaiKeyError(f"token endpoint answered HTTP {response.status}",
+                           status=response.status)
+
+    async def exchange_code(
+        self, discovery: Discovery, *, client_id: str, client_secret: str, code: str,
+        code_verifier: str, redirect_uri: str,
+    ) -> TokenResponse:
+        """The authorization-code grant with PKCE (RFC 6749 §4.1.3, RFC 7636 §4.5). Raises as
+        `request_token`."""
+        return await self.request_token(
+            discovery, client_id=client_id, client_secret=client_secret,
+            form={"grant_type": "authorization_code", "code": code,
+                  "code_verifier": code_verifier, "redirect_uri": redirect_uri})
+
+    async def refresh(
+        self, discovery: Discovery, *, client_id: str, client_secret: str, refresh_token: str,
+    ) -> TokenResponse:
+        """The refresh-token grant (RFC 6749 §6). ScaiKey rotates refresh tokens: the answer's
+        `refresh_token` replaces the one sent. Raises as `request_token`."""
+        return await self.request_token(
+            discovery, client_id=client_id, client_secret=client_secret,
+            form={"grant_type": "refresh_token", "refresh_token": refresh_token})

@@ -27,7 +27,7 @@ async def test_super_admin_sees_every_tenant_and_sets_their_credentials(
     assert tenants["tnt_a"]["scaigrid_credentials"]["configured"] is False
     assert tenants["tnt_b"]["scaigrid_credentials"] == {
         "configured": True, "base_url": "https://grid.example", "masked_key": "sgk_…5678",
-        "readable": True}
+        "base_url_stored": True, "readable": True}
     assert KEY not in await resp.text()
     # Stored for tnt_b, encrypted with tnt_b's data key, audited without the key.
     [audit] = appliance.sql("SELECT * FROM audit_log WHERE action = 'tenant.credentials_set'")

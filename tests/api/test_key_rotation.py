@@ -73,7 +73,7 @@ async def test_rotate_through_the_api_then_restart(
     assert resp.status == 200, await resp.text()
     body = await resp.json()
     new = key_file(app.settings)
-    assert body == {"kek_id": new.kek_id, "data_keys": 2,
+    assert body == {"kek_id": new.kek_id, "data_keys": 2, "issuer_keys": 1,
                     "secrets_reencrypted": 4 if reencrypt else 0}
     assert new.kek_id != kek_before
     assert not app.settings.master_key_path.with_name("master.key.new").exists()

@@ -92,6 +92,51 @@ class ScaiGridProcess:
             return json.loads(response.read())["data"]
 
 
+SCAIKEY_CLIENT = ("scaiflow", "scaiflow-contract-secret")
+
+
+@dataclass
+class ScaiKeyProcess:
+    """The ScaiKey stand-in (`python -m tests.fakes.scaikey`) as its own process, honouring
+    any code or refresh token (`--accept-any-grant`), so that the appliance's sign-in routes
+    answer generated requests with ScaiKey's tokens."""
+
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        client_id, secret = SCAIKEY_CLIENT
+        return {"SCAIKEY_BASE_URL": self.url, "SCAIKEY_ISSUER": self.url + "/oauth",
+                "SCAIFLOW_SCAIKEY_CLIENT_ID": client_id,
+                "SCAIFLOW_SCAIKEY_CLIENT_SECRET": secret}
+
+    def start(self) -> None:
+        client_id, secret = SCAIKEY_CLIENT
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.fakes.scaikey", "--port", str(self.port),
+                 "--client-id", client_id, "--client-secret", secret, "--accept-any-grant"],
+                cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the ScaiKey stand-in did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+
+
 @dataclass
 class Answer:
     status: int

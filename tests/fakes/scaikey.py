@@ -18,21 +18,27 @@ at 1, per_page ≤ 100); users are `{"id", "tenant_id", "email", "display_name",
 groups `{"id", "tenant_id", "name", "description", "member_count"}`. The admin API wants a
 bearer access token minted here by client_credentials with `admin:read` or `admin:write`.
 Token endpoint errors are `{"error", "error_description"}` (400; 401 for invalid_client).
+`accept_any_grant` honours codes and refresh tokens it never issued (for generated requests).
+Run by hand or as a process: `python -m tests.fakes.scaikey --port P [--accept-any-grant]`.
 `jwks_override` and `discovery_override` (both discovery routes) replace a document: bytes or
 str are sent as they are, anything else as JSON.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import binascii
 import hashlib
 import secrets
+import signal
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 import jwt
 from aiohttp import web
@@ -138,18 +144,22 @@ class FakeScaiKey:
         self.codes: dict[str, AuthCode] = {}
         self.refresh_tokens: dict[str, RefreshGrant] = {}
         self.token_requests: list[dict[str, Any]] = []
+        # Codes and refresh tokens this fake never issued are honoured as the default user's
+        # (the contract run generates them); used refresh tokens are still refused.
+        self.accept_any_grant = False
         self._key_counter = 1
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
-    async def start(self) -> FakeScaiKey:
-        """Listen on 127.0.0.1 (a random port the first time, the same port on a restart)."""
+    async def start(self, port: int | None = None) -> FakeScaiKey:
+        """Listen on 127.0.0.1: on `port` when given, else a random port the first time and the
+        same port on a restart."""
         app = web.Application(middlewares=[self._faults_middleware])
         self._add_routes(app)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self._port or 0)
+        site = web.TCPSite(runner, "127.0.0.1", port or self._port or 0)
         await site.start()
         self._runner = runner
         address = runner.addresses[0]
@@ -415,8 +425,11 @@ class FakeScaiKey:
         except (binascii.Error, UnicodeDecodeError):
             return None
         client_id, sep, secret = decoded.partition(":")
+        # RFC 6749 §2.3.1: both halves are form-urlencoded before base64.
+        client_id, secret = unquote_plus(client_id), unquote_plus(secret)
         expected = self.clients.get(client_id)
-        if not sep or expected is None or not secrets.compare_digest(secret, expected):
+        if not sep or expected is None or not secrets.compare_digest(
+                secret.encode(), expected.encode()):
             return None
         return client_id
 
@@ -462,6 +475,9 @@ class FakeScaiKey:
 
     def _authorization_code(self, client_id: str, fields: dict[str, str]) -> web.Response:
         code = self.codes.get(fields.get("code", ""))
+        if code is None and self.accept_any_grant:
+            return web.json_response(self._tokens_for(client_id, {}, refresh=True,
+                                                      id_token=True))
         if code is None or code.used or code.expires_at < time.time():
             return self._oauth_error("invalid_grant", "authorization code is invalid or expired")
         if code.client_id != client_id:
@@ -478,6 +494,9 @@ class FakeScaiKey:
 
     def _refresh(self, client_id: str, fields: dict[str, str]) -> web.Response:
         grant = self.refresh_tokens.get(fields.get("refresh_token", ""))
+        if grant is None and self.accept_any_grant:
+            return web.json_response(self._tokens_for(client_id, {}, refresh=True,
+                                                      id_token=True))
         if grant is None or not grant.active or grant.client_id != client_id:
             return self._oauth_error("invalid_grant", "refresh token is invalid or was used")
         grant.active = False  # rotation: each refresh token works once
@@ -574,3 +593,38 @@ class FakeScaiKey:
             return web.json_response({"detail": "Group not found"}, status=404)
         members = [self.users[m].as_json() for m in sorted(group.members) if m in self.users]
         return self._page(request, members)
+
+
+# -- by hand, or as a process (tests/contract) ---------------------------------------------
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fakes.scaikey",
+        description="A ScaiKey stand-in (SPEC §18.2): discovery, JWKS and the token endpoint.")
+    parser.add_argument("--port", type=int, default=9200)
+    parser.add_argument("--client-id", default="scaiflow")
+    parser.add_argument("--client-secret", default="scaiflow-secret")
+    parser.add_argument("--accept-any-grant", action="store_true",
+                        help="honour codes and refresh tokens this stand-in never issued")
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    fake = FakeScaiKey(client_id=args.client_id, client_secret=args.client_secret)
+    fake.accept_any_grant = args.accept_any_grant
+    await fake.start(args.port)
+    print(f"ScaiKey stand-in listening on {fake.base_url} (issuer {fake.issuer})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await fake.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    asyncio.run(_serve(_parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -338,8 +338,8 @@ async def test_rotate_the_master_key_rewraps_every_data_key(tui_session: TuiSess
                    for v in secrets_of(tui_session, "tnt_a").values())
         count = len(deks_after)
         assert static_text(app, "#action") == (
-            f"Master key rotated: new key id {kek_after[0]}; {count} data key(s) now wrapped "
-            "by it. Back up master.key now.")
+            f"Master key rotated: new key id {kek_after[0]}; {count} data key(s) and 1 issuer "
+            "key(s) now wrapped by it. Back up master.key now.")
         # the appliance still reads the tenant's key, and the TUI still works
         assert rows_by_id(app)["tnt_a"][4] == "sgk_…aaaa"
         assert app.screen.query_one("#problem").display is False
@@ -394,3 +394,24 @@ async def test_a_member_without_admin_role_is_told_why(appliance: Appliance) -> 
             "Not allowed: this action needs the super_admin role")
         assert table_rows(app, "tenants") == []
     await client.close()
+
+
+async def test_rotate_form_prefills_only_the_tenants_own_base_url(
+        make_appliance: AppFactory) -> None:
+    """The appliance's SCAIGRID_BASE_URL fallback is not offered as the tenant's own: saving
+    the form would pin it."""
+    appliance = await make_appliance(SCAIGRID_BASE_URL="https://fallback.example")
+    async with open_session(appliance) as session:
+        root = await appliance.headers("usr_operator", "tnt_local", role="super_admin")
+        resp = await appliance.client.post("/api/v1/tenants/me/scaigrid_credentials",
+                                           headers=root,
+                                           json={"api_key": "sgk_fallback_only_1234"})
+        assert resp.status == 204
+        app = session.app()
+        async with app.run_test(size=SIZE) as pilot:
+            await open_tenants(pilot)
+            await select_row(pilot, "tenants", "tnt_local")
+            await pilot.press("k")
+            await settle(pilot)
+            assert isinstance(app.screen, SetCredentialsScreen)
+            assert app.screen.query_one("#base_url", Input).value == ""

@@ -66,7 +66,10 @@ class SetCredentialsScreen(ModalScreen[CredentialsSaved | None]):
         self.rotate = rotate
 
     def compose(self) -> ComposeResult:
-        base_url = (self.tenant.credentials.base_url or "") if self.rotate else ""
+        # Only the tenant's own base URL: saving the appliance's fallback would pin it.
+        credentials = self.tenant.credentials
+        base_url = (credentials.base_url or "") if (self.rotate and credentials.base_url_stored
+                                                    ) else ""
         with Vertical(id="dialog", classes="dialog form"):
             yield Static(title_for(self.tenant, rotate=self.rotate), classes="title",
                          markup=False)

@@ -60,7 +60,7 @@ def tenant_detail(tenant: Tenant) -> Text:
 
 def rotation_text(result: KeyRotation, *, reencrypt: bool) -> str:
     text = (f"Master key rotated: new key id {result.kek_id}; {result.data_keys} data key(s) "
-            "now wrapped by it")
+            f"and {result.issuer_keys} issuer key(s) now wrapped by it")
     if reencrypt:
         text += f"; {result.secrets_reencrypted} secret(s) re-encrypted under new data keys"
     return text + ". Back up master.key now."
