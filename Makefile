@@ -6,13 +6,18 @@ STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= ./scaiflow-data
 # pytest-xdist processes for `make test`; the CI machines have 2 cores
 TEST_WORKERS ?= 2
+# `make binary` builds from its own venv holding only the runtime dependencies and PyInstaller:
+# the analysis follows optional imports of whatever is installed, so the dev tools must not be.
+BUILD_VENV := .venv-build
+BUILD_STAMP := $(BUILD_VENV)/.installed-stamp
+BINARY := dist/scaiflow-box-linux-$(shell uname -m)
 
 # The OpenID Connect provider the interop tests run (tests/interop/oidc: npm, test-only),
 # installed from its lockfile; reinstalled only when the lockfile changes.
 INTEROP := tests/interop/oidc
 INTEROP_STAMP := $(INTEROP)/node_modules/.installed-stamp
 
-.PHONY: run test contract lint bench clean init interop-deps
+.PHONY: run test contract lint bench clean init interop-deps binary smoke
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,5 +62,19 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+$(BUILD_STAMP): pyproject.toml
+	@test -x $(BUILD_VENV)/bin/python || $(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BUILD_VENV)/bin/python -m pip install --quiet -e '.[build]'
+	@touch $(BUILD_STAMP)
+
+# The one-file executable: dist/scaiflow-box-linux-<arch> (scaiflow.spec, packaging/).
+binary: $(BUILD_STAMP)
+	$(BUILD_VENV)/bin/python packaging/build.py
+
+# The frozen binary, end to end, in a clean environment (packaging/smoke_test.sh).
+smoke: binary
+	packaging/smoke_test.sh $(BINARY)
+
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .ruff_cache $(INTEROP)/node_modules
+	rm -rf $(VENV) $(BUILD_VENV) build dist .mypy_cache .ruff_cache $(INTEROP)/node_modules

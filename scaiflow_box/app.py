@@ -7,6 +7,7 @@ dependencies passed in and reached by handlers through the AppKeys of `keys.py`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
@@ -18,6 +19,11 @@ from scaiflow_box.auth.tokens import TokenVerifier
 from scaiflow_box.config import Settings
 from scaiflow_box.http.cursors import CursorCodec
 from scaiflow_box.http.dispatch import register_routes
+from scaiflow_box.http.metrics import (
+    ApplianceMetrics,
+    request_metrics_middleware,
+    upstream_trace_config,
+)
 from scaiflow_box.http.middlewares import (
     add_response_headers,
     auth_middleware,
@@ -42,8 +48,10 @@ from scaiflow_box.keys import (
     KEY_ROTATION,
     KEYRING,
     LOOKUPS,
+    METRICS,
     PREVIEW,
     READINESS,
+    RETENTION,
     SETTINGS,
     SIGN_IN,
     UPSTREAM_SESSION,
@@ -62,6 +70,7 @@ from scaiflow_box.services.key_rotation import KeyRotationService
 from scaiflow_box.services.lookups import LookupService
 from scaiflow_box.services.preview import PreviewService
 from scaiflow_box.services.readiness import Readiness
+from scaiflow_box.services.retention import RetentionService
 from scaiflow_box.services.sign_in import SignInService
 from scaiflow_box.services.webhooks import WebhookReceiver
 from scaiflow_box.store.content_cache import VersionContentCache
@@ -99,6 +108,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _upstream(app: web.Application) -> AsyncIterator[None]:
     session = create_upstream_session(app[SETTINGS])
+    if app[SETTINGS].metrics:
+        session.trace_configs.append(upstream_trace_config(app[METRICS].upstream_failures))
     app[UPSTREAM_SESSION] = session
     yield
     await session.close()
@@ -148,20 +159,36 @@ async def _directory(app: web.Application) -> AsyncIterator[None]:
     await sync.close()
 
 
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """Audit and webhook-event retention, through the writer, in the background."""
+    service = RetentionService(app[DB], app[SETTINGS])
+    app[RETENTION] = service
+    task = asyncio.create_task(service.run_forever(), name="retention")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _resolve_principal(app: web.Application, token: str | None) -> Principal:
     return await app[IDENTITY].authenticate(token)
 
 
 def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web.Application:
     """The appliance; `routes` defaults to the whole table (tests add routes of their own)."""
+    metrics = ApplianceMetrics()
     app = web.Application(
-        middlewares=[request_id_middleware, cors_middleware, error_middleware,
+        middlewares=[*([request_metrics_middleware(metrics.requests)] if settings.metrics
+                       else []),
+                     request_id_middleware, cors_middleware, error_middleware,
                      auth_middleware(_resolve_principal)],
         # Bodies are read by the dispatcher with each route's own limit (http/route.py).
         client_max_size=16 * 1024 * 1024,
     )
     app[SETTINGS] = settings
+    app[METRICS] = metrics
     app.on_response_prepare.append(add_response_headers)
     register_routes(app, all_routes() if routes is None else routes)
-    app.cleanup_ctx.extend([_database, _upstream, _identity, _scaigrid, _sign_in, _directory])
+    app.cleanup_ctx.extend([_database, _upstream, _identity, _scaigrid, _sign_in, _directory,
+                            _retention])
     return app

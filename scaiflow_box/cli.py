@@ -315,6 +315,26 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return _with_data_dir(settings, run)
 
 
+@_operator_command
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scaiflow_box.services.restore import RestoreRefused, restore_backup
+    from scaiflow_box.store.dir_lock import DataDirBusy
+
+    settings = _settings(args)
+    try:
+        report = restore_backup(settings, Path(args.file))
+    except (RestoreRefused, DataDirBusy) as exc:
+        _err(f"error: {exc}")
+        return 1
+    _err(f"restored {args.file} into {settings.db_path} (backup schema "
+         f"{report.schema_version}, now {report.known_version})")
+    if report.kept_aside is not None:
+        _err(f"the database it replaced is kept as {report.kept_aside}")
+    return 0
+
+
 # -- offline flow files and the TUI (their modules load only when they run) ------------
 def cmd_validate(args: argparse.Namespace) -> int:
     from scaiflow_box.commands.flow_files import validate_command
@@ -435,6 +455,13 @@ def build_parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", parents=[common], help="consistent online backup")
     backup.add_argument("file")
     backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser(
+        "restore", parents=[common], help="replace the database with a backup (server stopped)",
+        description="Restore a backup made by `backup`. The server must be stopped, and the "
+                    "data directory must hold the master.key the backup was made with. The "
+                    "replaced database is kept as scaiflow.db.before-restore-<time>.")
+    restore.add_argument("file")
+    restore.set_defaults(func=cmd_restore)
 
     _add_flow_file_commands(sub)
     _add_tui_command(sub)

@@ -19,6 +19,7 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 )
 KNOWN_PERMISSIONS = frozenset({"scaicore:view", "scaicore:manage"})
 DEFAULT_CORS = "http://localhost:5173,http://127.0.0.1:5173"
+DEFAULT_METRICS_ALLOW_FROM = "127.0.0.0/8,::1"
 
 
 class ConfigError(Exception):
@@ -61,6 +62,11 @@ class Settings:
     event_poll_seconds: float = 2.0
     upstream_allow_private: bool = True
     metrics: bool = False
+    # Who may read /metrics (the TCP peer's address, never a forwarded header).
+    metrics_allow_from: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+        ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    audit_retention_days: int = 0  # 0 = keep audit rows forever
+    webhook_dedupe_hours: int = 24
     log_format: str = "text"
 
     @property
@@ -177,6 +183,21 @@ def _parse_bool(name: str, value: str | None, default: bool, problems: list[str]
     return default
 
 
+def _networks(name: str, value: str | None, default: str, problems: list[str],
+              ) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDR networks (`10.0.0.5`, `10.0.0.0/24`, `::1`)."""
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for item in (value or default).split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            problems.append(f"{name}: not an IP address or network: {item!r}")
+    return tuple(networks)
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, overrides: Mapping[str, object] | None = None
 ) -> Settings:
@@ -291,6 +312,10 @@ def load_settings(
         problems.append("SCAIKEY_ISSUER: required with SCAIKEY_JWKS_URL or SCAIKEY_JWKS_FILE "
                         "(the `iss` every ScaiKey token must carry)")
 
+    metrics_allow_from = _networks("SCAIFLOW_METRICS_ALLOW_FROM",
+                                   get("SCAIFLOW_METRICS_ALLOW_FROM"),
+                                   DEFAULT_METRICS_ALLOW_FROM, problems)
+
     data_dir = Path(get("SCAIFLOW_DATA_DIR") or "./scaiflow-data")
     master_key = get("SCAIFLOW_MASTER_KEY_FILE")
     master_key_value = get("SCAIFLOW_MASTER_KEY")
@@ -335,6 +360,9 @@ def load_settings(
             "SCAIFLOW_UPSTREAM_ALLOW_PRIVATE", get("SCAIFLOW_UPSTREAM_ALLOW_PRIVATE"), True,
             problems),
         "metrics": _parse_bool("SCAIFLOW_METRICS", get("SCAIFLOW_METRICS"), False, problems),
+        "metrics_allow_from": metrics_allow_from,
+        "audit_retention_days": integer("SCAIFLOW_AUDIT_RETENTION_DAYS", 0, 0, 36_500),
+        "webhook_dedupe_hours": integer("SCAIFLOW_WEBHOOK_DEDUPE_HOURS", 24, 1, 8_760),
         "log_format": log_format,
     }
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})

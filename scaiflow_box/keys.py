@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from scaiflow_box.auth.jwks import JwksCache
     from scaiflow_box.config import Settings
     from scaiflow_box.crypto.keyring import Keyring
+    from scaiflow_box.http.metrics import ApplianceMetrics
     from scaiflow_box.http.route_table import RouteTable
     from scaiflow_box.services.acls import AclService
     from scaiflow_box.services.admin import AdminService
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from scaiflow_box.services.lookups import LookupService
     from scaiflow_box.services.preview import PreviewService
     from scaiflow_box.services.readiness import Readiness
+    from scaiflow_box.services.retention import RetentionService
     from scaiflow_box.services.sign_in import SignInService
     from scaiflow_box.services.webhooks import WebhookReceiver
     from scaiflow_box.store.db import Database
@@ -48,6 +50,8 @@ ACLS: web.AppKey[AclService] = web.AppKey("acls")
 PREVIEW: web.AppKey[PreviewService] = web.AppKey("preview")
 ADMIN: web.AppKey[AdminService] = web.AppKey("admin")
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
+METRICS: web.AppKey[ApplianceMetrics] = web.AppKey("metrics")
+RETENTION: web.AppKey[RetentionService] = web.AppKey("retention")
 KEYRING: web.AppKey[Keyring] = web.AppKey("keyring")
 CREDENTIALS: web.AppKey[CredentialService] = web.AppKey("credentials")
 DEPLOY: web.AppKey[DeployService] = web.AppKey("deploy")
@@ -63,5 +67,5 @@ WEBHOOKS: web.AppKey[WebhookReceiver] = web.AppKey("webhooks")
 
 __all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "DIRECTORY_SYNC",
            "EVENT_HUB", "FLOWS", "IDENTITY", "ISSUER", "JWKS", "KEYRING", "KEY_ROTATION",
-           "LOOKUPS", "PREVIEW", "PRINCIPAL", "READINESS", "REQUEST_ID", "ROUTES", "SETTINGS",
-           "SIGN_IN", "UPSTREAM_SESSION", "WEBHOOKS"]
+           "LOOKUPS", "METRICS", "PREVIEW", "PRINCIPAL", "READINESS", "REQUEST_ID", "RETENTION",
+           "ROUTES", "SETTINGS", "SIGN_IN", "UPSTREAM_SESSION", "WEBHOOKS"]

@@ -16,6 +16,7 @@ from scaiflow_box import __version__
 from scaiflow_box.app import create_app
 from scaiflow_box.config import Settings
 from scaiflow_box.http.protocol import ApplianceRunner
+from scaiflow_box.store.dir_lock import DataDirBusy, DataDirLock
 
 log = logging.getLogger("scaiflow_box")
 
@@ -79,7 +80,25 @@ async def run_server(settings: Settings, stop: asyncio.Event) -> None:
 
 def serve(settings: Settings) -> int:
     configure_logging(settings)
+    # Held shared while serving, so `restore` (exclusive) refuses to swap the database away.
+    lock = DataDirLock(settings.data_dir, exclusive=False)
+    try:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock.acquire()
+    except DataDirBusy as exc:
+        log.error("%s", exc)
+        return 1
+    except OSError as exc:
+        log.error("cannot use the data directory %s: %s", settings.data_dir.resolve(),
+                  exc.strerror or exc)
+        return 1
+    try:
+        return _serve_locked(settings)
+    finally:
+        lock.release()
 
+
+def _serve_locked(settings: Settings) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -130,14 +130,16 @@ class LocalTokenSource:
         """Mint now (blocking), so a start-up problem is reported before the UI opens."""
         if self._needs_token():
             return self._mint()
-        assert self._current is not None
+        if self._current is None:  # _needs_token() is True without one
+            raise RuntimeError("no session token")
         return self._current
 
     async def bearer(self) -> str:
         async with self._lock:
             if self._needs_token():
                 await asyncio.to_thread(self._mint)
-            assert self._current is not None
+            if self._current is None:  # _mint() sets it
+                raise RuntimeError("no session token")
             return self._current.token
 
     def session_token_ids(self) -> frozenset[str]:

@@ -16,6 +16,7 @@ from scaiflow_box.api import (
     flows,
     keys,
     lookups,
+    metrics,
     ops,
     preview,
     reference,
@@ -25,8 +26,8 @@ from scaiflow_box.api import (
 )
 from scaiflow_box.http.route import Route
 
-ROUTERS = (ops, reference, auth, preview, deploy, flows, acls, admin, directory, keys, tenants,
-           lookups, scaicore, webhooks)
+ROUTERS = (ops, metrics, reference, auth, preview, deploy, flows, acls, admin, directory, keys,
+           tenants, lookups, scaicore, webhooks)
 
 
 def all_routes() -> list[Route]:

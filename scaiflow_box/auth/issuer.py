@@ -97,7 +97,8 @@ class LocalIssuer:
                 master, row["private_key"], aad_for("-", "issuer_keys", row["kid"])
             )
             private = serialization.load_pem_private_key(pem, password=None)
-            assert isinstance(private, ec.EllipticCurvePrivateKey)
+            if not isinstance(private, ec.EllipticCurvePrivateKey):
+                raise TypeError(f"issuer key {row['kid']} is not an EC private key")
             keys.append(IssuerKey(row["kid"], private, json.loads(row["public_jwk"])))
         return cls(iss, keys)
 

@@ -313,7 +313,8 @@ class StepBuilder:
                     f"step {n}: unknown step {what!r} kept in metadata.unknown_steps"
                 )
                 continue
-            assert isinstance(step, dict)
+            if not isinstance(step, dict):  # convert_step converts dicts only
+                raise TypeError(f"step {n} is not a mapping")
             meta = step["meta"] if isinstance(step.get("meta"), dict) else {}
             wanted = step.get("id", meta.get("node_id"))
             node_id = self.add_node(converted, wanted, step.get("label", meta.get("node_label")))

@@ -152,7 +152,8 @@ def dump_yaml(data: Any) -> str:
             if type(v) not in _SCALAR_TYPES:
                 return None
             item = (cached(v) if type(v) is str else None) or inline(v, True)
-            assert item is not None
+            if item is None:  # not expressible in flow style: write the block form
+                return None
             size += len(item) + 2
             if size > _FLOW_WIDTH:
                 return None
@@ -184,7 +185,8 @@ def dump_yaml(data: Any) -> str:
             return
         if isinstance(value, str):
             literal = _literal_lines(value)
-            assert literal is not None
+            if literal is None:  # inline() only refuses strings a literal block can hold
+                raise ValueError("string cannot be written as YAML")
             indicator, body = literal
             append(f"{prefix} {indicator}")
             pad = " " * (indent + 2)

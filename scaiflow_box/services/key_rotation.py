@@ -22,6 +22,7 @@ from scaiflow_box.crypto.envelope import (
     DATA_KEYS,
     ENCRYPTED_FIELDS,
     MasterKey,
+    MasterKeyError,
     encrypt_value,
     wrap_with_master,
 )
@@ -72,7 +73,8 @@ def rewrap_database(conn: sqlite3.Connection, keyring: Keyring, new: MasterKey, 
             if field.protected_by != "data_key":
                 continue
             for tenant_id, name, value in secret_rows.encrypted_values(conn, field):
-                assert tenant_id is not None
+                if tenant_id is None:  # data-key fields are per tenant: a damaged row
+                    raise MasterKeyError(f"{field.table} row {name!r} has no tenant")
                 plain = keyring.decrypt(conn, field, tenant_id, name, value)
                 dek_id, key = fresh_key(tenant_id)
                 secret_rows.update_encrypted_value(

@@ -179,7 +179,9 @@ class WebhookReceiver:
         true}`."""
         event = normalize(envelope, fallback_id)
         handled = event.type in HANDLED_TYPES
-        cutoff = iso(utc_now() - DEDUPE_WINDOW)
+        # Event ids are remembered for SCAIFLOW_WEBHOOK_DEDUPE_HOURS (the retention task
+        # prunes too; this keeps the table bounded between its hourly runs).
+        cutoff = iso(utc_now() - timedelta(hours=self.settings.webhook_dedupe_hours))
         received_at = now_iso()
 
         def run(conn: sqlite3.Connection) -> bool:

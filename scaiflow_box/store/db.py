@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlite_utils
-
 from scaiflow_box.store.migrations import apply_migrations
 from scaiflow_box.store.read_cache import CommitScopedCache
 
@@ -37,6 +35,9 @@ WriteJob = Callable[[sqlite3.Connection], T]
 MAX_BATCH = 256
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 CHECKPOINT_EVERY_COMMITS = 500
+# A writer idle this long after a commit checkpoints, so an idle server's WAL does not stay
+# large (a busy one checkpoints every CHECKPOINT_EVERY_COMMITS commits).
+CHECKPOINT_IDLE_SECONDS = 30.0
 READER_CACHE_KIB = 32 * 1024
 
 
@@ -79,15 +80,21 @@ def open_writer_connection(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
-    apply_migrations(sqlite_utils.Database(conn))
+    # What sqlite-utils' Database() set on this connection when migrations went through it;
+    # kept so triggers behave as they always have (docs/decisions.md).
+    conn.execute("PRAGMA recursive_triggers = ON")
+    apply_migrations(conn)
     return conn
 
 
 class Database:
     """Owns the writer thread, the reader pool and the inline reader."""
 
-    def __init__(self, path: Path, *, reader_threads: int = 2) -> None:
+    def __init__(self, path: Path, *, reader_threads: int = 2,
+                 checkpoint_idle_seconds: float = CHECKPOINT_IDLE_SECONDS) -> None:
         self.path = path
+        self._checkpoint_idle_seconds = checkpoint_idle_seconds
+        self._uncheckpointed = False  # commits since the writer's last checkpoint
         self._writer_conn = open_writer_connection(path)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
@@ -132,7 +139,12 @@ class Database:
     def _write_loop(self) -> None:
         conn = self._writer_conn
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(
+                    timeout=self._checkpoint_idle_seconds if self._uncheckpointed else None)
+            except queue.Empty:
+                self._idle_checkpoint(conn)
+                continue
             if first is None:
                 return
             batch = [first]
@@ -176,8 +188,26 @@ class Database:
         self._commits += 1
         for job, (ok, value) in zip(batch, outcomes, strict=True):
             job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+        self._uncheckpointed = True
         if self._commits % CHECKPOINT_EVERY_COMMITS == 0:
             self._passive_checkpoint(conn)
+            self._uncheckpointed = False
+
+    def _idle_checkpoint(self, conn: sqlite3.Connection) -> None:
+        """Nothing was written for a while: copy the WAL into the database and, when that
+        copied everything, empty the WAL file (waiting at most 100 ms for readers)."""
+        self._uncheckpointed = False
+        try:
+            conn.execute("PRAGMA incremental_vacuum(256)")
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if busy == 0 and frames > 0 and copied == frames:
+                conn.execute("PRAGMA busy_timeout = 100")
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                finally:
+                    conn.execute("PRAGMA busy_timeout = 5000")
+        except sqlite3.Error:
+            log.warning("idle checkpoint failed", exc_info=True)
 
     @staticmethod
     def _passive_checkpoint(conn: sqlite3.Connection) -> None:

@@ -16,7 +16,8 @@ def set_meta_if_absent(conn: sqlite3.Connection, key: str, value: str) -> str:
     conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
                  (key, value))
     stored = get_meta(conn, key)
-    assert stored is not None
+    if stored is None:  # cannot happen inside the transaction that just inserted it
+        raise RuntimeError(f"meta key {key!r} vanished")
     return stored
 
 

@@ -168,7 +168,9 @@ class ServedAppliance:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "scaiflow_box", "serve", "--port", str(self.port)],
-                env=hermetic_env(self.data_dir, **self.env), cwd=REPO_ROOT, stdout=log,
+                # /metrics is exercised too (it is off by default; loopback may read it).
+                env=hermetic_env(self.data_dir, **{"SCAIFLOW_METRICS": "true", **self.env}),
+                cwd=REPO_ROOT, stdout=log,
                 stderr=subprocess.STDOUT)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:

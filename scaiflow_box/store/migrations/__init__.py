@@ -11,8 +11,6 @@ import sqlite3
 from datetime import UTC, datetime
 from importlib import resources
 
-import sqlite_utils
-
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
 
@@ -27,9 +25,9 @@ def available_migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-def apply_migrations(db: sqlite_utils.Database) -> list[int]:
-    """Apply every migration not yet recorded; return the numbers applied."""
-    conn = db.conn
+def apply_migrations(conn: sqlite3.Connection) -> list[int]:
+    """Apply every migration not yet recorded; return the numbers applied. `conn` is in
+    autocommit mode (`isolation_level=None`), as the writer's connection is."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"

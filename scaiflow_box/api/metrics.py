@@ -1,0 +1,118 @@
+"""`GET /metrics` (SPEC §16): the appliance's metrics in the Prometheus text format.
+
+Served only when `SCAIFLOW_METRICS` is on (else 404), without a token, and only to clients
+whose TCP peer address is in `SCAIFLOW_METRICS_ALLOW_FROM` (default loopback: `127.0.0.0/8`
+and `::1`; else 403). The peer address is the connection's own: `X-Forwarded-For` and
+similar headers are never believed, so a reverse proxy on the same host makes every client
+look local (docs/operations.md says to keep `/metrics` off such a proxy).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from pathlib import Path
+
+from scaiflow_box import __version__
+from scaiflow_box.errors import Forbidden, NotFound
+from scaiflow_box.http.call import Blob, Call, Reply, ok
+from scaiflow_box.http.errors import ErrorSpec, PlainError, StructuredError
+from scaiflow_box.http.metrics import CONTENT_TYPE, Exposition, write_upstream_failures
+from scaiflow_box.http.route import Response, Route
+from scaiflow_box.keys import JWKS, METRICS, RETENTION, SETTINGS
+
+TAG = "operations"
+
+
+def client_allowed(peer: str | None, allowed: tuple[ipaddress.IPv4Network |
+                                                   ipaddress.IPv6Network, ...]) -> bool:
+    """Whether the connection's peer address is in one of the allowed networks (an IPv4
+    client on a dual-stack socket arrives as `::ffff:a.b.c.d` and is matched as IPv4)."""
+    if not peer:
+        return False  # a Unix socket or an unknown peer: refused
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in allowed)
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _resident_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+async def metrics(call: Call[None, None]) -> Reply:
+    app = call.app
+    settings = app[SETTINGS]
+    if not settings.metrics:
+        raise NotFound("metrics are disabled (set SCAIFLOW_METRICS=true)")
+    peer = call.request.transport.get_extra_info("peername") if call.request.transport else None
+    host = peer[0] if isinstance(peer, tuple) and peer else None
+    if not client_allowed(host, settings.metrics_allow_from):
+        raise Forbidden("this client's address may not read metrics",
+                        fix="Scrape from the appliance's host, or add the scraper's address "
+                            "to SCAIFLOW_METRICS_ALLOW_FROM.")
+    counters = app[METRICS]
+    out = Exposition()
+    out.gauge("scaiflow_build_info", "The running version", [({"version": __version__,
+                                                                 "python": sys.version.split()[0]
+                                                                 }, 1)])
+    out.gauge("process_start_time_seconds", "Start of the serving process (Unix time)",
+              [({}, counters.started_at)])
+    resident = _resident_bytes()
+    if resident is not None:
+        out.gauge("process_resident_memory_bytes", "Resident memory of the serving process",
+                  [({}, resident)])
+    counters.requests.write(out)
+    db_path = settings.db_path
+    out.gauge("scaiflow_db_size_bytes", "Size of the SQLite database file",
+              [({}, _file_size(db_path))])
+    out.gauge("scaiflow_db_wal_size_bytes", "Size of the database's write-ahead log "
+              "(emptied by checkpoints; large and growing means they cannot complete)",
+              [({}, _file_size(db_path.with_name(db_path.name + "-wal")))])
+    ages: dict[tuple[str, str], float] = {}
+    for entry in app[JWKS].status():
+        if entry.get("age_seconds") is not None:
+            ages.setdefault((str(entry["issuer"] or ""), str(entry["source"])),
+                            float(entry["age_seconds"]))
+    out.gauge("scaiflow_jwks_age_seconds", "Age of each token issuer's signing key set "
+              "(ScaiKey, or a static file); grows while ScaiKey cannot be reached",
+              [({"issuer": issuer, "source": source}, age)
+               for (issuer, source), age in ages.items()])
+    write_upstream_failures(out, counters.upstream_failures)
+    out.family("scaiflow_retention_deleted_rows_total", "counter",
+               "Rows deleted by retention since start (SCAIFLOW_AUDIT_RETENTION_DAYS, "
+               "SCAIFLOW_WEBHOOK_DEDUPE_HOURS)")
+    for table, count in sorted(app[RETENTION].deleted.items()):
+        out.sample("scaiflow_retention_deleted_rows_total", {"table": table}, count)
+    return ok(Blob(out.render(), CONTENT_TYPE), headers={"Cache-Control": "no-store"})
+
+
+ROUTES = [
+    Route("GET", "/metrics", metrics, "Metrics in the Prometheus text format", TAG,
+          (Response(200, None, "Prometheus text exposition format 0.0.4",
+                    content_type="text/plain"),),
+          errors=(ErrorSpec(403, StructuredError,
+                            "The client's address is not in SCAIFLOW_METRICS_ALLOW_FROM "
+                            "(loopback only by default)"),
+                  ErrorSpec(404, PlainError, "Metrics are disabled (SCAIFLOW_METRICS)")),
+          auth="public",
+          description="Request counts and latency histograms by route template and status, "
+                      "database and WAL size, the age of each issuer's JWKS, upstream "
+                      "failures and retention deletions. Served when `SCAIFLOW_METRICS` is on, "
+                      "to clients in `SCAIFLOW_METRICS_ALLOW_FROM` (loopback by default)."),
+]

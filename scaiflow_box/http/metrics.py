@@ -1,0 +1,199 @@
+"""What `/metrics` counts (SPEC §16), and the Prometheus text format it is written in.
+
+Written by hand rather than with `prometheus-client` (docs/decisions.md): the appliance
+exposes a handful of families from one process, and the text format (version 0.0.4) is a
+few lines of escaping. Everything here runs on the event loop thread, so plain counters
+need no locks.
+
+- `request_metrics_middleware`: one latency histogram per (method, route template, status).
+  Only installed when `SCAIFLOW_METRICS` is on, so a box that does not export metrics does not
+  pay for measuring.
+- `upstream_trace_config`: counts failed upstream calls (timeouts, connection failures,
+  5xx answers) per destination host, from aiohttp's client tracing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import SimpleNamespace
+
+import aiohttp
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+CONTENT_TYPE = "text/plain; version=0.0.4"
+# Seconds; the appliance's budgets are a few ms (GET) to ~100 ms (compile a big flow).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Any other method (a scanner's `FOO`) is counted as OTHER, so labels stay bounded.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SeriesKey = tuple[str, str, str]
+
+
+class RequestMetrics:
+    """Latency histograms of answered requests, by method, route template and status."""
+
+    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.buckets = buckets
+        # per series: one count per bucket, then the +Inf count, then the sum of seconds
+        self._series: dict[SeriesKey, list[float]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method if method in METHODS else "OTHER", route, str(status))
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = [0.0] * (len(self.buckets) + 2)
+        series[bisect_left(self.buckets, seconds)] += 1
+        series[-1] += seconds
+
+    def write(self, out: Exposition) -> None:
+        name = "scaiflow_http_request_duration_seconds"
+        out.family(name, "histogram",
+                   "Time from a request's arrival to its answer, by route template and status")
+        totals: list[tuple[dict[str, str], float]] = []
+        for (method, route, status), series in sorted(self._series.items()):
+            labels = {"method": method, "route": route, "status": status}
+            running = 0.0
+            for bound, count in zip(self.buckets, series, strict=False):
+                running += count
+                out.sample(f"{name}_bucket", {**labels, "le": _number(bound)}, running)
+            running += series[len(self.buckets)]
+            out.sample(f"{name}_bucket", {**labels, "le": "+Inf"}, running)
+            out.sample(f"{name}_sum", labels, series[-1])
+            out.sample(f"{name}_count", labels, running)
+            totals.append((labels, running))
+        out.family("scaiflow_http_requests_total", "counter",
+                   "Requests answered, by route template and status")
+        for labels, count in totals:
+            out.sample("scaiflow_http_requests_total", labels, count)
+
+
+def route_template(request: web.Request) -> str:
+    """The route's path template (`/api/v1/flows/{flow_id}`), never the raw path: label values
+    stay few and carry no ids."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED
+
+
+def request_metrics_middleware(metrics: RequestMetrics) -> Middleware:
+    """The outermost middleware: times everything the other middlewares and the handler do."""
+
+    @web.middleware
+    async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = 0  # the client went away: no answer to count
+            raise
+        finally:
+            if status:
+                metrics.observe(request.method, route_template(request), status,
+                                time.perf_counter() - started)
+
+    return measure
+
+
+# -- upstream calls ------------------------------------------------------------------------
+UpstreamKey = tuple[str, str]  # (host, reason)
+
+
+def _failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return "connection"
+    return "other"
+
+
+def upstream_trace_config(failures: Counter[UpstreamKey]) -> aiohttp.TraceConfig:
+    """Client tracing that counts, per destination host, calls that failed in transport
+    (`timeout`, `connection`, `other`) or were answered with a 5xx (`status_5xx`)."""
+
+    async def on_end(session: aiohttp.ClientSession, context: SimpleNamespace,
+                     params: aiohttp.TraceRequestEndParams) -> None:
+        if params.response.status >= 500:
+            failures[(params.url.host or "-", "status_5xx")] += 1
+
+    async def on_exception(session: aiohttp.ClientSession, context: SimpleNamespace,
+                           params: aiohttp.TraceRequestExceptionParams) -> None:
+        failures[(params.url.host or "-", _failure_reason(params.exception))] += 1
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(on_end)
+    trace.on_request_exception.append(on_exception)
+    trace.freeze()
+    return trace
+
+
+def write_upstream_failures(out: Exposition, failures: Mapping[UpstreamKey, int]) -> None:
+    name = "scaiflow_upstream_errors_total"
+    out.family(name, "counter", "Upstream calls (ScaiKey, ScaiGrid) that failed, by host and "
+               "reason: timeout, connection, status_5xx, other")
+    for (host, reason), count in sorted(failures.items()):
+        out.sample(name, {"host": host, "reason": reason}, count)
+
+
+# -- the text format -------------------------------------------------------------------------
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if math.isnan(value):
+        return "NaN"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
+
+
+class Exposition:
+    """Builds a Prometheus text-format (0.0.4) document."""
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str) -> None:
+        help_line = help_text.replace("\\", "\\\\").replace("\n", "\\n")
+        self._lines.append(f"# HELP {name} {help_line}")
+        self._lines.append(f"# TYPE {name} {kind}")
+
+    def sample(self, name: str, labels: Mapping[str, str], value: float) -> None:
+        if labels:
+            text = ",".join(f'{key}="{_escape_label(str(val))}"' for key, val in labels.items())
+            self._lines.append(f"{name}{{{text}}} {_number(value)}")
+        else:
+            self._lines.append(f"{name} {_number(value)}")
+
+    def gauge(self, name: str, help_text: str,
+              samples: Iterable[tuple[Mapping[str, str], float]]) -> None:
+        self.family(name, "gauge", help_text)
+        for labels, value in samples:
+            self.sample(name, labels, value)
+
+    def render(self) -> bytes:
+        return ("\n".join(self._lines) + "\n").encode()
+
+
+class ApplianceMetrics:
+    """The counters one serving process keeps (AppKey METRICS)."""
+
+    def __init__(self) -> None:
+        self.requests = RequestMetrics()
+        self.upstream_failures: Counter[UpstreamKey] = Counter()
+        self.started_at = time.time()
