@@ -22,6 +22,7 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
+from tui.directory_models import Group, LastSync, SyncResult, SyncStatus, WebhookActivity
 from tui.models import (
     AuditEntry,
     AuditPage,
@@ -45,9 +46,10 @@ from tui.models import (
 
 __all__ = [
     "AdminClient", "AdminClientError", "ApiError", "ApiUnavailable", "AuditEntry", "AuditPage",
-    "Deployment", "DeploymentPage", "FlowPage", "FlowSummary", "IssuerStatus", "KeyRotation",
-    "Me", "MintedServiceToken", "Readiness", "ServiceToken", "StaticToken", "Tenant",
-    "TenantCredentials", "TokenSource", "User", "parse_timestamp",
+    "Deployment", "DeploymentPage", "FlowPage", "FlowSummary", "Group", "IssuerStatus",
+    "KeyRotation", "LastSync", "Me", "MintedServiceToken", "Readiness", "ServiceToken",
+    "StaticToken", "SyncResult", "SyncStatus", "Tenant", "TenantCredentials", "TokenSource",
+    "User", "WebhookActivity", "parse_timestamp",
 ]
 
 T = TypeVar("T")
@@ -57,6 +59,9 @@ DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=3)
 # A deploy makes several ScaiGrid calls, each bounded by the appliance's upstream timeout
 # (10 s by default): waiting less would call a deploy that is still running "unreachable".
 DEPLOY_TIMEOUT = aiohttp.ClientTimeout(total=120, sock_connect=3)
+# A sync reads every page of every tenant (one ScaiKey call per group on the member walk)
+# before it writes: on a large directory that takes minutes, not seconds.
+SYNC_TIMEOUT = aiohttp.ClientTimeout(total=300, sock_connect=3)
 
 
 class AdminClientError(Exception):
@@ -226,9 +231,15 @@ class AdminClient:
         return await self._get("/api/v1/me", Me.from_json)
 
     # -- users and roles ----------------------------------------------------------------
-    async def list_users(self) -> list[User]:
+    async def list_users(self, *, tenant_id: str | None = None, group_id: str | None = None,
+                         search: str | None = None, include_deleted: bool = False
+                         ) -> list[User]:
+        """At most 500, by tenant then id; `group_id`: the group's live members only."""
+        params = _filters(tenant_id=tenant_id, group_id=group_id, search=search,
+                          include_deleted=include_deleted)
         return await self._get("/api/v1/admin/users",
-                               lambda b: [User.from_json(u) for u in list_of(b, "users")])
+                               lambda b: [User.from_json(u) for u in list_of(b, "users")],
+                               params=params)
 
     async def grant_role(self, user_id: str, role: str) -> None:
         await self._request("POST", f"/api/v1/admin/users/{quote(user_id, safe='')}/role",
@@ -236,6 +247,24 @@ class AdminClient:
 
     async def revoke_role(self, user_id: str) -> None:
         await self._request("DELETE", f"/api/v1/admin/users/{quote(user_id, safe='')}/role")
+
+    # -- the directory mirror: groups, sync, webhook activity ---------------------------
+    async def list_groups(self, *, tenant_id: str | None = None, search: str | None = None,
+                          include_deleted: bool = False) -> list[Group]:
+        """At most 500, by tenant then name."""
+        params = _filters(tenant_id=tenant_id, search=search, include_deleted=include_deleted)
+        return await self._get("/api/v1/admin/groups",
+                               lambda b: [Group.from_json(g) for g in list_of(b, "groups")],
+                               params=params)
+
+    async def sync_directory(self) -> SyncResult:
+        """Sync now. ScaiKey unreadable: ApiError 502 `scaikey_sync_failed` (nothing changed);
+        ScaiKey not configured: a result with `skipped_reason` `credentials_missing`."""
+        _, body = await self._request("POST", "/api/v1/admin/sync", time_limit=SYNC_TIMEOUT)
+        return self._parsed(SyncResult.from_json, body)
+
+    async def sync_status(self) -> SyncStatus:
+        return await self._get("/api/v1/admin/sync/status", SyncStatus.from_json)
 
     # -- service tokens -----------------------------------------------------------------
     async def list_service_tokens(self) -> list[ServiceToken]:
@@ -311,6 +340,14 @@ class AdminClient:
         _, body = await self._request("POST", f"/api/v1/flows/{quote(flow_id, safe='')}/deploy",
                                       json=payload, time_limit=DEPLOY_TIMEOUT)
         return self._parsed(Deployment.from_json, body)
+
+
+def _filters(*, include_deleted: bool, **values: str | None) -> dict[str, str]:
+    """Query parameters of a list: the filters that are set."""
+    params = {name: value for name, value in values.items() if value}
+    if include_deleted:
+        params["include_deleted"] = "true"
+    return params
 
 
 def _credentials_path(tenant_id: str) -> str:

@@ -27,6 +27,12 @@ def str_list(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
     return tuple(str(v) for v in value if v is not None)
 
 
+def count_at(data: Mapping[str, Any], key: str) -> int:
+    """A count the appliance reports; 0 when it is missing or not an integer."""
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def list_of(data: Any, key: str) -> Sequence[Mapping[str, Any]]:
     if not isinstance(data, dict) or not isinstance(data.get(key), list):
         raise ValueError(f"expected an object with a list {key!r}")
@@ -107,6 +113,7 @@ class User:
     admin_role: str | None
     admin_role_source: str | None
     deleted_at: str | None
+    last_synced_at: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> User:
@@ -115,7 +122,8 @@ class User:
                    status=opt_str(data, "status") or "?",
                    admin_role=opt_str(data, "admin_role"),
                    admin_role_source=opt_str(data, "admin_role_source"),
-                   deleted_at=opt_str(data, "deleted_at"))
+                   deleted_at=opt_str(data, "deleted_at"),
+                   last_synced_at=opt_str(data, "last_synced_at"))
 
 
 @dataclass(frozen=True)
@@ -226,11 +234,6 @@ class TenantCredentials:
                    base_url_stored=data.get("base_url_stored") is True)
 
 
-def _count(data: Mapping[str, Any], key: str) -> int:
-    value = data.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 @dataclass(frozen=True)
 class Tenant:
     id: str
@@ -247,8 +250,8 @@ class Tenant:
         return cls(id=str_at(data, "id"), name=opt_str(data, "name") or "",
                    source=opt_str(data, "source") or "?",
                    created_at=opt_str(data, "created_at") or "",
-                   users=_count(data, "users"), flows=_count(data, "flows"),
-                   packages=_count(data, "packages"),
+                   users=count_at(data, "users"), flows=count_at(data, "flows"),
+                   packages=count_at(data, "packages"),
                    credentials=TenantCredentials.from_json(data.get("scaigrid_credentials")))
 
 
@@ -263,9 +266,9 @@ class KeyRotation:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> KeyRotation:
-        return cls(kek_id=str_at(data, "kek_id"), data_keys=_count(data, "data_keys"),
-                   secrets_reencrypted=_count(data, "secrets_reencrypted"),
-                   issuer_keys=_count(data, "issuer_keys"))
+        return cls(kek_id=str_at(data, "kek_id"), data_keys=count_at(data, "data_keys"),
+                   secrets_reencrypted=count_at(data, "secrets_reencrypted"),
+                   issuer_keys=count_at(data, "issuer_keys"))
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from scaiflow_box.store import users as user_rows
 from tests.conftest import AppFactory, Appliance, hello_content
 from tests.fakes.scaigrid import FakeScaiGrid
+from tests.fakes.scaikey import FakeScaiKey
 from tests.tui import base_url, closed_port_url
 from tui.client import AdminClient, ApiError, ApiUnavailable, StaticToken
 
@@ -176,5 +178,67 @@ async def test_flows_deployments_and_a_failed_deploy(make_appliance: AppFactory,
         with pytest.raises(ApiError) as missing:
             await client.list_deployments("flow_doesnotexist")
         assert missing.value.status == 404
+    finally:
+        await client.close()
+
+
+async def test_directory_groups_filters_sync_and_status(make_appliance: AppFactory,
+                                                        scaikey_server: FakeScaiKey) -> None:
+    scaikey_server.add_user("usr_alice")
+    scaikey_server.add_user("usr_dan", "tnt_beta")
+    scaikey_server.add_group("grp_admins", name="Admins", members=["usr_alice"])
+    scaikey_server.add_group("grp_beta", "tnt_beta", members=["usr_dan"])
+    appliance = await make_appliance(**scaikey_server.env(SCAIFLOW_SUPER_ADMIN_GROUPS="Admins"))
+    # A caller whose row a token made (source `token`): a sync never soft-deletes it.
+    token = await appliance.token("usr_root", "tnt_ops")
+    await appliance.db.write(lambda conn: user_rows.set_admin_role(
+        conn, "tnt_ops", "usr_root", "super_admin", "manual"))
+    client = AdminClient(base_url(appliance), StaticToken(token))
+    try:
+        status = await client.sync_status()
+        assert (status.configured, status.interval_minutes, status.super_admin_groups,
+                status.running, status.next_run_in_seconds, status.last) == (
+            True, 0, ("Admins",), False, None, None)
+        assert (status.webhooks.configured, status.webhooks.received_24h,
+                status.webhooks.last_event_type) == (False, 0, None)
+        result = await client.sync_directory()
+        assert (result.skipped_reason, result.users_method, result.users_added,
+                result.groups_added, result.memberships_added,
+                result.super_admins_group_promoted) == (None, "effective_users", 2, 2, 2, 1)
+        assert not result.not_configured
+        last = (await client.sync_status()).last
+        assert last is not None and (last.trigger, last.ok, last.error) == ("manual", True, None)
+        assert last.result == result
+        groups = {g.id: g for g in await client.list_groups()}
+        assert (groups["grp_admins"].member_count, groups["grp_admins"].super_admin_group,
+                groups["grp_admins"].name) == (1, True, "Admins")
+        assert [g.id for g in await client.list_groups(tenant_id="tnt_beta")] == ["grp_beta"]
+        assert [g.id for g in await client.list_groups(search="admi")] == ["grp_admins"]
+        assert [u.id for u in await client.list_users(group_id="grp_beta")] == ["usr_dan"]
+        assert [u.id for u in await client.list_users(tenant_id="tnt_acme")] == ["usr_alice"]
+        assert [u.id for u in await client.list_users(search="dan")] == ["usr_dan"]
+        scaikey_server.remove_user("usr_dan")
+        await client.sync_directory()
+        assert "usr_dan" not in {u.id for u in await client.list_users()}
+        [dan] = [u for u in await client.list_users(include_deleted=True) if u.id == "usr_dan"]
+        assert dan.deleted_at is not None and dan.last_synced_at is not None
+        await scaikey_server.stop()
+        with pytest.raises(ApiError) as failed:
+            await client.sync_directory()
+        assert (failed.value.status, failed.value.code) == (502, "scaikey_sync_failed")
+        assert failed.value.fix and "SCAIKEY_BASE_URL" in failed.value.fix
+    finally:
+        await client.close()
+
+
+async def test_a_sync_without_scaikey_is_a_skipped_result(appliance: Appliance) -> None:
+    client = await admin_client(appliance)
+    try:
+        result = await client.sync_directory()
+        assert result.not_configured and result.users_method is None
+        assert result.super_admin_count == 2  # usr_operator and usr_root
+        status = await client.sync_status()
+        assert status.configured is False and status.last is not None
+        assert status.last.result == result
     finally:
         await client.close()

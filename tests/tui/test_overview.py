@@ -97,6 +97,11 @@ async def test_a_session_without_admin_role_says_so(appliance: Appliance) -> Non
         whoami = static_text(app, "#whoami")
         assert "as usr_plain @ tnt_local" in whoami
         assert "no admin role" in whoami
+        # the rest of the overview stays; the Directory panel says why it is empty
+        assert static_text(app, "#directory").startswith(
+            "Directory — /api/v1/admin/sync/status failed: Not allowed: this action needs the "
+            "super_admin role")
+        assert "healthz: ok" in static_text(app, "#health")
         await pilot.press("2")
         await settle(pilot)
         problem = static_text(app, "#problem")

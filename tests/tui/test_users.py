@@ -40,7 +40,7 @@ async def test_users_table_lists_every_user_and_truncates_long_values(
         assert rows["usr_bob"][1:3] == ["tnt_acme", "bob@acme.test"]
         long_cell = rows["usr_long"][2]
         assert len(long_cell) == 40 and long_cell.endswith("…")
-        assert "3 user(s)." == static_text(app, "#status")
+        assert static_text(app, "#status") == "3 user(s), 0 group(s)."
         # the detail line carries the full value
         await select_row(pilot, "users", "usr_long")
         assert LONG_EMAIL in static_text(app, "#detail")

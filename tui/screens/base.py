@@ -41,11 +41,13 @@ class ApiScreen(Screen[None]):
         `note` is a further line shown under the outcome (e.g. what a failure left behind)."""
 
         def __init__(self, text: str, error: AdminClientError | None = None, *,
-                     note: str = "") -> None:
+                     note: str = "", warning: bool = False) -> None:
             super().__init__()
             self.text = text
             self.error = error
             self.note = note
+            self.warning = warning
+            """The request succeeded but did nothing useful (e.g. a skipped sync)."""
 
     def __init__(self, client: AdminClient) -> None:
         super().__init__()
@@ -91,15 +93,18 @@ class ApiScreen(Screen[None]):
 
     def say(self, text: str) -> None:
         """A local outcome (cancelled, nothing selected): shown as the action line, not red."""
-        self.query_one("#action", Static).remove_class("-error")
+        self.query_one("#action", Static).remove_class("-error", "-warning")
         self.action_text = text
 
     def on_api_screen_action_finished(self, message: ActionFinished) -> None:
         action = self.query_one("#action", Static)
-        action.set_class(message.error is not None, "-error")
+        failed = message.error is not None
+        action.set_class(failed, "-error")
+        action.set_class(message.warning and not failed, "-warning")
         text = message.text if message.error is None else f"{message.text}: {message.error}"
         if message.note:
             text += f"\n{message.note}"
         self.action_text = text
-        self.notify(text, severity="information" if message.error is None else "error")
+        self.notify(text, severity="error" if failed
+                    else "warning" if message.warning else "information")
         self.load()

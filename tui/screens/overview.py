@@ -1,9 +1,11 @@
-"""Overview: is the appliance alive and ready, who the TUI is signed in as, and each token
-issuer's key ids and JWKS age (SPEC §16, §19.3)."""
+"""Overview: is the appliance alive and ready, who the TUI is signed in as, the directory
+(ScaiKey sync schedule, the last sync, webhook activity) and each token issuer's key ids and
+JWKS age (SPEC §12, §13, §16, §19.3)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -14,7 +16,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Label, Static
 
-from tui.client import AdminClientError, Me, Readiness
+from tui.client import AdminClientError, LastSync, Me, Readiness, SyncStatus, parse_timestamp
+from tui.directory_models import counters_lines, users_method_text
 from tui.screens.base import ApiScreen
 from tui.widgets.problem_banner import describe_problem
 from tui.widgets.resource_table import ResourceTable
@@ -29,6 +32,8 @@ class OverviewSnapshot:
     local_key_ids: tuple[str, ...]
     me: Me | None
     me_problem: str | None
+    directory: SyncStatus | None = None
+    directory_problem: str | None = None
 
 
 def format_age(seconds: float | None) -> str:
@@ -73,6 +78,77 @@ def whoami_text(snapshot: OverviewSnapshot) -> Text:
     return text
 
 
+def format_moment(timestamp: str | None, now: datetime | None = None) -> str:
+    """The appliance's timestamp and how long ago it was."""
+    moment = parse_timestamp(timestamp)
+    if timestamp is None or moment is None:
+        return timestamp or "-"
+    seconds = max(0.0, ((now or datetime.now(UTC)) - moment).total_seconds())
+    return f"{timestamp} ({format_age(seconds)} ago)"
+
+
+def schedule_text(status: SyncStatus) -> str:
+    if not status.configured:
+        return ("ScaiKey sync not configured (set SCAIKEY_BASE_URL, SCAIFLOW_SCAIKEY_CLIENT_ID "
+                "and SCAIFLOW_SCAIKEY_CLIENT_SECRET)")
+    if status.interval_minutes == 0:
+        return "ScaiKey sync configured · background sync off (SCAIFLOW_SYNC_INTERVAL_MINUTES=0)"
+    text = f"ScaiKey sync configured · every {status.interval_minutes} min · next run "
+    if status.next_run_in_seconds is None:
+        return text + "not scheduled"
+    return text + f"in {format_age(status.next_run_in_seconds)}"
+
+
+def last_sync_text(text: Text, last: LastSync | None, now: datetime | None) -> None:
+    text.append("\n  last sync: ")
+    if last is None:
+        text.append("never", style="yellow")
+        return
+    text.append(f"{format_moment(last.finished_at, now)}, {last.trigger} · ")
+    result = last.result
+    if not last.ok:
+        text.append(f"FAILED: {last.error or 'no reason given'} (the mirror was kept)",
+                    style="red")
+    elif result is None:
+        text.append("ok")
+    elif result.not_configured:
+        text.append("skipped: ScaiKey is not configured", style="yellow")
+    else:
+        text.append(f"ok in {result.duration_seconds:.2f} s via "
+                    f"{users_method_text(result.users_method)}", style="green")
+        for line in counters_lines(result):
+            text.append(f"\n    {line}")
+
+
+def directory_text(snapshot: OverviewSnapshot, now: datetime | None = None) -> Text:
+    text = Text("Directory ", style="bold")
+    status = snapshot.directory
+    if status is None:
+        text.append(f"— /api/v1/admin/sync/status failed: {snapshot.directory_problem}",
+                    style="red")
+        return text
+    text.append(schedule_text(status), style=None if status.configured else "yellow")
+    groups = ", ".join(status.super_admin_groups) or "none (SCAIFLOW_SUPER_ADMIN_GROUPS unset)"
+    text.append(f"\n  super-admin groups: {groups}")
+    last_sync_text(text, status.last, now)
+    if status.running:
+        text.append("\n  a sync is running now", style="italic")
+    hooks = status.webhooks
+    text.append("\n  webhooks: ")
+    if not hooks.configured:
+        text.append("not configured (SCAIFLOW_SCAIKEY_WEBHOOK_SECRET unset: ScaiKey's events "
+                    "are refused with 503)", style="yellow")
+        return text
+    text.append(f"configured · last 24 h: {hooks.received_24h} received, "
+                f"{hooks.handled_24h} handled · last: ")
+    if hooks.last_received_at is None:
+        text.append("none yet")
+    else:
+        text.append(f"{hooks.last_event_type or '?'} at "
+                    f"{format_moment(hooks.last_received_at, now)}")
+    return text
+
+
 def issuer_rows(snapshot: OverviewSnapshot) -> list[tuple[str, list[str | None]]]:
     rows: list[tuple[str, list[str | None]]] = [
         (LOCAL_ISSUER_ROW, ["this appliance (service tokens)", "local",
@@ -100,6 +176,7 @@ class OverviewScreen(ApiScreen):
         with Vertical(id="overview"):
             yield Static("", id="health")
             yield Static("", id="whoami")
+            yield Static("", id="directory")
             yield Label("Token issuers", classes="section")
             yield ResourceTable(("Issuer", "Source", "Key ids", "JWKS age"), id="issuers",
                                 max_cell_chars=80)
@@ -120,8 +197,15 @@ class OverviewScreen(ApiScreen):
             me = await self.client.me()
         except AdminClientError as exc:
             me_problem = describe_problem(exc)
+        directory: SyncStatus | None = None
+        directory_problem: str | None = None
+        try:
+            directory = await self.client.sync_status()
+        except AdminClientError as exc:
+            directory_problem = describe_problem(exc)
         self.post_message(self.Loaded(OverviewSnapshot(health, readiness, local_key_ids, me,
-                                                       me_problem)))
+                                                       me_problem, directory,
+                                                       directory_problem)))
 
     def on_overview_screen_loaded(self, message: Loaded) -> None:
         self.loaded()
@@ -135,4 +219,5 @@ class OverviewScreen(ApiScreen):
             return
         self.query_one("#health", Static).update(health_text(snapshot))
         self.query_one("#whoami", Static).update(whoami_text(snapshot))
+        self.query_one("#directory", Static).update(directory_text(snapshot))
         self.query_one("#issuers", ResourceTable).replace_rows(issuer_rows(snapshot))
