@@ -206,7 +206,7 @@ def webhook_activity(conn: sqlite3.Connection, since: str) -> dict[str, Any]:
         (since,)).fetchone()
     last = conn.execute(
         "SELECT received_at, event_type, handled FROM webhook_events"
-        " ORDER BY received_at DESC LIMIT 1").fetchone()
+        " ORDER BY received_at DESC, rowid DESC LIMIT 1").fetchone()
     return {"received": int(row[0]), "handled": int(row[1]),
             "last_received_at": last["received_at"] if last else None,
             "last_event_type": last["event_type"] if last else None}
