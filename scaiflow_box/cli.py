@@ -4,102 +4,20 @@ Output meant for scripts goes to stdout alone, messages to stderr; exit 0 on suc
 failure, 2 on usage errors.
 
 A command's modules are imported when it runs, not when the parser is built: `version`
-imports none of the server, the compiler or the TUI (tests/test_cli.py holds this).
+imports none of the server, the compiler or the TUI (tests/test_cli.py holds this). The
+commands that work on a data directory live in `commands/data_dir.py`, the offline flow-file
+commands in `commands/flow_files.py`, the TUI's in `tui_command.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
 
 from scaiflow_box import __version__
 
-if TYPE_CHECKING:
-    from scaiflow_box.config import Settings
-    from scaiflow_box.services.bootstrap import DataDir
-
-T = TypeVar("T")
 Command = Callable[[argparse.Namespace], int]
-
-
-def _err(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
-def _operator_command(command: Command) -> Command:
-    """Log warnings to stderr, and report the operator's fixable problems (configuration, the
-    data directory, the master key) in one line each with exit 1 instead of a traceback."""
-
-    @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
-        import logging
-
-        from scaiflow_box.config import ConfigError
-        from scaiflow_box.crypto.envelope import DecryptionFailed, MasterKeyError
-        from scaiflow_box.services.bootstrap import DataDirError
-
-        logging.basicConfig(level=logging.WARNING,
-                            format="%(levelname)s %(name)s: %(message)s")
-        try:
-            return command(args)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                _err(f"config error: {problem}")
-            return 1
-        except (DataDirError, MasterKeyError, DecryptionFailed) as exc:
-            _err(f"error: {exc}")
-            return 1
-
-    return run
-
-
-def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
-    from pathlib import Path
-
-    from scaiflow_box.config import load_settings
-
-    data_dir = getattr(args, "data_dir", None)
-    return load_settings(
-        None, {"data_dir": Path(data_dir) if data_dir else None, **overrides}
-    )
-
-
-def _with_data_dir(settings: Settings, fn: Callable[[DataDir], T]) -> T:
-    """Open the initialised data directory (refusing any other) and call fn with it."""
-    from scaiflow_box.services.bootstrap import open_data_dir
-
-    with open_data_dir(settings) as data_dir:
-        return fn(data_dir)
-
-
-# -- serve / init / version ------------------------------------------------------------
-@_operator_command
-def cmd_serve(args: argparse.Namespace) -> int:
-    from scaiflow_box.server import serve
-
-    settings = _settings(args, api_host=args.host, api_port=args.port)
-    return serve(settings)
-
-
-@_operator_command
-def cmd_init(args: argparse.Namespace) -> int:
-    from scaiflow_box.services.bootstrap import initialize
-    from scaiflow_box.store.db import Database
-
-    settings = _settings(args)
-    db = Database(settings.db_path, reader_threads=1)
-    try:
-        report = initialize(settings, db)
-    finally:
-        db.close()
-    _err(f"data dir: {settings.data_dir.resolve()}")
-    _err(f"issuer:   {report.issuer.issuer}")
-    if report.operator_created:
-        _err("created tenant tnt_local and user usr_operator (super_admin)")
-    return 0
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -107,232 +25,32 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- tokens ----------------------------------------------------------------------------
-@_operator_command
-def cmd_token_mint(args: argparse.Namespace) -> int:
-    from scaiflow_box.services.service_tokens import TokenRequestError, mint_service_token
+def _data_dir_command(name: str) -> Command:
+    """A command of `commands/data_dir.py`, imported only when it runs (a plain import, so
+    PyInstaller's analysis finds the module)."""
 
-    settings = _settings(args)
+    def run(args: argparse.Namespace) -> int:
+        from scaiflow_box.commands import data_dir
 
-    def run(data: DataDir) -> int:
-        try:
-            minted = data.db.write_sync(lambda conn: mint_service_token(
-                conn, data.issuer, sub=args.sub, tenant_id=args.tenant, scope=args.scope,
-                ttl_seconds=args.ttl, description=args.description or "minted by CLI",
-                created_by="cli", email=args.email, name=args.name,
-            ))
-        except TokenRequestError as exc:
-            _err(f"error: {exc}")
-            return 2
-        print(minted.token)
-        _err(f"token {minted.id} for {args.sub}@{args.tenant} expires {minted.expires_at}")
-        return 0
+        command: Command = getattr(data_dir, name)
+        return command(args)
 
-    return _with_data_dir(settings, run)
+    run.__name__ = name
+    return run
 
 
-@_operator_command
-def cmd_token_revoke(args: argparse.Namespace) -> int:
-    from scaiflow_box.services.service_tokens import revoke_service_token
-
-    settings = _settings(args)
-
-    def run(data: DataDir) -> int:
-        if data.db.write_sync(lambda conn: revoke_service_token(conn, args.id, actor="cli")):
-            _err(f"revoked {args.id}")
-            return 0
-        _err(f"error: no live service token {args.id!r}")
-        return 1
-
-    return _with_data_dir(settings, run)
-
-
-# -- admin roles -----------------------------------------------------------------------
-def _change_role(args: argparse.Namespace, role: str | None) -> int:
-    from scaiflow_box.services.roles import RoleChangeError, set_role_by_operator
-
-    settings = _settings(args)
-
-    def run(data: DataDir) -> int:
-        try:
-            user = data.db.write_sync(lambda conn: set_role_by_operator(conn, args.user, role))
-        except RoleChangeError as exc:
-            _err(f"error: {exc}")
-            return 1
-        _err(f"{user} is now {role} (source manual)" if role
-             else f"{user} no longer has an admin role")
-        return 0
-
-    return _with_data_dir(settings, run)
-
-
-@_operator_command
-def cmd_admin_grant(args: argparse.Namespace) -> int:
-    return _change_role(args, args.role)
-
-
-@_operator_command
-def cmd_admin_revoke(args: argparse.Namespace) -> int:
-    return _change_role(args, None)
-
-
-@_operator_command
-def cmd_admin_users(args: argparse.Namespace) -> int:
-    from scaiflow_box.store import users as user_rows
-
-    settings = _settings(args)
-
-    def run(data: DataDir) -> int:
-        rows = data.db.read_inline(lambda conn: user_rows.list_users(
-            conn, tenant_id=args.tenant, include_deleted=True, limit=100_000))
-        print(f"{'ID':<28} {'TENANT':<20} {'STATUS':<10} {'ROLE':<13} {'SOURCE':<10} EMAIL")
-        for row in rows:
-            status = "DELETED" if row["deleted_at"] else row["status"]
-            print(f"{row['id']:<28} {row['tenant_id']:<20} {status:<10} "
-                  f"{row['admin_role'] or '-':<13} {row['admin_role_source'] or '-':<10} "
-                  f"{row['email'] or '-'}")
-        return 0
-
-    return _with_data_dir(settings, run)
-
-
-# -- master key --------------------------------------------------------------------------
-@_operator_command
-def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    from scaiflow_box.crypto.envelope import MasterKey
-    from scaiflow_box.services.key_rotation import rotate_offline
-
-    settings = _settings(args)
-
-    def run(data: DataDir) -> int:
-        source = data.keyring.source
-        printed: list[str] = []
-
-        def print_env_key(key: MasterKey) -> None:
-            # Before the commit: a crash after it must not lose the only copy of the key.
-            print(key.to_base64(), flush=True)
-            printed.append(key.kek_id)
-
-        try:
-            report, new = rotate_offline(data.db, data.keyring, reencrypt=args.reencrypt,
-                                         before_commit=print_env_key if source.from_env
-                                         else None)
-        except Exception:
-            if printed:
-                _err(f"error: the rotation did not commit; the database still uses the old "
-                     f"key: discard the key printed above (kek {printed[0]})")
-            raise
-        what = (f"{report.data_keys} data key(s) and {report.issuer_keys} issuer key(s) "
-                f"now wrapped by kek {new.kek_id}")
-        if args.reencrypt:
-            what += f"; {report.secrets_reencrypted} secret(s) re-encrypted under new data keys"
-        _err(f"rotated the master key: {what}")
-        if source.from_env:
-            _err("the new key is on stdout: set SCAIFLOW_MASTER_KEY to it before the next start "
-                 "(the old key no longer opens this database) and store it safely")
-        else:
-            _err(f"{source.path} now holds the new key: back it up (the old one no longer "
-                 "opens this database or backups taken from now on)")
-        return 0
-
-    return _with_data_dir(settings, run)
-
-
-# -- JWKS and backups ------------------------------------------------------------------
-@_operator_command
-def cmd_jwks_import(args: argparse.Namespace) -> int:
-    from scaiflow_box.auth.jwks import import_jwks_file
-
-    settings = _settings(args)
-    issuer = args.issuer or settings.scaikey_issuer
-    if not issuer:
-        _err("error: name the issuer with --issuer (or set SCAIKEY_ISSUER)")
-        return 2
-
-    def run(data: DataDir) -> int:
-        try:
-            kids = data.db.write_sync(lambda conn: import_jwks_file(conn, args.file, issuer))
-        except (OSError, ValueError) as exc:
-            _err(f"error: {exc}")
-            return 1
-        _err(f"imported {len(kids)} key(s) for {issuer}: {', '.join(kids)}")
-        return 0
-
-    return _with_data_dir(settings, run)
-
-
-@_operator_command
-def cmd_jwks_show(args: argparse.Namespace) -> int:
-    import json
-
-    from scaiflow_box.store import keys as key_rows
-
-    settings = _settings(args)
-
-    def run(data: DataDir) -> int:
-        rows = data.db.read_inline(key_rows.all_jwks)
-        out = [{"issuer": data.issuer.issuer, "source": "local",
-                "key_ids": [k["kid"] for k in data.issuer.public_jwks()["keys"]]}]
-        for row in rows:
-            keys = json.loads(row["jwks"]).get("keys", [])
-            out.append({"issuer": row["issuer"], "source": row["source"],
-                        "fetched_at": row["fetched_at"],
-                        "key_ids": [k.get("kid") for k in keys if isinstance(k, dict)]})
-        print(json.dumps(out, indent=2))
-        return 0
-
-    return _with_data_dir(settings, run)
-
-
-@_operator_command
-def cmd_backup(args: argparse.Namespace) -> int:
-    import sqlite3
-    from pathlib import Path
-
-    settings = _settings(args)
-    target = Path(args.file)
-    if target.exists():
-        _err(f"error: {target} exists; choose a new file")
-        return 1
-
-    def run(data: DataDir) -> int:
-        from contextlib import closing
-
-        from scaiflow_box.crypto.keyring import check_encrypted_fields
-
-        data.db.backup_to(target)
-        # The copy must hold secrets only encrypted, all under one master key: say which.
-        with closing(sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True)) as copy:
-            kek_id, count, problems = check_encrypted_fields(copy)
-        for problem in problems:
-            _err(f"error: backup check: {problem}")
-        if problems:
-            return 1
-        _err(f"backed up {settings.db_path} to {target}: {count} encrypted value(s) under "
-             f"master key kek {kek_id} (keep that master.key with it, separately)")
-        return 0
-
-    return _with_data_dir(settings, run)
-
-
-@_operator_command
-def cmd_restore(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from scaiflow_box.services.restore import RestoreRefused, restore_backup
-    from scaiflow_box.store.dir_lock import DataDirBusy
-
-    settings = _settings(args)
-    try:
-        report = restore_backup(settings, Path(args.file))
-    except (RestoreRefused, DataDirBusy) as exc:
-        _err(f"error: {exc}")
-        return 1
-    _err(f"restored {args.file} into {settings.db_path} (backup schema "
-         f"{report.schema_version}, now {report.known_version})")
-    if report.kept_aside is not None:
-        _err(f"the database it replaced is kept as {report.kept_aside}")
-    return 0
+cmd_serve = _data_dir_command("cmd_serve")
+cmd_init = _data_dir_command("cmd_init")
+cmd_token_mint = _data_dir_command("cmd_token_mint")
+cmd_token_revoke = _data_dir_command("cmd_token_revoke")
+cmd_admin_grant = _data_dir_command("cmd_admin_grant")
+cmd_admin_revoke = _data_dir_command("cmd_admin_revoke")
+cmd_admin_users = _data_dir_command("cmd_admin_users")
+cmd_keys_rotate = _data_dir_command("cmd_keys_rotate")
+cmd_jwks_import = _data_dir_command("cmd_jwks_import")
+cmd_jwks_show = _data_dir_command("cmd_jwks_show")
+cmd_backup = _data_dir_command("cmd_backup")
+cmd_restore = _data_dir_command("cmd_restore")
 
 
 # -- offline flow files and the TUI (their modules load only when they run) ------------
@@ -348,11 +66,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return compile_command(args.flow, args.format, args.out)
 
 
-@_operator_command
 def cmd_tui(args: argparse.Namespace) -> int:
+    from scaiflow_box.commands.data_dir import operator_command
     from scaiflow_box.tui_command import cmd_tui as run_tui_command
 
-    return run_tui_command(args)
+    return operator_command(run_tui_command)(args)
 
 
 # -- parser ----------------------------------------------------------------------------
