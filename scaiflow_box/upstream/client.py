@@ -36,7 +36,7 @@ import asyncio
 import ipaddress
 import json
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -360,3 +360,15 @@ async def get_json(
 ) -> UpstreamResponse:
     """GET `url` (see `request_json`)."""
     return await request_json(session, "GET", url, headers=headers, max_bytes=max_bytes)
+
+
+SessionSource = aiohttp.ClientSession | Callable[[], aiohttp.ClientSession]
+
+
+def session_factory(session: SessionSource) -> Callable[[], aiohttp.ClientSession]:
+    """The shared session, or a callable returning it (for owners built before the session
+    exists): looked up on every call, never closed by the caller."""
+    if isinstance(session, aiohttp.ClientSession):
+        shared = session
+        return lambda: shared
+    return session

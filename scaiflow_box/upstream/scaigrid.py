@@ -40,6 +40,7 @@ from scaiflow_box.upstream.client import (
     UpstreamResponse,
     UpstreamUnreachable,
     request_json,
+    session_factory,
 )
 
 __all__ = [
@@ -215,11 +216,7 @@ class ScaiGridClient:
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        if isinstance(session, aiohttp.ClientSession):
-            shared = session
-            self._session: Callable[[], aiohttp.ClientSession] = lambda: shared
-        else:
-            self._session = session
+        self._session = session_factory(session)
         self._max_bytes = max_response_bytes
 
     # -- ScaiCore -------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from scaiflow_box.upstream.client import (
     check_destination,
     get_json,
     request_json,
+    session_factory,
 )
 
 __all__ = [
@@ -256,11 +257,7 @@ class ScaiKeyClient:
     def __init__(
         self, session: aiohttp.ClientSession | Callable[[], aiohttp.ClientSession]
     ) -> None:
-        if isinstance(session, aiohttp.ClientSession):
-            shared = session
-            self._session: Callable[[], aiohttp.ClientSession] = lambda: shared
-        else:
-            self._session = session
+        self._session = session_factory(session)
 
     async def discover(self, url: str) -> Discovery:
         """Fetch and validate the discovery document at `url` (see `discovery_url`).
