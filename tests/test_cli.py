@@ -302,3 +302,28 @@ def test_a_taken_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
     # lock file stays (store/dir_lock.py): removing a lock file is a race.
     assert sorted(p.name for p in data.iterdir()) == ["master.key", "scaiflow.db",
                                                       "scaiflow.lock"]
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["init"],
+                                     ["admin", "users"]])
+def test_a_database_from_a_newer_version_is_refused(tmp_path: Path,
+                                                    command: list[str]) -> None:
+    """Downgrading the binary must not run an old schema's code over a newer database."""
+    data = tmp_path / "data"
+    assert run("init", data_dir=data).returncode == 0
+    conn = sqlite3.connect(data / "scaiflow.db")
+    conn.execute("INSERT INTO schema_migrations (version, name, applied_at)"
+                 " VALUES (999, 'from_the_future', 'x')")
+    conn.commit()
+    before = (data / "scaiflow.db").read_bytes()
+    conn.close()
+    done = run(*command, data_dir=data)
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: the database has schema version 999, newer than "
+                                "this scaiflow-box knows"), done.stderr
+    assert "Traceback" not in done.stderr
+    conn = sqlite3.connect(data / "scaiflow.db")
+    assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 999
+    conn.close()
+    assert (data / "scaiflow.db").read_bytes()[:100] == before[:100]

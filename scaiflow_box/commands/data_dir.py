@@ -37,6 +37,7 @@ def operator_command(command: Command) -> Command:
         from scaiflow_box.config import ConfigError
         from scaiflow_box.crypto.envelope import DecryptionFailed, MasterKeyError
         from scaiflow_box.services.bootstrap import DataDirError
+        from scaiflow_box.store.migrations import SchemaTooNew
 
         logging.basicConfig(level=logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
@@ -46,7 +47,7 @@ def operator_command(command: Command) -> Command:
             for problem in exc.problems:
                 err(f"config error: {problem}")
             return 1
-        except (DataDirError, MasterKeyError, DecryptionFailed) as exc:
+        except (DataDirError, MasterKeyError, DecryptionFailed, SchemaTooNew) as exc:
             err(f"error: {exc}")
             return 1
 

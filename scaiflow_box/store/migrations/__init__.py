@@ -14,6 +14,10 @@ from importlib import resources
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
 
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer scaiflow-box: this one must not touch it."""
+
+
 def available_migrations() -> list[tuple[int, str, str]]:
     """(number, name, sql) for every migration shipped with the package, in order."""
     found: list[tuple[int, str, str]] = []
@@ -33,8 +37,15 @@ def apply_migrations(conn: sqlite3.Connection) -> list[int]:
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
     done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    available = available_migrations()
+    known = max((number for number, _, _ in available), default=0)
+    if done and max(done) > known:
+        raise SchemaTooNew(
+            f"the database has schema version {max(done)}, newer than this scaiflow-box knows "
+            f"({known}): run the scaiflow-box that wrote it, or restore a backup made by this "
+            "version")
     applied: list[int] = []
-    for number, name, sql in available_migrations():
+    for number, name, sql in available:
         if number in done:
             continue
         conn.execute("BEGIN IMMEDIATE")
