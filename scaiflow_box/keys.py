@@ -11,15 +11,13 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
-from scaiflow_box.http.state import CURSORS, PRINCIPAL, REQUEST_ID
+from scaiflow_box.http.state import CURSORS, PRINCIPAL, REQUEST_ID, ROUTES, SETTINGS
 
 if TYPE_CHECKING:
     from scaiflow_box.auth.issuer import LocalIssuer
     from scaiflow_box.auth.jwks import JwksCache
-    from scaiflow_box.config import Settings
     from scaiflow_box.crypto.keyring import Keyring
     from scaiflow_box.http.metrics import ApplianceMetrics
-    from scaiflow_box.http.route_table import RouteTable
     from scaiflow_box.services.acls import AclService
     from scaiflow_box.services.admin import AdminService
     from scaiflow_box.services.credentials import CredentialService
@@ -37,12 +35,10 @@ if TYPE_CHECKING:
     from scaiflow_box.services.webhooks import WebhookReceiver
     from scaiflow_box.store.db import Database
 
-SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")
 ISSUER: web.AppKey[LocalIssuer] = web.AppKey("issuer")
 JWKS: web.AppKey[JwksCache] = web.AppKey("jwks")
 UPSTREAM_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("upstream_session")
-ROUTES: web.AppKey[RouteTable] = web.AppKey("routes")
 
 IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
 FLOWS: web.AppKey[FlowService] = web.AppKey("flows")

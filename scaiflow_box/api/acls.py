@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, RootModel
 
-from scaiflow_box.api.fields import PrincipalId, Timestamp
+from scaiflow_box.api.fields import AclId, FlowId, PrincipalId, Timestamp
 from scaiflow_box.api.flows import IF_MATCH
 from scaiflow_box.http.call import NO_CONTENT, Call, Reply, created, ok
 from scaiflow_box.http.errors import VERSION_CONFLICT
@@ -54,29 +54,29 @@ ACL_LINKS = (
 )
 
 
-async def list_acls(call: Call[None, None]) -> Reply:
-    acls = call.app[ACLS].list(call.principal, call.path("flow_id"))
+async def list_acls(call: Call[None, None], flow_id: FlowId) -> Reply:
+    acls = call.app[ACLS].list(call.principal, flow_id)
     return ok(AclList([Acl(**acl) for acl in acls]))
 
 
-async def create_acl(call: Call[AclCreate, None]) -> Reply:
+async def create_acl(call: Call[AclCreate, None], flow_id: FlowId) -> Reply:
     body = call.body
     acl = await call.app[ACLS].grant(
-        call.principal, call.path("flow_id"), principal_type=body.principal_type,
+        call.principal, flow_id, principal_type=body.principal_type,
         principal_id=body.principal_id, level=body.level,
         if_match=parse_if_match(call.header("If-Match")), request_id=call.request_id)
     return created(Acl(**acl))
 
 
-async def change_acl(call: Call[AclPatch, None]) -> Reply:
+async def change_acl(call: Call[AclPatch, None], flow_id: FlowId, acl_id: AclId) -> Reply:
     acl = await call.app[ACLS].change_level(
-        call.principal, call.path("flow_id"), call.path("acl_id"), level=call.body.level,
+        call.principal, flow_id, acl_id, level=call.body.level,
         if_match=parse_if_match(call.header("If-Match")), request_id=call.request_id)
     return ok(Acl(**acl))
 
 
-async def delete_acl(call: Call[None, None]) -> Reply:
-    await call.app[ACLS].revoke(call.principal, call.path("flow_id"), call.path("acl_id"),
+async def delete_acl(call: Call[None, None], flow_id: FlowId, acl_id: AclId) -> Reply:
+    await call.app[ACLS].revoke(call.principal, flow_id, acl_id,
                                 if_match=parse_if_match(call.header("If-Match")),
                                 request_id=call.request_id)
     return NO_CONTENT

@@ -9,7 +9,18 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, Field
 
-from scaiflow_box.api.fields import Cursor, JsonInt, Limit, PrincipalId, Timestamp, Version
+from scaiflow_box.api.fields import (
+    Cursor,
+    FlowId,
+    JsonInt,
+    Limit,
+    PrincipalId,
+    TenantId,
+    Timestamp,
+    TokenId,
+    UserId,
+    Version,
+)
 from scaiflow_box.api.tenants import ScaiGridCredentialsIn
 from scaiflow_box.http.call import NO_CONTENT, Call, Reply, created, ok
 from scaiflow_box.http.route import QueryModel, RequestModel, Response, Route
@@ -187,16 +198,17 @@ async def list_tenants(call: Call[None, None]) -> Reply:
               headers={"Cache-Control": "no-store"})
 
 
-async def set_tenant_scaigrid_credentials(call: Call[ScaiGridCredentialsIn, None]) -> Reply:
+async def set_tenant_scaigrid_credentials(call: Call[ScaiGridCredentialsIn, None],
+                                          tenant_id: TenantId) -> Reply:
     await call.app[CREDENTIALS].set(call.principal, api_key=call.body.api_key,
                                     base_url=call.body.base_url, request_id=call.request_id,
-                                    tenant_id=call.path("tenant_id"))
+                                    tenant_id=tenant_id)
     return NO_CONTENT
 
 
-async def delete_tenant_scaigrid_credentials(call: Call[None, None]) -> Reply:
+async def delete_tenant_scaigrid_credentials(call: Call[None, None], tenant_id: TenantId) -> Reply:
     await call.app[CREDENTIALS].delete(call.principal, request_id=call.request_id,
-                                       tenant_id=call.path("tenant_id"))
+                                       tenant_id=tenant_id)
     return NO_CONTENT
 
 
@@ -229,20 +241,20 @@ async def list_tenant_flows(call: Call[None, TenantFlowsQuery]) -> Reply:
         next_cursor=call.next_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None))
 
 
-async def grant_role(call: Call[RoleChange, None]) -> Reply:
-    await call.app[ADMIN].set_role(call.principal, call.path("user_id"), call.body.role,
+async def grant_role(call: Call[RoleChange, None], user_id: UserId) -> Reply:
+    await call.app[ADMIN].set_role(call.principal, user_id, call.body.role,
                                    call.request_id)
     return NO_CONTENT
 
 
-async def revoke_role(call: Call[None, None]) -> Reply:
-    await call.app[ADMIN].set_role(call.principal, call.path("user_id"), None, call.request_id)
+async def revoke_role(call: Call[None, None], user_id: UserId) -> Reply:
+    await call.app[ADMIN].set_role(call.principal, user_id, None, call.request_id)
     return NO_CONTENT
 
 
-async def change_owner(call: Call[OwnerChange, None]) -> Reply:
+async def change_owner(call: Call[OwnerChange, None], flow_id: FlowId) -> Reply:
     flow = await call.app[ADMIN].transfer_ownership(
-        call.principal, call.path("flow_id"), call.body.owner_id, call.request_id)
+        call.principal, flow_id, call.body.owner_id, call.request_id)
     return ok(OwnerChanged(**flow))
 
 
@@ -261,8 +273,8 @@ async def list_service_tokens(call: Call[None, None]) -> Reply:
     return ok(ServiceTokenList(items=[ServiceTokenRecord(**t) for t in tokens]))
 
 
-async def delete_service_token(call: Call[None, None]) -> Reply:
-    await call.app[ADMIN].revoke_token(call.principal, call.path("token_id"))
+async def delete_service_token(call: Call[None, None], token_id: TokenId) -> Reply:
+    await call.app[ADMIN].revoke_token(call.principal, token_id)
     return NO_CONTENT
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from scaiflow_box.api.examples import flow_content_example
-from scaiflow_box.api.fields import Version
+from scaiflow_box.api.fields import FlowId, Version
 from scaiflow_box.api.flows import Deployment
 from scaiflow_box.http.call import Call, Reply, created, ok
 from scaiflow_box.http.route import FLOW_BODY_LIMIT, RequestModel, Response, Route
@@ -34,9 +34,9 @@ class DevDeployResult(BaseModel):
     published_slug: str | None
 
 
-async def deploy_flow(call: Call[DeployRequest, None]) -> Reply:
+async def deploy_flow(call: Call[DeployRequest, None], flow_id: FlowId) -> Reply:
     record = await call.app[DEPLOY].deploy(
-        call.principal, call.path("flow_id"), version=call.body.version,
+        call.principal, flow_id, version=call.body.version,
         publish_as_model=call.body.publish_as_model, request_id=call.request_id)
     return created(Deployment(**record))
 

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from scaiflow_box.compiler.schema import FlowGraph
 from scaiflow_box.http.openapi import SCHEMA_MARKER, NamedSchemas
+from scaiflow_box.http.route import PathParam
 from scaiflow_box.ids import is_plain_id
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -82,3 +83,20 @@ NAMED_SCHEMAS: NamedSchemas = {"FlowContent": (FlowContent, "validation"),
                                "FlowGraph": (FlowGraph, "serialization")}
 FlowContentIn = Annotated[dict[str, Any], WithJsonSchema({SCHEMA_MARKER: "FlowContent"})]
 FlowContentOut = Annotated[dict[str, Any], WithJsonSchema({SCHEMA_MARKER: "FlowGraph"})]
+
+
+# -- path parameters: the handler's own arguments (http.route.PathParam) ------------------
+# Ids of ScaiGrid objects go into upstream URLs as one path segment: `.` and `..` would name
+# another resource there, so an id needs one character that is not a dot.
+UPSTREAM_ID_PATTERN = r"^[A-Za-z0-9._:@-]*[A-Za-z0-9_:@-][A-Za-z0-9._:@-]*$"
+ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"  # ids.PLAIN_ID without its length (maxLength says it)
+
+FlowId = Annotated[str, PathParam("A flow id (`flow_…`)", ID_PATTERN)]
+VersionParam = Annotated[str, PathParam("A version of the flow (`1.0.3`)", max_length=64)]
+AclId = Annotated[str, PathParam("An ACL id (`acl_…`)", ID_PATTERN)]
+UserId = Annotated[str, PathParam("A user id (ScaiKey's `usr_…`)", ID_PATTERN)]
+TenantId = Annotated[str, PathParam("A tenant id (ScaiKey's `tnt_…`)", ID_PATTERN)]
+TokenId = Annotated[str, PathParam("A service token id (`tok_…`) or its jti", ID_PATTERN)]
+CoreId = Annotated[str, PathParam("A ScaiCore id (`core_…`)", UPSTREAM_ID_PATTERN)]
+CheckpointId = Annotated[str, PathParam("A checkpoint id (`cp_…`)", UPSTREAM_ID_PATTERN)]
+ScopeId = Annotated[str, PathParam("A ScaiQueue scope id (`sc_…`)", UPSTREAM_ID_PATTERN)]

@@ -13,9 +13,11 @@ from scaiflow_box.api.fields import (
     DisplayName,
     FlowContentIn,
     FlowContentOut,
+    FlowId,
     Limit,
     Timestamp,
     Version,
+    VersionParam,
 )
 from scaiflow_box.http.call import NO_CONTENT, Call, RawJson, Reply, ok
 from scaiflow_box.http.errors import VERSION_CONFLICT
@@ -196,34 +198,34 @@ async def create_flow(call: Call[FlowCreate, None]) -> Reply:
     return detail_reply(detail, status=201)
 
 
-async def get_flow(call: Call[None, None]) -> Reply:
-    return detail_reply(call.app[FLOWS].get(call.principal, call.path("flow_id")))
+async def get_flow(call: Call[None, None], flow_id: FlowId) -> Reply:
+    return detail_reply(call.app[FLOWS].get(call.principal, flow_id))
 
 
-async def update_flow(call: Call[FlowUpdate, None]) -> Reply:
+async def update_flow(call: Call[FlowUpdate, None], flow_id: FlowId) -> Reply:
     body = call.body
     detail = await call.app[FLOWS].update(
-        call.principal, call.path("flow_id"), name=body.name, description=body.description,
+        call.principal, flow_id, name=body.name, description=body.description,
         content=body.content, if_match=parse_if_match(call.header("If-Match")),
         request_id=call.request_id)
     return detail_reply(detail)
 
 
-async def delete_flow(call: Call[None, None]) -> Reply:
-    await call.app[FLOWS].delete(call.principal, call.path("flow_id"),
+async def delete_flow(call: Call[None, None], flow_id: FlowId) -> Reply:
+    await call.app[FLOWS].delete(call.principal, flow_id,
                                  if_match=parse_if_match(call.header("If-Match")),
                                  request_id=call.request_id)
     return NO_CONTENT
 
 
-async def restore_flow(call: Call[None, None]) -> Reply:
-    return detail_reply(await call.app[FLOWS].restore(call.principal, call.path("flow_id"),
+async def restore_flow(call: Call[None, None], flow_id: FlowId) -> Reply:
+    return detail_reply(await call.app[FLOWS].restore(call.principal, flow_id,
                                                       request_id=call.request_id))
 
 
-async def list_versions(call: Call[None, PageQuery]) -> Reply:
+async def list_versions(call: Call[None, PageQuery], flow_id: FlowId) -> Reply:
     cursor = call.cursor(1)
-    page = call.app[FLOWS].versions(call.principal, call.path("flow_id"),
+    page = call.app[FLOWS].versions(call.principal, flow_id,
                                     before_seq=int(cursor[0]) if cursor else None,
                                     limit=call.query.limit)
     return ok(VersionList(items=[VersionSummary(**item) for item in page.items],
@@ -231,27 +233,28 @@ async def list_versions(call: Call[None, PageQuery]) -> Reply:
                           else None))
 
 
-async def get_version(call: Call[None, None]) -> Reply:
-    body = call.app[FLOWS].version(call.principal, call.path("flow_id"), call.path("version"))
+async def get_version(call: Call[None, None], flow_id: FlowId, version: VersionParam) -> Reply:
+    body = call.app[FLOWS].version(call.principal, flow_id, version)
     return ok(RawJson(body, VersionContent))
 
 
-async def diff_version(call: Call[None, DiffQuery]) -> Reply:
-    diff = call.app[FLOWS].diff(call.principal, call.path("flow_id"), call.path("version"),
+async def diff_version(call: Call[None, DiffQuery],
+                       flow_id: FlowId, version: VersionParam) -> Reply:
+    diff = call.app[FLOWS].diff(call.principal, flow_id, version,
                                 call.query.against or None)
     return ok(FlowDiff.model_validate(diff))
 
 
-async def restore_version(call: Call[None, None]) -> Reply:
+async def restore_version(call: Call[None, None], flow_id: FlowId, version: VersionParam) -> Reply:
     detail = await call.app[FLOWS].restore_version(
-        call.principal, call.path("flow_id"), call.path("version"), request_id=call.request_id)
+        call.principal, flow_id, version, request_id=call.request_id)
     return detail_reply(detail)
 
 
-async def list_deployments(call: Call[None, PageQuery]) -> Reply:
+async def list_deployments(call: Call[None, PageQuery], flow_id: FlowId) -> Reply:
     cursor = call.cursor(2)
     page = call.app[FLOWS].deployments(
-        call.principal, call.path("flow_id"), limit=call.query.limit,
+        call.principal, flow_id, limit=call.query.limit,
         before=(str(cursor[0]), str(cursor[1])) if cursor else None)
     return ok(DeploymentList(items=[Deployment(**item) for item in page.items],
                              next_cursor=call.next_cursor(*page.next_key) if page.next_key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from scaiflow_box.api.fields import ScopeId
 from scaiflow_box.http.call import Call, Reply, ok
 from scaiflow_box.http.route import Response, Route
 from scaiflow_box.keys import LOOKUPS
@@ -70,8 +71,8 @@ async def list_scopes(call: Call[None, None]) -> Reply:
     return ok(ScopeInfoList(data=[ScopeInfo.model_validate(s) for s in scopes]))
 
 
-async def list_queues(call: Call[None, None]) -> Reply:
-    queues = await call.app[LOOKUPS].queues(call.principal, call.path("scope_id"))
+async def list_queues(call: Call[None, None], scope_id: ScopeId) -> Reply:
+    queues = await call.app[LOOKUPS].queues(call.principal, scope_id)
     return ok(QueueInfoList(data=[QueueInfo.model_validate(q) for q in queues]))
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from scaiflow_box.api.examples import flow_content_example, import_example
-from scaiflow_box.api.fields import Version
+from scaiflow_box.api.fields import FlowId, Version
 from scaiflow_box.compiler.errors import SUPPORTED_FORMATS
 from scaiflow_box.http.call import Call, Reply, ok
 from scaiflow_box.http.route import FLOW_BODY_LIMIT, RequestModel, Response, Route
@@ -114,8 +114,8 @@ async def import_yaml(call: Call[ImportRequest, None]) -> Reply:
     return ok(ImportOutput(content=content, warnings=warnings))
 
 
-async def run_flow_tests(call: Call[RunTestsRequest, None]) -> Reply:
-    report = await call.app[PREVIEW].run_tests(call.principal, call.path("flow_id"),
+async def run_flow_tests(call: Call[RunTestsRequest, None], flow_id: FlowId) -> Reply:
+    report = await call.app[PREVIEW].run_tests(call.principal, flow_id,
                                                call.body.version, call.body.tests)
     return ok(TestReport.model_validate(report))
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
 from scaiflow_box.errors import NotFound
 from scaiflow_box.http.call import Blob, Call, Reply, ok
-from scaiflow_box.http.route import Response, Route
+from scaiflow_box.http.route import PathParam, Response, Route
 
 TAG = "reference"
 
@@ -72,13 +73,16 @@ async def api_reference(call: Call[None, None]) -> Reply:
                                                 "Cache-Control": "no-cache"})
 
 
-async def api_reference_asset(call: Call[None, None]) -> Reply:
-    name = call.path("asset")
-    content_type = ASSETS.get(name)
+AssetName = Annotated[str, PathParam("The asset's file name", r"^[A-Za-z0-9._-]+$",
+                                     max_length=64)]
+
+
+async def api_reference_asset(call: Call[None, None], asset: AssetName) -> Reply:
+    content_type = ASSETS.get(asset)
     if content_type is None:
         raise NotFound("Not Found")
     # The bundle is 1.5 MB: read it once, off the event loop.
-    data = await asyncio.get_running_loop().run_in_executor(None, _read_asset, name)
+    data = await asyncio.get_running_loop().run_in_executor(None, _read_asset, asset)
     return ok(Blob(data, content_type), headers={**SECURITY_HEADERS,
                                                  "Cache-Control": "public, max-age=86400"})
 

@@ -13,6 +13,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from scaiflow_box.api.fields import CheckpointId, CoreId
 from scaiflow_box.api.lookups import UPSTREAM_ERRORS
 from scaiflow_box.http.call import Call, Reply, Streamed, ok
 from scaiflow_box.http.route import QueryModel, RequestModel, Response, Route
@@ -109,15 +110,16 @@ def _answer(value: Any) -> UpstreamAnswer:
     return UpstreamAnswer.model_validate(value if isinstance(value, dict) else {"data": value})
 
 
-async def resolve_checkpoint(call: Call[ResolveRequest, None]) -> Reply:
+async def resolve_checkpoint(call: Call[ResolveRequest, None],
+                             checkpoint_id: CheckpointId) -> Reply:
     answer = await call.app[LOOKUPS].resolve_checkpoint(
-        call.principal, call.path("checkpoint_id"), resolution=call.body.resolution,
+        call.principal, checkpoint_id, resolution=call.body.resolution,
         comment=call.body.comment, request_id=call.request_id)
     return ok(_answer(answer))
 
 
-async def invoke_core(call: Call[InvokeRequest, None]) -> Reply:
-    answer = await call.app[LOOKUPS].invoke(call.principal, call.path("core_id"),
+async def invoke_core(call: Call[InvokeRequest, None], core_id: CoreId) -> Reply:
+    answer = await call.app[LOOKUPS].invoke(call.principal, core_id,
                                             call.body.input, call.request_id)
     return ok(_answer(answer))
 

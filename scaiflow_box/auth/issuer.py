@@ -20,13 +20,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from scaiflow_box.crypto.envelope import (
-    MasterKey,
-    aad_for,
-    unwrap_with_master,
-    wrap_with_master,
-)
+from scaiflow_box.crypto.envelope import MasterKey, unwrap_with_master, wrap_with_master
 from scaiflow_box.store import keys as key_rows
+from scaiflow_box.store.encrypted_fields import aad_for
 
 LOCAL_AUDIENCE = "scaiflow-box"
 ALGORITHM = "ES256"

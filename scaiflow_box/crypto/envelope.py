@@ -14,7 +14,6 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -92,10 +91,6 @@ def load_or_create_master_key(path: Path, *, create: bool = True) -> MasterKey:
     return key
 
 
-def aad_for(tenant_id: str, table: str, name: str) -> bytes:
-    return f"{tenant_id}|{table}|{name}".encode()
-
-
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> str:
     nonce = secrets.token_bytes(NONCE_BYTES)
     return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, plaintext, aad)).decode("ascii")
@@ -132,37 +127,3 @@ def unwrap_with_master(master: MasterKey, stored: str, aad: bytes) -> bytes:
             f"value is wrapped by key {kek_id}, the master key in use is {master.kek_id}"
         )
     return open_sealed(master.key, sealed, aad)
-
-
-# -- the registry of encrypted fields ----------------------------------------------------
-@dataclass(frozen=True)
-class EncryptedField:
-    """One encrypted column. `name_column` names the value in its AAD; `tenant_column` gives
-    the AAD's tenant (None: an appliance-wide value, AAD tenant `-`). `protected_by` says
-    whether the master key wraps the value itself or a tenant's data key encrypts it."""
-
-    table: str
-    column: str
-    name_column: str
-    tenant_column: str | None
-    protected_by: Literal["master_key", "data_key"]
-
-    def aad(self, tenant_id: str | None, name: str) -> bytes:
-        return aad_for(tenant_id or "-", self.table, name)
-
-
-DATA_KEYS = EncryptedField("data_keys", "wrapped", "id", "tenant_id", "master_key")
-ISSUER_KEYS = EncryptedField("issuer_keys", "private_key", "kid", None, "master_key")
-TENANT_SECRETS = EncryptedField("tenant_secrets", "value", "name", "tenant_id", "data_key")
-
-# One registry of encrypted fields drives encrypt, rotate, backup checks and tests (§19.2):
-# a column that holds a secret is listed here or it is a bug.
-ENCRYPTED_FIELDS: tuple[EncryptedField, ...] = (DATA_KEYS, ISSUER_KEYS, TENANT_SECRETS)
-
-
-def registered_field(table: str) -> EncryptedField:
-    """The registered field of `table` (KeyError for a table that holds no secret)."""
-    for item in ENCRYPTED_FIELDS:
-        if item.table == table:
-            return item
-    raise KeyError(f"{table} holds no registered encrypted field")

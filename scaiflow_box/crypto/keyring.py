@@ -20,11 +20,8 @@ import sqlite3
 import threading
 
 from scaiflow_box.crypto.envelope import (
-    DATA_KEYS,
-    ENCRYPTED_FIELDS,
     KEY_BYTES,
     DecryptionFailed,
-    EncryptedField,
     MasterKey,
     MasterKeyError,
     encrypt_value,
@@ -36,6 +33,7 @@ from scaiflow_box.crypto.envelope import (
 from scaiflow_box.crypto.master_key import MasterKeyMismatch, MasterKeySource
 from scaiflow_box.ids import new_id
 from scaiflow_box.store import secrets as secret_rows
+from scaiflow_box.store.encrypted_fields import DATA_KEYS, ENCRYPTED_FIELDS, EncryptedField
 
 log = logging.getLogger(__name__)
 

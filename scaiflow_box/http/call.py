@@ -102,9 +102,6 @@ class Call(Generic[B, Q]):
     def request_id(self) -> str | None:
         return self.request.get(REQUEST_ID)
 
-    def path(self, name: str) -> str:
-        return self.request.match_info[name]
-
     def header(self, name: str) -> str | None:
         """A request header the route declares (reading an undeclared one is a bug)."""
         if name.lower() not in self.route.header_names:

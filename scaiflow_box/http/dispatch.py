@@ -21,14 +21,13 @@ from scaiflow_box.http.call import Blob, Call, RawJson, Reply, Streamed
 from scaiflow_box.http.errors import HttpError, error_response, status_of
 from scaiflow_box.http.parsing import RawBody, parse_body, parse_query, read_bytes
 from scaiflow_box.http.route import (
-    PATH_PARAM_MAX_LENGTH,
     PUBLIC_ALLOW_LIST,
     REQUEST_HEADER_KEYWORDS,
     Header,
     Route,
 )
 from scaiflow_box.http.route_table import AiohttpHandler, RouteTable
-from scaiflow_box.keys import ROUTES, SETTINGS
+from scaiflow_box.http.state import ROUTES, SETTINGS
 
 log = logging.getLogger("scaiflow_box.http")
 
@@ -107,15 +106,18 @@ def make_endpoint(route: Route) -> AiohttpHandler:
     query_model = route.query
     limit = route.body_limit
     headers = checked_headers(route)
-    path_params = route.path_params
+    path_params = tuple(route.path_param_specs.items())
     if route.raw_body and body_model is None:
         raise ValueError(f"{route.name}: a raw body route must declare its body model")
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
         try:
-            for name in path_params:
-                if len(request.match_info[name]) > PATH_PARAM_MAX_LENGTH:
+            arguments: dict[str, str] = {}
+            for name, spec in path_params:
+                value = request.match_info[name]
+                if not spec.accepts(value):
                     raise NotFound("Not Found")
+                arguments[name] = value
             if headers:
                 check_headers(request, headers)
             query = parse_query(request, query_model) if query_model is not None else None
@@ -128,7 +130,7 @@ def make_endpoint(route: Route) -> AiohttpHandler:
                 else:
                     body = await parse_body(request, body_model, limit=limit,
                                             body_timeout=timeout)
-            reply = await handler(Call(request, route, body, query))
+            reply = await handler(Call(request, route, body, query), **arguments)
         except DomainError as exc:
             _note_undeclared(route, exc)
             raise

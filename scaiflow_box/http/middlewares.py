@@ -21,7 +21,7 @@ from scaiflow_box.errors import DomainError, NotAuthenticated
 from scaiflow_box.http.errors import error_response, json_response
 from scaiflow_box.http.parsing import ClientGone
 from scaiflow_box.http.route import Route
-from scaiflow_box.keys import PRINCIPAL, REQUEST_ID, ROUTES, SETTINGS
+from scaiflow_box.http.state import PRINCIPAL, REQUEST_ID, ROUTES, SETTINGS
 
 log = logging.getLogger("scaiflow_box.http")
 

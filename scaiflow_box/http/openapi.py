@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from scaiflow_box import __version__
-from scaiflow_box.http.route import PATH_PARAM_MAX_LENGTH, Response, Route
+from scaiflow_box.http.route import Response, Route
 
 REF = "#/components/schemas/{model}"
 
@@ -34,16 +34,6 @@ TAGS = {
     "operations": "Health, readiness and this document (SPEC §16)",
     "reference": "This API reference, served offline",
 }
-PATH_PARAMETERS = {
-    "flow_id": "A flow id (`flow_…`)",
-    "version": "A version of the flow (`1.0.3`)",
-    "acl_id": "An ACL id (`acl_…`)",
-    "user_id": "A user id (ScaiKey's `usr_…`)",
-    "token_id": "A service token id (`tok_…`) or its jti",
-    "asset": "The asset's file name",
-}
-
-
 # A model field can stand in for a schema the route models do not hold themselves: its JSON
 # schema is `{SCHEMA_MARKER: "<name>"}`, and the document replaces it with a reference to the
 # named model given to `build_openapi` (flow content: validated by the compiler's own check,
@@ -121,10 +111,9 @@ def _operation(route: Route, schemas: dict[tuple[type[BaseModel], JsonSchemaMode
         operation["description"] = description
 
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True,
-         "description": PATH_PARAMETERS.get(name, name),
-         "schema": {"type": "string", "minLength": 1, "maxLength": PATH_PARAM_MAX_LENGTH}}
-        for name in route.path_params
+        {"name": name, "in": "path", "required": True, "description": spec.description,
+         "schema": spec.schema}
+        for name, spec in route.path_param_specs.items()
     ]
     if route.query is not None:
         parameters += _query_parameters(route.query)

@@ -12,6 +12,8 @@ be marked public (registration fails on any other).
 
 from __future__ import annotations
 
+import re
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,10 +21,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from scaiflow_box.http.call import Call, Reply
+from scaiflow_box.http.call import Reply
 from scaiflow_box.http.errors import ERRORS, ErrorSpec
 
-Handler = Callable[[Call[Any, Any]], Awaitable[Reply]]
+# `handler(call, **path_parameters)`: each parameter of the path is a keyword argument of the
+# handler, annotated `Annotated[str, PathParam(...)]` (see `PathParam`).
+Handler = Callable[..., Awaitable[Reply]]
 Auth = Literal["token", "public", "dev_token"]
 Kind = Literal["http", "websocket"]
 
@@ -46,6 +50,51 @@ PUBLIC_ALLOW_LIST = frozenset({
     "/api/v1/webhooks/scaikey",
     "/api/v1/dev/deploy",
 })
+
+
+@dataclass(frozen=True)
+class PathParam:
+    """How a path parameter is declared: on the handler's own argument, as
+    `flow_id: Annotated[str, PathParam("A flow id (`flow_…`)")]`. The dispatcher passes the
+    value as that argument; a value longer than `max_length` or not matching `pattern` names
+    nothing and is 404 before the handler runs. The document shows the same schema."""
+
+    description: str
+    pattern: str | None = None
+    max_length: int = PATH_PARAM_MAX_LENGTH
+
+    @cached_property
+    def matcher(self) -> re.Pattern[str] | None:
+        return re.compile(self.pattern) if self.pattern else None
+
+    def accepts(self, value: str) -> bool:
+        if not value or len(value) > self.max_length:
+            return False
+        return self.matcher is None or self.matcher.fullmatch(value) is not None
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "minLength": 1,
+                                  "maxLength": self.max_length}
+        if self.pattern:
+            schema["pattern"] = self.pattern
+        return schema
+
+
+def path_params_of(handler: Handler, names: tuple[str, ...]) -> dict[str, PathParam]:
+    """The `PathParam` of each of `names` from the handler's annotations; a path parameter the
+    handler does not declare (or declares without a `PathParam`) is a registration error."""
+    hints = typing.get_type_hints(handler, include_extras=True)
+    found: dict[str, PathParam] = {}
+    for name in names:
+        hint = hints.get(name)
+        spec = next((m for m in getattr(hint, "__metadata__", ()) if isinstance(m, PathParam)),
+                    None)
+        if spec is None:
+            raise ValueError(f"{handler.__name__}: path parameter {name} must be an argument "
+                             "annotated Annotated[str, PathParam(...)]")
+        found[name] = spec
+    return found
 
 
 class RequestModel(BaseModel):
@@ -141,6 +190,10 @@ class Route:
             if part.startswith("{") and part.endswith("}"):
                 names.append(part[1:-1])
         return tuple(names)
+
+    @cached_property
+    def path_param_specs(self) -> dict[str, PathParam]:
+        return path_params_of(self.handler, self.path_params)
 
     @cached_property
     def response_by_status(self) -> dict[int, Response]:

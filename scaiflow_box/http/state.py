@@ -9,8 +9,12 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from scaiflow_box.auth.principal import Principal
+    from scaiflow_box.config import Settings
     from scaiflow_box.http.cursors import CursorCodec
+    from scaiflow_box.http.route_table import RouteTable
 
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+ROUTES: web.AppKey[RouteTable] = web.AppKey("routes")
 CURSORS: web.AppKey[CursorCodec] = web.AppKey("cursors")
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

@@ -15,13 +15,14 @@ from urllib.parse import urlsplit
 
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.config import Settings
-from scaiflow_box.crypto.envelope import TENANT_SECRETS, DecryptionFailed, MasterKeyError
+from scaiflow_box.crypto.envelope import DecryptionFailed, MasterKeyError
 from scaiflow_box.crypto.keyring import Keyring
 from scaiflow_box.errors import InvalidInput, NotConfigured, NotFound, PreconditionFailed
 from scaiflow_box.store import audit
 from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.encrypted_fields import TENANT_SECRETS
 from scaiflow_box.upstream.client import DestinationNotAllowed, check_destination
 from scaiflow_box.upstream.scaigrid import ScaiGridAuth
 

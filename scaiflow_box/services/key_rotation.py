@@ -2,9 +2,9 @@
 
 A new KEK; every data key and the issuer keys are re-wrapped under it in ONE transaction
 (`--reencrypt` also replaces every tenant's data key and re-encrypts every registered secret).
-The fields touched are those of the registry (`crypto.envelope.ENCRYPTED_FIELDS`). The key file
-follows the crash-safe protocol of `crypto.master_key`: staged as `master.key.new` while the
-transaction holds the write lock, renamed over `master.key` after the commit.
+The fields touched are those of the registry (`store.encrypted_fields.ENCRYPTED_FIELDS`). The
+key file follows the crash-safe protocol of `crypto.master_key`: staged as `master.key.new`
+while the transaction holds the write lock, renamed over `master.key` after the commit.
 
 The CLI runs `rotate_offline`; the admin API (`KeyRotationService`) runs the same transaction
 through the server's writer and the file steps in an executor, never on the event loop.
@@ -18,20 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from scaiflow_box.auth.principal import Principal
-from scaiflow_box.crypto.envelope import (
-    DATA_KEYS,
-    ENCRYPTED_FIELDS,
-    MasterKey,
-    MasterKeyError,
-    encrypt_value,
-    wrap_with_master,
-)
+from scaiflow_box.crypto.envelope import MasterKey, MasterKeyError, encrypt_value, wrap_with_master
 from scaiflow_box.crypto.keyring import Keyring
 from scaiflow_box.crypto.master_key import ENV_NAME
 from scaiflow_box.errors import Conflict
 from scaiflow_box.store import audit
 from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.encrypted_fields import DATA_KEYS, ENCRYPTED_FIELDS
 
 
 @dataclass(frozen=True)

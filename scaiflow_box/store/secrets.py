@@ -3,7 +3,7 @@ encrypted; this module only stores rows.
 
 Every query for one tenant's rows takes `tenant_id`. The appliance-wide queries at the end
 (every value of a registered encrypted field, every data key) exist for key rotation and the
-checks driven by the registry (`crypto.envelope.ENCRYPTED_FIELDS`).
+checks driven by the registry (`store.encrypted_fields.ENCRYPTED_FIELDS`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from scaiflow_box.crypto.envelope import EncryptedField
+from scaiflow_box.store.encrypted_fields import EncryptedField
 from scaiflow_box.store.keys import get_meta
 from scaiflow_box.timestamps import now_iso
 

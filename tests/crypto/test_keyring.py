@@ -14,19 +14,12 @@ from hypothesis import strategies as st
 
 from scaiflow_box.auth.issuer import LocalIssuer
 from scaiflow_box.crypto.envelope import (
-    DATA_KEYS,
-    ENCRYPTED_FIELDS,
-    ISSUER_KEYS,
-    TENANT_SECRETS,
     DecryptionFailed,
-    EncryptedField,
     MasterKey,
     MasterKeyError,
-    aad_for,
     encrypt_value,
     open_sealed,
     read_key_file,
-    registered_field,
     split_stored,
 )
 from scaiflow_box.crypto.keyring import Keyring, check_encrypted_fields, open_keyring
@@ -34,6 +27,15 @@ from scaiflow_box.crypto.master_key import MasterKeyMismatch, MasterKeySource
 from scaiflow_box.services.key_rotation import rewrap_database, rotate_offline
 from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.encrypted_fields import (
+    DATA_KEYS,
+    ENCRYPTED_FIELDS,
+    ISSUER_KEYS,
+    TENANT_SECRETS,
+    EncryptedField,
+    aad_for,
+    registered_field,
+)
 
 
 @pytest.fixture
