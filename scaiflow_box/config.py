@@ -240,6 +240,7 @@ class Evaluation:
     values: dict[str, Any]
     sources: dict[str, str]  # field name -> "default" | "environment" | "env file P" | ...
     given: dict[str, str]  # variable -> its (stripped, non-blank) text
+    invalid: set[str]  # variables whose text is not a value of their kind
     problems: list[str]
 
 
@@ -258,6 +259,7 @@ def evaluate(environ: Mapping[str, str] | None = None,
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     given: dict[str, str] = {}
+    invalid: set[str] = set()
     problems: list[str] = []
     for row in settings_table():
         text = _blank_to_none(env.values.get(row.env))
@@ -270,6 +272,7 @@ def evaluate(environ: Mapping[str, str] | None = None,
         try:
             values[row.field_name] = row.kind.parse(text)
         except Invalid as exc:
+            invalid.add(row.env)
             problems.extend(f"{row.env}: {problem}" for problem in exc.problems)
     for name, value in (overrides or {}).items():
         if value is not None:
@@ -279,7 +282,7 @@ def evaluate(environ: Mapping[str, str] | None = None,
         problem = check(values, given)
         if problem is not None:
             problems.append(problem)
-    return Evaluation(env, values, sources, given, problems)
+    return Evaluation(env, values, sources, given, invalid, problems)
 
 
 def load_settings(
