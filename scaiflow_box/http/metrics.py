@@ -5,26 +5,26 @@ exposes a handful of families from one process, and the text format (version 0.0
 few lines of escaping. Everything here runs on the event loop thread, so plain counters
 need no locks.
 
-- `request_metrics_middleware`: one latency histogram per (method, route template, status).
-  Only installed when `SCAIFLOW_METRICS` is on, so a box that does not export metrics does not
-  pay for measuring.
+- `RequestMetrics`: one latency histogram per (method, route template, status), fed by the
+  outermost middleware (`http/middlewares.py`) for every request, and a `TrafficWindow` of the
+  last minute for the operator's dashboard (`GET /api/v1/admin/system`): requests per second,
+  error rate, latency percentiles. `/metrics` exposes the histograms only when
+  `SCAIFLOW_METRICS` is on.
 - `upstream_trace_config`: counts failed upstream calls (timeouts, connection failures,
   5xx answers) per destination host, from aiohttp's client tracing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import SimpleNamespace
 
 import aiohttp
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 CONTENT_TYPE = "text/plain; version=0.0.4"
 # Seconds; the appliance's budgets are a few ms (GET) to ~100 ms (compile a big flow).
@@ -33,25 +33,116 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SeriesKey = tuple[str, str, str]
 
 
+def estimate_quantile(q: float, buckets: tuple[float, ...], counts: list[float]) -> float | None:
+    """The q-quantile of observations counted per bucket (`counts[i]` in `(buckets[i-1],
+    buckets[i]]`, then the +Inf count), interpolated linearly inside its bucket as
+    Prometheus's `histogram_quantile` does; in the +Inf bucket, the highest finite bound.
+    None without observations."""
+    total = sum(counts)
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0.0
+    lower = 0.0
+    for bound, count in zip(buckets, counts, strict=False):
+        if count and seen + count >= rank:
+            return lower + (bound - lower) * (rank - seen) / count
+        seen += count
+        lower = bound
+    return buckets[-1]
+
+
+class TrafficWindow:
+    """The requests of the last minute, in six 10-second slots (the oldest slot is reused
+    when time moves on): how many, how many failed (4xx, 5xx) and a latency histogram.
+    Streams (WebSocket, server-sent events) are counted but kept out of the latency: their
+    duration is how long a client watched."""
+
+    SLOT_SECONDS = 10
+    SLOTS = 6
+
+    def __init__(self, buckets: tuple[float, ...], clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.buckets = buckets
+        self._clock = clock
+        self._started = clock()
+        # per slot: [slot number, requests, 4xx, 5xx, latency counts per bucket..., +Inf]
+        self._slots: list[list[float]] = [[-1.0] + [0.0] * (len(buckets) + 4)
+                                          for _ in range(self.SLOTS)]
+
+    def observe(self, status: int, seconds: float, streamed: bool) -> None:
+        number = self._clock() // self.SLOT_SECONDS
+        slot = self._slots[int(number) % self.SLOTS]
+        if slot[0] != number:
+            slot[0] = number
+            slot[1:] = [0.0] * (len(slot) - 1)
+        slot[1] += 1
+        if status >= 500:
+            slot[3] += 1
+        elif status >= 400:
+            slot[2] += 1
+        if not streamed:
+            slot[4 + bisect_left(self.buckets, seconds)] += 1
+
+    def summary(self) -> dict[str, float | int | None]:
+        now = self._clock()
+        current = now // self.SLOT_SECONDS
+        live = [slot for slot in self._slots if current - self.SLOTS < slot[0] <= current]
+        requests = int(sum(slot[1] for slot in live))
+        client_errors = int(sum(slot[2] for slot in live))
+        server_errors = int(sum(slot[3] for slot in live))
+        latency = [sum(slot[4 + i] for slot in live) for i in range(len(self.buckets) + 1)]
+        # The window: five whole slots and the current one so far, or less since start.
+        covered = min((self.SLOTS - 1) * self.SLOT_SECONDS + now % self.SLOT_SECONDS,
+                      now - self._started)
+        return {
+            "window_seconds": self.SLOTS * self.SLOT_SECONDS,
+            "requests": requests,
+            "requests_per_second": round(requests / covered, 3) if covered > 0 else 0.0,
+            "client_errors": client_errors,
+            "server_errors": server_errors,
+            "error_rate": round(server_errors / requests, 4) if requests else 0.0,
+            "latency_p50_seconds": estimate_quantile(0.5, self.buckets, latency),
+            "latency_p99_seconds": estimate_quantile(0.99, self.buckets, latency),
+        }
+
+
 class RequestMetrics:
-    """Latency histograms of answered requests, by method, route template and status."""
+    """Latency histograms of answered requests, by method, route template and status; and the
+    last minute's traffic."""
 
     def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
         self.buckets = buckets
         # per series: one count per bucket, then the +Inf count, then the sum of seconds
         self._series: dict[SeriesKey, list[float]] = {}
+        self.recent = TrafficWindow(buckets)
 
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+    def observe(self, method: str, route: str, status: int, seconds: float,
+                streamed: bool = False) -> None:
         key = (method if method in METHODS else "OTHER", route, str(status))
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = [0.0] * (len(self.buckets) + 2)
         series[bisect_left(self.buckets, seconds)] += 1
         series[-1] += seconds
+        self.recent.observe(status, seconds, streamed)
+
+    def totals(self) -> dict[str, int]:
+        """Since start: requests, and those answered 4xx and 5xx."""
+        requests = client_errors = server_errors = 0
+        for (_method, _route, status), series in self._series.items():
+            count = int(sum(series[:-1]))
+            requests += count
+            code = int(status)
+            if code >= 500:
+                server_errors += count
+            elif code >= 400:
+                client_errors += count
+        return {"requests": requests, "client_errors": client_errors,
+                "server_errors": server_errors}
 
     def write(self, out: Exposition) -> None:
         name = "scaiflow_http_request_duration_seconds"
@@ -82,29 +173,9 @@ def route_template(request: web.Request) -> str:
     return resource.canonical if resource is not None else UNMATCHED
 
 
-def request_metrics_middleware(metrics: RequestMetrics) -> Middleware:
-    """The outermost middleware: times everything the other middlewares and the handler do."""
-
-    @web.middleware
-    async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        except asyncio.CancelledError:
-            status = 0  # the client went away: no answer to count
-            raise
-        finally:
-            if status:
-                metrics.observe(request.method, route_template(request), status,
-                                time.perf_counter() - started)
-
-    return measure
+def is_stream(response: web.StreamResponse) -> bool:
+    """A WebSocket session or a server-sent event stream: its duration is not latency."""
+    return response.status == 101 or response.content_type == "text/event-stream"
 
 
 # -- upstream calls ------------------------------------------------------------------------
