@@ -142,11 +142,10 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
 
 async def _system(app: web.Application) -> AsyncIterator[None]:
     """The operator's dashboard and log views (after readiness exists)."""
-    requests = app[METRICS].requests
+    traffic = app[METRICS].traffic
     app[SYSTEM] = SystemService(app[SETTINGS], app[READINESS], app[LOG_RING],
                                 started_at=app[METRICS].started_at,
-                                recent_traffic=requests.recent.summary,
-                                traffic_totals=requests.totals)
+                                recent_traffic=traffic.summary, traffic_totals=traffic.totals)
     # Read once, off the loop: from a source checkout it asks git.
     await asyncio.get_running_loop().run_in_executor(None, build_info)
     yield
@@ -204,7 +203,9 @@ def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web
     """The appliance; `routes` defaults to the whole table (tests add routes of their own)."""
     metrics = ApplianceMetrics()
     app = web.Application(
-        middlewares=[request_middleware(metrics.requests, access_log=settings.access_log),
+        middlewares=[request_middleware(metrics.traffic,
+                                        metrics.requests if settings.metrics else None,
+                                        access_log=settings.access_log),
                      cors_middleware, error_middleware, auth_middleware(_resolve_principal)],
         # Bodies are read by the dispatcher with each route's own limit (http/route.py).
         client_max_size=16 * 1024 * 1024,

@@ -22,7 +22,13 @@ from aiohttp.typedefs import Middleware
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.errors import DomainError, NotAuthenticated
 from scaiflow_box.http.errors import error_response, json_response
-from scaiflow_box.http.metrics import METHODS, RequestMetrics, is_stream, route_template
+from scaiflow_box.http.metrics import (
+    METHODS,
+    RequestMetrics,
+    TrafficWindow,
+    is_stream,
+    route_template,
+)
 from scaiflow_box.http.parsing import ClientGone
 from scaiflow_box.http.route import Route
 from scaiflow_box.keys import PRINCIPAL, REQUEST_ID, ROUTES, SETTINGS
@@ -40,11 +46,12 @@ CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, Content-Encoding, If-Match, X-Request-ID"
 
 
-def request_middleware(metrics: RequestMetrics, *, access_log: bool) -> Middleware:
-    """The outermost middleware: gives the request its id, measures it (always: the operator's
-    dashboard shows the last minute's rate, errors and latency; `/metrics` exposes the
-    histograms only when on) and, with `SCAIFLOW_ACCESS_LOG`, logs one line for it. One
-    middleware for the three, because each layer costs every request a coroutine call."""
+def request_middleware(traffic: TrafficWindow, series: RequestMetrics | None, *,
+                       access_log: bool) -> Middleware:
+    """The outermost middleware: gives the request its id, measures it (always for the
+    operator's dashboard; per route for `/metrics` when `series` is given) and, with
+    `SCAIFLOW_ACCESS_LOG`, logs one line for it. One middleware for the three, because each
+    layer costs every request a coroutine call."""
 
     @web.middleware
     async def handle(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -68,8 +75,9 @@ def request_middleware(metrics: RequestMetrics, *, access_log: bool) -> Middlewa
         finally:
             seconds = time.perf_counter() - started
             if status:
-                metrics.observe(request.method, route_template(request), status, seconds,
-                                streamed)
+                traffic.observe(status, seconds, streamed)
+                if series is not None:
+                    series.observe(request.method, route_template(request), status, seconds)
             if access_log:
                 log_access(request, status, seconds, request_id)
 
