@@ -46,10 +46,10 @@ def _table(rows: list[dict[str, Any]]) -> str:
             return f"- (default: {row['default']})" if row["default"] else "-"
         return str(row["value"])
 
-    width = max(len(r["name"]) for r in rows) + 2
-    value_width = min(max(len(shown(r)) for r in rows), 48) + 2
-    lines = [f"{'SETTING':<{width}}{'VALUE':<{value_width}}SOURCE"]
-    lines += [f"{r['name']:<{width}}{shown(r):<{value_width}}{r['source']}" for r in rows]
+    width = max(len(r["name"]) for r in rows)
+    value_width = min(max(len(shown(r)) for r in rows), 48)  # longer values push SOURCE right
+    lines = [f"{'SETTING':<{width}}  {'VALUE':<{value_width}}  SOURCE"]
+    lines += [f"{r['name']:<{width}}  {shown(r):<{value_width}}  {r['source']}" for r in rows]
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ HOLDINGS: tuple[tuple[str, str, str], ...] = (
     ("groups", "", "group(s)"),
     ("users", "AND NOT (source = 'token' AND admin_role IS NULL)",
      "user(s) synced from ScaiKey, made by init, or holding an admin role"),
-    ("tenant_secrets", "", "stored credential(s)"),
+    ("tenant_secrets", "", "stored credential value(s) (ScaiGrid key, base URL)"),
     ("service_tokens", "AND revoked_at IS NULL AND expires_at > :now",
      "live service token(s) (revoke them first: a token would bring the tenant back)"),
 )
