@@ -28,7 +28,7 @@ def new_tenant_notice(conn: sqlite3.Connection, tenant_id: str) -> str | None:
     """A line for the operator when no tenant row and no service token knows `tenant_id`
     (None when it is known), naming the known tenants it is closest to."""
     if user_rows.get_tenant(conn, tenant_id) is not None \
-            or tenant_id in tenant_rows.service_token_tenants(conn):
+            or tenant_rows.has_service_tokens(conn, tenant_id):
         return None
     known = [row["id"] for row in user_rows.tenant_overview(conn)]
     close = difflib.get_close_matches(tenant_id, known, n=3, cutoff=0.75)

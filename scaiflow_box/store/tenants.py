@@ -73,6 +73,8 @@ def delete_tenant(conn: sqlite3.Connection, tenant_id: str) -> dict[str, int]:
     return removed
 
 
-def service_token_tenants(conn: sqlite3.Connection) -> set[str]:
-    """Tenants some service token was minted for (a tenant row appears at its first use)."""
-    return {row[0] for row in conn.execute("SELECT DISTINCT tenant_id FROM service_tokens")}
+def has_service_tokens(conn: sqlite3.Connection, tenant_id: str) -> bool:
+    """Whether a service token was ever minted for the tenant (its row appears at first use)."""
+    [found] = conn.execute("SELECT EXISTS (SELECT 1 FROM service_tokens WHERE tenant_id = ?)",
+                           (tenant_id,)).fetchone()
+    return bool(found)
