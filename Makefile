@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# `make run` installs the package alone (what running needs); the test, lint, contract and
+# bench targets add the dev extras. A dev install is also a run install.
+RUN_STAMP := $(VENV)/.installed-run-stamp
 STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= ./scaiflow-data
 # pytest-xdist processes for `make test`; the CI machines have 2 cores
@@ -19,11 +22,17 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed-stamp
 
 .PHONY: run test contract lint bench clean init interop-deps binary smoke
 
+$(RUN_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUN_STAMP)
 
 $(INTEROP_STAMP): $(INTEROP)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
@@ -35,7 +44,7 @@ $(INTEROP_STAMP): $(INTEROP)/package-lock.json
 
 interop-deps: $(INTEROP_STAMP)
 
-init: $(STAMP)
+init: $(RUN_STAMP)
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) $(BIN)/scaiflow-box init
 
 run: init

@@ -15,6 +15,13 @@
 # and, only when the prefix is / : the system user and group `scaiflow-box`, then
 # `systemctl daemon-reload`, `enable` and (re)start. The data directory
 # /var/lib/scaiflow-box is made by systemd (StateDirectory=) on the first start.
+#
+# Options:
+#   --binary PATH   the binary, when it is not next to this script
+#   --prefix DIR    install under DIR (packaging, tests): no user, no systemctl
+#   --dry-run       print every step without doing it
+#   --no-start      install and enable, but do not (re)start the service
+#   -h, --help      this text
 set -eu
 
 PREFIX=/
@@ -25,8 +32,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ARCH=$(uname -m)
 USER_NAME=scaiflow-box
 
-usage() {
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+# The comment block at the top of this file, without its `# `.
+usage_text() {
+    sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+}
+usage() {  # a usage error: the text on stderr, exit 2
+    usage_text >&2
     exit 2
 }
 
@@ -38,7 +49,7 @@ while [ $# -gt 0 ]; do
         --binary=*) BINARY=${1#*=}; shift ;;
         --dry-run) DRY_RUN=1; shift ;;
         --no-start) START=0; shift ;;
-        -h|--help) usage ;;
+        -h|--help) usage_text; exit 0 ;;
         *) echo "install.sh: unknown option $1" >&2; usage ;;
     esac
 done

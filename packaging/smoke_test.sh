@@ -110,6 +110,15 @@ fi
 out=$(sfb version) || fail "version"
 [[ $out == "scaiflow-box "* ]] || fail "version printed: $out"
 pass "version: $out"
+out=$(sfb --version) || fail "--version"
+[[ $out == "scaiflow-box "*"(commit "*", built "*")" ]] || fail "--version printed: $out"
+pass "--version names the commit and the build date: $out"
+SMOKE_ENV="SCAIFLOW_API_TOKEN=smoke-secret-value" sfb config >"$WORK/config.txt" 2>&1 \
+    || fail "config: $(cat "$WORK/config.txt")"
+grep -q "^SCAIFLOW_DATA_DIR .*$DATA .*environment$" "$WORK/config.txt" \
+    || fail "config: $(cat "$WORK/config.txt")"
+grep -q "smoke-secret-value" "$WORK/config.txt" && fail "config printed a secret"
+pass "config (effective settings and their source; the secret masked)"
 
 sfb validate "$EXAMPLE" >"$WORK/validate.log" 2>&1 || fail "validate"
 pass "validate $EXAMPLE"
@@ -238,6 +247,32 @@ SMOKE_ENV="SCAIKEY_ALGORITHMS=ES256" sfb jwks import "$JWKS" --issuer https://sc
 sfb jwks show >"$WORK/jwks.txt" 2>>"$WORK/cli.log" || fail "jwks show"
 grep -q "smoke-test-key" "$WORK/jwks.txt" || fail "jwks show: $(cat "$WORK/jwks.txt")"
 pass "jwks import / show"
+
+# A tenant that a token brought in, and that holds nothing else, can be deleted.
+TENANT_TOKEN=$(sfb token mint --sub ci --tenant tnt_smoke --ttl 600 2>"$WORK/mint-new.log") \
+    || fail "token mint --tenant tnt_smoke"
+grep -q "tenant tnt_smoke is new on this appliance" "$WORK/mint-new.log" \
+    || fail "no notice of a new tenant: $(cat "$WORK/mint-new.log")"
+curl -sf -o /dev/null -H "Authorization: Bearer $TENANT_TOKEN" "$URL/api/v1/me" \
+    || fail "tnt_smoke's first request"
+sfb tenants list >"$WORK/tenants.txt" 2>>"$WORK/cli.log" || fail "tenants list"
+grep -q "^tnt_smoke " "$WORK/tenants.txt" || fail "tenants list: $(cat "$WORK/tenants.txt")"
+if sfb tenants delete tnt_smoke >"$WORK/tenant-delete.log" 2>&1; then
+    fail "tenants delete went ahead while the tenant had a live token"
+fi
+TENANT_JTI=$(printf '%s' "$TENANT_TOKEN" | cut -d. -f2 | tr '_-' '/+' | base64 -d 2>/dev/null \
+      | grep -o '"jti":"tok_[a-z0-9]*"' | cut -d'"' -f4) || true
+sfb token revoke "$TENANT_JTI" >>"$WORK/cli.log" 2>&1 || fail "token revoke $TENANT_JTI"
+sfb tenants delete tnt_smoke >>"$WORK/cli.log" 2>&1 || fail "tenants delete tnt_smoke"
+sfb tenants list >"$WORK/tenants.txt" 2>>"$WORK/cli.log" || fail "tenants list"
+grep -q "^tnt_smoke " "$WORK/tenants.txt" && fail "tnt_smoke is still listed"
+pass "token mint names a new tenant; tenants list / delete"
+
+expect 200 GET /api/v1/admin/system
+grep -q '"commit":' "$WORK/body" || fail "/admin/system: $(head -c 300 "$WORK/body")"
+expect 200 GET "/api/v1/admin/logs?limit=50"
+grep -q 'listening on' "$WORK/body" || fail "/admin/logs lacks the start-up line"
+pass "GET /api/v1/admin/system and /api/v1/admin/logs"
 
 # Rotating the master key while the server runs: the server keeps serving with the new key.
 old_key=$(cat "$DATA/master.key")

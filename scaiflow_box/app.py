@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
@@ -16,20 +17,17 @@ from scaiflow_box.api.table import all_routes
 from scaiflow_box.auth.jwks import JwksCache
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.auth.tokens import TokenVerifier
+from scaiflow_box.build_info import build_info
 from scaiflow_box.config import Settings
 from scaiflow_box.http.cursors import CursorCodec
 from scaiflow_box.http.dispatch import register_routes
-from scaiflow_box.http.metrics import (
-    ApplianceMetrics,
-    request_metrics_middleware,
-    upstream_trace_config,
-)
+from scaiflow_box.http.metrics import ApplianceMetrics, upstream_trace_config
 from scaiflow_box.http.middlewares import (
     add_response_headers,
     auth_middleware,
     cors_middleware,
     error_middleware,
-    request_id_middleware,
+    request_middleware,
 )
 from scaiflow_box.http.route import Route
 from scaiflow_box.keys import (
@@ -47,6 +45,7 @@ from scaiflow_box.keys import (
     JWKS,
     KEY_ROTATION,
     KEYRING,
+    LOG_RING,
     LOOKUPS,
     METRICS,
     PREVIEW,
@@ -54,9 +53,11 @@ from scaiflow_box.keys import (
     RETENTION,
     SETTINGS,
     SIGN_IN,
+    SYSTEM,
     UPSTREAM_SESSION,
     WEBHOOKS,
 )
+from scaiflow_box.log_ring import LogRing
 from scaiflow_box.services.acls import AclService
 from scaiflow_box.services.admin import AdminService
 from scaiflow_box.services.bootstrap import initialize
@@ -72,6 +73,7 @@ from scaiflow_box.services.preview import PreviewService
 from scaiflow_box.services.readiness import Readiness
 from scaiflow_box.services.retention import RetentionService
 from scaiflow_box.services.sign_in import SignInService
+from scaiflow_box.services.system import SystemService
 from scaiflow_box.services.webhooks import WebhookReceiver
 from scaiflow_box.store.content_cache import VersionContentCache
 from scaiflow_box.store.db import Database
@@ -80,6 +82,18 @@ from scaiflow_box.upstream.scaigrid import ScaiGridClient
 from scaiflow_box.upstream.scaikey import ScaiKeyClient, discovery_url
 from scaiflow_box.upstream.scaikey_admin import ScaiKeyAdminClient
 from scaiflow_box.upstream.scaikey_discovery import DiscoveryCache
+
+
+async def _log_ring(app: web.Application) -> AsyncIterator[None]:
+    """The recent log lines super admins read (`/admin/logs`): on the root logger from the
+    first start-up step (migrations log) to the last clean-up step."""
+    ring = app[LOG_RING]
+    root = logging.getLogger()
+    root.addHandler(ring)
+    try:
+        yield
+    finally:
+        root.removeHandler(ring)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -124,6 +138,17 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
     app[READINESS] = Readiness(app[DB], jwks, issuer_loaded=True)
     yield
     await jwks.close()
+
+
+async def _system(app: web.Application) -> AsyncIterator[None]:
+    """The operator's dashboard and log views (after readiness exists)."""
+    traffic = app[METRICS].traffic
+    app[SYSTEM] = SystemService(app[SETTINGS], app[READINESS], app[LOG_RING],
+                                started_at=app[METRICS].started_at,
+                                recent_traffic=traffic.summary, traffic_totals=traffic.totals)
+    # Read once, off the loop: from a source checkout it asks git.
+    await asyncio.get_running_loop().run_in_executor(None, build_info)
+    yield
 
 
 async def _scaigrid(app: web.Application) -> AsyncIterator[None]:
@@ -178,17 +203,18 @@ def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web
     """The appliance; `routes` defaults to the whole table (tests add routes of their own)."""
     metrics = ApplianceMetrics()
     app = web.Application(
-        middlewares=[*([request_metrics_middleware(metrics.requests)] if settings.metrics
-                       else []),
-                     request_id_middleware, cors_middleware, error_middleware,
-                     auth_middleware(_resolve_principal)],
+        middlewares=[request_middleware(metrics.traffic,
+                                        metrics.requests if settings.metrics else None,
+                                        access_log=settings.access_log),
+                     cors_middleware, error_middleware, auth_middleware(_resolve_principal)],
         # Bodies are read by the dispatcher with each route's own limit (http/route.py).
         client_max_size=16 * 1024 * 1024,
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
+    app[LOG_RING] = LogRing()
     app.on_response_prepare.append(add_response_headers)
     register_routes(app, all_routes() if routes is None else routes)
-    app.cleanup_ctx.extend([_database, _upstream, _identity, _scaigrid, _sign_in, _directory,
-                            _retention])
+    app.cleanup_ctx.extend([_log_ring, _database, _upstream, _identity, _system, _scaigrid,
+                            _sign_in, _directory, _retention])
     return app

@@ -15,14 +15,27 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from scaiflow_box import __version__
-
 Command = Callable[[argparse.Namespace], int]
 
 
 def cmd_version(args: argparse.Namespace) -> int:
-    print(f"scaiflow-box {__version__}")
+    from scaiflow_box.build_info import build_info
+
+    print(build_info().describe())
     return 0
+
+
+class _VersionAction(argparse.Action):
+    """`scaiflow-box --version`: the same line as `version`."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0,
+                         help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        parser.exit(cmd_version(namespace))
 
 
 def _data_dir_command(name: str) -> Command:
@@ -37,6 +50,24 @@ def _data_dir_command(name: str) -> Command:
 
     run.__name__ = name
     return run
+
+
+def cmd_tenants_list(args: argparse.Namespace) -> int:
+    from scaiflow_box.commands.tenants import cmd_tenants_list as run
+
+    return run(args)
+
+
+def cmd_tenants_delete(args: argparse.Namespace) -> int:
+    from scaiflow_box.commands.tenants import cmd_tenants_delete as run
+
+    return run(args)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from scaiflow_box.commands.show_config import cmd_config as run
+
+    return run(args)
 
 
 cmd_serve = _data_dir_command("cmd_serve")
@@ -109,6 +140,7 @@ def _add_tui_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaiflow-box",
                                      description="The ScaiFlow backend as an appliance.")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="data directory (else SCAIFLOW_DATA_DIR)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -120,7 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("init", parents=[common], help="create data dir, master key, DB"
                    ).set_defaults(func=cmd_init)
-    sub.add_parser("version", help="print the version").set_defaults(func=cmd_version)
+    sub.add_parser("version", help="print the version, and the commit and build date of a "
+                   "binary").set_defaults(func=cmd_version)
+    config = sub.add_parser(
+        "config", parents=[common], help="the effective settings (secrets masked) and their "
+        "source", description="Print every setting's effective value (secrets masked) and "
+        "where it came from: the default, the environment, the env file or the command line. "
+        "Problems follow, one line each, with exit 1.")
+    output = config.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="as JSON")
+    output.add_argument("--markdown", action="store_true",
+                        help="the settings table of docs/operations.md (names, defaults, help)")
+    config.set_defaults(func=cmd_config)
 
     token = sub.add_parser("token", help="service tokens").add_subparsers(
         dest="token_command", metavar="ACTION", required=True)
@@ -180,6 +223,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "replaced database is kept as scaiflow.db.before-restore-<time>.")
     restore.add_argument("file")
     restore.set_defaults(func=cmd_restore)
+
+    tenants = sub.add_parser("tenants", help="tenants of this appliance").add_subparsers(
+        dest="tenants_command", metavar="ACTION", required=True)
+    tenants.add_parser("list", parents=[common], help="every tenant with its users and flows"
+                       ).set_defaults(func=cmd_tenants_list)
+    delete = tenants.add_parser(
+        "delete", parents=[common], help="delete an empty tenant",
+        description="Delete a tenant that holds nothing: no flows (deleted ones included), "
+                    "groups, stored credentials, live service tokens, or users other than "
+                    "those its tokens created. Its audit entries are kept.")
+    delete.add_argument("tenant", metavar="TNT")
+    delete.set_defaults(func=cmd_tenants_delete)
 
     _add_flow_file_commands(sub)
     _add_tui_command(sub)

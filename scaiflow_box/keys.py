@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from scaiflow_box.auth.jwks import JwksCache
     from scaiflow_box.crypto.keyring import Keyring
     from scaiflow_box.http.metrics import ApplianceMetrics
+    from scaiflow_box.log_ring import LogRing
     from scaiflow_box.services.acls import AclService
     from scaiflow_box.services.admin import AdminService
     from scaiflow_box.services.credentials import CredentialService
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from scaiflow_box.services.readiness import Readiness
     from scaiflow_box.services.retention import RetentionService
     from scaiflow_box.services.sign_in import SignInService
+    from scaiflow_box.services.system import SystemService
     from scaiflow_box.services.webhooks import WebhookReceiver
     from scaiflow_box.store.db import Database
 
@@ -55,6 +57,8 @@ LOOKUPS: web.AppKey[LookupService] = web.AppKey("lookups")
 EVENT_HUB: web.AppKey[EventHub] = web.AppKey("event_hub")
 KEY_ROTATION: web.AppKey[KeyRotationService] = web.AppKey("key_rotation")
 SIGN_IN: web.AppKey[SignInService] = web.AppKey("sign_in")
+LOG_RING: web.AppKey[LogRing] = web.AppKey("log_ring")
+SYSTEM: web.AppKey[SystemService] = web.AppKey("system")
 
 
 DIRECTORY_SYNC: web.AppKey[DirectorySync] = web.AppKey("directory_sync")
@@ -63,5 +67,6 @@ WEBHOOKS: web.AppKey[WebhookReceiver] = web.AppKey("webhooks")
 
 __all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "DIRECTORY_SYNC",
            "EVENT_HUB", "FLOWS", "IDENTITY", "ISSUER", "JWKS", "KEYRING", "KEY_ROTATION",
-           "LOOKUPS", "METRICS", "PREVIEW", "PRINCIPAL", "READINESS", "REQUEST_ID", "RETENTION",
-           "ROUTES", "SETTINGS", "SIGN_IN", "UPSTREAM_SESSION", "WEBHOOKS"]
+           "LOG_RING", "LOOKUPS", "METRICS", "PREVIEW", "PRINCIPAL", "READINESS", "REQUEST_ID",
+           "RETENTION", "ROUTES", "SETTINGS", "SIGN_IN", "SYSTEM", "UPSTREAM_SESSION",
+           "WEBHOOKS"]

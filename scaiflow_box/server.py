@@ -12,10 +12,13 @@ import sys
 
 from aiohttp import web
 
-from scaiflow_box import __version__
 from scaiflow_box.app import create_app
+from scaiflow_box.build_info import build_info
 from scaiflow_box.config import Settings
+from scaiflow_box.config_values import without_userinfo
 from scaiflow_box.http.protocol import ApplianceRunner
+from scaiflow_box.log_ring import LEVELS
+from scaiflow_box.services.system import listen_url
 from scaiflow_box.store.dir_lock import DataDirBusy, DataDirLock
 
 log = logging.getLogger("scaiflow_box")
@@ -23,8 +26,11 @@ log = logging.getLogger("scaiflow_box")
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": self.formatTime(record), "level": record.levelname,
-                 "logger": record.name, "message": record.getMessage()}
+        entry: dict[str, object] = {"ts": self.formatTime(record), "level": record.levelname,
+                                    "logger": record.name, "message": record.getMessage()}
+        access = getattr(record, "access", None)
+        if isinstance(access, dict):  # an access line's fields, for log processors
+            entry.update(access)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry)
@@ -38,9 +44,52 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    # Access lines carry method, path and status only: never headers (tokens).
+    root.setLevel(LEVELS[settings.log_level])
+    # aiohttp's own access lines would carry the query string (`?token=`): the runner has
+    # none (run_server), and should one appear it stays quiet. Ours: SCAIFLOW_ACCESS_LOG.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _scaikey_mode(settings: Settings) -> str:
+    if settings.auth_disabled:
+        return "authentication DISABLED (dev only)"
+    if not settings.scaikey_configured:
+        return "off (the appliance's service tokens only)"
+    if settings.scaikey_jwks_file is not None:
+        where = f"static JWKS file {settings.scaikey_jwks_file}"
+    elif settings.scaikey_jwks_url is not None:
+        where = f"JWKS {without_userinfo(settings.scaikey_jwks_url)}"
+    else:
+        issuer = settings.scaikey_issuer or settings.scaikey_base_url or ""
+        where = f"discovery at {without_userinfo(issuer)}"
+    sign_in = bool(settings.scaikey_base_url and settings.scaikey_client_id
+                   and settings.scaikey_client_secret)
+    return (f"{where}, audience {settings.expected_audience or 'unset'}"
+            f"{', sign-in on' if sign_in else ''}")
+
+
+def _scaigrid_mode(settings: Settings) -> str:
+    if settings.scaigrid_base_url is None:
+        return "per-tenant credentials only"
+    key = ", with a fallback key" if settings.scaigrid_api_key else ""
+    return f"{without_userinfo(settings.scaigrid_base_url)} for tenants without their own{key}"
+
+
+def startup_line(settings: Settings) -> str:
+    """What an operator checks first in a log: which build, where it listens and keeps its
+    data, how it authenticates and reaches ScaiGrid, which browsers it serves, whether it
+    exports metrics. Never a secret (only whether one is set)."""
+    metrics = ("on, /metrics from " + ",".join(str(n) for n in settings.metrics_allow_from)
+               if settings.metrics else "off")
+    return "; ".join([
+        f"{build_info().describe()} listening on {listen_url(settings)}",
+        f"data dir {settings.data_dir.resolve()}",
+        f"ScaiKey: {_scaikey_mode(settings)}",
+        f"ScaiGrid: {_scaigrid_mode(settings)}",
+        f"CORS origins: {', '.join(settings.cors_origins) or 'none'}",
+        f"metrics: {metrics}",
+        f"log level {settings.log_level}, access log {'on' if settings.access_log else 'off'}",
+    ])
 
 
 class CannotListen(Exception):
@@ -61,7 +110,8 @@ class CannotListen(Exception):
 
 async def run_server(settings: Settings, stop: asyncio.Event) -> None:
     app = create_app(settings)
-    runner = ApplianceRunner(app, handle_signals=False, shutdown_timeout=15.0)
+    # No aiohttp access logger: its lines carry the query string (`?token=`); ours do not.
+    runner = ApplianceRunner(app, handle_signals=False, shutdown_timeout=15.0, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.api_host, settings.api_port, backlog=1024)
     try:
@@ -69,8 +119,7 @@ async def run_server(settings: Settings, stop: asyncio.Event) -> None:
     except OSError as exc:
         await runner.cleanup()  # the app started (DB, sessions): close it before giving up
         raise CannotListen(settings.api_host, settings.api_port, exc) from None
-    log.info("scaiflow-box %s listening on http://%s:%d", __version__, settings.api_host,
-             settings.api_port)
+    log.info("%s", startup_line(settings))
     try:
         await stop.wait()
     finally:

@@ -14,23 +14,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-
-def environment(data_dir: Path | None = None, env: dict[str, str] | None = None,
-                ) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("SCAIFLOW_", "SCAIKEY_",
-                                                                         "SCAIGRID_"))}
-    environ["SCAIFLOW_ENV_FILE"] = ""
-    if data_dir is not None:
-        environ["SCAIFLOW_DATA_DIR"] = str(data_dir)
-    environ.update(env or {})
-    return environ
-
-
-def run(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None,
-        python_flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *python_flags, "-m", "scaiflow_box", *args],
-                          env=environment(data_dir, env), capture_output=True, text=True,
-                          timeout=60, check=False)
+from tests.cli_process import environment, run
 
 
 def test_init_is_idempotent_and_bootstraps_the_operator(tmp_path: Path) -> None:
@@ -182,11 +166,13 @@ def data_dir_commands(tmp_path: Path) -> dict[str, list[str]]:
         "jwks import": ["jwks", "import", str(jwks), "--issuer", "https://key.example"],
         "jwks show": ["jwks", "show"],
         "backup": ["backup", str(tmp_path / "copy.db")],
+        "tenants list": ["tenants", "list"],
+        "tenants delete": ["tenants", "delete", "tnt_acme"],
     }
 
 
 COMMANDS = ["token mint", "token revoke", "admin grant", "admin revoke", "admin users",
-            "jwks import", "jwks show", "backup"]
+            "jwks import", "jwks show", "backup", "tenants list", "tenants delete"]
 
 
 CASES = [(command, "missing") for command in COMMANDS] + [

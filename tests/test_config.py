@@ -64,3 +64,55 @@ def test_an_env_master_key_is_kept_out_of_reprs() -> None:
     settings = load_settings({"SCAIFLOW_ENV_FILE": "", "SCAIFLOW_MASTER_KEY": f" {value} "})
     assert settings.master_key == value
     assert value not in repr(settings)
+
+
+def test_log_level_and_access_log() -> None:
+    settings = load_settings({"SCAIFLOW_ENV_FILE": "", "SCAIFLOW_LOG_LEVEL": "warning",
+                              "SCAIFLOW_ACCESS_LOG": "on"})
+    assert (settings.log_level, settings.access_log) == ("warning", True)
+    defaults = load_settings({"SCAIFLOW_ENV_FILE": ""})
+    assert (defaults.log_level, defaults.access_log) == ("info", False)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"SCAIFLOW_ENV_FILE": "", "SCAIFLOW_LOG_LEVEL": "INFO",
+                       "SCAIFLOW_ACCESS_LOG": "sometimes"})
+    assert caught.value.problems == [
+        "SCAIFLOW_LOG_LEVEL: expected debug, info, warning or error, got 'INFO'",
+        "SCAIFLOW_ACCESS_LOG: expected true or false, got 'sometimes'"]
+
+
+def test_one_line_per_bad_item_of_a_list() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"SCAIFLOW_ENV_FILE": "",
+                       "SCAIFLOW_CORS_ORIGINS": "*, https://ok.example, ftp://x"})
+    assert caught.value.problems == [
+        "SCAIFLOW_CORS_ORIGINS: a wildcard origin is never allowed; list the canvas origins",
+        "SCAIFLOW_CORS_ORIGINS: not an http(s) origin: 'ftp://x'"]
+
+
+def test_every_default_renders_back_to_itself() -> None:
+    """What `config` prints for a default is text the setting accepts, meaning the same."""
+    from scaiflow_box.config import settings_table
+
+    for row in settings_table():
+        value = row.default_value()
+        if value is None or row.secret:
+            continue
+        rendered = row.kind.render(value)
+        assert row.kind.parse(rendered) == value, row.env
+
+
+def test_where_each_value_came_from(tmp_path: Path) -> None:
+    from scaiflow_box.config import evaluate
+
+    env_file = tmp_path / "box.env"
+    env_file.write_text("SCAIFLOW_API_PORT=9100\nSCAIFLOW_METRICS=true\n")
+    evaluation = evaluate({"SCAIFLOW_ENV_FILE": str(env_file), "SCAIFLOW_METRICS": "false",
+                           "SCAIFLOW_API_HOST": "  "},
+                          {"data_dir": tmp_path / "d", "api_port": None})
+    assert evaluation.problems == [] and evaluation.environment.env_file == env_file
+    assert {name: evaluation.sources[name] for name in
+            ("api_port", "metrics", "data_dir", "api_host", "log_level")} == {
+        "api_port": f"env file {env_file}", "metrics": "environment",
+        "data_dir": "command line", "api_host": "default", "log_level": "default"}
+    assert (evaluation.values["api_port"], evaluation.values["metrics"],
+            evaluation.values["api_host"]) == (9100, False, "127.0.0.1")  # blank is unset

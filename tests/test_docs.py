@@ -1,29 +1,58 @@
 """The operator docs cannot fall behind the code (after Datasette's tests/test_docs.py):
-every setting the configuration reads is in docs/operations.md, every sub-command of the
-CLI is in the README."""
+docs/operations.md's settings table is the one `config.py` declares, and every sub-command of
+the CLI is in the README."""
 
 from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import fields
 from pathlib import Path
 
 from scaiflow_box.cli import build_parser
+from scaiflow_box.config import Settings, settings_markdown, settings_table
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "scaiflow_box" / "config.py"
+PACKAGE = ROOT / "scaiflow_box"
+OPERATIONS = ROOT / "docs" / "operations.md"
+TABLE_START = "<!-- settings-table:"
+TABLE_END = "<!-- end of settings-table -->"
 
 
-def settings_read_by_config() -> set[str]:
-    return set(re.findall(r'"((?:SCAIFLOW|SCAIKEY|SCAIGRID)_[A-Z_]+)"', CONFIG.read_text()))
+def test_the_docs_settings_table_is_the_code_s() -> None:
+    """docs/operations.md holds the table `scaiflow-box config --markdown` prints, as is."""
+    text = OPERATIONS.read_text()
+    start = text.index(TABLE_START)
+    block = text[text.index("\n", start) + 1:text.index(TABLE_END)]
+    assert block == settings_markdown(), (
+        "docs/operations.md's settings table differs from scaiflow_box/config.py: replace it "
+        "with the output of `scaiflow-box config --markdown`")
 
 
-def test_every_setting_is_documented() -> None:
-    documented = (ROOT / "docs" / "operations.md").read_text()
-    settings = settings_read_by_config()
-    assert len(settings) >= 28
-    missing = sorted(name for name in settings if f"`{name}`" not in documented)
-    assert missing == []
+def test_every_setting_is_in_the_table_once() -> None:
+    table = settings_table()
+    names = [row.env for row in table]
+    assert len(names) == len(set(names)) and len(names) >= 36
+    # every Settings field is a row, and its default is the row's default, parsed
+    assert [row.field_name for row in table] == [f.name for f in fields(Settings)]
+    defaults = Settings()
+    for row in table:
+        assert getattr(defaults, row.field_name) == row.default_value(), row.env
+    # and the code reads no variable of ours past the table (SCAIFLOW_ENV_FILE names the
+    # file the table's values come from)
+    mentioned = {name for path in PACKAGE.rglob("*.py")
+                 for name in re.findall(r"\b(?:SCAIFLOW|SCAIKEY|SCAIGRID)_[A-Z_]+\b",
+                                        path.read_text())}
+    assert sorted(mentioned - set(names)) == ["SCAIFLOW_ENV_FILE"]
+    documented = OPERATIONS.read_text()
+    assert "`SCAIFLOW_ENV_FILE`" in documented
+
+
+def test_secrets_are_kept_out_of_reprs() -> None:
+    secret = {row.field_name for row in settings_table() if row.secret}
+    assert secret == {"master_key", "scaikey_client_secret", "scaikey_webhook_secret",
+                      "api_token", "scaigrid_api_key"}
+    assert {f.name for f in fields(Settings) if not f.repr} == secret
 
 
 def sub_commands() -> set[str]:

@@ -111,6 +111,32 @@ def test_install_into_a_prefix_is_idempotent(tmp_path: Path) -> None:
     assert not list(root.rglob("*.new"))
 
 
+def test_install_help_prints_its_usage() -> None:
+    done = install("--help")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("Install (or upgrade) scaiflow-box on a Linux host")
+    for option in ("--binary PATH", "--prefix DIR", "--dry-run", "--no-start", "-h, --help"):
+        assert f"  {option}" in done.stdout
+    assert "set -eu" not in done.stdout
+    assert not [line for line in done.stdout.splitlines() if line.startswith("#")]
+    wrong = install("--frobnicate")
+    assert (wrong.returncode, wrong.stdout) == (2, "")
+    assert wrong.stderr.startswith("install.sh: unknown option --frobnicate\nInstall (or")
+
+
+def test_the_build_bundles_the_commit_and_build_date() -> None:
+    """build.py writes build/build_info.json and hands it to the spec, which bundles it where
+    `scaiflow_box/build_info.py` reads it."""
+    from scaiflow_box.build_info import BUILD_INFO_FILE
+
+    build = (PACKAGING / "build.py").read_text("utf-8")
+    spec = (ROOT / "scaiflow.spec").read_text("utf-8")
+    assert f'ROOT / "build" / "{BUILD_INFO_FILE}"' in build
+    assert '"SCAIFLOW_BUILD_INFO": str(info_file)' in build
+    assert 'BUILD_INFO = os.environ.get("SCAIFLOW_BUILD_INFO")' in spec
+    assert 'datas.append((BUILD_INFO, "scaiflow_box"))' in spec
+
+
 def test_install_dry_run_changes_nothing(tmp_path: Path) -> None:
     binary = fake_binary(tmp_path / "b", "1.0")
     done = install("--prefix", str(tmp_path / "root"), "--binary", str(binary), "--dry-run")

@@ -10,9 +10,7 @@ look local (docs/operations.md says to keep `/metrics` off such a proxy).
 from __future__ import annotations
 
 import ipaddress
-import os
 import sys
-from pathlib import Path
 
 from scaiflow_box import __version__
 from scaiflow_box.errors import Forbidden, NotFound
@@ -21,6 +19,7 @@ from scaiflow_box.http.errors import ErrorSpec, PlainError, StructuredError
 from scaiflow_box.http.metrics import CONTENT_TYPE, Exposition, write_upstream_failures
 from scaiflow_box.http.route import Response, Route
 from scaiflow_box.keys import JWKS, METRICS, RETENTION, SETTINGS
+from scaiflow_box.process_facts import file_size, resident_bytes, wal_path
 
 TAG = "operations"
 
@@ -38,21 +37,6 @@ def client_allowed(peer: str | None, allowed: tuple[ipaddress.IPv4Network |
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return any(address in network for network in allowed)
-
-
-def _file_size(path: Path) -> int:
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _resident_bytes() -> int | None:
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 async def metrics(call: Call[None, None]) -> Reply:
@@ -73,17 +57,17 @@ async def metrics(call: Call[None, None]) -> Reply:
                                                                  }, 1)])
     out.gauge("process_start_time_seconds", "Start of the serving process (Unix time)",
               [({}, counters.started_at)])
-    resident = _resident_bytes()
+    resident = resident_bytes()
     if resident is not None:
         out.gauge("process_resident_memory_bytes", "Resident memory of the serving process",
                   [({}, resident)])
     counters.requests.write(out)
     db_path = settings.db_path
     out.gauge("scaiflow_db_size_bytes", "Size of the SQLite database file",
-              [({}, _file_size(db_path))])
+              [({}, file_size(db_path))])
     out.gauge("scaiflow_db_wal_size_bytes", "Size of the database's write-ahead log "
               "(emptied by checkpoints; large and growing means they cannot complete)",
-              [({}, _file_size(db_path.with_name(db_path.name + "-wal")))])
+              [({}, file_size(wal_path(db_path)))])
     ages: dict[tuple[str, str], float] = {}
     for entry in app[JWKS].status():
         if entry.get("age_seconds") is not None:

@@ -21,13 +21,14 @@ from scaiflow_box.api import (
     preview,
     reference,
     scaicore,
+    system,
     tenants,
     webhooks,
 )
 from scaiflow_box.http.route import Route
 
 ROUTERS = (ops, metrics, reference, auth, preview, deploy, flows, acls, admin, directory, keys,
-           tenants, lookups, scaicore, webhooks)
+           system, tenants, lookups, scaicore, webhooks)
 
 
 def all_routes() -> list[Route]:

@@ -103,22 +103,35 @@ def cmd_init(args: argparse.Namespace) -> int:
 # -- tokens ----------------------------------------------------------------------------
 @operator_command
 def cmd_token_mint(args: argparse.Namespace) -> int:
-    from scaiflow_box.services.service_tokens import TokenRequestError, mint_service_token
+    import sqlite3
+
+    from scaiflow_box.services.service_tokens import (
+        MintedToken,
+        TokenRequestError,
+        mint_service_token,
+    )
+    from scaiflow_box.services.tenant_registry import new_tenant_notice
 
     settings = settings_from(args)
 
     def run(data: DataDir) -> int:
-        try:
-            minted = data.db.write_sync(lambda conn: mint_service_token(
+        def mint(conn: sqlite3.Connection) -> tuple[MintedToken, str | None]:
+            notice = new_tenant_notice(conn, args.tenant)  # before the token makes it known
+            return mint_service_token(
                 conn, data.issuer, sub=args.sub, tenant_id=args.tenant, scope=args.scope,
                 ttl_seconds=args.ttl, description=args.description or "minted by CLI",
-                created_by="cli", email=args.email, name=args.name,
-            ))
+                created_by="cli", email=args.email, name=args.name), notice
+
+        try:
+            minted, notice = data.db.write_sync(mint)
         except TokenRequestError as exc:
             err(f"error: {exc}")
             return 2
         print(minted.token)
         err(f"token {minted.id} for {args.sub}@{args.tenant} expires {minted.expires_at}")
+        if notice is not None:
+            err(f"note: {notice}; it is created when the token is first used. If the id is "
+                f"mistyped: scaiflow-box token revoke {minted.id}")
         return 0
 
     return with_data_dir(settings, run)
@@ -234,7 +247,11 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 # -- JWKS and backups ------------------------------------------------------------------
 @operator_command
 def cmd_jwks_import(args: argparse.Namespace) -> int:
+    import sqlite3
+    from pathlib import Path
+
     from scaiflow_box.auth.jwks import import_jwks_file
+    from scaiflow_box.store import audit
 
     settings = settings_from(args)
     issuer = args.issuer or settings.scaikey_issuer
@@ -242,9 +259,16 @@ def cmd_jwks_import(args: argparse.Namespace) -> int:
         err("error: name the issuer with --issuer (or set SCAIKEY_ISSUER)")
         return 2
 
+    def import_and_record(conn: sqlite3.Connection) -> list[str]:
+        kids = import_jwks_file(conn, args.file, issuer)
+        audit.record(conn, tenant_id=None, actor="cli", action="jwks.imported",
+                     target_type="issuer", target_id=issuer,
+                     details={"key_ids": kids, "file": str(Path(args.file).resolve())})
+        return kids
+
     def run(data: DataDir) -> int:
         try:
-            kids = data.db.write_sync(lambda conn: import_jwks_file(conn, args.file, issuer))
+            kids = data.db.write_sync(import_and_record)
         except (OSError, ValueError) as exc:
             err(f"error: {exc}")
             return 1
@@ -292,6 +316,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         from contextlib import closing
 
         from scaiflow_box.crypto.keyring import check_encrypted_fields
+        from scaiflow_box.store import audit
 
         data.db.backup_to(target)
         # The copy must hold secrets only encrypted, all under one master key: say which.
@@ -301,6 +326,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
             err(f"error: backup check: {problem}")
         if problems:
             return 1
+        data.db.write_sync(lambda conn: audit.record(
+            conn, tenant_id=None, actor="cli", action="backup.created", target_type="backup",
+            target_id=str(target.resolve()), details={"kek_id": kek_id,
+                                                      "encrypted_values": count}))
         err(f"backed up {settings.db_path} to {target}: {count} encrypted value(s) under "
              f"master key kek {kek_id} (keep that master.key with it, separately)")
         return 0

@@ -5,26 +5,27 @@ exposes a handful of families from one process, and the text format (version 0.0
 few lines of escaping. Everything here runs on the event loop thread, so plain counters
 need no locks.
 
-- `request_metrics_middleware`: one latency histogram per (method, route template, status).
-  Only installed when `SCAIFLOW_METRICS` is on, so a box that does not export metrics does not
-  pay for measuring.
+- `RequestMetrics`: one latency histogram per (method, route template, status), fed by the
+  outermost middleware (`http/middlewares.py`) only when `SCAIFLOW_METRICS` is on, so a box
+  that does not export metrics does not pay for them.
+- `TrafficWindow`: every request's status and latency, kept cheaply for the last minute and
+  since start, for the operator's dashboard (`GET /api/v1/admin/system`): requests per
+  second, errors, latency percentiles.
 - `upstream_trace_config`: counts failed upstream calls (timeouts, connection failures,
   5xx answers) per destination host, from aiohttp's client tracing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import SimpleNamespace
 
 import aiohttp
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 CONTENT_TYPE = "text/plain; version=0.0.4"
 # Seconds; the appliance's budgets are a few ms (GET) to ~100 ms (compile a big flow).
@@ -33,12 +34,110 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SeriesKey = tuple[str, str, str]
 
 
+def estimate_quantile(q: float, buckets: tuple[float, ...], counts: list[float]) -> float | None:
+    """The q-quantile of observations counted per bucket (`counts[i]` in `(buckets[i-1],
+    buckets[i]]`, then the +Inf count), interpolated linearly inside its bucket as
+    Prometheus's `histogram_quantile` does; in the +Inf bucket, the highest finite bound.
+    None without observations."""
+    total = sum(counts)
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0.0
+    lower = 0.0
+    for bound, count in zip(buckets, counts, strict=False):
+        if count and seen + count >= rank:
+            return lower + (bound - lower) * (rank - seen) / count
+        seen += count
+        lower = bound
+    return buckets[-1]
+
+
+class TrafficWindow:
+    """Every request since start, and those of the last minute in six 10-second slots (the
+    oldest slot is reused when time moves on): how many, how many failed (4xx, 5xx) and a
+    latency histogram. Streams (WebSocket, server-sent events) are counted but kept out of the
+    latency: their duration is how long a client watched.
+
+    Fed for every request, whatever `SCAIFLOW_METRICS` says, so it is kept to a few list
+    increments (about 0.5 us; the per-route histograms cost about 2.5 us more)."""
+
+    SLOT_SECONDS = 10
+    SLOTS = 6
+
+    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.buckets = buckets
+        self._clock = clock
+        self._started = clock()
+        # per slot: requests, 4xx, 5xx, then latency counts per bucket and +Inf
+        self._slots = [[0] * (len(buckets) + 4) for _ in range(self.SLOTS)]
+        self._numbers = [-1] * self.SLOTS  # which 10-second period each slot holds
+        self._number = -1
+        self._current = self._slots[0]
+        self.requests = self.client_errors = self.server_errors = 0  # since start
+
+    def observe(self, status: int, seconds: float, streamed: bool) -> None:
+        number = int(self._clock() // self.SLOT_SECONDS)
+        if number != self._number:
+            self._move_to(number)
+        slot = self._current
+        slot[0] += 1
+        self.requests += 1
+        if status >= 400:
+            if status >= 500:
+                slot[2] += 1
+                self.server_errors += 1
+            else:
+                slot[1] += 1
+                self.client_errors += 1
+        if not streamed:
+            slot[3 + bisect_left(self.buckets, seconds)] += 1
+
+    def _move_to(self, number: int) -> None:
+        index = number % self.SLOTS
+        if self._numbers[index] != number:
+            self._numbers[index] = number
+            self._slots[index] = [0] * (len(self.buckets) + 4)
+        self._number = number
+        self._current = self._slots[index]
+
+    def summary(self) -> dict[str, float | int | None]:
+        """The last minute: requests, their rate, errors and latency percentiles."""
+        now = self._clock()
+        current = int(now // self.SLOT_SECONDS)
+        live = [slot for slot, number in zip(self._slots, self._numbers, strict=True)
+                if current - self.SLOTS < number <= current]
+        requests = sum(slot[0] for slot in live)
+        server_errors = sum(slot[2] for slot in live)
+        latency = [float(sum(slot[3 + i] for slot in live))
+                   for i in range(len(self.buckets) + 1)]
+        # The window: five whole slots and the current one so far, or less since start.
+        covered = min((self.SLOTS - 1) * self.SLOT_SECONDS + now % self.SLOT_SECONDS,
+                      now - self._started)
+        return {
+            "window_seconds": self.SLOTS * self.SLOT_SECONDS,
+            "requests": requests,
+            "requests_per_second": round(requests / covered, 3) if covered > 0 else 0.0,
+            "client_errors": sum(slot[1] for slot in live),
+            "server_errors": server_errors,
+            "error_rate": round(server_errors / requests, 4) if requests else 0.0,
+            "latency_p50_seconds": estimate_quantile(0.5, self.buckets, latency),
+            "latency_p99_seconds": estimate_quantile(0.99, self.buckets, latency),
+        }
+
+    def totals(self) -> dict[str, int]:
+        """Since start: requests, and those answered 4xx and 5xx."""
+        return {"requests": self.requests, "client_errors": self.client_errors,
+                "server_errors": self.server_errors}
+
+
 class RequestMetrics:
-    """Latency histograms of answered requests, by method, route template and status."""
+    """Latency histograms of answered requests, by method, route template and status (what
+    `/metrics` exposes; fed only when `SCAIFLOW_METRICS` is on)."""
 
     def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
         self.buckets = buckets
@@ -82,29 +181,11 @@ def route_template(request: web.Request) -> str:
     return resource.canonical if resource is not None else UNMATCHED
 
 
-def request_metrics_middleware(metrics: RequestMetrics) -> Middleware:
-    """The outermost middleware: times everything the other middlewares and the handler do."""
-
-    @web.middleware
-    async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        except asyncio.CancelledError:
-            status = 0  # the client went away: no answer to count
-            raise
-        finally:
-            if status:
-                metrics.observe(request.method, route_template(request), status,
-                                time.perf_counter() - started)
-
-    return measure
+def is_stream(response: web.StreamResponse) -> bool:
+    """A response the handler wrote itself (server-sent events, a WebSocket session): its
+    duration is how long the client stayed, not latency. Every other answer is a
+    `web.Response` (an isinstance check: reading the content type costs ~1 us)."""
+    return not isinstance(response, web.Response)
 
 
 # -- upstream calls ------------------------------------------------------------------------
@@ -195,5 +276,6 @@ class ApplianceMetrics:
 
     def __init__(self) -> None:
         self.requests = RequestMetrics()
+        self.traffic = TrafficWindow()
         self.upstream_failures: Counter[UpstreamKey] = Counter()
         self.started_at = time.time()

@@ -1,4 +1,5 @@
-"""The fixed middleware chain: request id → CORS → error mapping → authentication.
+"""The fixed middleware chain: request (id, measurement, access log) → CORS → error mapping →
+authentication.
 
 CORS sits outside authentication so a browser's preflight (which carries no token) is
 answered, and outside error mapping so error responses carry the CORS headers too.
@@ -8,9 +9,11 @@ token in a request, not how to turn one into a principal.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -19,11 +22,19 @@ from aiohttp.typedefs import Middleware
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.errors import DomainError, NotAuthenticated
 from scaiflow_box.http.errors import error_response, json_response
+from scaiflow_box.http.metrics import (
+    METHODS,
+    RequestMetrics,
+    TrafficWindow,
+    is_stream,
+    route_template,
+)
 from scaiflow_box.http.parsing import ClientGone
 from scaiflow_box.http.route import Route
 from scaiflow_box.http.state import PRINCIPAL, REQUEST_ID, ROUTES, SETTINGS
 
 log = logging.getLogger("scaiflow_box.http")
+ACCESS_LOG = logging.getLogger("scaiflow_box.access")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Turns the bearer token of a request (None when absent) into the caller, or raises
@@ -35,12 +46,58 @@ CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, Content-Encoding, If-Match, X-Request-ID"
 
 
-@web.middleware
-async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    incoming = request.headers.get("X-Request-ID", "")
-    request[REQUEST_ID] = (incoming if _SAFE_REQUEST_ID.match(incoming)
-                           else "req_" + secrets.token_hex(8))
-    return await handler(request)
+def request_middleware(traffic: TrafficWindow, series: RequestMetrics | None, *,
+                       access_log: bool) -> Middleware:
+    """The outermost middleware: gives the request its id, measures it (always for the
+    operator's dashboard; per route for `/metrics` when `series` is given) and, with
+    `SCAIFLOW_ACCESS_LOG`, logs one line for it. One middleware for the three, because each
+    layer costs every request a coroutine call."""
+
+    @web.middleware
+    async def handle(request: web.Request, handler: Handler) -> web.StreamResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = request[REQUEST_ID] = (incoming if _SAFE_REQUEST_ID.match(incoming)
+                                            else "req_" + secrets.token_hex(8))
+        started = time.perf_counter()
+        status = 500
+        streamed = False
+        try:
+            response = await handler(request)
+            status = response.status
+            streamed = is_stream(response)
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = 0  # the client went away: no answer to count
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            if status:
+                traffic.observe(status, seconds, streamed)
+                if series is not None:
+                    series.observe(request.method, route_template(request), status, seconds)
+            if access_log:
+                log_access(request, status, seconds, request_id)
+
+    return handle
+
+
+def log_access(request: web.Request, status: int, seconds: float, request_id: str) -> None:
+    """One line per request: method, path, status, duration, request id. Never the query
+    string (`?token=` travels there for event streams and WebSockets), never a header. The
+    path is logged as sent (percent-encoded, so it cannot break the line), cut at 500
+    characters."""
+    path = request.rel_url.raw_path
+    if len(path) > 500:
+        path = path[:500] + "…"
+    method = request.method if request.method in METHODS else "OTHER"
+    shown = str(status) if status else "gone"  # gone: the client left before the answer
+    ACCESS_LOG.info("%s %s %s %.1fms %s", method, path, shown, seconds * 1000, request_id,
+                    extra={"access": {"method": method, "path": path, "status": status or None,
+                                      "duration_ms": round(seconds * 1000, 3),
+                                      "request_id": request_id}})
 
 
 @web.middleware

@@ -19,6 +19,7 @@ from scaiflow_box.config import Settings
 from scaiflow_box.crypto.envelope import DecryptionFailed, MasterKeyError
 from scaiflow_box.crypto.keyring import Keyring, kek_of_database
 from scaiflow_box.services.bootstrap import master_key_source
+from scaiflow_box.store import audit
 from scaiflow_box.store.db import Database
 from scaiflow_box.store.dir_lock import DataDirLock
 from scaiflow_box.store.restore import (
@@ -75,5 +76,15 @@ def restore_backup(settings: Settings, backup: Path) -> RestoreReport:
             discard(staged)
             raise RestoreRefused("the backup holds no appliance keys (`init` never ran on it)")
         aside = swap_in(staged, settings.db_path)
-        Database(settings.db_path, reader_threads=1).close()  # an older backup: migrate now
+        db = Database(settings.db_path, reader_threads=1)  # an older backup: migrate now
+        try:
+            # Into the restored database: its history now says it was put back, and from where.
+            db.write_sync(lambda conn: audit.record(
+                conn, tenant_id=None, actor="cli", action="backup.restored",
+                target_type="database", target_id=str(settings.db_path.resolve()),
+                details={"file": str(backup.resolve()), "backup_schema": staged.schema_version,
+                         "schema": staged.known_version,
+                         "kept_aside": str(aside) if aside is not None else None}))
+        finally:
+            db.close()
     return RestoreReport(aside, staged.schema_version, staged.known_version)

@@ -214,12 +214,14 @@ async def test_revoked_service_token_is_refused(appliance: Appliance) -> None:
 
 
 async def test_unexpected_errors_are_500_without_internals(aiohttp_client, caplog) -> None:  # type: ignore[no-untyped-def]
-    from scaiflow_box.http.middlewares import error_middleware, request_id_middleware
+    from scaiflow_box.http.metrics import TrafficWindow
+    from scaiflow_box.http.middlewares import error_middleware, request_middleware
 
     async def boom(request: web.Request) -> web.Response:
         raise RuntimeError("secret-db-path /var/lib/x")
 
-    app = web.Application(middlewares=[request_id_middleware, error_middleware])
+    app = web.Application(middlewares=[request_middleware(TrafficWindow(), None, access_log=False),
+                                       error_middleware])
     app.router.add_get("/boom", boom)
     client = await aiohttp_client(app)
     resp = await client.get("/boom", headers={"X-Request-ID": "trace-1"})
