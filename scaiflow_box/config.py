@@ -9,10 +9,17 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
+
+from scaiflow_box.upstream.destinations import (
+    NEVER_ALLOWED,
+    AllowedDestination,
+    is_never_allowed_host,
+    parse_allowed_destination,
+)
 
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -60,7 +67,6 @@ class Settings:
     upstream_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
     event_poll_seconds: float = 2.0
-    upstream_allow_private: bool = True
     metrics: bool = False
     # Who may read /metrics (the TCP peer's address, never a forwarded header).
     metrics_allow_from: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
@@ -68,6 +74,14 @@ class Settings:
     audit_retention_days: int = 0  # 0 = keep audit rows forever
     webhook_dedupe_hours: int = 24
     log_format: str = "text"
+    # -- transport and upstream (issue 12) ---------------------------------------------------
+    # Hosts/networks ScaiGrid calls may reach besides SCAIGRID_BASE_URL's (SPEC §17).
+    upstream_allow: tuple[AllowedDestination, ...] = ()
+    header_timeout_seconds: float = 10.0
+    keepalive_timeout_seconds: float = 75.0
+    max_connections: int = 1024
+    # Lines `serve` logs as warnings at start-up (deprecated settings that still parse).
+    notices: tuple[str, ...] = ()
 
     @property
     def master_key_path(self) -> Path:
@@ -198,6 +212,45 @@ def _networks(name: str, value: str | None, default: str, problems: list[str],
     return tuple(networks)
 
 
+def _transport_and_upstream(get: Callable[[str], str | None],
+                            seconds: Callable[[str, float, float], float],
+                            integer: Callable[[str, int, int, int], int],
+                            problems: list[str]) -> dict[str, object]:
+    """The settings of issue 12, together so they move as one: the upstream allow-list and
+    the connection limits of the server."""
+    allow: list[AllowedDestination] = []
+    for item in (get("SCAIFLOW_UPSTREAM_ALLOW") or "").split(","):
+        if not item.strip():
+            continue
+        try:
+            allow.append(parse_allowed_destination(item))
+        except ValueError as exc:
+            problems.append(f"SCAIFLOW_UPSTREAM_ALLOW: {item.strip()!r}: {exc}")
+    notices: list[str] = []
+    # Replaced by SCAIFLOW_UPSTREAM_ALLOW. `false` asked for the stricter behaviour, which
+    # the allow-list now gives by default: accepted with a warning. `true` asked tenants to
+    # reach the whole LAN, which no longer exists: refused, saying what to set instead.
+    allow_private = get("SCAIFLOW_UPSTREAM_ALLOW_PRIVATE")
+    if allow_private is not None:
+        if allow_private.lower() in ("0", "false", "no", "off"):
+            notices.append("SCAIFLOW_UPSTREAM_ALLOW_PRIVATE is deprecated and has no effect: "
+                           "ScaiGrid calls reach only the host of SCAIGRID_BASE_URL and "
+                           "SCAIFLOW_UPSTREAM_ALLOW; remove the line")
+        else:
+            problems.append("SCAIFLOW_UPSTREAM_ALLOW_PRIVATE: removed; a tenant's base_url "
+                            "may name only the host of SCAIGRID_BASE_URL or one listed in "
+                            "SCAIFLOW_UPSTREAM_ALLOW (hosts, host:port, CIDR networks): "
+                            "list your ScaiGrid hosts there and remove this line")
+    return {
+        "upstream_allow": tuple(allow),
+        "header_timeout_seconds": seconds("SCAIFLOW_HEADER_TIMEOUT_SECONDS", 10.0, 300),
+        "keepalive_timeout_seconds": seconds("SCAIFLOW_KEEPALIVE_TIMEOUT_SECONDS", 75.0,
+                                             3600),
+        "max_connections": integer("SCAIFLOW_MAX_CONNECTIONS", 1024, 16, 1_000_000),
+        "notices": tuple(notices),
+    }
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, overrides: Mapping[str, object] | None = None
 ) -> Settings:
@@ -212,6 +265,9 @@ def load_settings(
         value = get(name)
         if value is not None and not _is_http_url(value):
             problems.append(f"{name}: must be an http(s) URL with a host, got {value!r}")
+            return None
+        if value is not None and is_never_allowed_host(urlparse(value).hostname or ""):
+            problems.append(f"{name}: {NEVER_ALLOWED}, got {value!r}")
             return None
         return value.rstrip("/") if value else None
 
@@ -356,14 +412,12 @@ def load_settings(
         "upstream_timeout_seconds": timeout,
         "body_timeout_seconds": body_timeout,
         "event_poll_seconds": event_poll,
-        "upstream_allow_private": _parse_bool(
-            "SCAIFLOW_UPSTREAM_ALLOW_PRIVATE", get("SCAIFLOW_UPSTREAM_ALLOW_PRIVATE"), True,
-            problems),
         "metrics": _parse_bool("SCAIFLOW_METRICS", get("SCAIFLOW_METRICS"), False, problems),
         "metrics_allow_from": metrics_allow_from,
         "audit_retention_days": integer("SCAIFLOW_AUDIT_RETENTION_DAYS", 0, 0, 36_500),
         "webhook_dedupe_hours": integer("SCAIFLOW_WEBHOOK_DEDUPE_HOURS", 24, 1, 8_760),
         "log_format": log_format,
+        **_transport_and_upstream(get, seconds, integer, problems),
     }
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     if problems:

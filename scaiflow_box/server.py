@@ -80,6 +80,8 @@ async def run_server(settings: Settings, stop: asyncio.Event) -> None:
 
 def serve(settings: Settings) -> int:
     configure_logging(settings)
+    for notice in settings.notices:
+        log.warning("%s", notice)
     # Held shared while serving, so `restore` (exclusive) refuses to swap the database away.
     lock = DataDirLock(settings.data_dir, exclusive=False)
     try:
