@@ -7,15 +7,14 @@ import errno
 import json
 import logging
 import os
+import resource
 import signal
 import sys
-
-from aiohttp import web
 
 from scaiflow_box import __version__
 from scaiflow_box.app import create_app
 from scaiflow_box.config import Settings
-from scaiflow_box.http.protocol import ApplianceRunner
+from scaiflow_box.http.protocol import ApplianceRunner, ApplianceSite
 from scaiflow_box.store.dir_lock import DataDirBusy, DataDirLock
 
 log = logging.getLogger("scaiflow_box")
@@ -63,7 +62,14 @@ async def run_server(settings: Settings, stop: asyncio.Event) -> None:
     app = create_app(settings)
     runner = ApplianceRunner(app, handle_signals=False, shutdown_timeout=15.0)
     await runner.setup()
-    site = web.TCPSite(runner, settings.api_host, settings.api_port, backlog=1024)
+    cap = runner.registry.max_connections
+    if cap < settings.max_connections:
+        log.warning("serving at most %d connections, not SCAIFLOW_MAX_CONNECTIONS=%d: the "
+                    "open-file limit (%d) must also hold the database and upstream calls; "
+                    "raise it (LimitNOFILE= in the systemd unit, ulimit -n) for more",
+                    cap, settings.max_connections,
+                    resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    site = ApplianceSite(runner, settings.api_host, settings.api_port)
     try:
         await site.start()
     except OSError as exc:
