@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from scaiflow_box.upstream.destinations import (
     NEVER_ALLOWED,
     AllowedDestination,
+    is_legacy_ipv4_spelling,
     is_never_allowed_host,
     parse_allowed_destination,
 )
@@ -266,10 +267,17 @@ def load_settings(
         if value is not None and not _is_http_url(value):
             problems.append(f"{name}: must be an http(s) URL with a host, got {value!r}")
             return None
-        if value is not None and is_never_allowed_host(urlparse(value).hostname or ""):
+        if value is None:
+            return None
+        host = urlparse(value).hostname or ""
+        if is_never_allowed_host(host):
             problems.append(f"{name}: {NEVER_ALLOWED}, got {value!r}")
             return None
-        return value.rstrip("/") if value else None
+        if is_legacy_ipv4_spelling(host):
+            problems.append(f"{name}: write the IPv4 address as four decimal numbers "
+                            f"(a.b.c.d), got {value!r}")
+            return None
+        return value.rstrip("/")
 
     def integer(name: str, default: int, low: int, high: int) -> int:
         value = get(name)

@@ -51,6 +51,7 @@ def test_audience_falls_back_to_client_id() -> None:
     ({"SCAIFLOW_UPSTREAM_ALLOW": "grid lan"}, "not a host name"),
     ({"SCAIGRID_BASE_URL": "http://[::169.254.169.254]"}, "SCAIGRID_BASE_URL: link-local"),
     ({"SCAIKEY_BASE_URL": "http://169.254.169.254"}, "SCAIKEY_BASE_URL: link-local"),
+    ({"SCAIGRID_BASE_URL": "http://127.1:8080"}, "SCAIGRID_BASE_URL: write the IPv4 address"),
     ({"SCAIFLOW_UPSTREAM_ALLOW_PRIVATE": "true"}, "SCAIFLOW_UPSTREAM_ALLOW_PRIVATE: removed"),
     ({"SCAIFLOW_UPSTREAM_ALLOW_PRIVATE": "maybe"}, "SCAIFLOW_UPSTREAM_ALLOW_PRIVATE: removed"),
     ({"SCAIFLOW_HEADER_TIMEOUT_SECONDS": "0"}, "SCAIFLOW_HEADER_TIMEOUT_SECONDS"),

@@ -115,11 +115,8 @@ class _RequestHandler(web_protocol.RequestHandler):
                 and (self._last_body is None or self._last_body.is_eof()))
 
     def data_received(self, data: bytes) -> None:
+        head_bytes = bool(data) and self._header_deadline is None and self._reading_head()
         parsed = self._request_count
-        if data and self._header_deadline is None and not self._force_close \
-                and self._reading_head():
-            timeout = cast("_Server", self._manager).registry.limits.header_timeout
-            self._header_deadline = self._loop.call_later(timeout, self._header_timed_out)
         super().data_received(data)
         if self._request_count != parsed:  # a request line and headers are complete
             self._cancel_header_deadline()
@@ -128,6 +125,12 @@ class _RequestHandler(web_protocol.RequestHandler):
             registry = self._registry
             if registry is not None:
                 registry.busy(self)
+        elif head_bytes and not self._force_close and self._manager is not None:
+            # The first bytes of a head that did not complete in this chunk (a whole request
+            # in one chunk, the usual case, arms no timer). A pipelined request's head that
+            # starts in the chunk completing the one before is left to the keep-alive timer.
+            timeout = cast("_Server", self._manager).registry.limits.header_timeout
+            self._header_deadline = self._loop.call_later(timeout, self._header_timed_out)
 
     def _cancel_header_deadline(self) -> None:
         if self._header_deadline is not None:
