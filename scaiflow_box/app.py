@@ -77,7 +77,7 @@ from scaiflow_box.services.system import SystemService
 from scaiflow_box.services.webhooks import WebhookReceiver
 from scaiflow_box.store.content_cache import VersionContentCache
 from scaiflow_box.store.db import Database
-from scaiflow_box.upstream.client import create_upstream_session
+from scaiflow_box.upstream.client import create_upstream_session, scaigrid_allow_list
 from scaiflow_box.upstream.scaigrid import ScaiGridClient
 from scaiflow_box.upstream.scaikey import ScaiKeyClient, discovery_url
 from scaiflow_box.upstream.scaikey_admin import ScaiKeyAdminClient
@@ -154,7 +154,8 @@ async def _system(app: web.Application) -> AsyncIterator[None]:
 async def _scaigrid(app: web.Application) -> AsyncIterator[None]:
     """The ScaiGrid client and what is built on it (after the database and the session)."""
     settings = app[SETTINGS]
-    scaigrid = ScaiGridClient(lambda: app[UPSTREAM_SESSION])
+    scaigrid = ScaiGridClient(lambda: app[UPSTREAM_SESSION],
+                              allowed=scaigrid_allow_list(settings))
     hub = EventHub(scaigrid, poll_interval=settings.event_poll_seconds)
     app[EVENT_HUB] = hub
     app[DEPLOY] = DeployService(app[DB], settings, app[FLOWS], app[CREDENTIALS], scaigrid)

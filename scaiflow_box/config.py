@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scaiflow_box.config_env import (
     ConfigError,
@@ -33,6 +33,7 @@ from scaiflow_box.config_values import (
     SETTING,
     Algorithms,
     Choice,
+    Destinations,
     ExistingFile,
     FilePath,
     Flag,
@@ -50,6 +51,9 @@ from scaiflow_box.config_values import (
     Text,
     setting,
 )
+
+if TYPE_CHECKING:
+    from scaiflow_box.upstream.destinations import AllowedDestination
 
 __all__ = ["ASYMMETRIC_ALGORITHMS", "KNOWN_PERMISSIONS", "ConfigError", "Settings",
            "gather_environment", "load_settings", "read_env_file", "settings_table"]
@@ -137,12 +141,33 @@ class Settings:
         "SCAIFLOW_EVENT_POLL_SECONDS", Seconds(300), "2",
         "how often a live event stream asks ScaiGrid for new events (one poll per tenant, "
         "credential and filter)")
-    upstream_allow_private: bool = setting(
-        "SCAIFLOW_UPSTREAM_ALLOW_PRIVATE", Flag(), "true",
-        "`false` blocks private/loopback upstreams; link-local (`169.254.0.0/16`, "
-        "`fe80::/10`) and cloud metadata destinations (`169.254.169.254`, `fd00:ec2::254`, "
-        "`100.100.100.200`, `metadata.google.internal`, `metadata`) are refused either way, "
-        "as URLs and as DNS answers")
+    header_timeout_seconds: float = setting(
+        "SCAIFLOW_HEADER_TIMEOUT_SECONDS", Seconds(300), "10",
+        "a request's line and headers must arrive within this from their first byte, else "
+        "408 and the connection closes (slow clients, slowloris); see "
+        "[Connection limits](#connection-limits)")
+    keepalive_timeout_seconds: float = setting(
+        "SCAIFLOW_KEEPALIVE_TIMEOUT_SECONDS", Seconds(3600), "75",
+        "a connection that sends no request for this long (after connecting or after its last "
+        "answer) is closed")
+    max_connections: int = setting(
+        "SCAIFLOW_MAX_CONNECTIONS", Integer(16, 1_000_000), "1024",
+        "open client connections at most (lowered at start to what the open-file limit "
+        "allows); at the cap a new connection takes the place of the one that has waited "
+        "longest for its next request, or is answered 503 when every connection is busy")
+    # -- upstream destinations -----------------------------------------------------------
+    # Hosts/networks ScaiGrid calls may reach besides SCAIGRID_BASE_URL's.
+    upstream_allow: tuple[AllowedDestination, ...] = setting(
+        "SCAIFLOW_UPSTREAM_ALLOW", Destinations(), "",
+        "comma-separated hosts (`grid.lan`), subdomain wildcards (`*.grid.example`), IP "
+        "addresses and CIDR networks, a name or address optionally with `:port`, that ScaiGrid "
+        "calls may reach besides the host and port of `SCAIGRID_BASE_URL`; a tenant's "
+        "`base_url` must fall inside; see [Upstream destinations](#upstream-destinations)")
+    upstream_allow_private: str | None = setting(
+        "SCAIFLOW_UPSTREAM_ALLOW_PRIVATE", Text(), None,
+        "removed (see [Upstream destinations](#upstream-destinations)): `false` still "
+        "starts, with a warning, and does nothing; `true` stops start-up naming "
+        "`SCAIFLOW_UPSTREAM_ALLOW`")
     # -- observing -----------------------------------------------------------------------
     metrics: bool = setting(
         "SCAIFLOW_METRICS", Flag(), "false",
@@ -180,6 +205,15 @@ class Settings:
     def expected_audience(self) -> str | None:
         """`aud` of ScaiKey tokens: SCAIKEY_AUDIENCE, else the ScaiFlow client id."""
         return self.scaikey_audience or self.scaikey_client_id
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """Lines `serve` logs as warnings at start-up (deprecated settings that still parse)."""
+        if _says_false(self.upstream_allow_private):
+            return ("SCAIFLOW_UPSTREAM_ALLOW_PRIVATE is deprecated and has no effect: ScaiGrid "
+                    "calls reach only the host of SCAIGRID_BASE_URL and SCAIFLOW_UPSTREAM_ALLOW;"
+                    " remove the line",)
+        return ()
 
     @property
     def scaikey_configured(self) -> bool:
@@ -220,10 +254,28 @@ def _auth_disabled_only_on_loopback(values: Mapping[str, Any], given: Mapping[st
     return None
 
 
+def _says_false(text: str | None) -> bool:
+    return text is not None and text.strip().lower() in ("0", "false", "no", "off")
+
+
+def _allow_private_removed(values: Mapping[str, Any], given: Mapping[str, str]
+                           ) -> str | None:
+    # `false` asked for the stricter behaviour, which the allow-list now gives by default
+    # (accepted, with a notice); `true` asked tenants to reach the whole LAN, which no longer
+    # exists: refused, saying what to set instead.
+    given_text = values["upstream_allow_private"]
+    if given_text is not None and not _says_false(given_text):
+        return ("SCAIFLOW_UPSTREAM_ALLOW_PRIVATE: removed; a tenant's base_url may name only "
+                "the host of SCAIGRID_BASE_URL or one listed in SCAIFLOW_UPSTREAM_ALLOW (hosts, "
+                "host:port, CIDR networks): list your ScaiGrid hosts there and remove this line")
+    return None
+
+
 # Each takes the values (after command-line overrides) and the texts given, and returns a
 # problem line or None.
 CrossCheck = Callable[[Mapping[str, Any], Mapping[str, str]], str | None]
-CROSS_CHECKS: tuple[CrossCheck, ...] = (_issuer_named, _auth_disabled_only_on_loopback)
+CROSS_CHECKS: tuple[CrossCheck, ...] = (_issuer_named, _auth_disabled_only_on_loopback,
+                                        _allow_private_removed)
 
 
 # -- loading -------------------------------------------------------------------------------

@@ -117,11 +117,25 @@ def is_http_url(value: str) -> bool:
 
 
 class HttpUrl(Kind[str]):
-    """An http(s) URL with a host; a trailing `/` is dropped (paths are appended to it)."""
+    """An http(s) URL with a host; a trailing `/` is dropped (paths are appended to it).
+    Hosts no upstream call may reach (link-local, metadata, reserved) and IPv4 addresses in
+    a legacy spelling (`127.1`, `2130706433`) are refused here, not at each call."""
 
     def parse(self, text: str) -> str:
+        from scaiflow_box.upstream.destinations import (
+            NEVER_ALLOWED,
+            is_legacy_ipv4_spelling,
+            is_never_allowed_host,
+        )
+
         if not is_http_url(text):
             raise Invalid(f"must be an http(s) URL with a host, got {text!r}")
+        host = urlparse(text).hostname or ""
+        if is_never_allowed_host(host):
+            raise Invalid(f"{NEVER_ALLOWED}, got {text!r}")
+        if is_legacy_ipv4_spelling(host):
+            raise Invalid(f"write the IPv4 address as four decimal numbers (a.b.c.d), "
+                          f"got {text!r}")
         return text.rstrip("/")
 
     def render(self, value: str) -> str:
@@ -260,6 +274,28 @@ class Networks(Kind[tuple[Network, ...]]):
     def render(self, value: tuple[Network, ...]) -> str:
         return ",".join(str(n.network_address) if n.num_addresses == 1 else str(n)
                         for n in value)
+
+
+class Destinations(Kind[tuple[Any, ...]]):
+    """Comma-separated upstream destinations: host names, `*.domain`, IP addresses or CIDR
+    networks, each optionally with `:port` (`upstream.destinations.AllowedDestination`)."""
+
+    def parse(self, text: str) -> tuple[Any, ...]:
+        from scaiflow_box.upstream.destinations import parse_allowed_destination
+
+        found: list[Any] = []
+        problems = []
+        for item in _items(text):
+            try:
+                found.append(parse_allowed_destination(item))
+            except ValueError as exc:
+                problems.append(f"{item!r}: {exc}")
+        if problems:
+            raise Invalid(*problems)
+        return tuple(found)
+
+    def render(self, value: tuple[Any, ...]) -> str:
+        return ",".join(item.text for item in value)
 
 
 class MasterKeyText(Kind[str]):

@@ -126,3 +126,17 @@ class RateLimited(DomainError):
                  **extra: Any) -> None:
         super().__init__(message, code=code, **extra)
         self.retry_after = retry_after
+
+
+class StorageFull(DomainError):
+    """The disk holding the database (or the database's size cap) is full: the write was not
+    made (507). Writes succeed again by themselves once there is room."""
+
+    default_code = "storage_full"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the appliance's storage is full: nothing was written",
+            fix="Free space on the disk that holds the appliance's data directory (or grow "
+                "it); writes succeed again as soon as there is room, without a restart. "
+                "GET /readyz reports storage_full until then.")

@@ -7,16 +7,15 @@ import errno
 import json
 import logging
 import os
+import resource
 import signal
 import sys
-
-from aiohttp import web
 
 from scaiflow_box.app import create_app
 from scaiflow_box.build_info import build_info
 from scaiflow_box.config import Settings
 from scaiflow_box.config_values import without_userinfo
-from scaiflow_box.http.protocol import ApplianceRunner
+from scaiflow_box.http.protocol import ApplianceRunner, ApplianceSite
 from scaiflow_box.log_ring import LEVELS
 from scaiflow_box.services.system import listen_url
 from scaiflow_box.store.dir_lock import DataDirBusy, DataDirLock
@@ -113,7 +112,14 @@ async def run_server(settings: Settings, stop: asyncio.Event) -> None:
     # No aiohttp access logger: its lines carry the query string (`?token=`); ours do not.
     runner = ApplianceRunner(app, handle_signals=False, shutdown_timeout=15.0, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.api_host, settings.api_port, backlog=1024)
+    cap = runner.registry.max_connections
+    if cap < settings.max_connections:
+        log.warning("serving at most %d connections, not SCAIFLOW_MAX_CONNECTIONS=%d: the "
+                    "open-file limit (%d) must also hold the database and upstream calls; "
+                    "raise it (LimitNOFILE= in the systemd unit, ulimit -n) for more",
+                    cap, settings.max_connections,
+                    resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    site = ApplianceSite(runner, settings.api_host, settings.api_port)
     try:
         await site.start()
     except OSError as exc:
@@ -129,6 +135,8 @@ async def run_server(settings: Settings, stop: asyncio.Event) -> None:
 
 def serve(settings: Settings) -> int:
     configure_logging(settings)
+    for notice in settings.notices:
+        log.warning("%s", notice)
     # Held shared while serving, so `restore` (exclusive) refuses to swap the database away.
     lock = DataDirLock(settings.data_dir, exclusive=False)
     try:

@@ -17,7 +17,9 @@ def test_defaults() -> None:
     assert settings.scaikey_algorithms == ("RS256",)
     assert settings.cors_origins == ("http://localhost:5173", "http://127.0.0.1:5173")
     assert settings.default_permissions == {"scaicore:view", "scaicore:manage"}
-    assert settings.upstream_timeout_seconds == 10.0 and settings.upstream_allow_private
+    assert settings.upstream_timeout_seconds == 10.0 and settings.upstream_allow == ()
+    assert (settings.header_timeout_seconds, settings.keepalive_timeout_seconds,
+            settings.max_connections) == (10.0, 75.0, 1024)
     assert not settings.scaikey_configured
 
 
@@ -40,12 +42,51 @@ def test_audience_falls_back_to_client_id() -> None:
     ({"SCAIFLOW_LOG_FORMAT": "xml"}, "SCAIFLOW_LOG_FORMAT"),
     ({"SCAIKEY_JWKS_FILE": "/nonexistent/jwks.json", "SCAIKEY_ISSUER": "https://i"},
      "SCAIKEY_JWKS_FILE: file not found"),
+    ({"SCAIFLOW_UPSTREAM_ALLOW": "grid.lan,127.1"}, "SCAIFLOW_UPSTREAM_ALLOW: '127.1': write"),
+    ({"SCAIFLOW_UPSTREAM_ALLOW": "169.254.169.254"}, "never allowed"),
+    ({"SCAIFLOW_UPSTREAM_ALLOW": "metadata.google.internal"}, "never allowed"),
+    ({"SCAIFLOW_UPSTREAM_ALLOW": "grid.lan:0"}, "not a port"),
+    ({"SCAIFLOW_UPSTREAM_ALLOW": "http://grid.lan"}, "SCAIFLOW_UPSTREAM_ALLOW"),
+    ({"SCAIFLOW_UPSTREAM_ALLOW": "10.0.0.0/33"}, "not an IP network"),
+    ({"SCAIFLOW_UPSTREAM_ALLOW": "grid lan"}, "not a host name"),
+    ({"SCAIGRID_BASE_URL": "http://[::169.254.169.254]"}, "SCAIGRID_BASE_URL: link-local"),
+    ({"SCAIKEY_BASE_URL": "http://169.254.169.254"}, "SCAIKEY_BASE_URL: link-local"),
+    ({"SCAIGRID_BASE_URL": "http://127.1:8080"}, "SCAIGRID_BASE_URL: write the IPv4 address"),
+    ({"SCAIFLOW_UPSTREAM_ALLOW_PRIVATE": "true"}, "SCAIFLOW_UPSTREAM_ALLOW_PRIVATE: removed"),
+    ({"SCAIFLOW_UPSTREAM_ALLOW_PRIVATE": "maybe"}, "SCAIFLOW_UPSTREAM_ALLOW_PRIVATE: removed"),
+    ({"SCAIFLOW_HEADER_TIMEOUT_SECONDS": "0"}, "SCAIFLOW_HEADER_TIMEOUT_SECONDS"),
+    ({"SCAIFLOW_KEEPALIVE_TIMEOUT_SECONDS": "3601"}, "SCAIFLOW_KEEPALIVE_TIMEOUT_SECONDS"),
+    ({"SCAIFLOW_MAX_CONNECTIONS": "8"}, "SCAIFLOW_MAX_CONNECTIONS: must be between 16"),
 ])
 def test_each_problem_is_named(env: dict[str, str], needle: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({"SCAIFLOW_ENV_FILE": "", **env})
     assert len(info.value.problems) == 1
     assert needle in info.value.problems[0]
+
+
+def test_the_upstream_allow_list_and_connection_limits_are_parsed() -> None:
+    settings = load_settings({
+        "SCAIFLOW_ENV_FILE": "",
+        "SCAIFLOW_UPSTREAM_ALLOW": " Grid.LAN:8080 , 10.0.0.0/24,*.grid.example,[fd00::5]:443,"
+                                   "fd00::6,",
+        "SCAIFLOW_HEADER_TIMEOUT_SECONDS": "2.5", "SCAIFLOW_KEEPALIVE_TIMEOUT_SECONDS": "30",
+        "SCAIFLOW_MAX_CONNECTIONS": "200"})
+    entries = [(e.name, e.domain, str(e.network) if e.network else None, e.port)
+               for e in settings.upstream_allow]
+    assert entries == [("grid.lan", None, None, 8080), (None, None, "10.0.0.0/24", None),
+                       (None, "grid.example", None, None), (None, None, "fd00::5/128", 443),
+                       (None, None, "fd00::6/128", None)]
+    assert (settings.header_timeout_seconds, settings.keepalive_timeout_seconds,
+            settings.max_connections) == (2.5, 30.0, 200)
+    assert settings.notices == ()
+
+
+def test_allow_private_false_is_accepted_with_a_notice() -> None:
+    """`false` asked for what the allow-list now does by default: start, and say so."""
+    settings = load_settings({"SCAIFLOW_ENV_FILE": "", "SCAIFLOW_UPSTREAM_ALLOW_PRIVATE": "false"})
+    [notice] = settings.notices
+    assert notice.startswith("SCAIFLOW_UPSTREAM_ALLOW_PRIVATE is deprecated and has no effect")
 
 
 @pytest.mark.parametrize("value", ["not-base64!", "c2hvcnQ=", "A" * 60])

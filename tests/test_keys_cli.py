@@ -21,7 +21,8 @@ KEY = "sgk_process_test_key_0123456789"
 
 
 def served(tmp_path: Path) -> ServedAppliance:
-    return ServedAppliance(data_dir=tmp_path / "data", log_path=tmp_path / "server.log")
+    return ServedAppliance(data_dir=tmp_path / "data", log_path=tmp_path / "server.log",
+                           env={"SCAIFLOW_UPSTREAM_ALLOW": "grid.example"})
 
 
 def db_kek(data: Path) -> str:

@@ -21,6 +21,7 @@ from scaiflow_box.errors import (
     NotFound,
     PreconditionFailed,
     RateLimited,
+    StorageFull,
     UpstreamFailed,
 )
 
@@ -48,6 +49,7 @@ STATUS_OF: dict[type[DomainError], int] = {
     NotConfigured: 503,
     UpstreamFailed: 502,
     RateLimited: 429,
+    StorageFull: 507,
 }
 
 
@@ -174,6 +176,8 @@ ERRORS: dict[int, ErrorSpec] = {spec.status: spec for spec in (
     ErrorSpec(429, StructuredError, "ScaiGrid asked to slow down; `Retry-After` is passed on"),
     ErrorSpec(502, StructuredError, "An upstream service failed"),
     ErrorSpec(503, StructuredError, "A dependency is not configured or unreachable"),
+    ErrorSpec(507, StructuredError, "The appliance's storage is full: nothing was written "
+                                    "(`storage_full`, with a fix); retry once there is room"),
 )}
 
 VERSION_CONFLICT = ErrorSpec(

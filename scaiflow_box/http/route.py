@@ -209,10 +209,13 @@ class Route:
         implies (401 for authenticated routes; 400/408/413/415/422 for a body; 422 and 414
         for query parameters, whose values can make the request line exceed its 8 KB; 400 for
         a cursor; 422 for request headers that are required or bounded; 404 for a path with
-        parameters)."""
+        parameters; 507 wherever something may be written: every method but GET, and every
+        authenticated route, since a token's first use provisions its user)."""
         implied: list[int] = []
         if self.auth == "token":
             implied.append(401)
+        if self.auth == "token" or self.method not in ("GET", "HEAD"):
+            implied.append(507)
         if self.path_params:
             implied.append(404)
         if self.body is not None:

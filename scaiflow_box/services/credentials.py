@@ -7,7 +7,6 @@ plaintext key is never returned, logged or audited: reads give `masked_key` only
 
 from __future__ import annotations
 
-import ipaddress
 import sqlite3
 from dataclasses import dataclass
 from typing import Literal
@@ -23,7 +22,13 @@ from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
 from scaiflow_box.store.encrypted_fields import TENANT_SECRETS
-from scaiflow_box.upstream.client import DestinationNotAllowed, check_destination
+from scaiflow_box.upstream.client import (
+    DestinationNotAllowed,
+    check_destination,
+    scaigrid_allow_list,
+    url_destination,
+)
+from scaiflow_box.upstream.destinations import UpstreamAllowList, is_legacy_ipv4_spelling
 from scaiflow_box.upstream.scaigrid import ScaiGridAuth
 
 API_KEY = "scaigrid_api_key"
@@ -39,13 +44,6 @@ MISSING_FIX = ("Sign in with ScaiKey, or set this tenant's API key via "
 PINNED_FIX = ("Sign in with ScaiKey: this appliance calls ScaiGrid only with the caller's "
               "ScaiKey token (SCAIFLOW_DEPLOY_AUTH=user_jwt).")
 MissingCode = Literal["missing_scaigrid_credentials", "missing_credentials"]
-
-# Cloud metadata services: refused as a base URL whatever SCAIFLOW_UPSTREAM_ALLOW_PRIVATE says
-# (link-local addresses are refused as a class, these are the well-known others).
-METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata",
-                            "instance-data", "instance-data.ec2.internal",
-                            "100.100.100.200", "fd00:ec2::254"})
-
 
 def secret_name(tenant_id: str, key: str) -> str:
     """The logical name a tenant secret is stored (and authenticated) under."""
@@ -73,24 +71,20 @@ def normalize_api_key(raw: str) -> str:
     return key
 
 
-def _bad_url(reason: str) -> InvalidInput:
-    return InvalidInput(f"base_url {reason}", code="invalid_base_url",
-                        fix="Give the ScaiGrid base URL, e.g. https://scaigrid.example.com")
+URL_FIX = "Give the ScaiGrid base URL, e.g. https://scaigrid.example.com"
+ALLOW_FIX = ("Use the ScaiGrid URL your operator gave you; the operator allows other hosts "
+             "with SCAIFLOW_UPSTREAM_ALLOW.")
 
 
-def _is_link_local(host: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_link_local
+def _bad_url(reason: str, fix: str = URL_FIX) -> InvalidInput:
+    return InvalidInput(f"base_url {reason}", code="invalid_base_url", fix=fix)
 
 
-def normalize_base_url(raw: str, *, allow_private: bool) -> str:
-    """http(s) with a host, no credentials, query or fragment; link-local and cloud metadata
-    addresses always refused, private ones when SCAIFLOW_UPSTREAM_ALLOW_PRIVATE=false."""
+def normalize_base_url(raw: str, *, allowed: UpstreamAllowList) -> str:
+    """http(s) with a host, no credentials, query or fragment; never a link-local, metadata
+    or reserved destination, never a legacy numeric spelling of an address (`127.1`, `0`),
+    and inside the operator's allow-list (`scaigrid_allow_list`): the same rules the ScaiGrid
+    client applies to each call, so a stored URL is one the appliance will call."""
     url = raw.strip()
     if len(url) > MAX_BASE_URL_LENGTH:
         raise _bad_url(f"is longer than {MAX_BASE_URL_LENGTH} characters")
@@ -102,17 +96,21 @@ def normalize_base_url(raw: str, *, allow_private: bool) -> str:
     except ValueError:
         raise _bad_url("is not a valid URL") from None
     try:
-        check_destination(url, allow_private=allow_private)
+        check_destination(url)
     except DestinationNotAllowed as exc:
         raise _bad_url(f"is refused: {exc.reason}") from None
     if parts.username is not None or parts.password is not None:
         raise _bad_url("must not carry credentials (give the key as api_key)")
     if parts.query or parts.fragment:
         raise _bad_url("must not have a query or fragment")
-    host = (parts.hostname or "").rstrip(".").lower()
-    if _is_link_local(host) or host in METADATA_HOSTS:
-        raise _bad_url("is refused: link-local and cloud metadata addresses are never "
-                       "allowed")
+    try:
+        host, port = url_destination(url)
+    except ValueError:
+        raise _bad_url("is not a valid URL") from None
+    if is_legacy_ipv4_spelling(host):
+        raise _bad_url("is refused: write an IPv4 address as four decimal numbers (a.b.c.d)")
+    if not allowed.permits(host, port):
+        raise _bad_url("is refused: this appliance does not call that host", fix=ALLOW_FIX)
     return url.rstrip("/")
 
 
@@ -147,6 +145,7 @@ class CredentialService:
         self.db = db
         self.keyring = keyring
         self.settings = settings
+        self.allowed = scaigrid_allow_list(settings)
 
     # -- stored credentials --------------------------------------------------------------
     def _read(self, tenant_id: str) -> _Stored:
@@ -201,8 +200,7 @@ class CredentialService:
         key = normalize_api_key(api_key)
         url = None
         if base_url is not None and base_url.strip():
-            url = normalize_base_url(base_url,
-                                     allow_private=self.settings.upstream_allow_private)
+            url = normalize_base_url(base_url, allowed=self.allowed)
 
         def run(conn: sqlite3.Connection) -> None:
             for item, value in ((API_KEY, key), (BASE_URL, url)):
@@ -248,7 +246,8 @@ class CredentialService:
         (2) the tenant's stored key; (3) SCAIGRID_API_KEY when the tenant has none; (4) 412
         `missing`. SCAIFLOW_DEPLOY_AUTH=user_jwt pins (1). Service tokens are not ScaiGrid
         credentials. Base URL: the tenant's, else SCAIGRID_BASE_URL, else 503
-        `scaigrid_not_configured`."""
+        `scaigrid_not_configured`; a stored one the allow-list no longer permits is 503
+        `base_url_not_allowed` (not a silent fallback to SCAIGRID_BASE_URL)."""
         mode = self.settings.deploy_auth
         stored = self._read(principal.tenant_id)
         source: Literal["user_jwt", "tenant_key", "env_key"]
@@ -268,6 +267,12 @@ class CredentialService:
                 f"no ScaiGrid credentials for tenant '{principal.tenant_id}'", code=missing,
                 fix=MISSING_FIX)
         base_url = stored.base_url or self.settings.scaigrid_base_url
+        if stored.base_url is not None and not self._allowed_now(stored.base_url):
+            raise NotConfigured(
+                "this tenant's ScaiGrid base URL names a host this appliance no longer calls",
+                code="base_url_not_allowed",
+                fix="Set the credentials again with a base_url the operator allows "
+                    "(SCAIFLOW_UPSTREAM_ALLOW), or without one to use SCAIGRID_BASE_URL.")
         if base_url is None:
             raise NotConfigured(
                 "no ScaiGrid base URL: neither this tenant's nor SCAIGRID_BASE_URL is set",
@@ -275,6 +280,15 @@ class CredentialService:
                 fix="Set SCAIGRID_BASE_URL, or give base_url via "
                     "POST /v1/tenants/me/scaigrid_credentials.")
         return ScaiGridAuth(base_url=base_url, bearer=bearer, source=source)
+
+    def _allowed_now(self, base_url: str) -> bool:
+        """A stored base URL checked against today's allow-list (the operator may have
+        narrowed it since the URL was stored)."""
+        try:
+            normalize_base_url(base_url, allowed=self.allowed)
+        except InvalidInput:
+            return False
+        return True
 
     def environment_auth(self, *, missing: MissingCode) -> ScaiGridAuth:
         """`SCAIGRID_API_KEY` at `SCAIGRID_BASE_URL` only: the deprecated dev deploy (SPEC §7.2),

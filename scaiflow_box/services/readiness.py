@@ -1,13 +1,22 @@
 """`/readyz` (SPEC §16): ready when the database is writable and keys are loaded. Reasons are
-coarse (no paths, no secrets); each token issuer is listed with its key ids and their age."""
+coarse (no paths, no secrets); each token issuer is listed with its key ids and their age.
+
+After a write found the storage full, readiness writes a probe (`Database.probe_storage`) on
+each check instead of the empty transaction, at most once a second: `storage_full` is
+reported until the probe fits, and then the appliance is ready again by itself."""
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 from scaiflow_box.auth.jwks import JwksCache
+from scaiflow_box.errors import StorageFull
 from scaiflow_box.store.db import Database
+
+STORAGE_FULL = "storage_full"
+PROBE_INTERVAL_S = 1.0
 
 
 class Readiness:
@@ -15,13 +24,29 @@ class Readiness:
         self.db = db
         self.jwks = jwks
         self.issuer_loaded = issuer_loaded
+        self._last_probe = float("-inf")
+
+    async def _storage_reason(self) -> str | None:
+        try:
+            if not self.db.storage_full:
+                await self.db.check_writable()
+                return None
+            # /readyz is public: a failing probe is repeated at most once a second.
+            if time.monotonic() - self._last_probe < PROBE_INTERVAL_S:
+                return STORAGE_FULL
+            self._last_probe = time.monotonic()
+            await self.db.probe_storage()
+        except StorageFull:
+            return STORAGE_FULL
+        except (sqlite3.Error, RuntimeError):
+            return "database not writable"
+        return None
 
     async def report(self) -> dict[str, Any]:
         reasons: list[str] = []
-        try:
-            await self.db.check_writable()
-        except (sqlite3.Error, RuntimeError):
-            reasons.append("database not writable")
+        storage = await self._storage_reason()
+        if storage is not None:
+            reasons.append(storage)
         if not self.issuer_loaded:
             reasons.append("issuer keys not loaded")
         if self.jwks.remote_configured and not self.jwks.has_keys():

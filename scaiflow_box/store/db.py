@@ -6,6 +6,12 @@ every write job that is waiting, runs each inside its own SAVEPOINT (a failing j
 alone), and commits the whole batch once: one fsync acknowledges many writes. Futures are
 resolved only after COMMIT returns, so an acknowledged write is on disk.
 
+A full disk (or a size cap, `PRAGMA max_page_count`) makes SQLite answer SQLITE_FULL: the job
+that needed room, or the whole batch when the COMMIT itself could not be written, fails with
+`StorageFull` (nothing of it is acknowledged; SQLite may roll the whole transaction back on
+its own, in which case every job of that batch fails); later batches are unaffected. The
+database then reports `storage_full` until `probe_storage` finds room again.
+
 Reads run on a small pool of threads, each with its own read-only connection (WAL lets them
 proceed while the writer writes). A primary-key read of a few rows may run inline on the event
 loop through `read_inline`: a thread hand-off costs more than such a query.
@@ -24,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from scaiflow_box.errors import StorageFull
 from scaiflow_box.store.migrations import apply_migrations
 from scaiflow_box.store.read_cache import CommitScopedCache
 
@@ -39,10 +46,38 @@ CHECKPOINT_EVERY_COMMITS = 500
 # large (a busy one checkpoints every CHECKPOINT_EVERY_COMMITS commits).
 CHECKPOINT_IDLE_SECONDS = 30.0
 READER_CACHE_KIB = 32 * 1024
+# What `probe_storage` writes (and then removes): room for this much means writes of
+# ordinary size fit again.
+PROBE_BYTES = 64 * 1024
+PROBE_KEY = "storage_probe"
 
 
 class StoreClosed(RuntimeError):
     """The database was closed while a write was waiting."""
+
+
+class _TransactionLost(Exception):
+    """SQLite rolled the batch's transaction back on its own (it may on SQLITE_FULL)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """SQLITE_FULL: the disk, or the database's page cap, has no room (ENOSPC is reported so)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None \
+        and code & 0xFF == sqlite3.SQLITE_FULL
+
+
+def _storage_error(exc: Exception) -> Exception:
+    """`StorageFull` (chained) for SQLITE_FULL, else the exception itself."""
+    if is_storage_full(exc):
+        full = StorageFull()
+        full.__cause__ = exc
+        return full
+    return exc
 
 
 @dataclass
@@ -96,6 +131,8 @@ class Database:
         self._checkpoint_idle_seconds = checkpoint_idle_seconds
         self._uncheckpointed = False  # commits since the writer's last checkpoint
         self._writer_conn = open_writer_connection(path)
+        # Set by the writer when a write found no room; cleared by a successful probe.
+        self.storage_full = False
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
         self._commits = 0
@@ -129,10 +166,16 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn)
+                conn.execute("COMMIT")
+            except Exception as exc:
+                self._roll_back(conn)
+                error = _storage_error(exc)
+                if error is exc:
+                    raise
+                raise error from exc
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._roll_back(conn)
                 raise
-            conn.execute("COMMIT")
             self._commits += 1
             return result
 
@@ -164,25 +207,36 @@ class Database:
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
+        rest: list[_Job] = []  # jobs not run yet when the transaction was lost
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
+            for n, job in enumerate(batch):
                 conn.execute("SAVEPOINT job")
                 try:
                     result = job.fn(conn)
                 except Exception as exc:  # the job's own failure: roll back just this job
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    outcomes.append((False, exc))
+                    if not self._roll_back_job(conn):
+                        # SQLite rolled the whole transaction back (on SQLITE_FULL it may):
+                        # the jobs run so far are undone; those after get a batch of their own.
+                        rest = batch[n + 1:]
+                        batch = batch[:n + 1]
+                        raise _TransactionLost(exc) from exc
+                    outcomes.append((False, _storage_error(exc)))
                 else:
                     conn.execute("RELEASE job")
                     outcomes.append((True, result))
             conn.execute("COMMIT")
-        except Exception as exc:  # BEGIN or COMMIT failed: nothing in the batch is durable
-            log.exception("write batch of %d failed", len(batch))
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            outcomes = [(False, exc)] * len(batch)
+        except Exception as exc:  # nothing in the batch is durable
+            cause = exc.cause if isinstance(exc, _TransactionLost) else exc
+            if is_storage_full(cause):
+                log.warning("write batch of %d failed: storage full (nothing of it was "
+                            "written)", len(batch))
+            else:
+                log.exception("write batch of %d failed", len(batch))
+            self._roll_back(conn)
+            outcomes = [(False, _storage_error(cause)) for _ in batch]
+        if any(not ok and isinstance(value, StorageFull) for ok, value in outcomes):
+            self.storage_full = True
         # Counted before anyone is told: a request that follows an acknowledged write must
         # find the commit-scoped cache emptied.
         self._commits += 1
@@ -192,6 +246,28 @@ class Database:
         if self._commits % CHECKPOINT_EVERY_COMMITS == 0:
             self._passive_checkpoint(conn)
             self._uncheckpointed = False
+        if rest:
+            self._run_batch(conn, rest)
+
+    @staticmethod
+    def _roll_back_job(conn: sqlite3.Connection) -> bool:
+        """Undo the failed job's savepoint; False when there is no transaction left (SQLite
+        rolled it back, and the savepoints with it)."""
+        if not conn.in_transaction:
+            return False
+        conn.execute("ROLLBACK TO job")
+        conn.execute("RELEASE job")
+        return True
+
+    @staticmethod
+    def _roll_back(conn: sqlite3.Connection) -> None:
+        """End a failed batch's transaction; on SQLITE_FULL SQLite may have done it already."""
+        if not conn.in_transaction:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.warning("rolling back a failed write batch failed", exc_info=True)
 
     def _idle_checkpoint(self, conn: sqlite3.Connection) -> None:
         """Nothing was written for a while: copy the WAL into the database and, when that
@@ -206,20 +282,31 @@ class Database:
                     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 finally:
                     conn.execute("PRAGMA busy_timeout = 5000")
-        except sqlite3.Error:
-            log.warning("idle checkpoint failed", exc_info=True)
+        except sqlite3.Error as exc:
+            log.warning("idle checkpoint failed", exc_info=not is_storage_full(exc))
 
     @staticmethod
     def _passive_checkpoint(conn: sqlite3.Connection) -> None:
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             conn.execute("PRAGMA incremental_vacuum(256)")
-        except sqlite3.Error:
-            log.warning("passive checkpoint failed", exc_info=True)
+        except sqlite3.Error as exc:
+            log.warning("passive checkpoint failed", exc_info=not is_storage_full(exc))
 
     async def check_writable(self) -> None:
         """Take the write lock through the writer (raises when the database cannot be written)."""
         await self.write(lambda conn: None)
+
+    async def probe_storage(self) -> None:
+        """Write PROBE_BYTES and remove them again, each through the writer in a commit of its
+        own (so the bytes really reach the WAL): raises StorageFull while there is no room;
+        when it succeeds the database no longer reports storage full."""
+        filler = "x" * PROBE_BYTES
+        await self.write(lambda conn: conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (PROBE_KEY, filler)))
+        await self.write(lambda conn: conn.execute("DELETE FROM meta WHERE key = ?",
+                                                   (PROBE_KEY,)))
+        self.storage_full = False
 
     # -- reads ------------------------------------------------------------------------
     def _reader_conn(self) -> sqlite3.Connection:
@@ -232,9 +319,16 @@ class Database:
         return conn
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` on a reader thread (scans, searches, anything not trivially small)."""
+        """Run `fn(conn)` on a reader thread (scans, searches, anything not trivially small).
+        A sort spilling to a full disk is StorageFull too."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, lambda: fn(self._reader_conn()))
+        try:
+            return await loop.run_in_executor(self._readers, lambda: fn(self._reader_conn()))
+        except sqlite3.Error as exc:
+            error = _storage_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
 
     def read_inline(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a primary-key read of a few rows right here (on the event loop)."""
@@ -254,8 +348,8 @@ class Database:
         self._inline_conn.close()
         try:
             self._writer_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error:
-            log.warning("final checkpoint failed", exc_info=True)
+        except sqlite3.Error as exc:  # the WAL stays beside the file and is replayed on open
+            log.warning("final checkpoint failed", exc_info=not is_storage_full(exc))
         self._writer_conn.close()
 
     def backup_to(self, target: Path) -> None:

@@ -7,16 +7,13 @@ redirects (a 3xx is returned to the caller, never followed), a cap on the respon
 one exception type, `UpstreamError`, whose `reason` is short and safe to show (no URL, no
 credentials).
 
-Destination guard, always on: link-local addresses (169.254.0.0/16, fe80::/10) and cloud
-metadata endpoints (169.254.169.254, fd00:ec2::254, Alibaba's 100.100.100.200, the names
-`metadata.google.internal` and `metadata`) are refused whatever the settings say: nothing an
-appliance must reach lives there, and a tenant's `base_url` pointing at the metadata service
-would hand out the host's cloud credentials. The default (`SCAIFLOW_UPSTREAM_ALLOW_PRIVATE=
-true`) allows everything else, since an appliance talks to its own LAN.
-
-With `SCAIFLOW_UPSTREAM_ALLOW_PRIVATE=false` the guard also refuses a host `localhost` (or
-`*.localhost`) and any IP address that is not globally routable (private, loopback, shared,
-reserved, multicast, unspecified).
+Destination guard, always on, for every call: the destinations no call may ever reach
+(`upstream/destinations.py`: link-local, cloud metadata, "this network", the reserved IPv6
+block with its IPv4-compatible form, Teredo) are refused as URLs and as DNS answers. Which
+hosts ScaiGrid calls may reach is the operator's allow-list (`SCAIFLOW_UPSTREAM_ALLOW` plus
+the host of `SCAIGRID_BASE_URL`, see `scaigrid_allow_list`), applied by the ScaiGrid client
+and when a tenant's base URL is stored; ScaiKey URLs are the operator's own settings and are
+not limited by it.
 
 How: a session middleware checks every request's URL (every hop, so a redirect cannot get
 past it); IP addresses are read through their IPv4-mapped, NAT64 and 6to4 IPv6 forms and the
@@ -24,10 +21,9 @@ legacy numeric spellings `inet_aton` accepts (`2852039166`, `0251.0376.0251.0376
 which aiohttp would otherwise hand to the OS unresolved. The connector's resolver drops
 refused addresses from DNS answers (a name that resolves only to such addresses fails), and
 the connection is made to the addresses the resolver returned, so a name cannot be
-re-resolved to a refused address between check and connect. Limitations, documented on
+re-resolved to a refused address between check and connect. Limitation, documented on
 purpose: connections made through an HTTP proxy are checked on the URL only (the proxy
-resolves the name), and the guard is about where the appliance connects, not an allow-list
-of trusted hosts.
+resolves the name).
 """
 
 from __future__ import annotations
@@ -47,6 +43,15 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from scaiflow_box.config import Settings
+from scaiflow_box.upstream.destinations import (
+    NEVER_ALLOWED,
+    AllowedDestination,
+    UpstreamAllowList,
+    is_never_allowed_address,
+    is_never_allowed_host,
+    normalize_host,
+    parse_address,
+)
 
 DEFAULT_MAX_BYTES = 1_048_576
 ALLOWED_SCHEMES = frozenset({"http", "https"})
@@ -82,8 +87,7 @@ class UpstreamBadAnswer(UpstreamError):
         self.status = status
 
 
-PRIVATE_REFUSED = "private or loopback destinations are not allowed"
-ALWAYS_REFUSED = "link-local and cloud metadata destinations are never allowed"
+ALWAYS_REFUSED = NEVER_ALLOWED
 
 
 @dataclass(frozen=True)
@@ -102,69 +106,25 @@ class UpstreamResponse:
 
 
 # -- destination guard ------------------------------------------------------------------
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-# Cloud instance metadata services: AWS/Azure/GCP/OpenStack (169.254.169.254), AWS over IPv6
-# (fd00:ec2::254), Alibaba (100.100.100.200). Link-local is refused as a whole besides.
-METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
-)
-METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_NUMERIC_HOST_CHARS = frozenset("0123456789abcdefx.")
-
-
-def _unwrap(ip: IPAddress) -> IPAddress:
-    """The IPv4 address an IPv6 address carries (mapped, NAT64, 6to4), else `ip` itself."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return ip.ipv4_mapped
-        if ip in _NAT64:
-            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if ip.sixtofour is not None:
-            return ip.sixtofour
-    return ip
+def url_destination(url: str | URL) -> tuple[str, int]:
+    """The (normalized host, effective port) a URL connects to, as aiohttp reads it: names
+    in their IDNA (ASCII) form, addresses without brackets. ValueError for a URL without a
+    host or port."""
+    parsed = URL(url) if isinstance(url, str) else url
+    host = parsed.host or ""
+    if not host.isascii():
+        host = parsed.raw_host or ""
+    port = parsed.port
+    if not host or port is None:
+        raise ValueError("URL has no host or port")
+    return normalize_host(host), port
 
 
-def _parse_address(address: str) -> IPAddress | None:
-    try:
-        return _unwrap(ipaddress.ip_address(address))
-    except ValueError:
-        return None
-
-
-def is_public_address(address: str) -> bool:
-    """True for a globally routable unicast IP address; False for anything else (including
-    text that is not an IP address)."""
-    ip = _parse_address(address)
-    return ip is not None and ip.is_global and not ip.is_multicast
-
-
-def is_always_refused_address(address: str) -> bool:
-    """True for a link-local or cloud metadata IP address (refused even when private
-    destinations are allowed)."""
-    ip = _parse_address(address)
-    return ip is not None and (ip.is_link_local or ip in METADATA_ADDRESSES)
-
-
-def _host_address(host: str) -> IPAddress | None:
-    """The IP address `host` denotes: a literal address, or a legacy numeric spelling that
-    `inet_aton` (and so the OS, which aiohttp hands digits-and-dots hosts to unresolved)
-    accepts, such as `2852039166` or `0x7f.1`. None for a name."""
-    ip = _parse_address(host)
-    if ip is not None or not host or not set(host) <= _NUMERIC_HOST_CHARS:
-        return ip
-    try:
-        return ipaddress.IPv4Address(socket.inet_aton(host))
-    except OSError:
-        return None
-
-
-def check_destination(url: str | URL, *, allow_private: bool) -> None:
-    """Raise DestinationNotAllowed unless `url` is http(s) with a host the policy permits.
+def check_destination(url: str | URL) -> None:
+    """Raise DestinationNotAllowed unless `url` is http(s) with a host some call may reach
+    (never a link-local, metadata or reserved destination; see `destinations.py`).
 
     Only the URL is looked at: names are checked by the session's resolver at connect time.
-    Link-local and metadata destinations are refused even when `allow_private`.
     """
     try:
         parsed = URL(url) if isinstance(url, str) else url
@@ -172,19 +132,32 @@ def check_destination(url: str | URL, *, allow_private: bool) -> None:
         raise DestinationNotAllowed("invalid URL") from exc
     if parsed.scheme not in ALLOWED_SCHEMES:
         raise DestinationNotAllowed("only http and https URLs are allowed")
-    host = (parsed.host or "").rstrip(".").lower()
-    if not host:
+    if not (parsed.host or "").rstrip("."):
         raise DestinationNotAllowed("URL has no host")
-    address = _host_address(host)
-    if host in METADATA_HOSTS or (address is not None
-                                  and is_always_refused_address(str(address))):
-        raise DestinationNotAllowed(ALWAYS_REFUSED)
-    if allow_private:
-        return
-    if host == "localhost" or host.endswith(".localhost"):
-        raise DestinationNotAllowed(PRIVATE_REFUSED)
-    if address is not None and not is_public_address(str(address)):
-        raise DestinationNotAllowed(PRIVATE_REFUSED)
+    if is_never_allowed_host(parsed.host or ""):
+        raise DestinationNotAllowed(NEVER_ALLOWED)
+
+
+def scaigrid_allow_list(settings: Settings) -> UpstreamAllowList:
+    """Where ScaiGrid calls may go: `SCAIFLOW_UPSTREAM_ALLOW` and the host and port of
+    `SCAIGRID_BASE_URL` (the operator's own ScaiGrid is always allowed). Empty when neither
+    is set: then no tenant base URL can be stored or called."""
+    entries = list(settings.upstream_allow)
+    if settings.scaigrid_base_url is not None:
+        host, port = url_destination(settings.scaigrid_base_url)
+        address = parse_address(host)
+        if address is not None:
+            entries.append(AllowedDestination(settings.scaigrid_base_url,
+                                              network=ipaddress.ip_network(address),
+                                              port=port))
+        else:
+            entries.append(AllowedDestination(settings.scaigrid_base_url, name=host, port=port))
+    return UpstreamAllowList(tuple(entries))
+
+
+def _is_refused_answer(address: str) -> bool:
+    ip = parse_address(address)
+    return ip is not None and is_never_allowed_address(ip)
 
 
 class _BlockedResolution(OSError):
@@ -196,66 +169,42 @@ class _BlockedResolution(OSError):
 
 
 class GuardedResolver(AbstractResolver):
-    """Wraps a resolver and drops every address the destination policy refuses: link-local
-    and metadata addresses always, every address that is not globally routable unless
-    `allow_private`."""
+    """Wraps a resolver and drops every address no call may reach (a name that resolves
+    only to such addresses fails)."""
 
-    def __init__(
-        self, inner: AbstractResolver | None = None, *, allow_private: bool = False
-    ) -> None:
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
         self._inner = inner if inner is not None else DefaultResolver()
-        self._allow_private = allow_private
-
-    def _allowed(self, address: str) -> bool:
-        if is_always_refused_address(address):
-            return False
-        return self._allow_private or is_public_address(address)
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
-        addresses = [r["host"].split("%", 1)[0] for r in results]
-        kept = [r for r, a in zip(results, addresses, strict=True) if self._allowed(a)]
+        kept = [r for r in results if not _is_refused_answer(r["host"])]
         if not kept:
-            if self._allow_private or all(is_always_refused_address(a) for a in addresses):
-                raise _BlockedResolution(ALWAYS_REFUSED)
-            raise _BlockedResolution(PRIVATE_REFUSED)
+            raise _BlockedResolution(NEVER_ALLOWED)
         return kept
 
     async def close(self) -> None:
         await self._inner.close()
 
 
-class PublicOnlyResolver(GuardedResolver):
-    """A GuardedResolver that keeps only globally routable addresses."""
-
-    def __init__(self, inner: AbstractResolver | None = None) -> None:
-        super().__init__(inner, allow_private=False)
-
-
-def _destination_middleware(allow_private: bool) -> aiohttp.ClientMiddlewareType:
-    async def guard(
-        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-    ) -> aiohttp.ClientResponse:
-        # Runs for every hop, so even a caller that forgot allow_redirects=False cannot be
-        # redirected to a refused destination.
-        check_destination(request.url, allow_private=allow_private)
-        return await handler(request)
-
-    return guard
+async def _destination_guard(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    # Runs for every hop, so even a caller that forgot allow_redirects=False cannot be
+    # redirected to a refused destination.
+    check_destination(request.url)
+    return await handler(request)
 
 
 def create_upstream_session(settings: Settings) -> aiohttp.ClientSession:
     """The shared client session. Create it inside the running loop; close it on shutdown."""
-    allow_private = settings.upstream_allow_private
-    resolver = GuardedResolver(allow_private=allow_private)
-    connector = aiohttp.TCPConnector(limit=64, ttl_dns_cache=300, resolver=resolver)
+    connector = aiohttp.TCPConnector(limit=64, ttl_dns_cache=300, resolver=GuardedResolver())
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=settings.upstream_timeout_seconds),
         headers={"User-Agent": USER_AGENT},
-        middlewares=(_destination_middleware(allow_private),),
+        middlewares=(_destination_guard,),
         raise_for_status=False,
         trust_env=False,
     )
@@ -317,8 +266,8 @@ async def request_json(
     """
     if sum(x is not None for x in (json_body, form, data)) > 1:
         raise ValueError("give at most one of json_body, form and data")
-    # Scheme and host shape first (the session's guard applies the private-address policy).
-    check_destination(url, allow_private=True)
+    # Scheme and host first (the session's guard checks again on every hop).
+    check_destination(url)
     request_headers = {"Accept": "application/json", **(headers or {})}
     payload: Any = form if form is not None else data
     try:

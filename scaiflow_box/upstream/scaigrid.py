@@ -41,7 +41,9 @@ from scaiflow_box.upstream.client import (
     UpstreamUnreachable,
     request_json,
     session_factory,
+    url_destination,
 )
+from scaiflow_box.upstream.destinations import UpstreamAllowList
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -207,7 +209,9 @@ class ScaiGridClient:
     """Calls ScaiGrid over the shared upstream session.
 
     `session` is that session or a callable returning it (for owners built before the session
-    exists); it is looked up on every call and never closed here.
+    exists); it is looked up on every call and never closed here. With `allowed` (the
+    appliance passes `scaigrid_allow_list(settings)`), a base URL outside it is refused before
+    anything is sent, whoever resolved it.
     """
 
     def __init__(
@@ -215,9 +219,11 @@ class ScaiGridClient:
         session: aiohttp.ClientSession | Callable[[], aiohttp.ClientSession],
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allowed: UpstreamAllowList | None = None,
     ) -> None:
         self._session = session_factory(session)
         self._max_bytes = max_response_bytes
+        self._allowed = allowed
 
     # -- ScaiCore -------------------------------------------------------------------------
     async def create_core(self, auth: ScaiGridAuth, manifest_yaml: str) -> dict[str, Any]:
@@ -394,6 +400,9 @@ class ScaiGridClient:
             url = base.with_path(base.raw_path.rstrip("/") + path, encoded=True)
         except (TypeError, ValueError):
             raise ScaiGridError("unreachable", "the ScaiGrid base URL is not valid") from None
+        if self._allowed is not None and not self._permitted(base):
+            raise ScaiGridError("unreachable", "ScaiGrid destination refused: the host is not "
+                                "in SCAIFLOW_UPSTREAM_ALLOW")
         params = {k: v for k, v in (query or {}).items() if v is not None}
         if params:
             url = url.with_query(params)
@@ -415,6 +424,13 @@ class ScaiGridClient:
                                 status=exc.status) from None
         except UpstreamError as exc:
             raise ScaiGridError("error", f"ScaiGrid call failed: {exc.reason}") from None
+
+    def _permitted(self, base: URL) -> bool:
+        try:
+            host, port = url_destination(base)
+        except ValueError:
+            return True  # no host or port: the request is refused with its own reason
+        return self._allowed is None or self._allowed.permits(host, port)
 
     def _failure(self, response: UpstreamResponse, auth: ScaiGridAuth) -> ScaiGridError:
         status = response.status

@@ -31,10 +31,11 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from scaiflow_box.upstream.client import (
+    ALLOWED_SCHEMES,
     UpstreamError,
-    check_destination,
     get_json,
     request_json,
     session_factory,
@@ -145,10 +146,10 @@ def _is_http_url(value: str) -> bool:
     """True for an http(s) URL with a host (the destination policy is applied at request
     time by the shared session, not here)."""
     try:
-        check_destination(value, allow_private=True)
-    except UpstreamError:
+        parsed = URL(value)
+    except (TypeError, ValueError):
         return False
-    return True
+    return parsed.scheme in ALLOWED_SCHEMES and bool((parsed.host or "").rstrip("."))
 
 
 def platform_issuer(base_url: str) -> str:

@@ -3,9 +3,16 @@ credentials (the operator's view of SPEC §8 across tenants)."""
 
 from __future__ import annotations
 
-from tests.conftest import Appliance
+import pytest
+
+from tests.conftest import AppFactory, Appliance
 
 KEY = "sgk_other_tenant_key_5678"
+
+
+@pytest.fixture
+async def appliance(make_appliance: AppFactory) -> Appliance:
+    return await make_appliance(SCAIFLOW_UPSTREAM_ALLOW="grid.example")  # the tenants' ScaiGrid
 
 
 async def test_super_admin_sees_every_tenant_and_sets_their_credentials(

@@ -23,6 +23,9 @@ CREDS = "/api/v1/tenants/me/scaigrid_credentials"
 KEYS = {"tnt_a": "sgk_tenant_a_key_00001111", "tnt_b": "sgk_tenant_b_key_22223333"}
 
 
+TENANT_HOSTS = "*.io"  # the tenants' own ScaiGrids (https://<tenant>.io), allowed
+
+
 async def restart(aiohttp_client: Any, app: Appliance) -> Appliance:
     """Stop the appliance (its cleanup closes the database) and start it on the same data."""
     await app.client.close()
@@ -63,7 +66,7 @@ def key_file(settings: Settings) -> MasterKey:
 @pytest.mark.parametrize("reencrypt", [False, True])
 async def test_rotate_through_the_api_then_restart(
         make_appliance: AppFactory, aiohttp_client: Any, reencrypt: bool) -> None:
-    app = await make_appliance()
+    app = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW=TENANT_HOSTS)
     headers = await set_keys(app)
     root = await app.headers("usr_root", "tnt_a", role="super_admin")
     secrets_before, deks_before, kek_before = stored(app)
@@ -103,7 +106,7 @@ async def test_rotate_through_the_api_then_restart(
 
 
 async def test_only_super_admins_rotate(make_appliance: AppFactory) -> None:
-    app = await make_appliance()
+    app = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW=TENANT_HOSTS)
     before = app.settings.master_key_path.read_bytes()
     for headers in (await app.headers("usr_member"),
                     await app.headers("usr_admin", role="tenant_admin")):
@@ -120,7 +123,8 @@ async def test_only_super_admins_rotate(make_appliance: AppFactory) -> None:
 async def test_an_env_master_key_cannot_be_rotated_by_the_server(
         make_appliance: AppFactory) -> None:
     env_key = MasterKey.generate()
-    app = await make_appliance(SCAIFLOW_MASTER_KEY=env_key.to_base64())
+    app = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW=TENANT_HOSTS,
+                               SCAIFLOW_MASTER_KEY=env_key.to_base64())
     assert not app.settings.master_key_path.exists()  # env wins: no file is created
     headers = await set_keys(app)
     root = await app.headers("usr_root", role="super_admin")
@@ -143,7 +147,7 @@ def cli(settings: Settings, *args: str, env: dict[str, str] | None = None
 
 async def test_a_running_server_keeps_decrypting_after_a_cli_rotation(
         make_appliance: AppFactory, aiohttp_client: Any) -> None:
-    app = await make_appliance()
+    app = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW=TENANT_HOSTS)
     headers = await set_keys(app)
     _secrets, deks_before, _kek = stored(app)
     # --reencrypt: the server's cached data keys are gone from the database; it must unwrap
@@ -171,7 +175,8 @@ async def test_a_running_server_keeps_decrypting_after_a_cli_rotation(
 async def test_cli_rotation_with_an_env_key_prints_the_new_key_on_stdout_only(
         make_appliance: AppFactory, aiohttp_client: Any) -> None:
     old = MasterKey.generate()
-    app = await make_appliance(SCAIFLOW_MASTER_KEY=old.to_base64())
+    app = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW=TENANT_HOSTS,
+                               SCAIFLOW_MASTER_KEY=old.to_base64())
     headers = await set_keys(app)
     await app.client.close()
     done = cli(app.settings, "keys", "rotate", env={"SCAIFLOW_MASTER_KEY": old.to_base64()})

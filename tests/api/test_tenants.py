@@ -25,9 +25,14 @@ async def call(app: Appliance, method: str, headers: dict[str, str], body: Any =
     return resp.status, payload
 
 
+# The tenants' own ScaiGrids these tests store, allowed by the operator.
+TENANT_HOSTS = "grid.tenant.example,grid-only-in-ciphertext.example,a.example"
+
+
 @pytest.fixture
 async def app(make_appliance: AppFactory) -> Appliance:
-    return await make_appliance(SCAIGRID_BASE_URL="https://grid.env.example")
+    return await make_appliance(SCAIGRID_BASE_URL="https://grid.env.example",
+                                SCAIFLOW_UPSTREAM_ALLOW=TENANT_HOSTS)
 
 
 # -- masking ---------------------------------------------------------------------------------
@@ -190,6 +195,9 @@ BAD_URLS = [
     ("http://[::ffff:169.254.169.254]/", "link-local"),
     ("http://metadata.google.internal/", "metadata"),
     ("http://100.100.100.200/", "metadata"),
+    ("http://[::169.254.169.254]/", "never allowed"),
+    ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "never allowed"),
+    ("http://instance-data/", "never allowed"),
 ]
 
 
@@ -204,18 +212,79 @@ async def test_bad_base_urls_are_400_and_store_nothing(app: Appliance, url: str,
     assert app.sql("SELECT * FROM audit_log WHERE action LIKE 'tenant.%'") == []
 
 
-async def test_private_base_urls_follow_the_upstream_policy(make_appliance: AppFactory) -> None:
-    lan = "http://10.1.2.3:9100"
-    open_box = await make_appliance()
-    admin = await open_box.headers("usr_admin", role="tenant_admin")
-    assert (await call(open_box, "POST", admin, {"api_key": KEY, "base_url": lan}))[0] == 204
-    closed = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW_PRIVATE="false")
-    admin = await closed.headers("usr_admin", role="tenant_admin")
-    for url in (lan, "http://127.0.0.1:9100", "http://localhost:9100", "http://[::1]/"):
-        status, body = await call(closed, "POST", admin, {"api_key": KEY, "base_url": url})
-        assert status == 400 and "private or loopback" in body["detail"]["message"], url
-    assert (await call(closed, "POST", admin, {"api_key": KEY,
-                                                "base_url": "https://8.8.8.8/grid"}))[0] == 204
+async def refused(app: Appliance, admin: dict[str, str], url: str) -> str:
+    """POST `url` as base_url: must be 400 invalid_base_url storing nothing; the message."""
+    status, body = await call(app, "POST", admin, {"api_key": KEY, "base_url": url})
+    assert status == 400 and body["detail"]["error"] == "invalid_base_url", (url, body)
+    assert app.sql("SELECT * FROM tenant_secrets") == [], url
+    assert app.sql("SELECT * FROM audit_log WHERE action LIKE 'tenant.%'") == [], url
+    return str(body["detail"]["message"])
+
+
+async def test_by_default_only_the_host_and_port_of_scaigrid_base_url_are_allowed(
+        make_appliance: AppFactory) -> None:
+    """A tenant admin could aim the box at any loopback or LAN service (issue 12)."""
+    app = await make_appliance(SCAIGRID_BASE_URL="http://127.0.0.1:8080/grid")
+    admin = await app.headers("usr_admin", role="tenant_admin")
+    for url in ("http://127.0.0.1:22", "http://127.0.0.1", "http://localhost:8080",
+                "http://10.1.2.3:9100", "http://[::1]:8080", "http://127.0.0.2:8080",
+                "https://grid.example", "http://[::ffff:127.0.0.1]:8081"):
+        message = await refused(app, admin, url)
+        assert message == "base_url is refused: this appliance does not call that host", url
+    # the same address and port, also written as IPv4-mapped IPv6
+    for url in ("http://127.0.0.1:8080", "http://127.0.0.1:8080/other-path/",
+                "http://[::ffff:127.0.0.1]:8080"):
+        assert (await call(app, "POST", admin, {"api_key": KEY, "base_url": url}))[0] == 204
+        assert (await call(app, "GET", admin))[1]["base_url"] == url.rstrip("/")
+
+
+async def test_the_operator_lists_more_hosts_in_scaiflow_upstream_allow(
+        make_appliance: AppFactory) -> None:
+    app = await make_appliance(SCAIGRID_BASE_URL="https://grid.env.example",
+                               SCAIFLOW_UPSTREAM_ALLOW="10.1.2.0/24, grid.lan:9100,"
+                                                       "*.grid.example,[fd00::5]:8443")
+    admin = await app.headers("usr_admin", role="tenant_admin")
+    for url in ("http://10.1.3.1", "http://grid.lan:9101", "http://grid.lan",
+                "https://grid.example", "http://10.1.2.3.nip.io", "https://[fd00::5]",
+                "http://evil.example/?x=.grid.example", "http://grid.example.evil.example"):
+        await refused(app, admin, url)
+    for url in ("http://10.1.2.3:9100", "http://grid.lan:9100", "https://acme.grid.example",
+                "https://A.B.Grid.Example.", "https://[fd00::5]:8443", "https://grid.env.example",
+                "http://[::ffff:10.1.2.200]"):
+        status, body = await call(app, "POST", admin, {"api_key": KEY, "base_url": url})
+        assert status == 204, (url, body)
+
+
+async def test_without_scaigrid_base_url_or_an_allow_list_no_base_url_can_be_stored(
+        make_appliance: AppFactory) -> None:
+    app = await make_appliance()
+    admin = await app.headers("usr_admin", role="tenant_admin")
+    status, body = await call(app, "POST", admin, {"api_key": KEY,
+                                                   "base_url": "https://grid.example"})
+    assert (status, body["detail"]["error"]) == (400, "invalid_base_url")
+    assert "SCAIFLOW_UPSTREAM_ALLOW" in body["detail"]["fix"]
+    assert app.sql("SELECT * FROM tenant_secrets") == []
+    # the key alone is still stored (calls then answer 503 scaigrid_not_configured)
+    assert (await call(app, "POST", admin, {"api_key": KEY}))[0] == 204
+    assert (await call(app, "GET", admin))[1] == {"configured": True, "base_url": None,
+                                                 "masked_key": "sgk_…b1a0"}
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.1", "http://0", "http://0.0.0.0", "http://0.1.2.3:80", "http://2130706433",
+    "http://0x7f.0.0.1", "http://017700000001", "http://[::]", "http://[::127.0.0.1]",
+    "http://[::169.254.169.254]", "http://[::a9fe:a9fe]", "http://[2001::a9fe:a9fe]",
+    "http://[::ffff:0.0.0.0]",
+])
+async def test_a_base_url_that_can_never_be_called_is_refused_when_stored(
+        make_appliance: AppFactory, url: str) -> None:
+    """Even when the operator allows every address, these never reach the store."""
+    app = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW="0.0.0.0/0,::/0")
+    admin = await app.headers("usr_admin", role="tenant_admin")
+    message = await refused(app, admin, url)
+    assert "never allowed" in message or "a.b.c.d" in message, message
+    assert (await call(app, "POST", admin, {"api_key": KEY,
+                                            "base_url": "http://127.0.0.1:9"}))[0] == 204
 
 
 @pytest.mark.parametrize(("body", "status"), [

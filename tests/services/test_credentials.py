@@ -50,7 +50,7 @@ ORDER: list[tuple[str | None, str, str, str]] = [
 
 async def appliance_for(make_appliance: AppFactory, fake: FakeScaiKey, mode: str | None,
                         keys: str) -> Appliance:
-    env = fake.env(SCAIGRID_BASE_URL=ENV_URL)
+    env = fake.env(SCAIGRID_BASE_URL=ENV_URL, SCAIFLOW_UPSTREAM_ALLOW="grid.tenant.example")
     if mode is not None:
         env["SCAIFLOW_DEPLOY_AUTH"] = mode
     if keys in ("tenant", "env"):  # with a tenant key, the env key must lose
@@ -107,7 +107,8 @@ def test_the_missing_fix_is_the_contracts() -> None:
 
 async def test_no_base_url_anywhere_is_503_scaigrid_not_configured(
         make_appliance: AppFactory) -> None:
-    app = await make_appliance()  # no SCAIGRID_BASE_URL
+    # no SCAIGRID_BASE_URL; the operator allows the tenant's own ScaiGrid
+    app = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW="grid.tenant.example:443")
     admin = await app.headers("usr_admin", role="tenant_admin")
     resp = await app.client.post(PATH, headers=admin, json={"api_key": TENANT_KEY})
     assert resp.status == 204

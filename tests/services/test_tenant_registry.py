@@ -11,7 +11,7 @@ import pytest
 from scaiflow_box.errors import Conflict, NotFound
 from scaiflow_box.services.tenant_registry import delete_empty_tenant, new_tenant_notice
 from scaiflow_box.store import tenants as tenant_rows
-from tests.conftest import Appliance, hello_content
+from tests.conftest import AppFactory, Appliance, hello_content
 
 FLOWS = "/api/v1/flows"
 
@@ -133,8 +133,9 @@ async def _credentials(app: Appliance) -> None:
                   "tenant back)"),
     (_credentials, "2 stored credential value(s) (ScaiGrid key, base URL)"),
 ], ids=["flow", "group", "role", "synced user", "live token", "credentials"])
-async def test_a_tenant_that_holds_something_is_kept(appliance: Appliance, setup: HolderSetup,
-                                                     named: str) -> None:
+async def test_a_tenant_that_holds_something_is_kept(make_appliance: AppFactory,
+                                                     setup: HolderSetup, named: str) -> None:
+    appliance = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW="grid.example")
     await setup(appliance)
     before = tenant_state(appliance, "tnt_full")
     assert before["tenants"] == 1

@@ -117,7 +117,8 @@ async def test_something_else_answering_is_unavailable(aiohttp_server: Any) -> N
         await client.close()
 
 
-async def test_tenants_credentials_and_key_rotation(appliance: Appliance) -> None:
+async def test_tenants_credentials_and_key_rotation(make_appliance: AppFactory) -> None:
+    appliance = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW="grid.example")
     client = await admin_client(appliance)
     key = "sgk_client_test_key_9876"
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input
 
@@ -32,6 +33,14 @@ KEY_A = "sgk_tenant_a_key_0000aaaa"
 KEY_B = "sgk_tenant_b_key_1111bbbb"
 NEW_KEY = "sgk_rotated_key_2222cccc"
 LONG_TENANT = "tnt_" + "long-tenant-name-" * 8
+TENANT_HOSTS = "grid-a.example,grid-b.example"  # the tenants' own ScaiGrids, allowed
+
+
+@pytest.fixture
+async def appliance(make_appliance: AppFactory) -> Appliance:
+    """The shared fixture's appliance, with the tenants' ScaiGrid hosts allowed (the TUI
+    session fixture starts from this one)."""
+    return await make_appliance(SCAIFLOW_UPSTREAM_ALLOW=TENANT_HOSTS)
 
 
 def secrets_of(session: TuiSession, tenant_id: str) -> dict[str, str]:
