@@ -287,12 +287,14 @@ async def test_application_events_refresh_the_effective_users(
     scaikey_server.add_user("usr_new")
     assert await send(app, scaikey_server, kind, {"group_id": "grp_x"}) == (
         200, {"handled": True})
+    # The refresh runs in the background: the users are written first, the sync's own record
+    # after them, so wait for the record (a read right after the user row could miss it).
+    last_sync = "SELECT value FROM meta WHERE key = 'directory_sync.last'"
     deadline = time.monotonic() + 10
-    while not app.sql("SELECT 1 FROM users WHERE id = 'usr_new'") \
-            and time.monotonic() < deadline:
+    while not app.sql(last_sync) and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     assert user(app, "usr_new")["source"] == "scaikey"  # type: ignore[index]
-    [last] = app.sql("SELECT value FROM meta WHERE key = 'directory_sync.last'")
+    [last] = app.sql(last_sync)
     assert json.loads(last[0])["trigger"] == "webhook"
 
 
