@@ -88,8 +88,10 @@ def _describe_defaults(node: Any) -> Any:
     out = {key: _describe_defaults(value) for key, value in node.items() if key != DEFAULT_NOTE}
     if DEFAULT_NOTE in node:
         note = f"Default: `{orjson.dumps(node[DEFAULT_NOTE]).decode()}`."
-        out["description"] = f"{out['description'].rstrip()} {note}" if out.get(
-            "description") else note
+        text = str(out.get("description", "")).rstrip()
+        if text and not text.endswith("."):
+            text += "."
+        out["description"] = f"{text} {note}".lstrip()
     return out
 
 

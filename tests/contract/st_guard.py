@@ -30,7 +30,7 @@ The rules come from a JSON file named by SCAIFLOW_CONTRACT_GUARD:
 `{"log": path, "rules": [{"operation": "DELETE /api/v1/flows/{flow_id}", "location": "path"
 or "body", "parameter": "flow_id", "protected": [...], "replacement": "..."}],
 "force": [{"operation", "parameter", "value", "valid": [lowest, highest]}],
-"drop": [{"operation", "parameter"}],
+"drop": [{"path", "parameter"}],
 "bearer": [{"operation", "token"}], "sign": [{"operation", "secret"}]}`.
 """
 
@@ -70,7 +70,8 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
                 query[force["parameter"]] = force["value"]
                 case.query = query
     for drop in _CONFIG.get("drop", []):
-        if drop["operation"] == label and isinstance(case.query, dict):
+        # Whatever the method (the unsupported-method check sends TRACE with the same query).
+        if drop["path"] == case.path and isinstance(case.query, dict):
             case.query.pop(drop["parameter"], None)
     for force in _CONFIG.get("force_body", []):
         body = case.body if isinstance(case.body, dict) else None

@@ -103,7 +103,7 @@ def write_config(world: World, directory: Path) -> Path:
         ],
         "force": [{"operation": "GET /api/v1/scaicore/events/stream",
                    "parameter": "max_seconds", "value": "0", "valid": [0, 3600]}],
-        "drop": [{"operation": "GET /api/v1/scaicore/events/stream", "parameter": "token"}],
+        "drop": [{"path": "/api/v1/scaicore/events/stream", "parameter": "token"}],
         "sign": [{"operation": "POST /api/v1/webhooks/scaikey", "secret": WEBHOOK_SECRET}],
         "force_body": [{"operation": operation, "parameter": "base_url",
                         "value": world.scaigrid_url, "when_prefix": "http"}
