@@ -19,8 +19,12 @@ BINARY := dist/scaiflow-box-linux-$(shell uname -m)
 # installed from its lockfile; reinstalled only when the lockfile changes.
 INTEROP := tests/interop/oidc
 INTEROP_STAMP := $(INTEROP)/node_modules/.installed-stamp
+# The canvas's TypeScript toolchain (openapi-typescript, openapi-fetch, typescript) that the
+# contract tests generate a client with (tests/contract/ts: npm, test-only), likewise.
+TS_CLIENT := tests/contract/ts
+TS_CLIENT_STAMP := $(TS_CLIENT)/node_modules/.installed-stamp
 
-.PHONY: run test contract lint bench clean init interop-deps binary smoke
+.PHONY: run test contract lint bench clean init interop-deps ts-client-deps binary smoke
 
 $(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +48,16 @@ $(INTEROP_STAMP): $(INTEROP)/package-lock.json
 
 interop-deps: $(INTEROP_STAMP)
 
+$(TS_CLIENT_STAMP): $(TS_CLIENT)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(TS_CLIENT) && npm ci --prefer-offline --no-audit --no-fund --loglevel=error && \
+		touch node_modules/.installed-stamp; \
+	else \
+		echo "npm not found: the TypeScript client test will be skipped (apt-get install nodejs npm)"; \
+	fi
+
+ts-client-deps: $(TS_CLIENT_STAMP)
+
 init: $(RUN_STAMP)
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) $(BIN)/scaiflow-box init
 
@@ -56,12 +70,12 @@ run: init
 	@echo ""
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) exec $(BIN)/scaiflow-box serve
 
-test: $(STAMP) $(INTEROP_STAMP)
+test: $(STAMP) $(INTEROP_STAMP) $(TS_CLIENT_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 # The contract tests (tests/contract, also part of `make test`) with far more generated cases.
 CONTRACT_EXAMPLES ?= 1000
-contract: $(STAMP)
+contract: $(STAMP) $(TS_CLIENT_STAMP)
 	SCAIFLOW_CONTRACT_EXAMPLES=$(CONTRACT_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/contract
 
 lint: $(STAMP)
@@ -86,4 +100,5 @@ smoke: binary
 	packaging/smoke_test.sh $(BINARY)
 
 clean:
-	rm -rf $(VENV) $(BUILD_VENV) build dist .mypy_cache .ruff_cache $(INTEROP)/node_modules
+	rm -rf $(VENV) $(BUILD_VENV) build dist .mypy_cache .ruff_cache $(INTEROP)/node_modules \
+		$(TS_CLIENT)/node_modules

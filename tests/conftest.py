@@ -64,7 +64,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _every_status_is_declared(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     caplog.set_level(logging.WARNING, logger="scaiflow_box.http")
     yield
-    undeclared = [r.getMessage() for r in caplog.records if "undeclared status" in r.getMessage()]
+    undeclared = [r.getMessage() for r in caplog.records
+                  if r.getMessage().startswith("undeclared ")]
     assert not undeclared, undeclared
 
 

@@ -6,10 +6,19 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, RootModel
 
+from scaiflow_box.api.error_codes import (
+    ACL_EXISTS,
+    FORBIDDEN,
+    INVALID_LEVEL,
+    INVALID_PRINCIPAL_TYPE,
+    MISSING_PERMISSION,
+    OWNER_IS_IMPLICIT_ADMIN,
+    PRINCIPAL_NOT_FOUND,
+    VERSION_CONFLICT,
+)
 from scaiflow_box.api.fields import AclId, FlowId, PrincipalId, Timestamp
 from scaiflow_box.api.flows import IF_MATCH
 from scaiflow_box.http.call import NO_CONTENT, Call, Reply, created, ok
-from scaiflow_box.http.errors import VERSION_CONFLICT
 from scaiflow_box.http.parsing import parse_if_match
 from scaiflow_box.http.route import Link, RequestModel, Response, Route
 from scaiflow_box.keys import ACLS
@@ -87,15 +96,19 @@ ONE = BASE + "/{acl_id}"
 ROUTES = [
     Route("GET", BASE, list_acls, "List explicit grants", TAG,
           (Response(200, AclList, "Explicit grants only (owner and admins are implicit)"),),
-          errors=(403, 404), needs="admin ACL"),
+          errors=(MISSING_PERMISSION, FORBIDDEN), needs="admin ACL"),
     Route("POST", BASE, create_acl, "Grant a user or group a level", TAG,
           (Response(201, Acl, "The grant", links=ACL_LINKS),),
-          errors=(400, 403, 404, 409, VERSION_CONFLICT), needs="admin ACL", body=AclCreate,
+          errors=(INVALID_LEVEL, INVALID_PRINCIPAL_TYPE, OWNER_IS_IMPLICIT_ADMIN,
+                  MISSING_PERMISSION, FORBIDDEN, PRINCIPAL_NOT_FOUND, ACL_EXISTS,
+                  VERSION_CONFLICT), needs="admin ACL", body=AclCreate,
           headers=(IF_MATCH,)),
     Route("PATCH", ONE, change_acl, "Change a grant's level", TAG,
           (Response(200, Acl, "The updated grant", links=ACL_LINKS),),
-          errors=(400, 403, 404, VERSION_CONFLICT), needs="admin ACL", body=AclPatch,
+          errors=(INVALID_LEVEL, MISSING_PERMISSION, FORBIDDEN, VERSION_CONFLICT),
+          needs="admin ACL", body=AclPatch,
           headers=(IF_MATCH,)),
     Route("DELETE", ONE, delete_acl, "Revoke a grant", TAG, (Response(204, None, "Revoked"),),
-          errors=(403, 404, VERSION_CONFLICT), needs="admin ACL", headers=(IF_MATCH,)),
+          errors=(MISSING_PERMISSION, FORBIDDEN, VERSION_CONFLICT), needs="admin ACL",
+          headers=(IF_MATCH,)),
 ]

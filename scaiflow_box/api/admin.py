@@ -9,6 +9,14 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, Field
 
+from scaiflow_box.api.error_codes import (
+    FORBIDDEN,
+    INVALID_API_KEY,
+    INVALID_BASE_URL,
+    INVALID_ROLE,
+    INVALID_TOKEN_REQUEST,
+    PRINCIPAL_NOT_FOUND,
+)
 from scaiflow_box.api.fields import (
     Cursor,
     FlowId,
@@ -23,6 +31,7 @@ from scaiflow_box.api.fields import (
 )
 from scaiflow_box.api.tenants import ScaiGridCredentialsIn
 from scaiflow_box.http.call import NO_CONTENT, Call, Reply, created, ok
+from scaiflow_box.http.errors import NOT_FOUND
 from scaiflow_box.http.route import QueryModel, RequestModel, Response, Route
 from scaiflow_box.keys import ADMIN, CREDENTIALS
 from scaiflow_box.services.service_tokens import DEFAULT_SCOPE, MAX_TTL_SECONDS
@@ -299,45 +308,47 @@ TENANT_CREDENTIALS = BASE + "/tenants/{tenant_id}/scaigrid_credentials"
 ROUTES = [
     Route("GET", BASE + "/tenants", list_tenants, "Every tenant with counts and its ScaiGrid "
           "credential status", TAG, (Response(200, TenantList, "Tenants by id; keys masked"),),
-          errors=(403,), needs="super_admin"),
+          errors=(FORBIDDEN,), needs="super_admin"),
     Route("POST", TENANT_CREDENTIALS, set_tenant_scaigrid_credentials,
           "Set a tenant's ScaiGrid credentials", TAG, (Response(204, None, "Stored encrypted"),),
-          errors=(400, 403, 404, 503), needs="super_admin", body=ScaiGridCredentialsIn),
+          errors=(INVALID_API_KEY, INVALID_BASE_URL, FORBIDDEN, NOT_FOUND),
+          needs="super_admin", body=ScaiGridCredentialsIn),
     Route("DELETE", TENANT_CREDENTIALS, delete_tenant_scaigrid_credentials,
           "Remove a tenant's ScaiGrid credentials", TAG, (Response(204, None, "Removed"),),
-          errors=(403, 404, 503), needs="super_admin"),
+          errors=(FORBIDDEN,), needs="super_admin"),
     Route("GET", BASE + "/users", list_users, "All users (filters: tenant_id, search, "
           "include_deleted)", TAG, (Response(200, UserList, "Users, by tenant then id"),),
-          errors=(403,), needs="super_admin", query=UsersQuery),
+          errors=(FORBIDDEN,), needs="super_admin", query=UsersQuery),
     Route("POST", BASE + "/users/{user_id}/role", grant_role, "Grant an admin role (manual)",
-          TAG, (NO_CACHE,), errors=(403, 404),
+          TAG, (NO_CACHE,), errors=(INVALID_ROLE, FORBIDDEN),
           needs="super_admin, or tenant_admin for tenant_admin in their tenant",
           body=RoleChange),
     Route("DELETE", BASE + "/users/{user_id}/role", revoke_role, "Remove an admin role", TAG,
-          (NO_CACHE,), errors=(403, 404), needs="super_admin, or tenant_admin in their tenant"),
+          (NO_CACHE,), errors=(FORBIDDEN,), needs="super_admin, or tenant_admin in their tenant"),
     Route("GET", BASE + "/tenant/users", list_tenant_users, "Users of the caller's tenant",
           TAG, (Response(200, UserList, "Users of the caller's tenant"),),
-          errors=(403,), needs="tenant_admin", query=TenantUsersQuery),
+          errors=(FORBIDDEN,), needs="tenant_admin", query=TenantUsersQuery),
     Route("GET", BASE + "/tenant/flows", list_tenant_flows, "Every flow of the caller's "
           "tenant, with its owner and `deleted_at`", TAG,
           (Response(200, TenantFlowPage, "Newest first; soft-deleted flows included unless "
                                          "include_deleted=false"),),
-          errors=(403,), needs="tenant_admin (own tenant) or super_admin",
+          errors=(FORBIDDEN,), needs="tenant_admin (own tenant) or super_admin",
           query=TenantFlowsQuery),
     Route("POST", BASE + "/flows/{flow_id}/owner", change_owner, "Move a flow's ownership",
           TAG, (Response(200, OwnerChanged, "The flow's new owner"),),
-          errors=(403, 404), needs="super_admin", body=OwnerChange),
+          errors=(FORBIDDEN, PRINCIPAL_NOT_FOUND), needs="super_admin", body=OwnerChange),
     Route("POST", BASE + "/service-tokens", create_service_token,
           "Mint a service token (shown once)", TAG,
           (Response(201, MintedServiceToken, "The token; store it now"),),
-          errors=(400, 403), needs="super_admin", body=ServiceTokenCreate),
+          errors=(INVALID_TOKEN_REQUEST, FORBIDDEN), needs="super_admin",
+          body=ServiceTokenCreate),
     Route("GET", BASE + "/service-tokens", list_service_tokens, "List service tokens", TAG,
           (Response(200, ServiceTokenList, "Every token ever minted (never the token)"),),
-          errors=(403,), needs="super_admin"),
+          errors=(FORBIDDEN,), needs="super_admin"),
     Route("DELETE", BASE + "/service-tokens/{token_id}", delete_service_token,
           "Revoke a service token", TAG, (Response(204, None, "Revoked from the next request"),),
-          errors=(403, 404), needs="super_admin"),
+          errors=(FORBIDDEN,), needs="super_admin"),
     Route("GET", BASE + "/audit", list_audit, "Audit log, newest first", TAG,
           (Response(200, AuditPage, "Newest first"),),
-          errors=(403,), needs="tenant_admin (own tenant) or super_admin", query=AuditQuery),
+          errors=(FORBIDDEN,), needs="tenant_admin (own tenant) or super_admin", query=AuditQuery),
 ]

@@ -8,8 +8,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scaiflow_box.api.error_codes import (
+    OAUTH_ERRORS,
+    REDIRECT_URI_MISMATCH,
+    SCAIKEY_ERROR,
+    SCAIKEY_NOT_CONFIGURED,
+    SCAIKEY_REFUSED,
+    SCAIKEY_UNREACHABLE,
+)
 from scaiflow_box.http.call import Call, Reply, ok
-from scaiflow_box.http.errors import ERRORS, ErrorSpec
 from scaiflow_box.http.route import Header, RequestModel, Response, Route
 from scaiflow_box.keys import IDENTITY, ISSUER, SETTINGS, SIGN_IN
 from scaiflow_box.services.sign_in import SignInTokens
@@ -142,18 +149,12 @@ _NO_STORE_HEADERS = (
     Header("Cache-Control", "`no-store`: tokens are never cached", required=True),
     Header("Pragma", "`no-cache` (RFC 6749 §5.1)", required=True),
 )
-_SIGN_IN_ERRORS: tuple[int | ErrorSpec, ...] = (
-    ErrorSpec(400, ERRORS[400].model,
-              "ScaiKey refused the request: `error` is ScaiKey's OAuth error code "
-              "(`invalid_grant`, `invalid_client`, ...) with its `error_description`; or "
-              "`redirect_uri_mismatch`, or a body that does not decode"),
-    ErrorSpec(502, ERRORS[502].model,
-              "ScaiKey failed: `scaikey_unreachable` (connection, timeout) or `scaikey_error` "
-              "(a 5xx or an answer that is not a token response, with its `status`)"),
-    ErrorSpec(503, ERRORS[503].model,
-              "`scaikey_not_configured`: SCAIKEY_BASE_URL, SCAIFLOW_SCAIKEY_CLIENT_ID and "
-              "SCAIFLOW_SCAIKEY_CLIENT_SECRET are not all set"),
-)
+# 400: ScaiKey's OAuth error (with its `error_description`; exchange: `redirect_uri_mismatch`);
+# 502: `scaikey_unreachable` (connection, timeout) or `scaikey_error` (a 5xx or an answer
+# that is not a token response, with its `status`); 503: SCAIKEY_BASE_URL,
+# SCAIFLOW_SCAIKEY_CLIENT_ID and SCAIFLOW_SCAIKEY_CLIENT_SECRET are not all set.
+_SIGN_IN_ERRORS = (*OAUTH_ERRORS, SCAIKEY_REFUSED, SCAIKEY_UNREACHABLE, SCAIKEY_ERROR,
+                   SCAIKEY_NOT_CONFIGURED)
 
 ROUTES = [
     Route("GET", "/api/v1/auth/config", auth_config, "How the canvas should sign in", TAG,
@@ -161,7 +162,7 @@ ROUTES = [
     Route("POST", "/api/v1/auth/exchange", exchange_code,
           "Redeem a ScaiKey authorization code for tokens", TAG,
           (Response(200, TokenSet, "ScaiKey's tokens", headers=_NO_STORE_HEADERS),),
-          errors=_SIGN_IN_ERRORS, auth="public", body=CodeExchange,
+          errors=(REDIRECT_URI_MISMATCH, *_SIGN_IN_ERRORS), auth="public", body=CodeExchange,
           description="The canvas ran the authorization-code flow with PKCE at ScaiKey; the "
                       "appliance adds the ScaiFlow client's secret (which never leaves it) "
                       "and calls ScaiKey's token endpoint."),

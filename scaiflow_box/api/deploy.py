@@ -7,14 +7,30 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from scaiflow_box.api.error_codes import (
+    COMPILE_ERROR,
+    CREDENTIALS_UNREADABLE,
+    DEV_TOKEN_NOT_CONFIGURED,
+    FORBIDDEN,
+    MISSING_PERMISSION,
+    MISSING_SCAIGRID_CREDENTIALS,
+    SCAICORE_CREATE_FAILED,
+    SCAICORE_PUBLISH_FAILED,
+    SCAIGRID_NOT_CONFIGURED,
+    SCAIQUEUE_AUTH,
+    SCAIQUEUE_PROVISION_FAILED,
+)
 from scaiflow_box.api.examples import flow_content_example
 from scaiflow_box.api.fields import FlowId, Version
 from scaiflow_box.api.flows import Deployment
 from scaiflow_box.http.call import Call, Reply, created, ok
+from scaiflow_box.http.errors import NOT_AUTHENTICATED
 from scaiflow_box.http.route import FLOW_BODY_LIMIT, RequestModel, Response, Route
 from scaiflow_box.keys import DEPLOY
 
 TAG = "deploy"
+DEPLOY_STEPS = (SCAIQUEUE_AUTH, SCAIQUEUE_PROVISION_FAILED, SCAICORE_CREATE_FAILED,
+                SCAICORE_PUBLISH_FAILED)
 
 
 class DeployRequest(RequestModel):
@@ -60,12 +76,16 @@ ROUTES = [
     Route("POST", "/api/v1/flows/{flow_id}/deploy", deploy_flow,
           "Deploy a version of the flow to ScaiGrid", TAG,
           (Response(201, Deployment, "Deployed (and recorded)"),),
-          errors=(400, 403, 404, 412, 502, 503), needs="deploy ACL", body=DeployRequest,
+          errors=(COMPILE_ERROR, MISSING_PERMISSION, FORBIDDEN, MISSING_SCAIGRID_CREDENTIALS,
+                  *DEPLOY_STEPS, CREDENTIALS_UNREADABLE, SCAIGRID_NOT_CONFIGURED),
+          needs="deploy ACL", body=DeployRequest,
           description=DEPLOY_DESCRIPTION),
     Route("POST", "/api/v1/dev/deploy", dev_deploy,
           "Deprecated: compile and deploy content without saving it", TAG,
           (Response(200, DevDeployResult, "Deployed; the answer carries `Deprecation: true`"),),
-          errors=(400, 401, 412, 502, 503), auth="dev_token", body=DevDeployRequest,
+          errors=(COMPILE_ERROR, NOT_AUTHENTICATED, MISSING_SCAIGRID_CREDENTIALS, *DEPLOY_STEPS,
+                  SCAIGRID_NOT_CONFIGURED, DEV_TOKEN_NOT_CONFIGURED),
+          auth="dev_token", body=DevDeployRequest,
           body_limit=FLOW_BODY_LIMIT, body_example=flow_content_example,
           description="Authenticated by the dev token (`SCAIFLOW_API_TOKEN`) only; deploys "
                       "with `SCAIGRID_API_KEY`."),

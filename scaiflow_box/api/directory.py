@@ -7,6 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from scaiflow_box.api.error_codes import (
+    FORBIDDEN,
+    SCAIKEY_SYNC_FAILED,
+)
 from scaiflow_box.api.fields import Timestamp
 from scaiflow_box.http.call import Call, Reply, ok
 from scaiflow_box.http.route import QueryModel, Response, Route
@@ -113,13 +117,13 @@ ROUTES = [
     Route("POST", BASE + "/sync", sync_directory, "Sync users, groups and memberships from "
           "ScaiKey now", TAG, (Response(200, SyncResult, "What changed (or why nothing was "
                                                          "synced)"),),
-          errors=(403, 502), needs="super_admin",
+          errors=(FORBIDDEN, SCAIKEY_SYNC_FAILED), needs="super_admin",
           description="Effective users first; on 403 the member walk. Nothing is changed "
                       "when ScaiKey cannot be read (502 `scaikey_sync_failed`)."),
     Route("GET", BASE + "/sync/status", sync_status, "The last sync and webhook activity",
           TAG, (Response(200, SyncStatus, "Kept across restarts (the last sync is stored)"),),
-          errors=(403,), needs="super_admin"),
+          errors=(FORBIDDEN,), needs="super_admin"),
     Route("GET", BASE + "/groups", list_groups, "Mirrored groups (filters: tenant_id, search, "
           "include_deleted)", TAG, (Response(200, GroupList, "Groups by tenant, then name"),),
-          errors=(403,), needs="super_admin", query=GroupsQuery),
+          errors=(FORBIDDEN,), needs="super_admin", query=GroupsQuery),
 ]

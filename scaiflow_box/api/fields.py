@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from scaiflow_box.compiler.schema import FlowGraph
+from scaiflow_box.compiler.node_config import config_json_schemas
+from scaiflow_box.compiler.schema import Bunker, FlowGraph
 from scaiflow_box.http.openapi import SCHEMA_MARKER, NamedSchemas
 from scaiflow_box.http.route import PathParam
 from scaiflow_box.ids import is_plain_id
@@ -66,6 +67,16 @@ Limit = Annotated[int, Field(ge=1, le=500, description="Page size (1 to 500)")]
 
 
 
+class Diagnostic(BaseModel):
+    """A finding of the compiler's checks (SPEC §5.2)."""
+
+    severity: Literal["error", "warning"]
+    message: str
+    path: str | None
+    node_id: str | None
+    edge_id: str | None
+
+
 class FlowContent(FlowGraph):
     """FlowGraph content as a client sends it: `id` and `version` are the server's and may be
     omitted; whatever is sent there, of any type, is overwritten (SPEC §3)."""
@@ -76,11 +87,59 @@ class FlowContent(FlowGraph):
                          description="Ignored: the server writes the new version here")
 
 
+# -- shapes of flow content that saving does not check -------------------------------------
+# Saving content checks its structure only (SPEC §3: work in progress is allowed); node
+# `config`, `variables`, `plugins` and `capabilities` are free-form there and checked by
+# validate/compile. Typing them in the content's schema would promise a refusal the server
+# does not make, so their known shapes are published as components of their own for
+# clients to build with.
+class Variable(BaseModel):
+    """A flow variable as the compiler's test runner reads one (docs/compiler.md): `name`
+    with its `default` (or `value`); a bare string is a variable whose value is null."""
+
+    model_config = ConfigDict(extra="allow", title="Variable")
+    name: str
+    default: Any = Field(default=None, description="The variable's initial value")
+    value: Any = Field(default=None, description="Read when `default` is absent")
+
+
+class PluginEntry(BaseModel):
+    """A declared plugin (docs/compiler.md, the manifest); a bare string is its alias."""
+
+    model_config = ConfigDict(extra="allow", title="PluginEntry")
+    alias: str
+    endpoint: str | None = Field(default=None, description="Default: `plugin://<alias>`")
+
+
+class Capability(BaseModel):
+    """A declared capability; the manifest adds `{bunker}` for flows with compute nodes."""
+
+    model_config = ConfigDict(extra="allow", title="Capability")
+    bunker: Bunker | None = None
+
+
+def _config_shape(kind: str, schema: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    name = "".join(part.capitalize() for part in kind.split("_")) + "Config"
+    return name, {**schema, "title": name, "description": (
+        f"`config` of a `{kind}` node: the fields the compiler checks (validate and compile "
+        "report `config_invalid` otherwise; saving does not check them). Other keys pass "
+        "through to the manifest (docs/compiler.md, \"Node kinds and their config\").")}
+
+
+CONTENT_SHAPES: dict[str, dict[str, Any]] = dict(
+    _config_shape(kind, schema) for kind, schema in config_json_schemas().items())
+
+
 # Flow content is validated by the compiler's structural check (fast, with pydantic's
 # messages), not by a pydantic model; the document still shows its full schema through these
-# markers, which http/openapi.py replaces by references to the named models.
+# markers, which http/openapi.py replaces by references to the named models. Both in
+# validation mode: the server answers content as it was stored, so a key the client left out
+# stays out (no `default` says otherwise).
 NAMED_SCHEMAS: NamedSchemas = {"FlowContent": (FlowContent, "validation"),
-                               "FlowGraph": (FlowGraph, "serialization")}
+                               "FlowGraph": (FlowGraph, "validation"),
+                               "Variable": (Variable, "validation"),
+                               "PluginEntry": (PluginEntry, "validation"),
+                               "Capability": (Capability, "validation")}
 FlowContentIn = Annotated[dict[str, Any], WithJsonSchema({SCHEMA_MARKER: "FlowContent"})]
 FlowContentOut = Annotated[dict[str, Any], WithJsonSchema({SCHEMA_MARKER: "FlowGraph"})]
 

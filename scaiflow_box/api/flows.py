@@ -6,6 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scaiflow_box.api.error_codes import (
+    FORBIDDEN,
+    MISSING_PERMISSION,
+    VERSION_CONFLICT,
+)
 from scaiflow_box.api.examples import flow_create_example
 from scaiflow_box.api.fields import (
     Cursor,
@@ -20,7 +25,6 @@ from scaiflow_box.api.fields import (
     VersionParam,
 )
 from scaiflow_box.http.call import NO_CONTENT, Call, RawJson, Reply, ok
-from scaiflow_box.http.errors import VERSION_CONFLICT
 from scaiflow_box.http.parsing import parse_if_match
 from scaiflow_box.http.route import (
     FLOW_BODY_LIMIT,
@@ -270,37 +274,39 @@ DETAIL = Response(200, FlowDetail, "The flow with its content", headers=(ETAG,),
 ROUTES = [
     Route("GET", BASE, list_flows, "List the flows the caller can view", TAG,
           (Response(200, FlowList, "Newest first; `total` counts every match"),),
-          errors=(403,), needs="scaicore:view", query=FlowListQuery),
+          errors=(MISSING_PERMISSION,), needs="scaicore:view", query=FlowListQuery),
     Route("POST", BASE, create_flow, "Create a flow (the caller becomes its owner)", TAG,
           (Response(201, FlowDetail, "Created at version 1.0.0", headers=(ETAG,),
                     links=FLOW_LINKS),),
-          errors=(403,), needs="scaicore:manage", body=FlowCreate, body_limit=FLOW_BODY_LIMIT,
+          errors=(MISSING_PERMISSION,), needs="scaicore:manage", body=FlowCreate,
+          body_limit=FLOW_BODY_LIMIT,
           body_example=flow_create_example),
     Route("GET", FLOW, get_flow, "Get a flow with its content and ETag", TAG, (DETAIL,),
-          errors=(403, 404), needs="view ACL"),
+          errors=(MISSING_PERMISSION,), needs="view ACL"),
     Route("PUT", FLOW, update_flow,
           "Partial update; new content stores a new patch version", TAG, (DETAIL,),
-          errors=(403, 404, VERSION_CONFLICT), needs="edit ACL", body=FlowUpdate,
-          body_limit=FLOW_BODY_LIMIT, headers=(IF_MATCH,)),
+          errors=(MISSING_PERMISSION, FORBIDDEN, VERSION_CONFLICT), needs="edit ACL",
+          body=FlowUpdate, body_limit=FLOW_BODY_LIMIT, headers=(IF_MATCH,)),
     Route("DELETE", FLOW, delete_flow, "Soft-delete a flow (versions are kept)", TAG,
           (Response(204, None, "Deleted"),),
-          errors=(403, 404, VERSION_CONFLICT), needs="admin ACL", headers=(IF_MATCH,)),
+          errors=(MISSING_PERMISSION, FORBIDDEN, VERSION_CONFLICT), needs="admin ACL",
+          headers=(IF_MATCH,)),
     Route("POST", FLOW + "/restore", restore_flow, "Undo a soft delete", TAG, (DETAIL,),
-          errors=(403, 404), needs="tenant_admin or super_admin"),
+          errors=(MISSING_PERMISSION, FORBIDDEN), needs="tenant_admin or super_admin"),
     Route("GET", FLOW + "/versions", list_versions, "List versions, newest first", TAG,
           (Response(200, VersionList, "Newest first"),),
-          errors=(403, 404), needs="view ACL", query=PageQuery),
+          errors=(MISSING_PERMISSION,), needs="view ACL", query=PageQuery),
     Route("GET", FLOW + "/versions/{version}", get_version, "Get one version's content", TAG,
           (Response(200, VersionContent, "The version as stored"),),
-          errors=(403, 404), needs="view ACL"),
+          errors=(MISSING_PERMISSION,), needs="view ACL"),
     Route("GET", FLOW + "/versions/{version}/diff", diff_version,
           "Structured diff against another version (default: the previous)", TAG,
           (Response(200, FlowDiff, "What changed from `from` to `to`"),),
-          errors=(403, 404), needs="view ACL", query=DiffQuery),
+          errors=(MISSING_PERMISSION,), needs="view ACL", query=DiffQuery),
     Route("POST", FLOW + "/versions/{version}/restore", restore_version,
           "Save an old version's content as a new patch version", TAG, (DETAIL,),
-          errors=(403, 404), needs="edit ACL"),
+          errors=(MISSING_PERMISSION, FORBIDDEN), needs="edit ACL"),
     Route("GET", FLOW + "/deployments", list_deployments, "List deployments, newest first", TAG,
           (Response(200, DeploymentList, "Newest first"),),
-          errors=(403, 404), needs="view ACL", query=PageQuery),
+          errors=(MISSING_PERMISSION,), needs="view ACL", query=PageQuery),
 ]

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from scaiflow_box.api.error_codes import (
+    FORBIDDEN,
+    ROTATION_NOT_POSSIBLE,
+)
 from scaiflow_box.http.call import Call, Reply, ok
 from scaiflow_box.http.route import RequestModel, Response, Route
 from scaiflow_box.keys import KEY_ROTATION
@@ -37,7 +41,7 @@ ROUTES = [
     Route("POST", "/api/v1/admin/keys/rotate", rotate_master_key,
           "Rotate the master key (re-wrap every data key)", TAG,
           (Response(200, KeyRotationResult, "Rotated; back up the new master.key now"),),
-          errors=(403, 409), needs="super_admin",
+          errors=(FORBIDDEN, ROTATION_NOT_POSSIBLE), needs="super_admin",
           description="A new master key wraps every data key and the issuer keys, in one "
                       "transaction; `master.key` is replaced crash-safely. 409 "
                       "`rotation_not_possible` when the key comes from SCAIFLOW_MASTER_KEY "

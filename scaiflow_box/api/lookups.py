@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from scaiflow_box.api.error_codes import (
+    MISSING_PERMISSION,
+    SCAIGRID_CALL,
+)
 from scaiflow_box.api.fields import ScopeId
 from scaiflow_box.http.call import Call, Reply, ok
 from scaiflow_box.http.route import Response, Route
 from scaiflow_box.keys import LOOKUPS
 
 TAG = "lookups"
-UPSTREAM_ERRORS = (403, 412, 429, 502, 503)
+UPSTREAM_ERRORS = (MISSING_PERMISSION, *SCAIGRID_CALL)
 
 
 class Open(BaseModel):
@@ -92,7 +96,7 @@ ROUTES = [
           errors=UPSTREAM_ERRORS, needs="scaicore:view"),
     Route("GET", "/api/v1/scaiqueue/scopes/{scope_id}/queues", list_queues,
           "Queues of a ScaiQueue scope", TAG, (Response(200, QueueInfoList, "The scope's queues"),),
-          errors=(*UPSTREAM_ERRORS, 404), needs="scaicore:view"),
+          errors=UPSTREAM_ERRORS, needs="scaicore:view"),
     Route("GET", "/api/v1/scaibunker/bunkers", list_bunkers, "Active BunkerInfo bunkers", TAG,
           (Response(200, BunkerInfoList, "Only active bunkers"),),
           errors=UPSTREAM_ERRORS, needs="scaicore:view"),

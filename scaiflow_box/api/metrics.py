@@ -13,9 +13,12 @@ import ipaddress
 import sys
 
 from scaiflow_box import __version__
+from scaiflow_box.api.error_codes import (
+    FORBIDDEN,
+)
 from scaiflow_box.errors import Forbidden, NotFound
 from scaiflow_box.http.call import Blob, Call, Reply, ok
-from scaiflow_box.http.errors import ErrorSpec, PlainError, StructuredError
+from scaiflow_box.http.errors import NOT_FOUND
 from scaiflow_box.http.metrics import CONTENT_TYPE, Exposition, write_upstream_failures
 from scaiflow_box.http.route import Response, Route
 from scaiflow_box.keys import JWKS, METRICS, RETENTION, SETTINGS
@@ -90,10 +93,9 @@ ROUTES = [
     Route("GET", "/metrics", metrics, "Metrics in the Prometheus text format", TAG,
           (Response(200, None, "Prometheus text exposition format 0.0.4",
                     content_type="text/plain"),),
-          errors=(ErrorSpec(403, StructuredError,
-                            "The client's address is not in SCAIFLOW_METRICS_ALLOW_FROM "
-                            "(loopback only by default)"),
-                  ErrorSpec(404, PlainError, "Metrics are disabled (SCAIFLOW_METRICS)")),
+          # 403: the client's address is not in SCAIFLOW_METRICS_ALLOW_FROM (loopback only by
+          # default); 404: metrics are disabled (SCAIFLOW_METRICS).
+          errors=(FORBIDDEN, NOT_FOUND),
           auth="public",
           description="Request counts and latency histograms by route template and status, "
                       "database and WAL size, the age of each issuer's JWKS, upstream "

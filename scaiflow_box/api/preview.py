@@ -10,8 +10,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from scaiflow_box.api.error_codes import (
+    COMPILE_ERROR,
+    FORBIDDEN,
+    IMPORT_FAILED,
+    MISSING_PERMISSION,
+    UNSUPPORTED_FORMAT,
+)
 from scaiflow_box.api.examples import flow_content_example, import_example
-from scaiflow_box.api.fields import FlowId, Version
+from scaiflow_box.api.fields import Diagnostic, FlowId, Version
 from scaiflow_box.compiler.errors import SUPPORTED_FORMATS
 from scaiflow_box.http.call import Call, Reply, ok
 from scaiflow_box.http.route import FLOW_BODY_LIMIT, RequestModel, Response, Route
@@ -49,14 +56,6 @@ class RunTestsRequest(RequestModel):
                                 description="Default: the flow's current version")
     tests: list[dict[str, Any]] | None = Field(
         default=None, description="TestCases to run instead of the version's own `tests`")
-
-
-class Diagnostic(BaseModel):
-    severity: Literal["error", "warning"]
-    message: str
-    path: str | None
-    node_id: str | None
-    edge_id: str | None
 
 
 class ValidationReport(BaseModel):
@@ -124,20 +123,23 @@ ROUTES = [
     Route("POST", "/api/v1/flows/validate", validate,
           "Schema validation plus the analyze stage (nothing is stored)", TAG,
           (Response(200, ValidationReport, "Diagnostics; `valid` when none is an error"),),
-          errors=(403,), needs="scaicore:view", body=ValidateRequest,
+          errors=(MISSING_PERMISSION,), needs="scaicore:view", body=ValidateRequest,
           body_limit=FLOW_BODY_LIMIT, body_example=flow_content_example),
     Route("POST", "/api/v1/flows/compile", compile_preview,
           "Compile to the ScaiCore manifest (errors inside a 200)", TAG,
           (Response(200, CompileOutput, "The manifest, or the errors that prevent it"),),
-          errors=(400, 403), needs="scaicore:view", body=CompileRequest,
+          errors=(UNSUPPORTED_FORMAT, MISSING_PERMISSION), needs="scaicore:view",
+          body=CompileRequest,
           body_limit=FLOW_BODY_LIMIT, body_example=flow_content_example),
     Route("POST", "/api/v1/flows/import", import_yaml, "ScaiCore YAML manifest to a FlowGraph",
           TAG, (Response(200, ImportOutput, "The FlowGraph and what the import had to guess"),),
-          errors=(400, 403), needs="scaicore:view", body=ImportRequest,
+          errors=(IMPORT_FAILED, MISSING_PERMISSION), needs="scaicore:view",
+          body=ImportRequest,
           body_limit=FLOW_BODY_LIMIT + 64 * 1024, body_example=import_example),
     Route("POST", "/api/v1/flows/{flow_id}/run-tests", run_flow_tests,
           "Run the flow's tests locally and deterministically", TAG,
           (Response(200, TestReport, "One result per test case"),),
-          errors=(400, 403, 404), needs="deploy ACL", body=RunTestsRequest,
+          errors=(COMPILE_ERROR, MISSING_PERMISSION, FORBIDDEN), needs="deploy ACL",
+          body=RunTestsRequest,
           body_limit=FLOW_BODY_LIMIT),
 ]

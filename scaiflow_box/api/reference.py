@@ -12,6 +12,7 @@ from typing import Annotated
 
 from scaiflow_box.errors import NotFound
 from scaiflow_box.http.call import Blob, Call, Reply, ok
+from scaiflow_box.http.errors import NOT_FOUND
 from scaiflow_box.http.route import PathParam, Response, Route
 
 TAG = "reference"
@@ -95,5 +96,5 @@ ROUTES = [
           "A static asset of the API reference", TAG,
           (Response(200, None, "The asset", content_type="application/javascript",
                     other_media_types=("text/css", "image/png")),),
-          errors=(404,), auth="public"),
+          errors=(NOT_FOUND,), auth="public"),
 ]

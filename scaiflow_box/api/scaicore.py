@@ -13,9 +13,15 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from scaiflow_box.api.error_codes import (
+    CREDENTIALS_UNREADABLE,
+    MISSING_CREDENTIALS,
+    MISSING_PERMISSION,
+    SCAIGRID_NOT_CONFIGURED,
+)
 from scaiflow_box.api.fields import CheckpointId, CoreId
 from scaiflow_box.api.lookups import UPSTREAM_ERRORS
-from scaiflow_box.http.call import Call, Reply, Streamed, ok
+from scaiflow_box.http.call import Call, RawJson, Reply, Streamed, ok
 from scaiflow_box.http.route import QueryModel, RequestModel, Response, Route
 from scaiflow_box.keys import LOOKUPS
 from scaiflow_box.services.event_stream import CLOSED, StreamItem
@@ -41,11 +47,22 @@ class CheckpointsQuery(QueryModel):
                                    description="ScaiGrid's `next_cursor`, passed through")
 
 
+# A stream ends after `max_seconds`, which EventSource does not mind (it reconnects) but a
+# client that reads the whole body before returning (a generated one) waits for: bounded so
+# that no call waits long by default; such a client passes a small value and a read timeout
+# above it (docs/api.md).
+STREAM_DEFAULT_SECONDS = 60
+STREAM_MAX_SECONDS = 3600
+
+
 class StreamQuery(QueryModel):
     core_id: str | None = Field(default=None, max_length=200)
-    max_seconds: float = Field(default=3600, ge=0, le=86_400,
-                               description="The stream ends after this (0: at once, after the "
-                                           "subscription is set up); EventSource reconnects")
+    max_seconds: float = Field(
+        default=STREAM_DEFAULT_SECONDS, ge=0, le=STREAM_MAX_SECONDS,
+        description="The stream ends after this many seconds (0: at once, after the "
+                    "subscription is set up); EventSource reconnects. A client that reads the "
+                    "whole answer before returning (a generated client) waits this long: pass "
+                    "a small value and a read timeout above it.")
 
 
 class ResolveRequest(RequestModel):
@@ -74,8 +91,24 @@ class EventsAnswer(BaseModel):
     data: EventPage
 
 
+class Checkpoint(BaseModel):
+    """A ScaiCore checkpoint as ScaiGrid lists it: the fields known, everything else kept."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str | None = None
+    core_id: str | None = None
+    invocation_id: str | None = None
+    node_id: str | None = Field(default=None, description="The checkpoint's node (block)")
+    type: str | None = Field(default=None, description="`approval` unless the node says")
+    status: str | None = Field(default=None, description="`pending`, `resolved` or `failed`")
+    created_at: str | None = None
+    resolution: Any = Field(default=None, description="The decision, once resolved")
+    comment: str | None = None
+    resolved_at: str | None = None
+
+
 class CheckpointPage(BaseModel):
-    checkpoints: list[dict[str, Any]]
+    checkpoints: list[Checkpoint]
     next_cursor: str | None
 
 
@@ -83,10 +116,37 @@ class CheckpointsAnswer(BaseModel):
     data: CheckpointPage
 
 
-class UpstreamAnswer(BaseModel):
-    """ScaiGrid's answer, passed through."""
+class Invocation(BaseModel):
+    """What ScaiGrid says of an invocation: completed (with its `output`), waiting at a
+    checkpoint (`checkpoint_id`) or failed (`error`)."""
 
     model_config = ConfigDict(extra="allow")
+    invocation_id: str | None = None
+    core_id: str | None = None
+    status: str | None = Field(default=None,
+                               description="`completed`, `waiting` or `failed`")
+    output: Any = None
+    checkpoint_id: str | None = Field(default=None,
+                                      description="The checkpoint it waits at (`waiting`)")
+    error: Any = Field(default=None, description="Why it failed (`failed`)")
+
+
+class InvokeAnswer(BaseModel):
+    """ScaiGrid's answer to an invocation, passed through verbatim: its envelope
+    (`{"status": "ok", "data": ...}`) with the fields known described, any others kept."""
+
+    model_config = ConfigDict(extra="allow")
+    status: str | None = Field(default=None, description="`ok`")
+    data: Invocation | None = None
+
+
+class ResolveAnswer(BaseModel):
+    """ScaiGrid's answer to a resolution, passed through verbatim: the resolved checkpoint
+    in its envelope (`{"status": "ok", "data": ...}`)."""
+
+    model_config = ConfigDict(extra="allow")
+    status: str | None = Field(default=None, description="`ok`")
+    data: Checkpoint | None = None
 
 
 async def list_events(call: Call[None, EventsQuery]) -> Reply:
@@ -102,12 +162,15 @@ async def list_checkpoints(call: Call[None, CheckpointsQuery]) -> Reply:
     checkpoints, cursor = await call.app[LOOKUPS].checkpoints(
         call.principal, core_id=query.core_id, status=query.status, limit=query.limit,
         cursor=query.cursor or None)
-    return ok(CheckpointsAnswer(data=CheckpointPage(checkpoints=checkpoints,
-                                                    next_cursor=cursor)))
+    # Checkpoints pass through as ScaiGrid sent them (the document describes their fields).
+    return ok(RawJson(orjson.dumps({"data": {"checkpoints": checkpoints, "next_cursor": cursor}}),
+                      CheckpointsAnswer))
 
 
-def _answer(value: Any) -> UpstreamAnswer:
-    return UpstreamAnswer.model_validate(value if isinstance(value, dict) else {"data": value})
+def _verbatim(value: Any, model: type[BaseModel]) -> RawJson:
+    """ScaiGrid's answer as it came (an answer that is not an object is wrapped as `data`):
+    the document describes its known fields, the appliance does not rewrite them."""
+    return RawJson(orjson.dumps(value if isinstance(value, dict) else {"data": value}), model)
 
 
 async def resolve_checkpoint(call: Call[ResolveRequest, None],
@@ -115,13 +178,13 @@ async def resolve_checkpoint(call: Call[ResolveRequest, None],
     answer = await call.app[LOOKUPS].resolve_checkpoint(
         call.principal, checkpoint_id, resolution=call.body.resolution,
         comment=call.body.comment, request_id=call.request_id)
-    return ok(_answer(answer))
+    return ok(_verbatim(answer, ResolveAnswer))
 
 
 async def invoke_core(call: Call[InvokeRequest, None], core_id: CoreId) -> Reply:
     answer = await call.app[LOOKUPS].invoke(call.principal, core_id,
                                             call.body.input, call.request_id)
-    return ok(_answer(answer))
+    return ok(_verbatim(answer, InvokeAnswer))
 
 
 def sse_frame(item: StreamItem) -> bytes:
@@ -176,7 +239,8 @@ ROUTES = [
           (Response(200, None, "`event: <type>` / `data: <event JSON>` frames; `upstream_error`"
                                " when ScaiGrid fails; comments as heartbeats",
                     content_type="text/event-stream"),),
-          errors=(403, 412, 503), needs="scaicore:view", query=StreamQuery,
+          errors=(MISSING_PERMISSION, MISSING_CREDENTIALS, CREDENTIALS_UNREADABLE,
+                  SCAIGRID_NOT_CONFIGURED), needs="scaicore:view", query=StreamQuery,
           token_in_query=True,
           description="Authenticate with `Authorization: Bearer` or, for EventSource, "
                       "`?token=`. Subscribers that share a tenant, a credential and a filter "
@@ -185,9 +249,10 @@ ROUTES = [
           TAG, (Response(200, CheckpointsAnswer, "Checkpoints with the given status"),),
           errors=UPSTREAM_ERRORS, needs="scaicore:view", query=CheckpointsQuery),
     Route("POST", "/api/v1/scaicore/checkpoints/{checkpoint_id}/resolve", resolve_checkpoint,
-          "Resolve a checkpoint", TAG, (Response(200, UpstreamAnswer, "ScaiGrid's answer"),),
-          errors=(*UPSTREAM_ERRORS, 404), needs="scaicore:manage", body=ResolveRequest),
+          "Resolve a checkpoint", TAG,
+          (Response(200, ResolveAnswer, "ScaiGrid's answer, verbatim"),),
+          errors=UPSTREAM_ERRORS, needs="scaicore:manage", body=ResolveRequest),
     Route("POST", "/api/v1/scaicore/cores/{core_id}/invoke", invoke_core, "Invoke a core", TAG,
-          (Response(200, UpstreamAnswer, "ScaiGrid's answer"),),
-          errors=(*UPSTREAM_ERRORS, 404), needs="scaicore:manage", body=InvokeRequest),
+          (Response(200, InvokeAnswer, "ScaiGrid's answer, verbatim"),),
+          errors=UPSTREAM_ERRORS, needs="scaicore:manage", body=InvokeRequest),
 ]

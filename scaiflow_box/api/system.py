@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from scaiflow_box.api.error_codes import FORBIDDEN
 from scaiflow_box.api.fields import Timestamp
 from scaiflow_box.http.call import Call, Reply, ok
 from scaiflow_box.http.route import QueryModel, Response, Route
@@ -126,14 +127,14 @@ BASE = "/api/v1/admin"
 ROUTES = [
     Route("GET", BASE + "/system", system_status, "The running appliance: build, uptime, "
           "readiness, traffic, database size", TAG,
-          (Response(200, SystemStatus, "As of now"),), errors=(403,), needs="super_admin",
+          (Response(200, SystemStatus, "As of now"),), errors=(FORBIDDEN,), needs="super_admin",
           description="Version, commit and build date; start time and uptime; the listen "
                       "address and data directory; readiness with its reasons (as `/readyz`); "
                       "the last minute's requests per second, error counts and latency "
                       "percentiles, and totals since start; the database and WAL size; the "
                       "logging settings."),
     Route("GET", BASE + "/logs", recent_logs, "Recent log lines (a bounded in-memory ring)",
-          TAG, (Response(200, LogPageOut, "Oldest first"),), errors=(403,),
+          TAG, (Response(200, LogPageOut, "Oldest first"),), errors=(FORBIDDEN,),
           needs="super_admin", query=LogsQuery,
           description="The appliance keeps its last log lines in memory (they never hold a "
                       "secret: tokens, keys and query strings are never logged). Without "

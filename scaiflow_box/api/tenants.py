@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from scaiflow_box.api.error_codes import (
+    CREDENTIALS_UNREADABLE,
+    FORBIDDEN,
+    INVALID_API_KEY,
+    INVALID_BASE_URL,
+)
 from scaiflow_box.http.call import NO_CONTENT, Call, Reply, ok
 from scaiflow_box.http.route import RequestModel, Response, Route
 from scaiflow_box.keys import CREDENTIALS
@@ -62,12 +68,13 @@ PATH = "/api/v1/tenants/me/scaigrid_credentials"
 ROUTES = [
     Route("GET", PATH, get_scaigrid_credentials, "This tenant's ScaiGrid credential status",
           TAG, (Response(200, ScaiGridCredentialStatus, "Configured or not; the key masked"),),
-          errors=(503,), needs="any member of the tenant"),
+          errors=(CREDENTIALS_UNREADABLE,), needs="any member of the tenant"),
     Route("POST", PATH, set_scaigrid_credentials, "Set this tenant's ScaiGrid API key",
-          TAG, (Response(204, None, "Stored encrypted"),), errors=(400, 403, 503),
+          TAG, (Response(204, None, "Stored encrypted"),),
+          errors=(INVALID_API_KEY, INVALID_BASE_URL, FORBIDDEN),
           needs="tenant_admin or super_admin", body=ScaiGridCredentialsIn),
     Route("DELETE", PATH, delete_scaigrid_credentials,
           "Remove this tenant's ScaiGrid credentials", TAG,
-          (Response(204, None, "Removed (also when none were set)"),), errors=(403,),
+          (Response(204, None, "Removed (also when none were set)"),), errors=(FORBIDDEN,),
           needs="tenant_admin or super_admin"),
 ]

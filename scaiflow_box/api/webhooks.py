@@ -8,6 +8,11 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from scaiflow_box.api.error_codes import (
+    INVALID_EVENT,
+    INVALID_SIGNATURE,
+    WEBHOOKS_NOT_CONFIGURED,
+)
 from scaiflow_box.http.call import Call, RawJson, Reply, ok
 from scaiflow_box.http.parsing import RawBody
 from scaiflow_box.http.route import Header, Response, Route
@@ -52,7 +57,9 @@ class WebhookEnvelope(BaseModel):
 
 
 class WebhookAck(BaseModel):
-    model_config = ConfigDict(title="WebhookAck")
+    # The service writes this answer itself (`duplicate` only when true): documented as what
+    # may be present, like a request, not as what a serializer always writes.
+    model_config = ConfigDict(title="WebhookAck", json_schema_mode_override="validation")
     handled: bool = Field(description="False for event types the appliance does not handle")
     duplicate: bool | None = Field(
         default=None, description="Present (true) when this event id was already processed")
@@ -79,7 +86,8 @@ ROUTES = [
           "Receive a ScaiKey directory event (HMAC-signed)", TAG,
           (Response(200, WebhookAck, "Applied (`handled`), ignored (unknown type) or a "
                                      "duplicate"),),
-          errors=(503,), auth="public", body=WebhookEnvelope, raw_body=True,
+          errors=(INVALID_SIGNATURE, INVALID_EVENT, WEBHOOKS_NOT_CONFIGURED), auth="public",
+          body=WebhookEnvelope, raw_body=True,
           body_example=example_event, headers=(SIGNATURE, TIMESTAMP),
           needs="a valid X-ScaiKey-Signature",
           description="Handled types: " + ", ".join(f"`{t}`" for t in sorted(HANDLED_TYPES))

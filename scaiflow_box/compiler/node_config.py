@@ -8,7 +8,7 @@ kinds the upstream docs leave open (``logic_parallel``, ``tool_http``,
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from scaiflow_box.compiler.flow_table import BUNKER
 from scaiflow_box.compiler.structure import (
@@ -19,6 +19,7 @@ from scaiflow_box.compiler.structure import (
     NUM,
     STR,
     F,
+    Kind,
     ListOf,
     Lit,
     Obj,
@@ -91,3 +92,51 @@ CONFIG_SPECS: Final[dict[str, Obj]] = {
 }
 
 HTTP_METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+# -- the same shapes as JSON Schema, for the API document ----------------------------------
+_JSON_TYPES: Final = {STR: "string", NUM: "number", INT: "integer", BOOL: "boolean",
+                      DICT: "object"}
+
+
+def _kind_schema(kind: Kind) -> dict[str, Any]:
+    if isinstance(kind, Lit):
+        return {"enum": list(kind.values)}
+    if isinstance(kind, ListOf):
+        return {"type": "array", "items": _kind_schema(kind.item)}
+    if isinstance(kind, Obj):
+        return _object_schema(kind)
+    if kind == ANY:
+        return {}
+    return {"type": _JSON_TYPES[kind]}
+
+
+def _field_schema(spec: F) -> dict[str, Any]:
+    schema = _kind_schema(spec.kind)
+    if spec.ge is not None:
+        schema["minimum"] = spec.ge
+    if spec.le is not None:
+        schema["maximum"] = spec.le
+    if spec.nullable and schema:
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    return schema
+
+
+def _object_schema(shape: Obj) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {spec.name: _field_schema(spec) for spec in shape.fields},
+        "additionalProperties": True,
+    }
+    required = [spec.name for spec in shape.fields if spec.required]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def config_json_schemas() -> dict[str, dict[str, Any]]:
+    """Each kind's config as JSON Schema, by kind: the fields typed above, every other key
+    allowed (it passes through to the manifest). Saving content does not check these (a
+    `config_invalid` diagnostic of validate/compile does), so the API document publishes
+    them as named shapes for clients rather than as the schema of `node.config`."""
+    return {kind: _object_schema(shape) for kind, shape in CONFIG_SPECS.items()}

@@ -65,7 +65,10 @@ class Node(OpenModel):
     type: NodeKind
     label: str
     position: Position
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Free-form when saved; the compiler checks the fields of the kind's shape "
+                    "(`EntryApiConfig`, `LlmRigidConfig`, ...: the `<Kind>Config` components)")
     inputs: list[Port] | None = None
     outputs: list[Port] | None = None
 
@@ -146,8 +149,11 @@ class ScaiQueueConfig(OpenModel):
 
 class FlowConfig(OpenModel):
     core_identity: CoreIdentity | None = None
-    plugins: list[Any] | None = None
-    capabilities: list[Any] | None = None
+    plugins: list[Any] | None = Field(
+        default=None, description="Each a `PluginEntry` or a bare alias (not checked when "
+                                  "saved)")
+    capabilities: list[Any] | None = Field(
+        default=None, description="Each a `Capability` (not checked when saved)")
     bunker: Bunker | None = None
     scaiqueue: ScaiQueueConfig | None = None
     publish_as_model: bool | None = None
@@ -162,7 +168,9 @@ class FlowGraph(OpenModel):
     metadata: Metadata | None = None
     nodes: list[Node] = Field(default_factory=list)
     edges: list[Edge] = Field(default_factory=list)
-    variables: list[Any] = Field(default_factory=list)
+    variables: list[Any] = Field(
+        default_factory=list,
+        description="Each a `Variable` or a bare name (not checked when saved)")
     config: FlowConfig | None = None
     tests: list[dict[str, Any]] = Field(default_factory=list)
 

@@ -3,12 +3,14 @@ errors, and the documented error bodies (FastAPI's `{"detail": ...}` shapes, SPE
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import cache
+from typing import Annotated, Any, Literal
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from scaiflow_box.errors import (
     Conflict,
@@ -99,30 +101,11 @@ def error_response(exc: DomainError) -> web.Response:
 
 
 # -- the documented error bodies (OpenAPI components) -----------------------------------
-class ErrorDetail(BaseModel):
-    """A structured error a machine can branch on (`error` is stable)."""
-
-    model_config = ConfigDict(extra="allow", title="ErrorDetail")
-    error: str
-    message: str
-    fix: str | None = None
-
-
 class PlainError(BaseModel):
+    """`{"detail": "<text>"}`: FastAPI's plain shape (401, plain 404s)."""
+
     model_config = ConfigDict(title="PlainError")
     detail: str
-
-
-class StructuredError(BaseModel):
-    model_config = ConfigDict(title="StructuredError")
-    detail: ErrorDetail
-
-
-class Error(BaseModel):
-    """`{"detail": "<text>"}` or `{"detail": {"error", "message", "fix"?, ...}}`."""
-
-    model_config = ConfigDict(title="Error")
-    detail: str | ErrorDetail
 
 
 class ValidationItem(BaseModel):
@@ -139,47 +122,104 @@ class ValidationError(BaseModel):
     detail: list[ValidationItem]
 
 
-class VersionConflictDetail(ErrorDetail):
-    model_config = ConfigDict(extra="allow", title="VersionConflictDetail")
-    error: Literal["version_conflict"]
-    current_version: str
-    current_etag: str
+class ErrorFields(BaseModel):
+    """What every structured detail holds. An error code whose detail carries more subclasses
+    this with those fields; the document gives each code its own detail schema, with `error`
+    as a constant, so clients narrow on it. Documentation only: details are built as dicts
+    (`detail_of`), and the dispatcher checks their extra keys against these fields."""
+
+    error: str = Field(description="The stable code")
+    message: str = Field(description="For humans")
+    # Absent rather than null when there is nothing to say (`detail_of` omits it).
+    fix: Annotated[str | None, WithJsonSchema({"type": "string"})] = Field(
+        default=None, description="What to do about it")
 
 
-class VersionConflictError(BaseModel):
-    model_config = ConfigDict(title="VersionConflictError")
-    detail: VersionConflictDetail
+Wire = Literal["structured", "plain", "validation"]
 
 
 @dataclass(frozen=True)
-class ErrorSpec:
-    """One error status a route can answer, with its body schema."""
+class ErrorCode:
+    """One error a route can answer: its status, its stable `error` code and what it means.
+
+    `wire` is its body: `structured` (`{"detail": {"error", "message", "fix"?, ...fields}}`),
+    `plain` (`{"detail": "<text>"}`; the code never reaches the wire: it is the domain
+    error's) or `validation` (422, FastAPI's list). `fields` is the detail's shape when it
+    carries more than `error`, `message` and `fix`. Routes declare the codes they answer
+    (`Route.errors`); the document is generated from them and the dispatcher logs any domain
+    error a route answers without declaring it (tests fail on that line)."""
 
     status: int
-    model: type[BaseModel]
+    code: str
     description: str
+    wire: Wire = "structured"
+    fields: type[ErrorFields] = ErrorFields
+
+    @property
+    def extra_fields(self) -> frozenset[str]:
+        return frozenset(self.fields.model_fields) - frozenset(ErrorFields.model_fields)
 
 
-ERRORS: dict[int, ErrorSpec] = {spec.status: spec for spec in (
-    ErrorSpec(400, Error, "Bad input that parsed (a stable `error` code says which)"),
-    ErrorSpec(401, PlainError, "`Not authenticated` or `invalid token: <reason>`"),
-    ErrorSpec(403, StructuredError, "Authenticated but not allowed (`missing_permission`,"
-                                    " `forbidden`)"),
-    ErrorSpec(404, Error, "Unknown, of another tenant, or not visible to the caller"),
-    ErrorSpec(408, StructuredError, "The request body did not arrive in time"),
-    ErrorSpec(409, StructuredError, "Conflicts with what exists"),
-    ErrorSpec(412, StructuredError, "A precondition failed"),
-    ErrorSpec(413, StructuredError, "Request body too large"),
-    ErrorSpec(414, StructuredError, "The request line (path and query) is longer than 8 KB"),
-    ErrorSpec(415, StructuredError, "Wrong Content-Type or Content-Encoding"),
-    ErrorSpec(422, ValidationError, "Validation failed (FastAPI's list shape)"),
-    ErrorSpec(429, StructuredError, "ScaiGrid asked to slow down; `Retry-After` is passed on"),
-    ErrorSpec(502, StructuredError, "An upstream service failed"),
-    ErrorSpec(503, StructuredError, "A dependency is not configured or unreachable"),
-    ErrorSpec(507, StructuredError, "The appliance's storage is full: nothing was written "
-                                    "(`storage_full`, with a fix); retry once there is room"),
-)}
+def _camel(code: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in code.split("_"))
 
-VERSION_CONFLICT = ErrorSpec(
-    412, VersionConflictError,
-    "`If-Match` names a stale ETag (`version_conflict` with `current_version`, `current_etag`)")
+
+@cache
+def body_model(error: ErrorCode) -> type[BaseModel]:
+    """The documented body of `error`: `PlainError`, `ValidationError`, or a model of its own
+    (`VersionConflictError` with `detail: VersionConflictDetail`, `error` a constant)."""
+    if error.wire == "plain":
+        return PlainError
+    if error.wire == "validation":
+        return ValidationError
+    name = _camel(error.code)
+    detail = create_model(
+        f"{name}Detail", __base__=error.fields, __doc__=error.description,
+        error=(str, Field(description="The stable code", json_schema_extra={"const": error.code})))
+    body: type[BaseModel] = create_model(
+        name if name.endswith("Error") else f"{name}Error",
+        __doc__=f"`{error.code}`: {error.description}", detail=(detail, ...))
+    return body
+
+
+def undeclared_answer(declared: Mapping[str, ErrorCode], exc: DomainError) -> str | None:
+    """What a route answering `exc` would say that its declared codes do not (None: nothing).
+    Statuses are checked first by the caller; this checks the code, the body's shape and the
+    detail's extra fields."""
+    error = declared.get(exc.code)
+    status = status_of(exc)
+    if error is None or error.status != status:
+        return f"error code {exc.code} ({status})"
+    plain = exc.plain
+    if plain != (error.wire == "plain"):
+        return f"{'plain' if plain else 'structured'} body for {exc.code} ({status})"
+    extra = set(exc.extra) - error.extra_fields
+    if extra and not plain:
+        return f"detail fields {sorted(extra)} of {exc.code} ({status})"
+    return None
+
+
+# -- the codes of the transport: what the route's shape implies (http/route.py) ----------
+NOT_AUTHENTICATED = ErrorCode(401, "not_authenticated",
+                              "`Not authenticated` or `invalid token: <reason>`", wire="plain")
+NOT_FOUND = ErrorCode(404, "not_found",
+                      "Unknown, of another tenant, or not visible to the caller", wire="plain")
+BAD_REQUEST_BODY = ErrorCode(400, "bad_request_body",
+                             "The body does not decode (Content-Encoding) or is shorter than "
+                             "its Content-Length")
+INVALID_CURSOR = ErrorCode(400, "invalid_cursor", "A cursor this list did not issue")
+REQUEST_TIMEOUT = ErrorCode(408, "request_timeout", "The request body did not arrive in time")
+PAYLOAD_TOO_LARGE = ErrorCode(413, "payload_too_large", "Request body too large")
+URI_TOO_LONG = ErrorCode(414, "uri_too_long",
+                         "The request line (path and query) is longer than 8 KB")
+UNSUPPORTED_MEDIA_TYPE = ErrorCode(415, "unsupported_media_type",
+                                   "The body is not `application/json`")
+UNSUPPORTED_CONTENT_ENCODING = ErrorCode(415, "unsupported_content_encoding",
+                                         "A Content-Encoding other than gzip or deflate")
+VALIDATION_FAILED = ErrorCode(422, "validation_failed", "Validation failed (FastAPI's list "
+                              "shape)", wire="validation")
+STORAGE_FULL = ErrorCode(507, "storage_full",
+                         "The appliance's storage is full: nothing was written; retry once "
+                         "there is room")
+BODY_ERRORS = (BAD_REQUEST_BODY, REQUEST_TIMEOUT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE,
+               UNSUPPORTED_CONTENT_ENCODING, VALIDATION_FAILED)

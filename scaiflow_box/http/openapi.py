@@ -1,9 +1,15 @@
 """The OpenAPI 3.1 document, generated from the route table and its pydantic models.
 
 Every operation gets its request body, its path, query and header parameters, each success
-response with its schema, headers and links, and each error status with its documented error
-schema. Nothing here is written by hand per route, so the document cannot miss a route or a
-status the route declares.
+response with its schema, headers and links, and each error status with the schema of every
+error code the route declares for it (one schema per code, `error` a constant, several joined
+by `oneOf`). Nothing here is written by hand per route, so the document cannot miss a route,
+a status or a code the route declares.
+
+What generators make of it (openapi-typescript, openapi-python-client) is part of the
+contract: a `default` is read as "always present" (openapi-typescript makes such a property
+required), so only response models the server serializes itself carry `default`; request
+bodies, flow content and error details state theirs in the description instead.
 """
 
 from __future__ import annotations
@@ -11,10 +17,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
-from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from pydantic.json_schema import (
+    GenerateJsonSchema,
+    JsonSchemaMode,
+    JsonSchemaValue,
+    models_json_schema,
+)
+from pydantic_core import core_schema
 
 from scaiflow_box import __version__
+from scaiflow_box.http.errors import ErrorCode, body_model
 from scaiflow_box.http.route import Response, Route
 
 REF = "#/components/schemas/{model}"
@@ -40,19 +54,64 @@ TAGS = {
 # documented by the FlowGraph models).
 SCHEMA_MARKER = "x-scaiflow-schema"
 NamedSchemas = Mapping[str, tuple[type[BaseModel], JsonSchemaMode]]
+# Where a default stands until `_describe_defaults` moves it into the description.
+DEFAULT_NOTE = "x-scaiflow-default"
+TOKEN_IN_QUERY = {
+    "name": "token", "in": "query", "required": False,
+    "description": "The bearer token, for clients that cannot send `Authorization` "
+                   "(EventSource). The header wins when both are sent. Never logged.",
+    "schema": {"type": "string", "maxLength": 8192}}
+
+
+class DocumentSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema, except that in validation mode (request bodies, flow content,
+    error details: what a client may send, or what the server may leave out) a field's default
+    is not a `default` keyword. openapi-typescript reads `default` as "always present" and
+    makes the property required, so an optional request field would have to be sent; the
+    value is kept for the description (`_describe_defaults`). Validation is unchanged."""
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        json_schema = super().default_schema(schema)
+        if self.mode == "validation" and "default" in json_schema:
+            default = json_schema.pop("default")
+            if default is not None:
+                json_schema[DEFAULT_NOTE] = default
+        return json_schema
+
+
+def _describe_defaults(node: Any) -> Any:
+    """Move each noted default into its schema's description: `Default: `100`.`"""
+    if isinstance(node, list):
+        return [_describe_defaults(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _describe_defaults(value) for key, value in node.items() if key != DEFAULT_NOTE}
+    if DEFAULT_NOTE in node:
+        note = f"Default: `{orjson.dumps(node[DEFAULT_NOTE]).decode()}`."
+        text = str(out.get("description", "")).rstrip()
+        if text and not text.endswith("."):
+            text += "."
+        out["description"] = f"{text} {note}".lstrip()
+    return out
 
 
 def _models(routes: Iterable[Route],
             named: NamedSchemas) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
     found: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
+    codes: dict[str, ErrorCode] = {}
     for route in routes:
+        for error in route.codes.values():
+            if codes.setdefault(error.code, error) != error:  # one code, one schema
+                raise ValueError(f"{route.name}: error code {error.code} is declared twice, "
+                                 "differently")
         if route.body is not None:
             found[(route.body, "validation")] = None
         for response in route.responses:
             if response.model is not None:
                 found[(response.model, "serialization")] = None
-        for spec in route.error_specs.values():
-            found[(spec.model, "serialization")] = None
+        for error in route.codes.values():
+            # What an error body may hold, not what a serializer always writes.
+            found[(body_model(error), "validation")] = None
     for model_and_mode in named.values():
         found[model_and_mode] = None
     return list(found)
@@ -88,6 +147,30 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return parameters
 
 
+def _error_response(status: int, errors: tuple[ErrorCode, ...],
+                    schemas: Mapping[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]]
+                    ) -> dict[str, Any]:
+    """One status's answer: the schema of each code (structured ones first, so a client
+    trying each in turn meets the constant `error` before the plain text), one or `oneOf`.
+    The members exclude each other (`detail` is text, a list or an object whose `error` is a
+    constant), and `error` is one level down, where a discriminator cannot name it."""
+    ordered = sorted(errors, key=lambda error: error.wire == "plain")
+    refs: list[dict[str, Any]] = []
+    for error in ordered:
+        ref = schemas[(body_model(error), "validation")]
+        if ref not in refs:
+            refs.append(ref)
+    schema = refs[0] if len(refs) == 1 else {"oneOf": refs}
+    lines = [f"`{error.code}`: {error.description}" if error.wire == "structured"
+             else error.description for error in ordered]
+    entry: dict[str, Any] = {"description": "; ".join(lines),
+                             "content": {"application/json": {"schema": schema}}}
+    if status == 401:
+        entry["headers"] = {"WWW-Authenticate": {
+            "description": "`Bearer`", "required": True, "schema": {"type": "string"}}}
+    return entry
+
+
 def _content(response: Response, schema: dict[str, Any] | None) -> dict[str, Any]:
     media: dict[str, Any] = {}
     for media_type in (response.content_type, *response.other_media_types):
@@ -117,6 +200,8 @@ def _operation(route: Route, schemas: dict[tuple[type[BaseModel], JsonSchemaMode
     ]
     if route.query is not None:
         parameters += _query_parameters(route.query)
+    if route.token_in_query and route.kind == "http":
+        parameters.append(dict(TOKEN_IN_QUERY))
     for header in route.headers:
         parameters.append({"name": header.name, "in": "header", "required": header.required,
                            "description": header.description, "schema": header.schema})
@@ -146,14 +231,8 @@ def _operation(route: Route, schemas: dict[tuple[type[BaseModel], JsonSchemaMode
                                              if link.description else {})}
                               for link in response.links}
         responses[str(response.status)] = entry
-    for status, spec in route.error_specs.items():
-        entry = {"description": spec.description,
-                 "content": {"application/json": {
-                     "schema": schemas[(spec.model, "serialization")]}}}
-        if status == 401:
-            entry["headers"] = {"WWW-Authenticate": {
-                "description": "`Bearer`", "required": True, "schema": {"type": "string"}}}
-        responses[str(status)] = entry
+    for status, errors in route.errors_by_status.items():
+        responses[str(status)] = _error_response(status, errors, schemas)
     operation["responses"] = responses
 
     if route.auth == "public":
@@ -167,11 +246,20 @@ def _operation(route: Route, schemas: dict[tuple[type[BaseModel], JsonSchemaMode
     return operation
 
 
-def build_openapi(routes: list[Route], named: NamedSchemas | None = None) -> dict[str, Any]:
+def build_openapi(routes: list[Route], named: NamedSchemas | None = None,
+                  documented: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The document. `named` models stand in for schema markers (flow content); `documented`
+    are JSON schemas published as components that no operation refers to: shapes a client can
+    build with where validation is deliberately open."""
     named = named or {}
     http_routes = [r for r in routes if r.kind == "http"]
-    keys, definitions = models_json_schema(_models(routes, named), ref_template=REF)
+    keys, definitions = models_json_schema(_models(routes, named), ref_template=REF,
+                                           schema_generator=DocumentSchema)
     defs: dict[str, Any] = definitions.get("$defs", {})
+    for name, schema in (documented or {}).items():
+        if name in defs:
+            raise ValueError(f"documented schema {name} collides with a model")
+        defs[name] = schema
     schemas: dict[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]] = {
         (model, mode): schema for (model, mode), schema in keys.items()
         if isinstance(model, type) and issubclass(model, BaseModel)}
@@ -210,5 +298,5 @@ def build_openapi(routes: list[Route], named: NamedSchemas | None = None) -> dic
     if websockets:
         document["x-websockets"] = websockets
     refs = {name: schemas[model_and_mode] for name, model_and_mode in named.items()}
-    replaced: dict[str, Any] = _replace_markers(document, refs)
+    replaced: dict[str, Any] = _describe_defaults(_replace_markers(document, refs))
     return replaced

@@ -2,9 +2,9 @@
 
 A `Route` names its handler, its authentication, its request body model, its query model, the
 headers it reads, every success response (status, model, headers, OpenAPI links) and every
-error status it can answer. The dispatcher (`http/dispatch.py`) parses requests and checks
-replies against this description, and the OpenAPI document (`http/openapi.py`) is generated
-from it, so the two cannot drift apart.
+error code it can answer (each with its status and body). The dispatcher
+(`http/dispatch.py`) parses requests and checks replies against this description, and the
+OpenAPI document (`http/openapi.py`) is generated from it, so the two cannot drift apart.
 
 Routes are authenticated unless marked otherwise, and only the paths in PUBLIC_ALLOW_LIST may
 be marked public (registration fails on any other).
@@ -22,7 +22,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from scaiflow_box.http.call import Reply
-from scaiflow_box.http.errors import ERRORS, ErrorSpec
+from scaiflow_box.http.errors import (
+    BODY_ERRORS,
+    INVALID_CURSOR,
+    NOT_AUTHENTICATED,
+    NOT_FOUND,
+    STORAGE_FULL,
+    URI_TOO_LONG,
+    VALIDATION_FAILED,
+    ErrorCode,
+)
 
 # `handler(call, **path_parameters)`: each parameter of the path is a keyword argument of the
 # handler, annotated `Annotated[str, PathParam(...)]` (see `PathParam`).
@@ -158,7 +167,7 @@ class Route:
     summary: str
     tag: str
     responses: tuple[Response, ...]
-    errors: tuple[int | ErrorSpec, ...] = ()
+    errors: tuple[ErrorCode, ...] = ()  # besides those its shape implies (`codes`)
     auth: Auth = "token"
     kind: Kind = "http"
     needs: str | None = None  # the permission, ACL level or role, as the docs name it
@@ -204,34 +213,43 @@ class Route:
         return frozenset(h.name.lower() for h in self.headers)
 
     @cached_property
-    def error_specs(self) -> dict[int, ErrorSpec]:
-        """Every error status this route can answer: the declared ones plus those its shape
-        implies (401 for authenticated routes; 400/408/413/415/422 for a body; 422 and 414
-        for query parameters, whose values can make the request line exceed its 8 KB; 400 for
-        a cursor; 422 for request headers that are required or bounded; 404 for a path with
-        parameters; 507 wherever something may be written: every method but GET, and every
-        authenticated route, since a token's first use provisions its user)."""
-        implied: list[int] = []
+    def codes(self) -> dict[str, ErrorCode]:
+        """Every error code this route can answer, by code: the declared ones plus those its
+        shape implies (401 for authenticated routes; 404 for a path with parameters; the body
+        errors 400/408/413/415/422 for a body; 422 and 414 for query parameters, whose values
+        can make the request line exceed its 8 KB; 400 `invalid_cursor` for a cursor; 422 for
+        request headers that are required or bounded; 507 `storage_full` wherever something
+        may be written: every method but GET, and every authenticated route, since a token's
+        first use provisions its user). One code is one error everywhere."""
+        implied: list[ErrorCode] = []
         if self.auth == "token":
-            implied.append(401)
+            implied.append(NOT_AUTHENTICATED)
         if self.auth == "token" or self.method not in ("GET", "HEAD"):
-            implied.append(507)
+            implied.append(STORAGE_FULL)
         if self.path_params:
-            implied.append(404)
+            implied.append(NOT_FOUND)
         if self.body is not None:
-            implied += [400, 408, 413, 415, 422]
+            implied += BODY_ERRORS
         if self.query is not None:
-            implied += [414, 422]
+            implied += [URI_TOO_LONG, VALIDATION_FAILED]
             if "cursor" in self.query.model_fields:
-                implied.append(400)
+                implied.append(INVALID_CURSOR)
         if any(h.required or "maxLength" in h.schema for h in self.headers):
-            implied.append(422)
-        specs: dict[int, ErrorSpec] = {status: ERRORS[status] for status in implied}
-        for item in self.errors:
-            spec = item if isinstance(item, ErrorSpec) else ERRORS[item]
-            specs[spec.status] = spec
-        return dict(sorted(specs.items()))
+            implied.append(VALIDATION_FAILED)
+        codes: dict[str, ErrorCode] = {}
+        for error in (*implied, *self.errors):
+            if codes.setdefault(error.code, error) != error:
+                raise ValueError(f"{self.name}: two errors named {error.code}")
+        return codes
+
+    @cached_property
+    def errors_by_status(self) -> dict[int, tuple[ErrorCode, ...]]:
+        """The codes of each error status, in status order (the document's responses)."""
+        by_status: dict[int, list[ErrorCode]] = {}
+        for error in self.codes.values():
+            by_status.setdefault(error.status, []).append(error)
+        return {status: tuple(by_status[status]) for status in sorted(by_status)}
 
     @cached_property
     def statuses(self) -> frozenset[int]:
-        return frozenset(self.response_by_status) | frozenset(self.error_specs)
+        return frozenset(self.response_by_status) | frozenset(self.errors_by_status)

@@ -38,12 +38,17 @@ from scaiflow_box.upstream.client import (
 from scaiflow_box.upstream.scaikey import ScaiKeyClient, TokenRejected, TokenResponse
 from scaiflow_box.upstream.scaikey_discovery import DiscoveryCache
 
-__all__ = ["SignInService", "SignInTokens"]
+__all__ = ["OAUTH_ERROR_CODES", "SignInService", "SignInTokens"]
 
 log = logging.getLogger(__name__)
 
 REQUIRED_SETTINGS = ("SCAIKEY_BASE_URL", "SCAIFLOW_SCAIKEY_CLIENT_ID",
                      "SCAIFLOW_SCAIKEY_CLIENT_SECRET")
+# The token endpoint's error codes (RFC 6749 §5.2), passed on as they are; any other code
+# ScaiKey sends is answered `scaikey_refused` with ScaiKey's code in `oauth_error`, so the
+# codes a client can see are a closed set (the API document lists each).
+OAUTH_ERROR_CODES = ("invalid_request", "invalid_client", "invalid_grant",
+                     "unauthorized_client", "unsupported_grant_type", "invalid_scope")
 INVALID_CLIENT_FIX = ("The appliance's SCAIFLOW_SCAIKEY_CLIENT_ID / "
                       "SCAIFLOW_SCAIKEY_CLIENT_SECRET do not match the ScaiFlow client in "
                       "ScaiKey: an operator must correct them.")
@@ -163,8 +168,12 @@ class SignInService:
             log.info("sign-in: ScaiKey refused the %s grant (%s)", grant, exc.error)
             fix = None
         what = "authorization code" if grant == "authorization_code" else "refresh token"
-        return InvalidInput(f"ScaiKey refused the {what}: {exc.description or exc.error}",
-                            code=exc.error, fix=fix, error_description=exc.description)
+        rejected = InvalidInput(f"ScaiKey refused the {what}: {exc.description or exc.error}",
+                                code=exc.error, fix=fix, error_description=exc.description)
+        if exc.error not in OAUTH_ERROR_CODES:
+            rejected.code = "scaikey_refused"
+            rejected.extra["oauth_error"] = exc.error
+        return rejected
 
     def _failed(self, grant: str, exc: UpstreamError) -> UpstreamFailed:
         # Whatever failed, the next request fetches the discovery document again: the token

@@ -109,7 +109,10 @@ async def test_document_metadata_schemas_and_examples(appliance: Appliance) -> N
         "#/components/schemas/FlowGraph"
     node_kinds = schemas["Node"]["properties"]["type"]["enum"]
     assert len(node_kinds) == 24 and "subflow_call" in node_kinds
-    assert schemas["Error"]["properties"]["detail"]["anyOf"][0] == {"type": "string"}
+    assert schemas["PlainError"]["properties"]["detail"] == {"title": "Detail",
+                                                             "type": "string"}
+    assert schemas["VersionConflictDetail"]["properties"]["error"]["const"] == \
+        "version_conflict"
     assert schemas["FlowDiff"]["required"][0] == "from"
     # Examples come from the shipped example flows.
     example = operations(doc)[("POST", "/api/v1/flows")]["requestBody"]["content"][

@@ -430,6 +430,28 @@ async def test_scaikeys_error_text_is_cleaned_and_an_odd_error_code_is_502(
         await server.close()
 
 
+async def test_an_oauth_code_rfc_6749_does_not_define_is_scaikey_refused(
+        make_appliance: AppFactory, scaikey_server: FakeScaiKey) -> None:
+    """The codes a client can see are a closed set (the document lists each): ScaiKey's
+    RFC 6749 §5.2 codes pass as they are, any other is `scaikey_refused` naming it."""
+    async def reply(request: web.Request) -> web.Response:
+        return web.json_response({"error": "access_denied", "error_description": "no"},
+                                 status=400)
+
+    server = await custom_token_endpoint(scaikey_server, reply)
+    try:
+        box = await signed_in_box(make_appliance, scaikey_server)
+        status, body, _ = await exchange(box, *code_for(scaikey_server))
+        assert status == 400
+        assert body == {"detail": {
+            "error": "scaikey_refused", "oauth_error": "access_denied",
+            "error_description": "no",
+            "message": "ScaiKey refused the authorization code: no"}}
+        assert box.sql("SELECT count(*) AS n FROM users")[0]["n"] == 0
+    finally:
+        await server.close()
+
+
 # -- not configured: 503 ----------------------------------------------------------------------
 @pytest.mark.parametrize("missing", ["SCAIKEY_BASE_URL", "SCAIFLOW_SCAIKEY_CLIENT_ID",
                                      "SCAIFLOW_SCAIKEY_CLIENT_SECRET"])

@@ -10,7 +10,11 @@ Every redirection is appended to a log the test reads.
 
 Two more adjustments, for operations schemathesis cannot drive as a client would:
 - `force` rules give a query parameter a fixed value when the generated one is valid or
-  absent (the event stream's `max_seconds`: a stream otherwise runs for an hour);
+  absent (the event stream's `max_seconds`: a stream otherwise runs for a minute);
+- `drop` rules remove a query parameter: the event stream's `token` is a second way to
+  authenticate (for EventSource), which schemathesis cannot model: it fills it with a token
+  it learnt from `POST /admin/service-tokens` and then expects the request without its
+  `Authorization` header to be refused;
 - `force_body` rules do the same for a body field that starts with a prefix (a ScaiGrid
   base URL stored by `POST /tenants/me/scaigrid_credentials` is pointed back at the
   stand-in, so later calls still reach a ScaiGrid);
@@ -26,6 +30,7 @@ The rules come from a JSON file named by SCAIFLOW_CONTRACT_GUARD:
 `{"log": path, "rules": [{"operation": "DELETE /api/v1/flows/{flow_id}", "location": "path"
 or "body", "parameter": "flow_id", "protected": [...], "replacement": "..."}],
 "force": [{"operation", "parameter", "value", "valid": [lowest, highest]}],
+"drop": [{"path", "parameter"}],
 "bearer": [{"operation", "token"}], "sign": [{"operation", "secret"}]}`.
 """
 
@@ -64,6 +69,10 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
             if value is None or _valid_number(value, *force["valid"]):
                 query[force["parameter"]] = force["value"]
                 case.query = query
+    for drop in _CONFIG.get("drop", []):
+        # Whatever the method (the unsupported-method check sends TRACE with the same query).
+        if drop["path"] == case.path and isinstance(case.query, dict):
+            case.query.pop(drop["parameter"], None)
     for force in _CONFIG.get("force_body", []):
         body = case.body if isinstance(case.body, dict) else None
         value = body.get(force["parameter"]) if body is not None else None

@@ -8,15 +8,18 @@ import importlib
 import json
 import subprocess
 import sys
+import time
+import typing
 from collections.abc import Iterator
 from http import HTTPStatus
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
+import httpx
 import pytest
 
-from tests.contract.served import OPERATOR, TENANT, ServedAppliance, World, example_content
+from tests.contract.served import BOB, OPERATOR, TENANT, ServedAppliance, World, example_content
 
 PACKAGE = "scaiflow_box_client"
 
@@ -122,3 +125,100 @@ def test_generated_client_creates_reads_updates_and_lists_a_flow(
     stored = json.loads(versions[1]["content"])
     assert stored == {**content, "id": flow.id, "version": "1.0.1"}
     assert json.loads(versions[0]["content"])["nodes"][0]["label"] == "Start"
+
+
+def test_generated_client_sends_only_what_it_is_given_and_narrows_errors(
+        served: ServedAppliance, world: World, generated: ModuleType) -> None:
+    """Optional request fields stay unset (nothing is sent for them), each error parses into
+    its code's class with `error` a Literal, and the event stream returns once `max_seconds`
+    is over."""
+    create_flow = module("api.flows.create_flow")
+    update_flow = module("api.flows.update_flow")
+    delete_flow = module("api.flows.delete_flow")
+    get_flow = module("api.flows.get_flow")
+    deploy_flow = module("api.deploy.deploy_flow")
+    create_acl = module("api.acls.create_acl")
+    event_stream = module("api.scaicore.event_stream")
+    models = module("models")
+    client = generated.AuthenticatedClient(base_url=served.url, token=world.manager_token,
+                                           timeout=httpx.Timeout(10.0))
+    viewer = generated.AuthenticatedClient(base_url=served.url, token=world.bob_token,
+                                           timeout=httpx.Timeout(10.0))
+
+    # Optional fields: unset means absent from the request.
+    content = models.FlowContent.from_dict(example_content())
+    create = models.FlowCreate(name="Generated, partial", content=content)
+    assert set(create.to_dict()) == {"name", "content"}
+    assert models.FlowUpdate(name="Renamed by the client").to_dict() == {
+        "name": "Renamed by the client"}
+    assert models.DeployRequest(publish_as_model=False).to_dict() == {"publish_as_model": False}
+    created = create_flow.sync_detailed(client=client, body=create)
+    assert created.status_code == HTTPStatus.CREATED
+    flow = created.parsed
+    assert isinstance(flow, models.FlowDetail) and flow.description == ""
+    renamed = update_flow.sync_detailed(flow.id, client=client,
+                                        body=models.FlowUpdate(name="Renamed by the client"),
+                                        if_match=created.headers["ETag"])
+    assert renamed.status_code == HTTPStatus.OK
+    assert isinstance(renamed.parsed, models.FlowDetail)
+    assert (renamed.parsed.name, renamed.parsed.version) == ("Renamed by the client", "1.0.0")
+    deployed = deploy_flow.sync_detailed(flow.id, client=client,
+                                         body=models.DeployRequest(publish_as_model=False))
+    assert deployed.status_code == HTTPStatus.CREATED
+    assert isinstance(deployed.parsed, models.Deployment)
+    assert deployed.parsed.status == models.DeploymentStatus.SUCCEEDED
+    assert deployed.parsed.published_slug is None
+
+    # Errors: each code its own class; `error` is typed as its one value.
+    def shared() -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in served.sql(
+            "SELECT description, version FROM flows WHERE id = ? UNION ALL "
+            "SELECT id, level FROM flow_acls WHERE flow_id = ?", world.flow_id, world.flow_id)]
+
+    shared_before = shared()
+    assert typing.get_type_hints(models.VersionConflictDetail)["error"] == \
+        Literal["version_conflict"]
+    stale = update_flow.sync_detailed(flow.id, client=client,
+                                      body=models.FlowUpdate(description="never stored"),
+                                      if_match=created.headers["ETag"])
+    assert stale.status_code == HTTPStatus.PRECONDITION_FAILED
+    assert isinstance(stale.parsed, models.VersionConflictError)
+    assert stale.parsed.detail.current_etag == renamed.headers["ETag"] == '"1.0.0-1"'
+    refused = update_flow.sync_detailed(world.flow_id, client=viewer,
+                                        body=models.FlowUpdate(description="not mine"))
+    assert refused.status_code == HTTPStatus.FORBIDDEN
+    assert isinstance(refused.parsed, models.ForbiddenError)
+    assert refused.parsed.detail.error == "forbidden"
+    assert isinstance(refused.parsed.detail.fix, str | module("types").Unset)
+    exists = create_acl.sync_detailed(world.flow_id, client=client, body=models.AclCreate(
+        principal_type=models.AclCreatePrincipalType.USER, principal_id=BOB,
+        level=models.AclCreateLevel.VIEW))
+    assert exists.status_code == HTTPStatus.CONFLICT
+    assert isinstance(exists.parsed, models.AclExistsError)
+
+    # The event stream ends after max_seconds (bounded: 3600 at most).
+    started = time.monotonic()
+    streamed = event_stream.sync_detailed(client=client, max_seconds=0.5)
+    assert streamed.status_code == HTTPStatus.OK and time.monotonic() - started < 8
+    assert b": connected" in streamed.content
+    too_long = event_stream.sync_detailed(client=client, max_seconds=3601)
+    assert too_long.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert isinstance(too_long.parsed, models.ValidationError)
+
+    deleted = delete_flow.sync_detailed(flow.id, client=client,
+                                        if_match=renamed.headers["ETag"])
+    assert deleted.status_code == HTTPStatus.NO_CONTENT
+    gone = get_flow.sync_detailed(flow.id, client=client)
+    assert isinstance(gone.parsed, models.PlainError) and gone.parsed.detail == "Flow not found"
+
+    # Stored: renamed, described as the server's default, deployed, deleted; the stale and
+    # refused writes changed nothing.
+    [row] = served.sql("SELECT name, description, version, deleted_at FROM flows WHERE id = ?",
+                       flow.id)
+    assert (row["name"], row["description"], row["version"]) == ("Renamed by the client", "",
+                                                                 "1.0.0")
+    assert row["deleted_at"] is not None
+    [deployment] = served.sql("SELECT status, published_slug FROM deployments "
+                              "WHERE flow_id = ?", flow.id)
+    assert tuple(deployment) == ("succeeded", None)
+    assert shared() == shared_before

@@ -102,7 +102,8 @@ def write_config(world: World, directory: Path) -> Path:
                   DAVE),
         ],
         "force": [{"operation": "GET /api/v1/scaicore/events/stream",
-                   "parameter": "max_seconds", "value": "0", "valid": [0, 86400]}],
+                   "parameter": "max_seconds", "value": "0", "valid": [0, 3600]}],
+        "drop": [{"path": "/api/v1/scaicore/events/stream", "parameter": "token"}],
         "sign": [{"operation": "POST /api/v1/webhooks/scaikey", "secret": WEBHOOK_SECRET}],
         "force_body": [{"operation": operation, "parameter": "base_url",
                         "value": world.scaigrid_url, "when_prefix": "http"}
@@ -176,15 +177,18 @@ def write_config(world: World, directory: Path) -> Path:
     # request (an unknown core, checkpoint or scope; a cursor ScaiGrid did not issue):
     # 502 `scaigrid_error` carrying ScaiGrid's status and code. Generated ids and cursors
     # reach ScaiGrid as they are, so 502 is the documented answer, not a server fault.
+    # ScaiCore events and checkpoints belong to the tenant, not to a user (SPEC §10: any
+    # caller with `scaicore:view`), so carol, in the manager's tenant, sees them by design.
     upstream_refusal = ["2xx", "3xx", "400", "401", "403", "404", "409", "412", "429", "502"]
     for operation_id in ("list_queues", "list_events", "list_checkpoints",
                          "resolve_checkpoint", "invoke_core"):
-        parts.append(_table("operations", {
-            "include-operation-id": operation_id,
-            "checks": {"not_a_server_error": {"expected-statuses": ["1xx", "2xx", "3xx", "4xx",
-                                                                     "502"]},
-                       "positive_data_acceptance": {"expected-statuses": upstream_refusal}},
-        }, array=True))
+        checks: dict[str, Any] = {
+            "not_a_server_error": {"expected-statuses": ["1xx", "2xx", "3xx", "4xx", "502"]},
+            "positive_data_acceptance": {"expected-statuses": upstream_refusal}}
+        if operation_id in ("list_events", "list_checkpoints"):
+            checks["object_level_authorization"] = {"enabled": False}
+        parts.append(_table("operations", {"include-operation-id": operation_id,
+                                           "checks": checks}, array=True))
     parts.append(_table("operations", {
         "include-operation-id": "delete_flow",
         "parameters": {"path.flow_id": {"dictionary": "disposable_flow"}},
@@ -307,6 +311,6 @@ def test_schemathesis_covers_every_operation(served: ServedAppliance, world: Wor
 
     # The server logged no unhandled error and no status its routes do not declare.
     log = served.log()
-    assert "undeclared status" not in log and "unhandled error" not in log, log[-4000:]
+    assert "undeclared" not in log and "unhandled error" not in log, log[-4000:]
     # Passed: the event log (hundreds of MB in a long run, on tmpfs) has served its purpose.
     (tmp_path / "events.ndjson").unlink()

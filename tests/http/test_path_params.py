@@ -82,7 +82,7 @@ async def test_the_handler_gets_the_value_as_its_argument(make_appliance: AppFac
         value: str
 
     route = Route("GET", "/api/v1/things/{thing_id}", echo, "echo", "test",
-                  (Response(200, Echo, "echo"),), errors=(404,))
+                  (Response(200, Echo, "echo"),))
     app = await make_appliance(routes=[route])
     headers = await app.headers()
     resp = await app.client.get("/api/v1/things/t_abc", headers=headers)
