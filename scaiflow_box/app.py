@@ -174,6 +174,10 @@ async def _resolve_principal(app: web.Application, token: str | None) -> Princip
     return await app[IDENTITY].authenticate(token)
 
 
+def _check_dev_token(app: web.Application, token: str | None) -> None:
+    app[DEPLOY].check_dev_token(token)
+
+
 def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web.Application:
     """The appliance; `routes` defaults to the whole table (tests add routes of their own)."""
     metrics = ApplianceMetrics()
@@ -181,7 +185,7 @@ def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web
         middlewares=[*([request_metrics_middleware(metrics.requests)] if settings.metrics
                        else []),
                      request_id_middleware, cors_middleware, error_middleware,
-                     auth_middleware(_resolve_principal)],
+                     auth_middleware(_resolve_principal, _check_dev_token)],
         # Bodies are read by the dispatcher with each route's own limit (http/route.py).
         client_max_size=16 * 1024 * 1024,
     )

@@ -43,8 +43,7 @@ async def deploy_flow(call: Call[DeployRequest, None], flow_id: FlowId) -> Reply
 
 async def dev_deploy(call: Call[DevDeployRequest, None]) -> Reply:
     result = await call.app[DEPLOY].dev_deploy(
-        call.request.headers.get("Authorization"), call.body.content,
-        publish_as_model=call.body.publish_as_model, request_id=call.request_id)
+        call.body.content, publish_as_model=call.body.publish_as_model, request_id=call.request_id)
     return ok(DevDeployResult(core_id=result.core_id, published_slug=result.published_slug),
               headers={"Deprecation": "true"})
 

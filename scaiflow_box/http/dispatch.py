@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from scaiflow_box.errors import DomainError, InvalidFields, NotFound
 from scaiflow_box.http.call import Blob, Call, RawJson, Reply, Streamed
 from scaiflow_box.http.errors import HttpError, error_response, status_of
-from scaiflow_box.http.parsing import RawBody, parse_body, parse_query, read_bytes
+from scaiflow_box.http.parsing import RawBody, parse_body, parse_query, read_bytes, refuse_query
 from scaiflow_box.http.route import (
     PUBLIC_ALLOW_LIST,
     REQUEST_HEADER_KEYWORDS,
@@ -107,6 +107,7 @@ def make_endpoint(route: Route) -> AiohttpHandler:
     limit = route.body_limit
     headers = checked_headers(route)
     path_params = tuple(route.path_param_specs.items())
+    consumed = route.consumed_query
     if route.raw_body and body_model is None:
         raise ValueError(f"{route.name}: a raw body route must declare its body model")
 
@@ -120,7 +121,11 @@ def make_endpoint(route: Route) -> AiohttpHandler:
                 arguments[name] = value
             if headers:
                 check_headers(request, headers)
-            query = parse_query(request, query_model) if query_model is not None else None
+            query = None
+            if query_model is not None:
+                query = parse_query(request, query_model, consumed)
+            elif request.query_string:
+                refuse_query(request, consumed)
             body: Any = None
             if body_model is not None:
                 timeout = request.app[SETTINGS].body_timeout_seconds

@@ -106,9 +106,10 @@ class RequestModel(BaseModel):
 
 class QueryModel(BaseModel):
     """Base of every query-parameter model: values arrive as strings (lax parsing turns
-    "10" into 10); parameters the route does not know are ignored."""
+    "10" into 10); a parameter the route does not declare is a 422 naming it (a typo such as
+    `serach=` must not answer an unfiltered list)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
 
 # The schema keywords a request header may declare: the dispatcher enforces them (a value that
@@ -196,6 +197,14 @@ class Route:
         return path_params_of(self.handler, self.path_params)
 
     @cached_property
+    def consumed_query(self) -> frozenset[str]:
+        """Query parameters the middleware layer reads (the token of an event stream or a
+        WebSocket), so the query model need not declare them."""
+        if self.token_in_query or self.kind == "websocket":
+            return frozenset({"token"})
+        return frozenset()
+
+    @cached_property
     def response_by_status(self) -> dict[int, Response]:
         return {r.status: r for r in self.responses}
 
@@ -206,23 +215,24 @@ class Route:
     @cached_property
     def error_specs(self) -> dict[int, ErrorSpec]:
         """Every error status this route can answer: the declared ones plus those its shape
-        implies (401 for authenticated routes; 400/408/413/415/422 for a body; 422 and 414
-        for query parameters, whose values can make the request line exceed its 8 KB; 400 for
-        a cursor; 422 for request headers that are required or bounded; 404 for a path with
-        parameters)."""
-        implied: list[int] = []
+        implies (401 for authenticated routes; 422 for every route, as a query parameter it
+        does not declare or given twice is refused; 400/408/413/415 for a body; 414 for query
+        parameters, whose values can make the request line exceed its 8 KB; 400 for a cursor;
+        400 for request headers (bytes that are not UTF-8) and 422 for those that are required
+        or bounded; 404 for a path with parameters)."""
+        implied: list[int] = [422]
         if self.auth == "token":
             implied.append(401)
         if self.path_params:
             implied.append(404)
         if self.body is not None:
-            implied += [400, 408, 413, 415, 422]
+            implied += [400, 408, 413, 415]
         if self.query is not None:
-            implied += [414, 422]
+            implied.append(414)
             if "cursor" in self.query.model_fields:
                 implied.append(400)
-        if any(h.required or "maxLength" in h.schema for h in self.headers):
-            implied.append(422)
+        if self.headers:
+            implied.append(400)
         specs: dict[int, ErrorSpec] = {status: ERRORS[status] for status in implied}
         for item in self.errors:
             spec = item if isinstance(item, ErrorSpec) else ERRORS[item]
