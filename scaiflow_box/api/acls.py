@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, RootModel
 
+from scaiflow_box.api.examples import acl_create_example, acl_patch_example
 from scaiflow_box.api.fields import AclId, FlowId, PrincipalId, Timestamp
 from scaiflow_box.api.flows import IF_MATCH
 from scaiflow_box.http.call import NO_CONTENT, Call, Reply, created, ok
@@ -91,10 +92,12 @@ ROUTES = [
     Route("POST", BASE, create_acl, "Grant a user or group a level", TAG,
           (Response(201, Acl, "The grant", links=ACL_LINKS),),
           errors=(400, 403, 404, 409, VERSION_CONFLICT), needs="admin ACL", body=AclCreate,
+          body_example=acl_create_example,
           headers=(IF_MATCH,)),
     Route("PATCH", ONE, change_acl, "Change a grant's level", TAG,
           (Response(200, Acl, "The updated grant", links=ACL_LINKS),),
           errors=(400, 403, 404, VERSION_CONFLICT), needs="admin ACL", body=AclPatch,
+          body_example=acl_patch_example,
           headers=(IF_MATCH,)),
     Route("DELETE", ONE, delete_acl, "Revoke a grant", TAG, (Response(204, None, "Revoked"),),
           errors=(403, 404, VERSION_CONFLICT), needs="admin ACL", headers=(IF_MATCH,)),

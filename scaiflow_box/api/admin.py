@@ -9,6 +9,12 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, Field
 
+from scaiflow_box.api.examples import (
+    owner_example,
+    role_example,
+    scaigrid_credentials_example,
+    service_token_example,
+)
 from scaiflow_box.api.fields import (
     Cursor,
     FlowId,
@@ -302,7 +308,8 @@ ROUTES = [
           errors=(403,), needs="super_admin"),
     Route("POST", TENANT_CREDENTIALS, set_tenant_scaigrid_credentials,
           "Set a tenant's ScaiGrid credentials", TAG, (Response(204, None, "Stored encrypted"),),
-          errors=(400, 403, 404, 503), needs="super_admin", body=ScaiGridCredentialsIn),
+          errors=(400, 403, 404, 503), needs="super_admin", body=ScaiGridCredentialsIn,
+          body_example=scaigrid_credentials_example),
     Route("DELETE", TENANT_CREDENTIALS, delete_tenant_scaigrid_credentials,
           "Remove a tenant's ScaiGrid credentials", TAG, (Response(204, None, "Removed"),),
           errors=(403, 404, 503), needs="super_admin"),
@@ -312,7 +319,7 @@ ROUTES = [
     Route("POST", BASE + "/users/{user_id}/role", grant_role, "Grant an admin role (manual)",
           TAG, (NO_CACHE,), errors=(403, 404),
           needs="super_admin, or tenant_admin for tenant_admin in their tenant",
-          body=RoleChange),
+          body=RoleChange, body_example=role_example),
     Route("DELETE", BASE + "/users/{user_id}/role", revoke_role, "Remove an admin role", TAG,
           (NO_CACHE,), errors=(403, 404), needs="super_admin, or tenant_admin in their tenant"),
     Route("GET", BASE + "/tenant/users", list_tenant_users, "Users of the caller's tenant",
@@ -326,11 +333,13 @@ ROUTES = [
           query=TenantFlowsQuery),
     Route("POST", BASE + "/flows/{flow_id}/owner", change_owner, "Move a flow's ownership",
           TAG, (Response(200, OwnerChanged, "The flow's new owner"),),
-          errors=(403, 404), needs="super_admin", body=OwnerChange),
+          errors=(403, 404), needs="super_admin", body=OwnerChange,
+          body_example=owner_example),
     Route("POST", BASE + "/service-tokens", create_service_token,
           "Mint a service token (shown once)", TAG,
           (Response(201, MintedServiceToken, "The token; store it now"),),
-          errors=(400, 403), needs="super_admin", body=ServiceTokenCreate),
+          errors=(400, 403), needs="super_admin", body=ServiceTokenCreate,
+          body_example=service_token_example),
     Route("GET", BASE + "/service-tokens", list_service_tokens, "List service tokens", TAG,
           (Response(200, ServiceTokenList, "Every token ever minted (never the token)"),),
           errors=(403,), needs="super_admin"),

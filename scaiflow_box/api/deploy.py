@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from scaiflow_box.api.examples import flow_content_example
+from scaiflow_box.api.examples import deploy_example, flow_content_example
 from scaiflow_box.api.fields import FlowId, Version
 from scaiflow_box.api.flows import Deployment
 from scaiflow_box.http.call import Call, Reply, created, ok
@@ -60,6 +60,7 @@ ROUTES = [
           "Deploy a version of the flow to ScaiGrid", TAG,
           (Response(201, Deployment, "Deployed (and recorded)"),),
           errors=(400, 403, 404, 412, 502, 503), needs="deploy ACL", body=DeployRequest,
+          body_example=deploy_example,
           description=DEPLOY_DESCRIPTION),
     Route("POST", "/api/v1/dev/deploy", dev_deploy,
           "Deprecated: compile and deploy content without saving it", TAG,

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scaiflow_box.api.examples import flow_create_example
+from scaiflow_box.api.examples import flow_create_example, flow_update_example
 from scaiflow_box.api.fields import (
     Cursor,
     Description,
@@ -291,7 +291,7 @@ ROUTES = [
     Route("PUT", FLOW, update_flow,
           "Partial update; new content stores a new patch version", TAG, (DETAIL,),
           errors=(403, 404, VERSION_CONFLICT), needs="edit ACL", body=FlowUpdate,
-          body_limit=FLOW_BODY_LIMIT, headers=(IF_MATCH,)),
+          body_limit=FLOW_BODY_LIMIT, headers=(IF_MATCH,), body_example=flow_update_example),
     Route("DELETE", FLOW, delete_flow, "Soft-delete a flow (versions are kept)", TAG,
           (Response(204, None, "Deleted"),),
           errors=(403, 404, VERSION_CONFLICT), needs="admin ACL", headers=(IF_MATCH,)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from scaiflow_box.api.examples import key_rotation_example
 from scaiflow_box.http.call import Call, Reply, ok
 from scaiflow_box.http.route import RequestModel, Response, Route
 from scaiflow_box.keys import KEY_ROTATION
@@ -42,5 +43,5 @@ ROUTES = [
                       "transaction; `master.key` is replaced crash-safely. 409 "
                       "`rotation_not_possible` when the key comes from SCAIFLOW_MASTER_KEY "
                       "(use `scaiflow-box keys rotate`).",
-          body=KeyRotationRequest),
+          body=KeyRotationRequest, body_example=key_rotation_example),
 ]

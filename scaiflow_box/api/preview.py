@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from scaiflow_box.api.examples import flow_content_example, import_example
+from scaiflow_box.api.examples import flow_content_example, import_example, run_tests_example
 from scaiflow_box.api.fields import FlowId, Version
 from scaiflow_box.compiler.errors import SUPPORTED_FORMATS
 from scaiflow_box.http.call import Call, Reply, ok
@@ -139,5 +139,6 @@ ROUTES = [
           "Run the flow's tests locally and deterministically", TAG,
           (Response(200, TestReport, "One result per test case"),),
           errors=(400, 403, 404), needs="deploy ACL", body=RunTestsRequest,
+          body_example=run_tests_example,
           body_limit=FLOW_BODY_LIMIT),
 ]

@@ -13,6 +13,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from scaiflow_box.api.examples import invoke_example, resolve_example
 from scaiflow_box.api.fields import CheckpointId, CoreId
 from scaiflow_box.api.lookups import UPSTREAM_ERRORS
 from scaiflow_box.http.call import Call, Reply, Streamed, ok
@@ -186,8 +187,10 @@ ROUTES = [
           errors=UPSTREAM_ERRORS, needs="scaicore:view", query=CheckpointsQuery),
     Route("POST", "/api/v1/scaicore/checkpoints/{checkpoint_id}/resolve", resolve_checkpoint,
           "Resolve a checkpoint", TAG, (Response(200, UpstreamAnswer, "ScaiGrid's answer"),),
-          errors=(*UPSTREAM_ERRORS, 404), needs="scaicore:manage", body=ResolveRequest),
+          errors=(*UPSTREAM_ERRORS, 404), needs="scaicore:manage", body=ResolveRequest,
+          body_example=resolve_example),
     Route("POST", "/api/v1/scaicore/cores/{core_id}/invoke", invoke_core, "Invoke a core", TAG,
           (Response(200, UpstreamAnswer, "ScaiGrid's answer"),),
-          errors=(*UPSTREAM_ERRORS, 404), needs="scaicore:manage", body=InvokeRequest),
+          errors=(*UPSTREAM_ERRORS, 404), needs="scaicore:manage", body=InvokeRequest,
+          body_example=invoke_example),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from scaiflow_box.api.examples import scaigrid_credentials_example
 from scaiflow_box.http.call import NO_CONTENT, Call, Reply, ok
 from scaiflow_box.http.route import RequestModel, Response, Route
 from scaiflow_box.keys import CREDENTIALS
@@ -65,7 +66,8 @@ ROUTES = [
           errors=(503,), needs="any member of the tenant"),
     Route("POST", PATH, set_scaigrid_credentials, "Set this tenant's ScaiGrid API key",
           TAG, (Response(204, None, "Stored encrypted"),), errors=(400, 403, 503),
-          needs="tenant_admin or super_admin", body=ScaiGridCredentialsIn),
+          needs="tenant_admin or super_admin", body=ScaiGridCredentialsIn,
+          body_example=scaigrid_credentials_example),
     Route("DELETE", PATH, delete_scaigrid_credentials,
           "Remove this tenant's ScaiGrid credentials", TAG,
           (Response(204, None, "Removed (also when none were set)"),), errors=(403,),

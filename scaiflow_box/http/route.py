@@ -42,6 +42,7 @@ PUBLIC_ALLOW_LIST = frozenset({
     "/metrics",
     "/api/v1/openapi.json",
     "/api/v1/docs",
+    "/api/v1/docs/",
     "/api/v1/docs/{asset}",
     "/api/v1/auth/config",
     "/api/v1/auth/exchange",
