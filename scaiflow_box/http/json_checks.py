@@ -1,9 +1,11 @@
 """What a JSON body may hold beyond being JSON (SPEC §1, docs/api.md "Requests"): nesting of
-at most 64 levels, integers that fit 64 bits, and no control characters in any string.
+at most 64 levels, numbers within the 64-bit integer range, and no control characters in any
+string.
 
 Each check first asks a question of the raw bytes that C code answers (a count, a regular
-expression) and walks the decoded value in Python only when the bytes say it might fail, so
-an ordinary body, a 500-node flow included, pays a few scans of its bytes and no walk.
+expression) and walks the decoded value or the bytes in Python only when the answer says it
+might fail, so an ordinary body, a 500-node flow included, pays a few scans of its bytes and
+no walk. `http/openapi_values.py` says the same in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -12,19 +14,20 @@ import re
 from typing import Any
 
 MAX_JSON_DEPTH = 64
-# orjson decodes integers in [-2**63, 2**64 - 1] as int and larger ones as (rounded) floats.
-MIN_INTEGER = -(2**63)
-MAX_INTEGER = 2**64 - 1
+# Every JSON number, integer or not, must lie in [-2**63, 2**64 - 1]: orjson decodes integers
+# beyond it as (rounded) floats, and JSON Schema, which the document speaks, knows numbers, not
+# spellings (`1e20` and `100000000000000000000` are the same number), so the bound is on value.
+MIN_NUMBER = -(2**63)
+MAX_NUMBER = 2**64 - 1
 # A bound on the items of one 422, so a body of a million bad strings gets a short answer.
 MAX_REPORTED = 20
 
-# An integer literal of 19 or more digits is the only kind that can be out of range (2**64
-# has 20 digits, -2**63 - 1 has 19). `_LONG_DIGITS` is the cheap question; `_TOKENS`
-# answers it exactly: strings are matched whole (so digits inside them are skipped) and a
-# digit run counts only when it is a whole integer literal (not the fraction or exponent of a
-# number, nor followed by either).
-_LONG_DIGITS = re.compile(rb"\d{19}")
-_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|(?<![\d.eE+-])(-?\d{19,})(?![\d.eE])')
+# A number of magnitude 1e18 or more is spelled with 19 or more integer digits or with a
+# positive exponent, right after what may precede a number in JSON. `_BIG_NUMBER_SPELLING` is
+# the cheap question (a uuid `"123e4567-…"` is inside a string: it follows a quote);
+# `_TOKENS` answers it exactly: strings are matched whole, so what remains are numbers.
+_BIG_NUMBER_SPELLING = re.compile(rb"(?:^|[:\[,\s])-?(?:\d{19}|\d+(?:\.\d+)?[eE]\+?\d)")
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')
 
 # Control characters: C0 (U+0000-U+001F), DEL and C1 (U+0080-U+009F). In JSON text a C0
 # character can only reach a string as an escape (`\u0000`, `\b`, `\f`, `\n`, `\r`, `\t`;
@@ -64,18 +67,23 @@ def may_nest_too_deep(raw: bytes | bytearray) -> bool:
     return raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH
 
 
-def integer_out_of_range(raw: bytes | bytearray) -> int | None:
-    """The byte offset of the first integer literal outside [-2**63, 2**64 - 1], or None.
+def number_out_of_range(raw: bytes | bytearray) -> int | None:
+    """The byte offset of the first number outside [-2**63, 2**64 - 1], or None.
 
-    orjson does not refuse such integers: it decodes them as floats, losing digits
-    (`123456789012345678901234567890` became `1.2345678901234568e+29`), so the bytes are
-    read for them."""
-    if _LONG_DIGITS.search(raw) is None:
+    Read from the bytes, not the decoded value: orjson turns `-9223372036854775809` into the
+    float -2**63, which is in range."""
+    if _BIG_NUMBER_SPELLING.search(raw) is None:
         return None
     for match in _TOKENS.finditer(raw):
-        digits = match.group(1)
-        if digits is not None and not MIN_INTEGER <= int(digits) <= MAX_INTEGER:
-            return match.start(1)
+        token = match.group()
+        if token[0] == 0x22:  # a string
+            continue
+        exponent = b"e" in token or b"E" in token
+        if len(token) < 19 and not exponent:
+            continue  # fewer than 19 digits before any point: below 1e18
+        value = float(token) if exponent or b"." in token else int(token)
+        if not MIN_NUMBER <= value <= MAX_NUMBER:
+            return match.start()
     return None
 
 

@@ -24,9 +24,9 @@ from scaiflow_box.http.json_checks import (
     MAX_JSON_DEPTH,
     control_character_items,
     control_item,
-    integer_out_of_range,
     json_depth_exceeds,
     may_nest_too_deep,
+    number_out_of_range,
 )
 
 DEFAULT_BODY_TIMEOUT = 30.0
@@ -110,9 +110,9 @@ def _too_deep() -> InvalidFields:
 
 
 def decode_json(raw: bytes | bytearray) -> Any:
-    """JSON from body bytes: 422 when empty, unparseable, nested deeper than 64, holding an
-    integer beyond 64 bits or a string with a control character (other than tab, line feed,
-    carriage return)."""
+    """JSON from body bytes: 422 when empty, unparseable, nested deeper than 64, holding a
+    number outside the 64-bit integer range or a string with a control character (other than
+    tab, line feed, carriage return)."""
     if not raw:
         raise InvalidFields([{"loc": ["body"], "msg": "Field required", "type": "missing"}])
     try:
@@ -126,10 +126,11 @@ def decode_json(raw: bytes | bytearray) -> Any:
                               "type": "json_invalid"}]) from None
     if may_nest_too_deep(raw) and json_depth_exceeds(value):
         raise _too_deep()
-    position = integer_out_of_range(raw)
+    position = number_out_of_range(raw)
     if position is not None:
         raise InvalidFields([{"loc": ["body", position],
-                              "msg": "JSON decode error: integer out of the 64-bit range",
+                              "msg": "JSON decode error: number out of the 64-bit range "
+                                     "(-2**63 to 2**64-1)",
                               "type": "json_invalid"}])
     items = control_character_items(raw, value)
     if items:

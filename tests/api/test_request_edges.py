@@ -9,8 +9,11 @@ import gzip
 import logging
 from typing import Any
 
+import jsonschema
 import orjson
 import pytest
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
 from tests.conftest import AppFactory, Appliance, hello_content
 from tests.fakes.scaigrid import FakeScaiGrid
@@ -44,10 +47,11 @@ def stored_content(app: Appliance, flow_id: str) -> dict[str, Any]:
     return content
 
 
-# -- integers beyond 64 bits -------------------------------------------------------------
+# -- numbers beyond 64 bits --------------------------------------------------------------
 @pytest.mark.parametrize("literal", [b"123456789012345678901234567890",
-                                     b"18446744073709551616", b"-9223372036854775809"])
-async def test_an_integer_beyond_64_bits_is_422_and_nothing_is_stored(
+                                     b"18446744073709551616", b"-9223372036854775809",
+                                     b"1e20", b"-1.5E+300", b"123456789012345678e9"])
+async def test_a_number_beyond_64_bits_is_422_and_nothing_is_stored(
         appliance: Appliance, literal: bytes) -> None:
     headers = {**await appliance.headers(), **JSON}
     content = orjson.dumps(hello_content())
@@ -66,7 +70,8 @@ async def test_integers_within_64_bits_and_long_digit_strings_are_kept_exactly(
         appliance: Appliance) -> None:
     headers = await appliance.headers()
     content = hello_content()
-    content["canvas_extra"] = {"max": 2**64 - 1, "min": -(2**63), "float": 1.5e300,
+    content["canvas_extra"] = {"max": 2**64 - 1, "min": -(2**63), "float": 1.5e18,
+                               "tiny": 1e-300, "uuid": "123e4567-e89b-12d3-a456-426614174000",
                                "digits": "123456789012345678901234567890",
                                "fraction": 0.123456789012345678901234567890,
                                "exponent": 12345678901234567890123e-3}
@@ -74,7 +79,8 @@ async def test_integers_within_64_bits_and_long_digit_strings_are_kept_exactly(
     extra = stored_content(appliance, created["id"])["canvas_extra"]
     assert extra["max"] == 2**64 - 1 and extra["min"] == -(2**63)
     assert extra["digits"] == "123456789012345678901234567890"
-    assert extra["float"] == 1.5e300 and isinstance(extra["exponent"], float)
+    assert extra["float"] == 1.5e18 and extra["tiny"] == 1e-300
+    assert extra["exponent"] == 12345678901234567890123e-3  # 1.2e19: in range
 
 
 async def test_a_number_beyond_a_double_is_422(appliance: Appliance) -> None:
@@ -380,3 +386,40 @@ async def test_dev_deploy_without_a_dev_token_is_503_whatever_is_sent(
         assert resp.status == 503
         assert (await resp.json())["detail"]["error"] == "dev_token_not_configured"
     assert scaigrid_server.requests == []
+
+
+# -- the document says the same ----------------------------------------------------------
+def body_validator(doc: dict[str, Any], path: str, method: str) -> jsonschema.Validator:
+    """A JSON Schema validator for the request body the served document declares."""
+    schema = doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    registry: Registry[Any] = Registry().with_resource("urn:doc",
+                                                        DRAFT202012.create_resource(doc))
+    return jsonschema.Draft202012Validator({"$ref": "urn:doc" + schema["$ref"]},
+                                           registry=registry)
+
+
+async def test_the_document_holds_bodies_and_queries_to_the_same_rules(
+        appliance: Appliance) -> None:
+    headers = await appliance.headers()
+    doc = await (await appliance.client.get("/api/v1/openapi.json")).json()
+    validator = body_validator(doc, FLOWS, "post")
+    search = next(p for p in doc["paths"][FLOWS]["get"]["parameters"] if p["name"] == "search")
+    assert search["schema"]["anyOf"][0]["pattern"] == r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+    def body(**extra: Any) -> dict[str, Any]:
+        content = hello_content()
+        content["nodes"][1]["config"].update(extra)
+        return {"name": "Doc", "description": "multi\nline\ttext", "content": content}
+
+    for refused in (body(template="a\x00b"), body(**{"k\x1b": 1}), body(limit=10**20),
+                    body(limit=1e20), body(nested=[{"deep": ["\x85"]}]),
+                    {**body(), "description": "bell\x07"}):
+        assert not validator.is_valid(refused), refused
+        resp = await appliance.client.post(FLOWS, headers=headers, json=refused)
+        assert resp.status == 422, refused
+    assert flow_rows(appliance) == []
+    accepted = body(template="Hi {{name}}\n", limit=2**64 - 1, ratio=0.5, nested=[{"a": None}])
+    assert validator.is_valid(accepted)
+    resp = await appliance.client.post(FLOWS, headers=headers, json=accepted)
+    assert resp.status == 201
+    assert len(flow_rows(appliance)) == 1
