@@ -107,7 +107,9 @@ def make_endpoint(route: Route) -> AiohttpHandler:
     limit = route.body_limit
     headers = checked_headers(route)
     path_params = tuple(route.path_param_specs.items())
-    consumed = route.consumed_query
+    # What the middleware layer reads from the query (an event stream's `token`) is no
+    # unknown parameter; a query model that declares it (to document it) gets it as usual.
+    consumed = route.consumed_query - set(query_model.model_fields if query_model else ())
     if route.raw_body and body_model is None:
         raise ValueError(f"{route.name}: a raw body route must declare its body model")
 
