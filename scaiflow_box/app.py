@@ -200,6 +200,10 @@ async def _resolve_principal(app: web.Application, token: str | None) -> Princip
     return await app[IDENTITY].authenticate(token)
 
 
+def _check_dev_token(app: web.Application, token: str | None) -> None:
+    app[DEPLOY].check_dev_token(token)
+
+
 def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web.Application:
     """The appliance; `routes` defaults to the whole table (tests add routes of their own)."""
     metrics = ApplianceMetrics()
@@ -207,7 +211,8 @@ def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web
         middlewares=[request_middleware(metrics.traffic,
                                         metrics.requests if settings.metrics else None,
                                         access_log=settings.access_log),
-                     cors_middleware, error_middleware, auth_middleware(_resolve_principal)],
+                     cors_middleware, error_middleware,
+                     auth_middleware(_resolve_principal, _check_dev_token)],
         # Bodies are read by the dispatcher with each route's own limit (http/route.py).
         client_max_size=16 * 1024 * 1024,
     )

@@ -16,6 +16,7 @@ from scaiflow_box.api.error_codes import (
     PRINCIPAL_NOT_FOUND,
     VERSION_CONFLICT,
 )
+from scaiflow_box.api.examples import acl_create_example, acl_patch_example
 from scaiflow_box.api.fields import AclId, FlowId, PrincipalId, Timestamp
 from scaiflow_box.api.flows import IF_MATCH
 from scaiflow_box.http.call import NO_CONTENT, Call, Reply, created, ok
@@ -102,11 +103,13 @@ ROUTES = [
           errors=(INVALID_LEVEL, INVALID_PRINCIPAL_TYPE, OWNER_IS_IMPLICIT_ADMIN,
                   MISSING_PERMISSION, FORBIDDEN, PRINCIPAL_NOT_FOUND, ACL_EXISTS,
                   VERSION_CONFLICT), needs="admin ACL", body=AclCreate,
+          body_example=acl_create_example,
           headers=(IF_MATCH,)),
     Route("PATCH", ONE, change_acl, "Change a grant's level", TAG,
           (Response(200, Acl, "The updated grant", links=ACL_LINKS),),
           errors=(INVALID_LEVEL, MISSING_PERMISSION, FORBIDDEN, VERSION_CONFLICT),
           needs="admin ACL", body=AclPatch,
+          body_example=acl_patch_example,
           headers=(IF_MATCH,)),
     Route("DELETE", ONE, delete_acl, "Revoke a grant", TAG, (Response(204, None, "Revoked"),),
           errors=(MISSING_PERMISSION, FORBIDDEN, VERSION_CONFLICT), needs="admin ACL",

@@ -16,6 +16,7 @@ from scaiflow_box.api.error_codes import (
     SCAIKEY_REFUSED,
     SCAIKEY_UNREACHABLE,
 )
+from scaiflow_box.api.examples import code_exchange_example, token_refresh_example
 from scaiflow_box.http.call import Call, Reply, ok
 from scaiflow_box.http.route import Header, RequestModel, Response, Route
 from scaiflow_box.keys import IDENTITY, ISSUER, SETTINGS, SIGN_IN
@@ -163,6 +164,7 @@ ROUTES = [
           "Redeem a ScaiKey authorization code for tokens", TAG,
           (Response(200, TokenSet, "ScaiKey's tokens", headers=_NO_STORE_HEADERS),),
           errors=(REDIRECT_URI_MISMATCH, *_SIGN_IN_ERRORS), auth="public", body=CodeExchange,
+          body_example=code_exchange_example,
           description="The canvas ran the authorization-code flow with PKCE at ScaiKey; the "
                       "appliance adds the ScaiFlow client's secret (which never leaves it) "
                       "and calls ScaiKey's token endpoint."),
@@ -170,6 +172,7 @@ ROUTES = [
           (Response(200, TokenSet, "Fresh tokens and the refresh token to use next",
                     headers=_NO_STORE_HEADERS),),
           errors=_SIGN_IN_ERRORS, auth="public", body=TokenRefresh,
+          body_example=token_refresh_example,
           description="ScaiKey rotates refresh tokens: the answer's `refresh_token` replaces "
                       "the one sent, which ScaiKey then refuses."),
     Route("GET", "/api/v1/auth/jwks", local_jwks, "The appliance issuer's public keys", TAG,

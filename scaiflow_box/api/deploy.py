@@ -20,7 +20,7 @@ from scaiflow_box.api.error_codes import (
     SCAIQUEUE_AUTH,
     SCAIQUEUE_PROVISION_FAILED,
 )
-from scaiflow_box.api.examples import flow_content_example
+from scaiflow_box.api.examples import deploy_example, flow_content_example
 from scaiflow_box.api.fields import FlowId, Version
 from scaiflow_box.api.flows import Deployment
 from scaiflow_box.http.call import Call, Reply, created, ok
@@ -59,8 +59,7 @@ async def deploy_flow(call: Call[DeployRequest, None], flow_id: FlowId) -> Reply
 
 async def dev_deploy(call: Call[DevDeployRequest, None]) -> Reply:
     result = await call.app[DEPLOY].dev_deploy(
-        call.request.headers.get("Authorization"), call.body.content,
-        publish_as_model=call.body.publish_as_model, request_id=call.request_id)
+        call.body.content, publish_as_model=call.body.publish_as_model, request_id=call.request_id)
     return ok(DevDeployResult(core_id=result.core_id, published_slug=result.published_slug),
               headers={"Deprecation": "true"})
 
@@ -79,6 +78,7 @@ ROUTES = [
           errors=(COMPILE_ERROR, MISSING_PERMISSION, FORBIDDEN, MISSING_SCAIGRID_CREDENTIALS,
                   *DEPLOY_STEPS, CREDENTIALS_UNREADABLE, SCAIGRID_NOT_CONFIGURED),
           needs="deploy ACL", body=DeployRequest,
+          body_example=deploy_example,
           description=DEPLOY_DESCRIPTION),
     Route("POST", "/api/v1/dev/deploy", dev_deploy,
           "Deprecated: compile and deploy content without saving it", TAG,

@@ -32,3 +32,75 @@ def import_example() -> dict[str, Any]:
 
     result = compile_flow(example_flow(), "yaml")
     return {"yaml": result.body}
+
+
+# -- one example per request body: each does what its operation is for when sent as it is
+# (tests/contract/test_examples.py sends every one to a served appliance) ------------------
+def flow_update_example() -> dict[str, Any]:
+    """A partial PUT: a rename and a new description keep the version (the ETag moves)."""
+    return {"name": "Hello World (greeter)",
+            "description": "Greets the caller by name; used by the onboarding demo."}
+
+
+def run_tests_example() -> dict[str, Any]:
+    """A test case of the caller's own, run against the hello-world flow's current version."""
+    return {"tests": [{"name": "greets Grace", "input": {"name": "Grace"},
+                       "expect": {"visits": ["node_start", "node_greet"],
+                                  "output": {"text": "Hello, Grace! Welcome to ScaiFlow."}}}]}
+
+
+def deploy_example() -> dict[str, Any]:
+    """Deploy the first version without publishing it as a model."""
+    return {"version": "1.0.0", "publish_as_model": False}
+
+
+def acl_create_example() -> dict[str, Any]:
+    return {"principal_type": "user", "principal_id": "usr_bob", "level": "view"}
+
+
+def acl_patch_example() -> dict[str, Any]:
+    return {"level": "edit"}
+
+
+def scaigrid_credentials_example() -> dict[str, Any]:
+    """The tenant's own ScaiGrid key; without `base_url` SCAIGRID_BASE_URL applies."""
+    return {"api_key": "sgk_live_0123456789abcdef0123"}
+
+
+def role_example() -> dict[str, Any]:
+    return {"role": "tenant_admin"}
+
+
+def owner_example() -> dict[str, Any]:
+    return {"owner_id": "usr_bob"}
+
+
+def service_token_example() -> dict[str, Any]:
+    """A read-only token for a CI pipeline, valid for an hour."""
+    return {"sub": "usr_ci", "scope": "scaicore:view", "ttl_seconds": 3600,
+            "description": "CI: validate flows on every push"}
+
+
+def key_rotation_example() -> dict[str, Any]:
+    return {"reencrypt": False}
+
+
+def resolve_example() -> dict[str, Any]:
+    return {"resolution": "approve", "comment": "Checked the draft: good to send."}
+
+
+def invoke_example() -> dict[str, Any]:
+    """The hello-world core's entry takes a name."""
+    return {"input": {"name": "Ada"}}
+
+
+def code_exchange_example() -> dict[str, Any]:
+    """What the canvas sends after ScaiKey redirected back with `?code=`: the code, the PKCE
+    verifier it kept, and the redirect URI of the authorization request."""
+    return {"code": "ac_4bdf9c3e0a7d41f2",
+            "code_verifier": "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            "redirect_uri": "http://localhost:5173/auth/callback"}
+
+
+def token_refresh_example() -> dict[str, Any]:
+    return {"refresh_token": "rt_8c1f0b6e2d9a4c57"}

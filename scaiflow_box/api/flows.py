@@ -11,7 +11,7 @@ from scaiflow_box.api.error_codes import (
     MISSING_PERMISSION,
     VERSION_CONFLICT,
 )
-from scaiflow_box.api.examples import flow_create_example
+from scaiflow_box.api.examples import flow_create_example, flow_update_example
 from scaiflow_box.api.fields import (
     Cursor,
     Description,
@@ -25,7 +25,7 @@ from scaiflow_box.api.fields import (
     VersionParam,
 )
 from scaiflow_box.http.call import NO_CONTENT, Call, RawJson, Reply, ok
-from scaiflow_box.http.parsing import parse_if_match
+from scaiflow_box.http.parsing import none_match_fails, parse_if_match
 from scaiflow_box.http.route import (
     FLOW_BODY_LIMIT,
     Header,
@@ -162,6 +162,11 @@ class DeploymentList(BaseModel):
 IF_MATCH = Header("If-Match", "Act only if the flow's current ETag is one of these "
                   "(whole-tag comparison; `*` matches any). Without it the change proceeds.",
                   schema={"type": "string", "maxLength": 1024})
+IF_NONE_MATCH = Header("If-None-Match", "Answer 304 Not Modified (no body) if the flow's current "
+                       "ETag is one of these (weak comparison: `W/\"1.0.3\"` matches "
+                       "`\"1.0.3\"`; `*` matches any): a polling client pays nothing while "
+                       "the flow does not change.",
+                       schema={"type": "string", "maxLength": 1024})
 ETAG = Header("ETag", 'The flow\'s entity tag: `"<version>"`, or `"<version>-<n>"` after n '
               "metadata-only changes", required=True)
 FLOW_ID = "$response.body#/id"
@@ -203,7 +208,10 @@ async def create_flow(call: Call[FlowCreate, None]) -> Reply:
 
 
 async def get_flow(call: Call[None, None], flow_id: FlowId) -> Reply:
-    return detail_reply(call.app[FLOWS].get(call.principal, flow_id))
+    detail = call.app[FLOWS].get(call.principal, flow_id)
+    if none_match_fails(call.header("If-None-Match"), detail.etag):
+        return Reply(304, None, {"ETag": detail.etag})
+    return detail_reply(detail)
 
 
 async def update_flow(call: Call[FlowUpdate, None], flow_id: FlowId) -> Reply:
@@ -281,12 +289,15 @@ ROUTES = [
           errors=(MISSING_PERMISSION,), needs="scaicore:manage", body=FlowCreate,
           body_limit=FLOW_BODY_LIMIT,
           body_example=flow_create_example),
-    Route("GET", FLOW, get_flow, "Get a flow with its content and ETag", TAG, (DETAIL,),
-          errors=(MISSING_PERMISSION,), needs="view ACL"),
+    Route("GET", FLOW, get_flow, "Get a flow with its content and ETag", TAG,
+          (DETAIL, Response(304, None, "Not modified: `If-None-Match` names the current ETag",
+                            headers=(ETAG,))),
+          errors=(MISSING_PERMISSION,), needs="view ACL", headers=(IF_NONE_MATCH,)),
     Route("PUT", FLOW, update_flow,
           "Partial update; new content stores a new patch version", TAG, (DETAIL,),
           errors=(MISSING_PERMISSION, FORBIDDEN, VERSION_CONFLICT), needs="edit ACL",
-          body=FlowUpdate, body_limit=FLOW_BODY_LIMIT, headers=(IF_MATCH,)),
+          body=FlowUpdate, body_limit=FLOW_BODY_LIMIT, headers=(IF_MATCH,),
+          body_example=flow_update_example),
     Route("DELETE", FLOW, delete_flow, "Soft-delete a flow (versions are kept)", TAG,
           (Response(204, None, "Deleted"),),
           errors=(MISSING_PERMISSION, FORBIDDEN, VERSION_CONFLICT), needs="admin ACL",

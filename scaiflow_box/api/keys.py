@@ -9,6 +9,7 @@ from scaiflow_box.api.error_codes import (
     FORBIDDEN,
     ROTATION_NOT_POSSIBLE,
 )
+from scaiflow_box.api.examples import key_rotation_example
 from scaiflow_box.http.call import Call, Reply, ok
 from scaiflow_box.http.route import RequestModel, Response, Route
 from scaiflow_box.keys import KEY_ROTATION
@@ -46,5 +47,5 @@ ROUTES = [
                       "transaction; `master.key` is replaced crash-safely. 409 "
                       "`rotation_not_possible` when the key comes from SCAIFLOW_MASTER_KEY "
                       "(use `scaiflow-box keys rotate`).",
-          body=KeyRotationRequest),
+          body=KeyRotationRequest, body_example=key_rotation_example),
 ]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, RootModel
 from scaiflow_box.api.fields import CONTENT_SHAPES, NAMED_SCHEMAS
 from scaiflow_box.http.call import Call, RawJson, Reply, ok
 from scaiflow_box.http.openapi import build_openapi
+from scaiflow_box.http.openapi_values import with_value_rules
 from scaiflow_box.http.route import Response, Route
 from scaiflow_box.keys import READINESS
 from scaiflow_box.keys import ROUTES as ROUTE_TABLE
@@ -50,8 +51,8 @@ async def readyz(call: Call[None, None]) -> Reply:
 async def openapi(call: Call[None, None]) -> Reply:
     table = call.app[ROUTE_TABLE]
     if table.document is None:  # built once: the routes do not change while serving
-        table.document = orjson.dumps(build_openapi(table.routes, NAMED_SCHEMAS,
-                                                     CONTENT_SHAPES))
+        table.document = orjson.dumps(with_value_rules(build_openapi(
+            table.routes, NAMED_SCHEMAS, CONTENT_SHAPES)))
     return ok(RawJson(table.document, OpenApiDocument))
 
 

@@ -17,7 +17,7 @@ from scaiflow_box.api.error_codes import (
     MISSING_PERMISSION,
     UNSUPPORTED_FORMAT,
 )
-from scaiflow_box.api.examples import flow_content_example, import_example
+from scaiflow_box.api.examples import flow_content_example, import_example, run_tests_example
 from scaiflow_box.api.fields import Diagnostic, FlowId, Version
 from scaiflow_box.compiler.errors import SUPPORTED_FORMATS
 from scaiflow_box.http.call import Call, Reply, ok
@@ -141,5 +141,6 @@ ROUTES = [
           (Response(200, TestReport, "One result per test case"),),
           errors=(COMPILE_ERROR, MISSING_PERMISSION, FORBIDDEN), needs="deploy ACL",
           body=RunTestsRequest,
+          body_example=run_tests_example,
           body_limit=FLOW_BODY_LIMIT),
 ]

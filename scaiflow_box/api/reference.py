@@ -13,7 +13,7 @@ from typing import Annotated
 from scaiflow_box.errors import NotFound
 from scaiflow_box.http.call import Blob, Call, Reply, ok
 from scaiflow_box.http.errors import NOT_FOUND
-from scaiflow_box.http.route import PathParam, Response, Route
+from scaiflow_box.http.route import Header, PathParam, Response, Route
 
 TAG = "reference"
 
@@ -69,6 +69,17 @@ def _read_asset(name: str) -> bytes:
     return (assets_dir() / name).read_bytes()
 
 
+# `/api/v1/docs/` would load the page's relative assets from `/api/v1/docs/docs/…`: it is sent
+# to the page. The Location is relative, so the redirect survives a reverse proxy's prefix.
+REDIRECT_LOCATION = "../docs"
+REDIRECT_PAGE = b'<!doctype html>\n<a href="../docs">/api/v1/docs</a>\n'
+
+
+async def api_reference_slash(call: Call[None, None]) -> Reply:
+    return Reply(301, Blob(REDIRECT_PAGE, "text/html"),
+                 {"Location": REDIRECT_LOCATION, "Cache-Control": "public, max-age=86400"})
+
+
 async def api_reference(call: Call[None, None]) -> Reply:
     return ok(Blob(PAGE, "text/html"), headers={**SECURITY_HEADERS,
                                                 "Cache-Control": "no-cache"})
@@ -92,6 +103,12 @@ ROUTES = [
     Route("GET", "/api/v1/docs", api_reference, "Interactive API reference (Swagger UI)", TAG,
           (Response(200, None, "An HTML page that reads /api/v1/openapi.json",
                     content_type="text/html"),), auth="public"),
+    Route("GET", "/api/v1/docs/", api_reference_slash,
+          "The API reference's address with a trailing slash: redirected", TAG,
+          (Response(301, None, "Moved to /api/v1/docs", content_type="text/html",
+                    headers=(Header("Location", "`../docs`, i.e. /api/v1/docs (relative, "
+                                                "so it works behind a path prefix)",
+                                    required=True),)),), auth="public"),
     Route("GET", "/api/v1/docs/{asset}", api_reference_asset,
           "A static asset of the API reference", TAG,
           (Response(200, None, "The asset", content_type="application/javascript",

@@ -19,12 +19,15 @@ from scaiflow_box.api.error_codes import (
     MISSING_PERMISSION,
     SCAIGRID_NOT_CONFIGURED,
 )
+from scaiflow_box.api.examples import invoke_example, resolve_example
 from scaiflow_box.api.fields import CheckpointId, CoreId
 from scaiflow_box.api.lookups import UPSTREAM_ERRORS
+from scaiflow_box.errors import InvalidInput
 from scaiflow_box.http.call import Call, RawJson, Reply, Streamed, ok
-from scaiflow_box.http.route import QueryModel, RequestModel, Response, Route
-from scaiflow_box.keys import LOOKUPS
-from scaiflow_box.services.event_stream import CLOSED, StreamItem
+from scaiflow_box.http.cursors import CursorCodec
+from scaiflow_box.http.route import Header, QueryModel, RequestModel, Response, Route
+from scaiflow_box.keys import CURSORS, LOOKUPS
+from scaiflow_box.services.event_stream import CLOSED, RESUME_FAILED, Position, StreamItem
 
 TAG = "scaicore"
 HEARTBEAT_SECONDS = 15.0
@@ -187,13 +190,44 @@ async def invoke_core(call: Call[InvokeRequest, None], core_id: CoreId) -> Reply
     return ok(_verbatim(answer, InvokeAnswer))
 
 
-def sse_frame(item: StreamItem) -> bytes:
+# EventSource waits this long before it reconnects (after `max_seconds`, or a dropped
+# connection), then sends the last `id:` it saw as `Last-Event-ID`.
+RETRY_MILLISECONDS = 3000
+
+
+class EventIds:
+    """SSE ids of one stream: an event's position in ScaiGrid's log, signed like the
+    appliance's cursors and bound to the tenant and the `core_id` filter, so a client can only
+    resume the stream it read (a forged or foreign id is not followed)."""
+
+    def __init__(self, codec: CursorCodec, tenant_id: str, core_id: str | None) -> None:
+        self.codec = codec
+        self.context = f"event_stream|{tenant_id}|{core_id or ''}"
+
+    def encode(self, position: Position) -> str:
+        return self.codec.encode(self.context, list(position))
+
+    def decode(self, last_event_id: str) -> Position | None:
+        """The position an id names; None for an id this stream did not issue."""
+        try:
+            cursor, index = self.codec.decode(self.context, last_event_id.strip(), 2)
+        except InvalidInput:
+            return None
+        if not (cursor is None or isinstance(cursor, str)) or type(index) is not int:
+            return None
+        return cursor, index
+
+
+def sse_frame(item: StreamItem, ids: EventIds | None = None) -> bytes:
     event = item.event.replace("\n", " ").replace("\r", " ")
-    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(item.data) + b"\n\n"
+    frame = b"event: " + event.encode() + b"\ndata: " + orjson.dumps(item.data) + b"\n\n"
+    if ids is not None and item.position is not None:
+        frame = b"id: " + ids.encode(item.position).encode() + b"\n" + frame
+    return frame
 
 
 async def _pump(request: web.Request, response: web.StreamResponse, next_item: Any,
-                deadline: float) -> None:
+                deadline: float, ids: EventIds) -> None:
     loop = asyncio.get_running_loop()
     last_write = loop.time()
     while loop.time() < deadline:
@@ -207,22 +241,34 @@ async def _pump(request: web.Request, response: web.StreamResponse, next_item: A
                 await response.write(b": keepalive\n\n")
                 last_write = loop.time()
             continue
-        await response.write(sse_frame(item))
+        await response.write(sse_frame(item, ids))
         last_write = loop.time()
         if item is CLOSED:
             return
 
 
+LAST_EVENT_ID = Header(
+    "Last-Event-ID", "The `id:` of the last event received (EventSource sends it when it "
+    "reconnects): the stream starts with the events after it. An id this stream did not "
+    "issue gets a `resume_failed` event, then new events.")
+
+
 async def event_stream(call: Call[None, StreamQuery]) -> Reply:
-    subscription = await call.app[LOOKUPS].subscribe(call.principal, call.query.core_id)
+    ids = EventIds(call.app[CURSORS], call.principal.tenant_id, call.query.core_id)
+    last_event_id = call.header(LAST_EVENT_ID.name)
+    resume = ids.decode(last_event_id) if last_event_id else None
+    subscription = await call.app[LOOKUPS].subscribe(call.principal, call.query.core_id,
+                                                     resume)
     response = web.StreamResponse(status=200, headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no"})
     try:
         await response.prepare(call.request)
-        await response.write(b": connected\n\n")
+        await response.write(b": connected\nretry: %d\n\n" % RETRY_MILLISECONDS)
+        if last_event_id and resume is None:
+            await response.write(sse_frame(RESUME_FAILED))
         deadline = asyncio.get_running_loop().time() + call.query.max_seconds
-        await _pump(call.request, response, subscription.get, deadline)
+        await _pump(call.request, response, subscription.get, deadline, ids)
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
@@ -236,23 +282,28 @@ ROUTES = [
           errors=UPSTREAM_ERRORS, needs="scaicore:view", query=EventsQuery),
     Route("GET", "/api/v1/scaicore/events/stream", event_stream,
           "New ScaiCore events as Server-Sent Events", TAG,
-          (Response(200, None, "`event: <type>` / `data: <event JSON>` frames; `upstream_error`"
-                               " when ScaiGrid fails; comments as heartbeats",
+          (Response(200, None, "`id: <event id>` / `event: <type>` / `data: <event JSON>` "
+                               "frames; `upstream_error` when ScaiGrid fails; `retry:` once; "
+                               "comments as heartbeats",
                     content_type="text/event-stream"),),
           errors=(MISSING_PERMISSION, MISSING_CREDENTIALS, CREDENTIALS_UNREADABLE,
                   SCAIGRID_NOT_CONFIGURED), needs="scaicore:view", query=StreamQuery,
-          token_in_query=True,
+          token_in_query=True, headers=(LAST_EVENT_ID,),
           description="Authenticate with `Authorization: Bearer` or, for EventSource, "
                       "`?token=`. Subscribers that share a tenant, a credential and a filter "
-                      "share one upstream poll."),
+                      "share one upstream poll. Each ScaiCore event carries an `id:`; a "
+                      "client that reconnects with `Last-Event-ID` gets the events after "
+                      "that one, none missed and none twice."),
     Route("GET", "/api/v1/scaicore/checkpoints", list_checkpoints, "ScaiCore checkpoints",
           TAG, (Response(200, CheckpointsAnswer, "Checkpoints with the given status"),),
           errors=UPSTREAM_ERRORS, needs="scaicore:view", query=CheckpointsQuery),
     Route("POST", "/api/v1/scaicore/checkpoints/{checkpoint_id}/resolve", resolve_checkpoint,
           "Resolve a checkpoint", TAG,
           (Response(200, ResolveAnswer, "ScaiGrid's answer, verbatim"),),
-          errors=UPSTREAM_ERRORS, needs="scaicore:manage", body=ResolveRequest),
+          errors=UPSTREAM_ERRORS, needs="scaicore:manage", body=ResolveRequest,
+          body_example=resolve_example),
     Route("POST", "/api/v1/scaicore/cores/{core_id}/invoke", invoke_core, "Invoke a core", TAG,
           (Response(200, InvokeAnswer, "ScaiGrid's answer, verbatim"),),
-          errors=UPSTREAM_ERRORS, needs="scaicore:manage", body=InvokeRequest),
+          errors=UPSTREAM_ERRORS, needs="scaicore:manage", body=InvokeRequest,
+          body_example=invoke_example),
 ]

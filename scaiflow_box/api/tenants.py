@@ -14,6 +14,7 @@ from scaiflow_box.api.error_codes import (
     INVALID_API_KEY,
     INVALID_BASE_URL,
 )
+from scaiflow_box.api.examples import scaigrid_credentials_example
 from scaiflow_box.http.call import NO_CONTENT, Call, Reply, ok
 from scaiflow_box.http.route import RequestModel, Response, Route
 from scaiflow_box.keys import CREDENTIALS
@@ -72,7 +73,8 @@ ROUTES = [
     Route("POST", PATH, set_scaigrid_credentials, "Set this tenant's ScaiGrid API key",
           TAG, (Response(204, None, "Stored encrypted"),),
           errors=(INVALID_API_KEY, INVALID_BASE_URL, FORBIDDEN),
-          needs="tenant_admin or super_admin", body=ScaiGridCredentialsIn),
+          needs="tenant_admin or super_admin", body=ScaiGridCredentialsIn,
+          body_example=scaigrid_credentials_example),
     Route("DELETE", PATH, delete_scaigrid_credentials,
           "Remove this tenant's ScaiGrid credentials", TAG,
           (Response(204, None, "Removed (also when none were set)"),), errors=(FORBIDDEN,),

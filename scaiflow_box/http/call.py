@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.http.cursors import CursorCodec
+from scaiflow_box.http.errors import HttpError
 from scaiflow_box.http.state import CURSORS, PRINCIPAL, REQUEST_ID
 
 B = TypeVar("B")
@@ -78,6 +79,16 @@ def created(body: BaseModel | RawJson, headers: Mapping[str, str] | None = None)
 NO_CONTENT = Reply(204)
 
 
+def is_utf8(value: str) -> bool:
+    """False for a header value aiohttp decoded from bytes that are not UTF-8 (it keeps them
+    as lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Call(Generic[B, Q]):
     """One request as its handler sees it."""
 
@@ -106,7 +117,13 @@ class Call(Generic[B, Q]):
         """A request header the route declares (reading an undeclared one is a bug)."""
         if name.lower() not in self.route.header_names:
             raise RuntimeError(f"{self.route.name} reads undeclared header {name}")
-        return self.request.headers.get(name)
+        value = self.request.headers.get(name)
+        if value is not None and not value.isascii() and not is_utf8(value):
+            # aiohttp keeps bytes that are not UTF-8 as lone surrogates, which nothing can
+            # encode again (a 500 when an answer or a log line quoted them): refused, unquoted.
+            raise HttpError(400, "invalid_header", f"the {name} header is not valid UTF-8",
+                            fix=f"Send {name} as ASCII (an entity-tag, a token, a number).")
+        return value
 
     # -- cursors: signed, bound to this operation, tenant and path ------------------------
     def _cursor_context(self) -> str:

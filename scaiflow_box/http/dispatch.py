@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from scaiflow_box.errors import DomainError, InvalidFields, NotFound
 from scaiflow_box.http.call import Blob, Call, RawJson, Reply, Streamed
 from scaiflow_box.http.errors import HttpError, error_response, status_of, undeclared_answer
-from scaiflow_box.http.parsing import RawBody, parse_body, parse_query, read_bytes
+from scaiflow_box.http.parsing import RawBody, parse_body, parse_query, read_bytes, refuse_query
 from scaiflow_box.http.route import (
     PUBLIC_ALLOW_LIST,
     REQUEST_HEADER_KEYWORDS,
@@ -112,6 +112,9 @@ def make_endpoint(route: Route) -> AiohttpHandler:
     limit = route.body_limit
     headers = checked_headers(route)
     path_params = tuple(route.path_param_specs.items())
+    # What the middleware layer reads from the query (an event stream's `token`) is no
+    # unknown parameter; a query model that declares it (to document it) gets it as usual.
+    consumed = route.consumed_query - set(query_model.model_fields if query_model else ())
     if route.raw_body and body_model is None:
         raise ValueError(f"{route.name}: a raw body route must declare its body model")
 
@@ -125,7 +128,11 @@ def make_endpoint(route: Route) -> AiohttpHandler:
                 arguments[name] = value
             if headers:
                 check_headers(request, headers)
-            query = parse_query(request, query_model) if query_model is not None else None
+            query = None
+            if query_model is not None:
+                query = parse_query(request, query_model, consumed)
+            elif request.query_string:
+                refuse_query(request, consumed)
             body: Any = None
             if body_model is not None:
                 timeout = request.app[SETTINGS].body_timeout_seconds

@@ -208,6 +208,8 @@ BAD_REQUEST_BODY = ErrorCode(400, "bad_request_body",
                              "The body does not decode (Content-Encoding) or is shorter than "
                              "its Content-Length")
 INVALID_CURSOR = ErrorCode(400, "invalid_cursor", "A cursor this list did not issue")
+INVALID_HEADER = ErrorCode(400, "invalid_header",
+                           "A request header the route reads holds bytes that are not UTF-8")
 REQUEST_TIMEOUT = ErrorCode(408, "request_timeout", "The request body did not arrive in time")
 PAYLOAD_TOO_LARGE = ErrorCode(413, "payload_too_large", "Request body too large")
 URI_TOO_LONG = ErrorCode(414, "uri_too_long",

@@ -21,6 +21,7 @@ from aiohttp.typedefs import Middleware
 
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.errors import DomainError, NotAuthenticated
+from scaiflow_box.http.call import is_utf8
 from scaiflow_box.http.errors import error_response, json_response
 from scaiflow_box.http.metrics import (
     METHODS,
@@ -40,10 +41,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Turns the bearer token of a request (None when absent) into the caller, or raises
 # NotAuthenticated.
 PrincipalResolver = Callable[[web.Application, str | None], Awaitable[Principal]]
+# Checks the bearer token of a `dev_token` route (None when absent) against the dev token:
+# returns when it is the dev token, raises NotConfigured or NotAuthenticated otherwise.
+DevTokenCheck = Callable[[web.Application, str | None], None]
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
-CORS_HEADERS = "Authorization, Content-Type, Content-Encoding, If-Match, X-Request-ID"
+CORS_HEADERS = ("Authorization, Content-Type, Content-Encoding, If-Match, If-None-Match, "
+                "Last-Event-ID, X-Request-ID")
 
 
 def request_middleware(traffic: TrafficWindow, series: RequestMetrics | None, *,
@@ -173,7 +178,9 @@ def bearer_token(request: web.Request, route: Route) -> str | None:
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        # A token is ASCII: anything else (bytes that are not even UTF-8 included, which
+        # nothing could encode again) is malformed, answered without quoting it.
+        if scheme.lower() != "bearer" or not token.strip() or not token.isascii():
             raise NotAuthenticated("malformed authorization header")
         return token.strip()
     if route.kind != "websocket":
@@ -184,15 +191,32 @@ def bearer_token(request: web.Request, route: Route) -> str | None:
     return request.query.get("token") or None
 
 
-def auth_middleware(resolve: PrincipalResolver) -> Middleware:
-    """Every route is authenticated unless the route table marks it public."""
+def _dev_token(request: web.Request) -> str | None:
+    """The bearer of a `dev_token` route; None when absent or malformed (bytes that are not
+    UTF-8 included: they are no dev token, and are never quoted)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or not (token.isascii() or is_utf8(token)):
+        return None
+    return token
+
+
+def auth_middleware(resolve: PrincipalResolver,
+                    check_dev_token: DevTokenCheck | None = None) -> Middleware:
+    """Every route is authenticated unless the route table marks it public. A `dev_token`
+    route is authenticated here too, by `check_dev_token`, before its body is read: a caller
+    without the dev token learns nothing about what the body would have done."""
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         route = request.app[ROUTES].route_of(request)
-        if route is None or route.auth != "token":
-            # Unmatched paths (404), OPTIONS and 405 answers, and the listed public routes;
-            # /dev/deploy checks the dev token itself.
+        if route is None or route.auth == "public":
+            # Unmatched paths (404), OPTIONS and 405 answers, and the listed public routes.
+            return await handler(request)
+        if route.auth == "dev_token":
+            if check_dev_token is None:
+                raise NotAuthenticated()
+            check_dev_token(request.app, _dev_token(request))
             return await handler(request)
         try:
             request[PRINCIPAL] = await resolve(request.app, bearer_token(request, route))

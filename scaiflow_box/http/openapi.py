@@ -219,7 +219,7 @@ def _operation(route: Route, schemas: dict[tuple[type[BaseModel], JsonSchemaMode
         schema = (schemas[(response.model, "serialization")]
                   if response.model is not None else None)
         entry: dict[str, Any] = {"description": response.description}
-        if response.status != 204:
+        if response.status not in (204, 304):  # no body, so no media type
             entry["content"] = _content(response, schema)
         if response.headers:
             entry["headers"] = {h.name: {"description": h.description, "required": h.required,

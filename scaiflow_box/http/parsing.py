@@ -1,5 +1,6 @@
 """Reading requests into the models a route declares (SPEC §1): JSON bodies with their size,
-depth, encoding and time limits; query parameters; `If-Match`.
+depth, encoding and time limits and what they may hold (`http/json_checks.py`); query
+parameters; `If-Match` and `If-None-Match`.
 
 Every refusal is a documented JSON error and never echoes the input.
 """
@@ -18,9 +19,16 @@ from pydantic import ValidationError as PydanticValidationError
 
 from scaiflow_box.errors import InvalidFields
 from scaiflow_box.http.errors import HttpError
+from scaiflow_box.http.json_checks import (
+    LINE_CONTROL_CHARACTERS,
+    MAX_JSON_DEPTH,
+    control_character_items,
+    control_item,
+    json_depth_exceeds,
+    may_nest_too_deep,
+    number_out_of_range,
+)
 
-MAX_JSON_DEPTH = 64
-MAX_PAGE = 500
 DEFAULT_BODY_TIMEOUT = 30.0
 # Content-Encoding values the server decodes (aiohttp decompresses them while reading).
 ACCEPTED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
@@ -36,22 +44,6 @@ def too_large(limit: int) -> HttpError:
     return HttpError(413, "payload_too_large",
                      f"request body exceeds the {limit // 1024} KiB limit of this endpoint",
                      close=True)
-
-
-def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when containers nest deeper than `limit` (iterative: no recursion on hostile input)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            if depth > limit:
-                return True
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            if depth > limit:
-                return True
-            stack.extend((v, depth + 1) for v in item)
-    return False
 
 
 def _check_headers(request: web.Request, limit: int) -> None:
@@ -111,21 +103,38 @@ async def read_bytes(request: web.Request, *, limit: int,
     return bytes(raw)
 
 
+def _too_deep() -> InvalidFields:
+    return InvalidFields([{"loc": ["body"],
+                           "msg": f"JSON nesting deeper than {MAX_JSON_DEPTH} levels",
+                           "type": "json_too_deep"}])
+
+
 def decode_json(raw: bytes | bytearray) -> Any:
-    """JSON from body bytes: 422 when empty, unparseable or nested deeper than 64."""
+    """JSON from body bytes: 422 when empty, unparseable, nested deeper than 64, holding a
+    number outside the 64-bit integer range or a string with a control character (other than
+    tab, line feed, carriage return)."""
     if not raw:
         raise InvalidFields([{"loc": ["body"], "msg": "Field required", "type": "missing"}])
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        # orjson stops at its own nesting limit (1024) before our 64 can be checked: the
+        # answer is the same as for 65 levels.
+        if "depth limit" in str(exc):
+            raise _too_deep() from None
         raise InvalidFields([{"loc": ["body", exc.pos], "msg": "JSON decode error",
                               "type": "json_invalid"}]) from None
-    # Every nesting level needs its own bracket: with fewer brackets than the limit the walk
-    # cannot find too deep a value, and most bodies are answered by this count alone.
-    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and json_depth_exceeds(value):
-        raise InvalidFields([{"loc": ["body"],
-                              "msg": f"JSON nesting deeper than {MAX_JSON_DEPTH} levels",
-                              "type": "json_too_deep"}])
+    if may_nest_too_deep(raw) and json_depth_exceeds(value):
+        raise _too_deep()
+    position = number_out_of_range(raw)
+    if position is not None:
+        raise InvalidFields([{"loc": ["body", position],
+                              "msg": "JSON decode error: number out of the 64-bit range "
+                                     "(-2**63 to 2**64-1)",
+                              "type": "json_invalid"}])
+    items = control_character_items(raw, value)
+    if items:
+        raise InvalidFields(items)
     return value
 
 
@@ -168,14 +177,48 @@ class RawBody(Generic[M]):
         return validate_body(decode_json(self.data), self.model)
 
 
-def parse_query(request: web.Request, model: type[M]) -> M:
-    known = model.model_fields
-    values = {name: request.query.getone(name) for name in request.query.keys()
-              if name in known}
+def query_values(request: web.Request, consumed: frozenset[str] = frozenset()
+                 ) -> dict[str, str]:
+    """The query parameters as one value each, without those the middleware layer consumed
+    (`token` of an event stream). 422 for a parameter given more than once (every query
+    parameter takes one value: a second one was a mistake, never silently dropped) and for a
+    value holding a control character."""
+    values: dict[str, str] = {}
+    items: list[dict[str, Any]] = []
+    for name, value in request.query.items():
+        if name in consumed:
+            continue
+        if name in values:
+            if not any(item["loc"] == ["query", name] for item in items):
+                items.append({"loc": ["query", name],
+                              "msg": "Query parameter given more than once; it takes one value",
+                              "type": "repeated_parameter"})
+            continue
+        if LINE_CONTROL_CHARACTERS.search(value):  # one line: no tab or line break either
+            items.append(control_item(["query", name]))
+        values[name] = value
+    if items:
+        raise InvalidFields(items)
+    return values
+
+
+def parse_query(request: web.Request, model: type[M],
+                consumed: frozenset[str] = frozenset()) -> M:
+    """The query as `model` (which forbids parameters it does not declare: a typo such as
+    `serach=` is a 422 naming it, not an unfiltered answer)."""
+    values = query_values(request, consumed)
     try:
         return model.model_validate(values)
     except PydanticValidationError as exc:
         raise InvalidFields(validation_items(exc, "query")) from None
+
+
+def refuse_query(request: web.Request, consumed: frozenset[str] = frozenset()) -> None:
+    """For a route without query parameters: any parameter is unknown (422)."""
+    values = query_values(request, consumed)
+    if values:
+        raise InvalidFields([{"loc": ["query", name], "msg": "Extra inputs are not permitted",
+                              "type": "extra_forbidden"} for name in values])
 
 
 def parse_if_match(raw: str | None) -> tuple[str, ...] | None:
@@ -196,3 +239,29 @@ def parse_if_match(raw: str | None) -> tuple[str, ...] | None:
             value = value[1:-1]
         tags.append(value)
     return tuple(tags)
+
+
+def _opaque_tags(raw: str) -> list[str]:
+    """The entity-tags of an `If-None-Match` list with their quotes and without `W/` (weak
+    comparison, RFC 9110 §13.1.2); a bare unquoted value is read as the tag it would quote."""
+    tags: list[str] = []
+    for part in raw.split(","):
+        value = part.strip()
+        if value[:2] in ("W/", "w/"):
+            value = value[2:]
+        if not value:
+            continue
+        if not (len(value) >= 2 and value[0] == value[-1] == '"'):
+            value = f'"{value}"'
+        tags.append(value)
+    return tags
+
+
+def none_match_fails(raw: str | None, etag: str) -> bool:
+    """True when `If-None-Match` names the current `etag` (or is `*`): a GET is then answered
+    304 Not Modified. Comparison is weak: `W/"1.0.3"` matches `"1.0.3"`."""
+    if raw is None:
+        return False
+    if raw.strip() == "*":
+        return True
+    return etag in _opaque_tags(raw)

@@ -25,6 +25,7 @@ from scaiflow_box.http.call import Reply
 from scaiflow_box.http.errors import (
     BODY_ERRORS,
     INVALID_CURSOR,
+    INVALID_HEADER,
     NOT_AUTHENTICATED,
     NOT_FOUND,
     STORAGE_FULL,
@@ -51,6 +52,7 @@ PUBLIC_ALLOW_LIST = frozenset({
     "/metrics",
     "/api/v1/openapi.json",
     "/api/v1/docs",
+    "/api/v1/docs/",
     "/api/v1/docs/{asset}",
     "/api/v1/auth/config",
     "/api/v1/auth/exchange",
@@ -115,9 +117,10 @@ class RequestModel(BaseModel):
 
 class QueryModel(BaseModel):
     """Base of every query-parameter model: values arrive as strings (lax parsing turns
-    "10" into 10); parameters the route does not know are ignored."""
+    "10" into 10); a parameter the route does not declare is a 422 naming it (a typo such as
+    `serach=` must not answer an unfiltered list)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
 
 # The schema keywords a request header may declare: the dispatcher enforces them (a value that
@@ -205,6 +208,14 @@ class Route:
         return path_params_of(self.handler, self.path_params)
 
     @cached_property
+    def consumed_query(self) -> frozenset[str]:
+        """Query parameters the middleware layer reads (the token of an event stream or a
+        WebSocket), so the query model need not declare them."""
+        if self.token_in_query or self.kind == "websocket":
+            return frozenset({"token"})
+        return frozenset()
+
+    @cached_property
     def response_by_status(self) -> dict[int, Response]:
         return {r.status: r for r in self.responses}
 
@@ -215,13 +226,15 @@ class Route:
     @cached_property
     def codes(self) -> dict[str, ErrorCode]:
         """Every error code this route can answer, by code: the declared ones plus those its
-        shape implies (401 for authenticated routes; 404 for a path with parameters; the body
-        errors 400/408/413/415/422 for a body; 422 and 414 for query parameters, whose values
-        can make the request line exceed its 8 KB; 400 `invalid_cursor` for a cursor; 422 for
-        request headers that are required or bounded; 507 `storage_full` wherever something
-        may be written: every method but GET, and every authenticated route, since a token's
-        first use provisions its user). One code is one error everywhere."""
-        implied: list[ErrorCode] = []
+        shape implies (401 for authenticated routes; 422 for every route, as a query parameter
+        it does not declare or given twice is refused; 404 for a path with parameters; the
+        body errors 400/408/413/415/422 for a body; 414 for query parameters, whose values can
+        make the request line exceed its 8 KB; 400 `invalid_cursor` for a cursor; 400
+        `invalid_header` for declared request headers (bytes that are not UTF-8); 507
+        `storage_full` wherever something may be written: every method but GET, and every
+        authenticated route, since a token's first use provisions its user). One code is one
+        error everywhere."""
+        implied: list[ErrorCode] = [VALIDATION_FAILED]
         if self.auth == "token":
             implied.append(NOT_AUTHENTICATED)
         if self.auth == "token" or self.method not in ("GET", "HEAD"):
@@ -231,11 +244,11 @@ class Route:
         if self.body is not None:
             implied += BODY_ERRORS
         if self.query is not None:
-            implied += [URI_TOO_LONG, VALIDATION_FAILED]
+            implied.append(URI_TOO_LONG)
             if "cursor" in self.query.model_fields:
                 implied.append(INVALID_CURSOR)
-        if any(h.required or "maxLength" in h.schema for h in self.headers):
-            implied.append(VALIDATION_FAILED)
+        if self.headers:
+            implied.append(INVALID_HEADER)
         codes: dict[str, ErrorCode] = {}
         for error in (*implied, *self.errors):
             if codes.setdefault(error.code, error) != error:

@@ -136,21 +136,25 @@ class DeployService:
         self.credentials = credentials
         self.scaigrid = scaigrid
 
-    async def dev_deploy(self, authorization: str | None, content: dict[str, Any], *,
-                         publish_as_model: bool | None, request_id: str | None) -> CoreCreated:
-        """The deprecated `POST /dev/deploy` (SPEC §7.2): only the dev token, only
-        `SCAIGRID_API_KEY`; nothing is stored but the audit row."""
+    def check_dev_token(self, presented: str | None) -> None:
+        """Authenticates `POST /dev/deploy` (SPEC §7.2), before its body is read: 503 while
+        SCAIFLOW_API_TOKEN is unset (the endpoint is off: there is no token to guess), else
+        401 unless `presented` is the dev token (compared in constant time)."""
         expected = self.settings.api_token
         if not expected:
             raise NotConfigured("the dev token is not configured on this appliance",
                                 code="dev_token_not_configured",
                                 fix="Set SCAIFLOW_API_TOKEN, or deploy a stored flow with "
                                     "POST /api/v1/flows/{flow_id}/deploy.")
-        scheme, _, presented = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
+        if presented is None:
             raise NotAuthenticated()
-        if not hmac.compare_digest(presented.strip().encode(), expected.encode()):
+        if not hmac.compare_digest(presented.encode(), expected.encode()):
             raise NotAuthenticated("wrong dev token")
+
+    async def dev_deploy(self, content: dict[str, Any], *, publish_as_model: bool | None,
+                         request_id: str | None) -> CoreCreated:
+        """The deprecated `POST /dev/deploy` (SPEC §7.2), for a caller `check_dev_token`
+        let through: only `SCAIGRID_API_KEY`; nothing is stored but the audit row."""
         manifest = await asyncio.get_running_loop().run_in_executor(
             None, compile_for_deploy, content, str(content.get("version") or "content"))
         auth = self.credentials.environment_auth(missing="missing_scaigrid_credentials")

@@ -14,6 +14,18 @@ Each subscriber has a bounded queue: a consumer that falls that far behind is di
 (it reconnects, as EventSource does), never allowed to grow memory. Upstream failures are
 passed on as one `upstream_error` item per failure streak (and `upstream_recovered` after it)
 while the poller keeps retrying with backoff.
+
+Resuming (SSE `Last-Event-ID`): every event carries its position in ScaiGrid's log, the
+cursor its page was read from and its index in that page, which names the same place whichever
+poller read it. A subscriber that resumes after a position gets exactly the events after it:
+- from the shared poller's recent history (the last `HISTORY` events), when the position is
+  there;
+- else, when no poller runs for its key, from a new shared poller that starts at the position
+  instead of at the end of the log (subscribers joining it later skip what it reads while
+  catching up: they get new events only, as before);
+- else from a private poller of its own that starts at the position.
+A position ScaiGrid refuses (its cursor expired, or came from another ScaiGrid) cannot be
+resumed: the subscribers get one `resume_failed` item and the poller starts at the end.
 """
 
 from __future__ import annotations
@@ -21,7 +33,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,17 +48,28 @@ POLL_INTERVAL_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 30.0
 PAGE_SIZE = 100
 SUBSCRIBER_QUEUE = 500
+HISTORY = 500  # events a poller keeps for subscribers that resume
+# ScaiGrid's answers to a cursor it does not know (expired, or another ScaiGrid's).
+REFUSED_CURSOR_STATUSES = frozenset({400, 404, 410, 422})
 
-PollKey = tuple[str, str, str, str]
+# (tenant, credential hash, base URL, core filter[, private poller number])
+PollKey = tuple[str, ...]
+# Where an event sits in ScaiGrid's log: (the cursor its page was read from, its index there).
+Position = tuple[str | None, int]
 
 
 @dataclass(frozen=True)
 class StreamItem:
-    event: str  # SSE event name: the ScaiCore event type, `upstream_error` or `closed`
+    event: str  # SSE event name: the ScaiCore event type, `upstream_error`, `closed`, ...
     data: dict[str, Any]
+    position: Position | None = None  # ScaiCore events only: resume after this one
+    backlog: bool = False  # read by a resumed poller while catching up with the log
 
 
 CLOSED = StreamItem("closed", {"reason": "the stream fell too far behind; reconnect"})
+RESUME_FAILED = StreamItem("resume_failed", {
+    "reason": "events after the last event id cannot be read again; new events follow",
+    "history": "GET /api/v1/scaicore/events"})
 
 
 @dataclass(eq=False)
@@ -54,6 +79,8 @@ class Subscription:
     queue: asyncio.Queue[StreamItem] = field(
         default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE))
     closed: bool = False
+    # A subscriber that did not resume wants new events only, not a resumed poller's backlog.
+    live_only: bool = True
 
     async def get(self) -> StreamItem:
         return await self.queue.get()
@@ -62,6 +89,8 @@ class Subscription:
         """Queue an item; False (and the subscriber is cut off) when it has fallen behind."""
         if self.closed:
             return False
+        if item.backlog and self.live_only:
+            return True
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -82,9 +111,19 @@ class _Poller:
     key: PollKey
     auth: ScaiGridAuth
     core_id: str | None
+    start: Position | None = None  # resume after this position instead of at the log's end
     subscribers: set[Subscription] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     polls: int = 0
+    history: deque[StreamItem] = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+    def events_after(self, position: Position) -> list[StreamItem] | None:
+        """The events this poller sent after `position`, or None when it is not in the
+        history (too old, or never read by this poller)."""
+        for index, item in enumerate(self.history):
+            if item.position == position:
+                return list(itertools.islice(self.history, index + 1, None))
+        return None
 
 
 class EventHub:
@@ -93,23 +132,42 @@ class EventHub:
         self.scaigrid = scaigrid
         self.poll_interval = poll_interval
         self._pollers: dict[PollKey, _Poller] = {}
+        self._private = 0  # numbers the private pollers of resuming subscribers
 
     @staticmethod
     def key_for(tenant_id: str, auth: ScaiGridAuth, core_id: str | None) -> PollKey:
         credential = hashlib.sha256(auth.bearer.encode()).hexdigest()
         return (tenant_id, credential, auth.base_url, core_id or "")
 
-    def subscribe(self, tenant_id: str, auth: ScaiGridAuth, core_id: str | None
-                  ) -> Subscription:
+    def subscribe(self, tenant_id: str, auth: ScaiGridAuth, core_id: str | None,
+                  resume: Position | None = None) -> Subscription:
+        """A subscription to new events; with `resume`, to every event after that position
+        (see the module docstring)."""
         key = self.key_for(tenant_id, auth, core_id)
         poller = self._pollers.get(key)
         if poller is None:
-            poller = _Poller(key, auth, core_id)
-            self._pollers[key] = poller
-            poller.task = asyncio.create_task(self._run(poller), name="scaicore-events")
-        subscription = Subscription(key, self)
+            poller = self._start(key, auth, core_id, resume)
+        elif resume is not None:
+            missed = poller.events_after(resume)
+            if missed is None:
+                self._private += 1
+                poller = self._start((*key, str(self._private)), auth, core_id, resume)
+            else:
+                subscription = Subscription(poller.key, self, live_only=False)
+                for item in missed:  # fewer than the queue holds: HISTORY <= SUBSCRIBER_QUEUE
+                    subscription.offer(item)
+                poller.subscribers.add(subscription)
+                return subscription
+        subscription = Subscription(poller.key, self, live_only=resume is None)
         poller.subscribers.add(subscription)
         return subscription
+
+    def _start(self, key: PollKey, auth: ScaiGridAuth, core_id: str | None,
+               start: Position | None) -> _Poller:
+        poller = _Poller(key, auth, core_id, start)
+        self._pollers[key] = poller
+        poller.task = asyncio.create_task(self._run(poller), name="scaicore-events")
+        return poller
 
     def unsubscribe(self, subscription: Subscription) -> None:
         poller = self._pollers.get(subscription.key)
@@ -144,14 +202,24 @@ class EventHub:
         return [e for e in events if isinstance(e, dict)], next_cursor or cursor
 
     async def _run(self, poller: _Poller) -> None:
-        cursor: str | None = None
-        caught_up = False  # until then, pages are what happened before anyone subscribed
+        start = poller.start
+        cursor: str | None = start[0] if start else None
+        skip = start[1] + 1 if start else 0  # the page at a resume cursor: already sent
+        # Until caught up, pages are what happened before anyone subscribed; a resumed poller
+        # sends them (as backlog, which subscribers that did not resume skip).
+        caught_up = backlog = start is not None
         failures = 0
         while poller.subscribers:
+            page_cursor = cursor
             try:
                 events, cursor = await self._poll(poller, cursor)
             except ScaiGridError as exc:
                 poller.polls += 1
+                if start is not None and exc.status in REFUSED_CURSOR_STATUSES:
+                    # ScaiGrid does not know the cursor: start at the end of the log instead.
+                    self._broadcast(poller, RESUME_FAILED)
+                    start, cursor, skip, caught_up, backlog = None, None, 0, False, False
+                    continue
                 if failures == 0:
                     error = lookup_error(exc)
                     self._broadcast(poller, StreamItem("upstream_error", {
@@ -160,16 +228,21 @@ class EventHub:
                 await asyncio.sleep(min(self.poll_interval * 2 ** failures,
                                         MAX_BACKOFF_SECONDS))
                 continue
+            start = None  # the resume cursor worked
             if failures:
                 self._broadcast(poller, StreamItem("upstream_recovered", {}))
             failures = 0
             if caught_up:
-                for event in events:
-                    self._broadcast(poller, StreamItem(str(event.get("type") or "event"),
-                                                       event))
+                for index in range(skip, len(events)):
+                    event = events[index]
+                    item = StreamItem(str(event.get("type") or "event"), event,
+                                      (page_cursor, index), backlog)
+                    poller.history.append(item)
+                    self._broadcast(poller, item)
+            skip = 0
             if len(events) >= PAGE_SIZE:
                 continue  # more is waiting: read on without sleeping
-            caught_up = True
+            caught_up, backlog = True, False
             await asyncio.sleep(self.poll_interval)
 
     @staticmethod

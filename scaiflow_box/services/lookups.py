@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.services.credentials import CredentialService
-from scaiflow_box.services.event_stream import EventHub, Subscription
+from scaiflow_box.services.event_stream import EventHub, Position, Subscription
 from scaiflow_box.services.scaigrid_errors import lookup_error
 from scaiflow_box.store import audit
 from scaiflow_box.store.db import Database
@@ -74,12 +74,13 @@ class LookupService:
                                 .list_checkpoints(auth, core_id=core_id, status=status,
                                                   limit=limit, cursor=cursor))
 
-    async def subscribe(self, principal: Principal, core_id: str | None) -> Subscription:
+    async def subscribe(self, principal: Principal, core_id: str | None,
+                        resume: Position | None = None) -> Subscription:
         """A live feed of new events (shared with every subscriber of the same tenant,
-        credential and filter)."""
+        credential and filter); with `resume`, of every event after that position."""
         principal.require_view()
         auth = await self.auth_for(principal)
-        return self.hub.subscribe(principal.tenant_id, auth, core_id)
+        return self.hub.subscribe(principal.tenant_id, auth, core_id, resume)
 
     async def resolve_checkpoint(self, principal: Principal, checkpoint_id: str, *,
                                  resolution: Any, comment: str | None,

@@ -80,7 +80,8 @@ def _parse_signature(header: str) -> tuple[str | None, list[str]]:
         key = key.strip().lower()
         if key == "t":
             timestamp = value.strip()
-        elif key == "v1" and len(values) < MAX_SIGNATURE_VALUES:
+        elif key == "v1" and len(values) < MAX_SIGNATURE_VALUES and value.isascii():
+            # Only ASCII can be hex (and compare_digest refuses other strings).
             values.append(value.strip().lower())
     return timestamp, values
 

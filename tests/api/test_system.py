@@ -142,7 +142,7 @@ async def test_the_access_log_never_holds_a_query_string(
     caplog.set_level(logging.INFO, logger="scaiflow_box.access")
     app = await make_appliance(SCAIFLOW_ACCESS_LOG="true")
     sa = await app.headers("usr_root", "tnt_z", role="super_admin")
-    resp = await app.client.get("/api/v1/flows", params={"token": "tok-secret-in-query"},
+    resp = await app.client.get("/api/v1/flows", params={"search": "tok-secret-in-query"},
                                 headers={"X-Request-ID": "trace-42", **sa})
     assert resp.status == 200
     [record] = [r for r in caplog.records

@@ -26,6 +26,13 @@ Two more adjustments, for operations schemathesis cannot drive as a client would
   get past the signature check and reach the event handling; the bytes signed are those
   the requests transport sends for a JSON body (`json.dumps(body, allow_nan=False)`).
 
+One failure is let through (`filter_failure`): ST202, a schema-valid request refused, when
+the 422 names only the two rules the document can state in words alone for values it leaves
+open (node `config`, invoke `input`, extra keys of flow content: `JsonValue`, kept `unknown`
+for generated clients): a control character in a string or key, and a number outside the
+64-bit range. Every field the document declares carries the rule as a `pattern` or
+`minimum`/`maximum`, so a schema-valid request can only break it inside an open value.
+
 The rules come from a JSON file named by SCAIFLOW_CONTRACT_GUARD:
 `{"log": path, "rules": [{"operation": "DELETE /api/v1/flows/{flow_id}", "location": "path"
 or "body", "parameter": "flow_id", "protected": [...], "replacement": "..."}],
@@ -115,3 +122,23 @@ def _sign(case: Any, secret: str) -> None:
     headers["X-ScaiKey-Signature"] = f"t={moment},v1={digest}"
     headers["X-ScaiKey-Timestamp"] = moment
     case.headers = headers
+
+
+def _open_value_rule(item: Any) -> bool:
+    if not isinstance(item, dict):
+        return False
+    if item.get("type") == "control_character":
+        return True
+    return item.get("type") == "json_invalid" and "64-bit range" in str(item.get("msg", ""))
+
+
+@schemathesis.hook
+def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+    """Keep every failure but ST202 on a 422 that names only the open-value rules."""
+    if getattr(failure, "code", None) != "ST202" or response.status_code != 422:
+        return True
+    try:
+        items = json.loads(response.content)["detail"]
+    except (ValueError, KeyError, TypeError):
+        return True
+    return not (isinstance(items, list) and items and all(map(_open_value_rule, items)))

@@ -162,13 +162,17 @@ def write_config(world: World, directory: Path) -> Path:
     # (SPEC §6: 400 compile_error; the run's own PUTs leave the flow in any state), and a
     # ScaiGrid base URL only if it is http(s) with a host the destination policy allows
     # (SPEC §8: 400 invalid_base_url), and a webhook event of a handled type only if its
-    # data names the user or group it is about (SPEC §13; 400 invalid_event).
+    # data names the user or group it is about (SPEC §13; 400 invalid_event). Two depend on
+    # what the run did before: a grant to the flow's owner is 400 owner_is_implicit_admin
+    # (change_owner's example moves the flow to the user create_acl's example grants), and a
+    # refresh token works once (SPEC §11 rotation: a token replayed from an earlier answer is
+    # ScaiKey's 400 invalid_grant).
     semantic_400 = ["2xx", "3xx", "400", "401", "403", "404", "409", "412", "429"]
     for operation_id in ("list_flows", "list_versions", "list_deployments", "list_audit",
                          "list_tenant_flows",
                          "import_yaml", "run_flow_tests", "set_scaigrid_credentials",
                          "set_tenant_scaigrid_credentials", "deploy_flow", "dev_deploy",
-                         "receive_scaikey_webhook"):
+                         "receive_scaikey_webhook", "create_acl", "refresh_tokens"):
         parts.append(_table("operations", {
             "include-operation-id": operation_id,
             "checks": {"positive_data_acceptance": {"expected-statuses": semantic_400}},
@@ -287,9 +291,10 @@ def test_schemathesis_covers_every_operation(served: ServedAppliance, world: Wor
     assert report["operations"]["tested"] == len(operations) - 1
     assert set(statuses) >= operations - {"GET /api/v1/openapi.json"}, (
         operations - set(statuses))
-    # Beyond 401s and refusals: every operation answered with a success at least once.
+    # Beyond 401s and refusals: every operation answered with a success at least once (a
+    # redirect is the success of GET /api/v1/docs/).
     unsuccessful = sorted(label for label in operations - {"GET /api/v1/openapi.json"}
-                          if not any(200 <= status < 300 for status in statuses[label]))
+                          if not any(200 <= status < 400 for status in statuses[label]))
     assert not unsuccessful, unsuccessful
 
     # The stateful phase follows the links of a flow with the values they name (the new id,
