@@ -79,6 +79,10 @@ class UserRecord(BaseModel):
     email: str | None
     display_name: str | None
     status: str
+    issuer: Literal["local", "scaikey"] = Field(
+        description="Who owns the user (SPEC §2.1): `local` (this appliance: the bootstrap "
+                    "operator, service-token subjects) or `scaikey` (ScaiKey's tokens, sync, "
+                    "webhooks); a token of the other issuer never becomes this user")
     admin_role: AdminRole | None
     admin_role_source: Literal["manual", "group", "bootstrap"] | None
     deleted_at: Timestamp | None
@@ -298,11 +302,12 @@ ROUTES = [
           "include_deleted)", TAG, (Response(200, UserList, "Users, by tenant then id"),),
           errors=(403,), needs="super_admin", query=UsersQuery),
     Route("POST", BASE + "/users/{user_id}/role", grant_role, "Grant an admin role (manual)",
-          TAG, (NO_CACHE,), errors=(403, 404),
+          TAG, (NO_CACHE,), errors=(403, 404, 409),
           needs="super_admin, or tenant_admin for tenant_admin in their tenant",
           body=RoleChange),
     Route("DELETE", BASE + "/users/{user_id}/role", revoke_role, "Remove an admin role", TAG,
-          (NO_CACHE,), errors=(403, 404), needs="super_admin, or tenant_admin in their tenant"),
+          (NO_CACHE,), errors=(403, 404, 409),
+          needs="super_admin, or tenant_admin in their tenant"),
     Route("GET", BASE + "/tenant/users", list_tenant_users, "Users of the caller's tenant",
           TAG, (Response(200, UserList, "Users of the caller's tenant"),),
           errors=(403,), needs="tenant_admin", query=TenantUsersQuery),
@@ -318,7 +323,7 @@ ROUTES = [
     Route("POST", BASE + "/service-tokens", create_service_token,
           "Mint a service token (shown once)", TAG,
           (Response(201, MintedServiceToken, "The token; store it now"),),
-          errors=(400, 403), needs="super_admin", body=ServiceTokenCreate),
+          errors=(400, 403, 409), needs="super_admin", body=ServiceTokenCreate),
     Route("GET", BASE + "/service-tokens", list_service_tokens, "List service tokens", TAG,
           (Response(200, ServiceTokenList, "Every token ever minted (never the token)"),),
           errors=(403,), needs="super_admin"),

@@ -103,7 +103,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 # -- tokens ----------------------------------------------------------------------------
 @operator_command
 def cmd_token_mint(args: argparse.Namespace) -> int:
-    from scaiflow_box.services.service_tokens import TokenRequestError, mint_service_token
+    from scaiflow_box.services.service_tokens import (
+        SubjectTaken,
+        TokenRequestError,
+        mint_service_token,
+    )
 
     settings = settings_from(args)
 
@@ -114,6 +118,9 @@ def cmd_token_mint(args: argparse.Namespace) -> int:
                 ttl_seconds=args.ttl, description=args.description or "minted by CLI",
                 created_by="cli", email=args.email, name=args.name,
             ))
+        except SubjectTaken as exc:  # the arguments are fine; the database says no
+            err(f"error: {exc}")
+            return 1
         except TokenRequestError as exc:
             err(f"error: {exc}")
             return 2
@@ -142,7 +149,11 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 # -- admin roles -----------------------------------------------------------------------
 def _change_role(args: argparse.Namespace, role: str | None) -> int:
-    from scaiflow_box.services.roles import RoleChangeError, set_role_by_operator
+    from scaiflow_box.services.roles import (
+        LastSuperAdmin,
+        RoleChangeError,
+        set_role_by_operator,
+    )
 
     settings = settings_from(args)
 
@@ -151,6 +162,10 @@ def _change_role(args: argparse.Namespace, role: str | None) -> int:
             user = data.db.write_sync(lambda conn: set_role_by_operator(conn, args.user, role))
         except RoleChangeError as exc:
             err(f"error: {exc}")
+            return 1
+        except LastSuperAdmin as exc:
+            err(f"error: {exc}; grant super_admin to another user first "
+                "(`scaiflow-box admin grant <user> --role super_admin`)")
             return 1
         err(f"{user} is now {role} (source manual)" if role
              else f"{user} no longer has an admin role")
@@ -178,10 +193,11 @@ def cmd_admin_users(args: argparse.Namespace) -> int:
     def run(data: DataDir) -> int:
         rows = data.db.read_inline(lambda conn: user_rows.list_users(
             conn, tenant_id=args.tenant, include_deleted=True, limit=100_000))
-        print(f"{'ID':<28} {'TENANT':<20} {'STATUS':<10} {'ROLE':<13} {'SOURCE':<10} EMAIL")
+        print(f"{'ID':<28} {'TENANT':<20} {'ISSUER':<8} {'STATUS':<10} {'ROLE':<13} "
+              f"{'SOURCE':<10} EMAIL")
         for row in rows:
             status = "DELETED" if row["deleted_at"] else row["status"]
-            print(f"{row['id']:<28} {row['tenant_id']:<20} {status:<10} "
+            print(f"{row['id']:<28} {row['tenant_id']:<20} {row['issuer']:<8} {status:<10} "
                   f"{row['admin_role'] or '-':<13} {row['admin_role_source'] or '-':<10} "
                   f"{row['email'] or '-'}")
         return 0

@@ -17,8 +17,9 @@ async def test_only_super_admins_list_all_users(appliance: Appliance) -> None:
     assert resp.status == 200
     assert [u["id"] for u in body["users"]] == ["usr_b1"]
     assert set(body["users"][0]) == {"id", "tenant_id", "email", "display_name", "status",
-                                     "admin_role", "admin_role_source", "deleted_at",
-                                     "last_synced_at"}
+                                     "issuer", "admin_role", "admin_role_source",
+                                     "deleted_at", "last_synced_at"}
+    assert body["users"][0]["issuer"] == "local"
     ta = await appliance.headers("usr_ta", "tnt_a", role="tenant_admin")
     resp = await appliance.client.get(ADMIN + "/users", headers=ta)
     assert resp.status == 403
