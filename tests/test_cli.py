@@ -327,3 +327,30 @@ def test_a_database_from_a_newer_version_is_refused(tmp_path: Path,
     assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 999
     conn.close()
     assert (data / "scaiflow.db").read_bytes()[:100] == before[:100]
+
+
+def test_admin_revoke_refuses_to_remove_the_last_super_admin(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("init", data_dir=data).returncode == 0
+    for args in (("admin", "revoke", "usr_operator"),
+                 ("admin", "grant", "usr_operator", "--role", "tenant_admin")):
+        refused = run(*args, data_dir=data)
+        assert refused.returncode == 1, refused.stderr
+        assert refused.stdout == ""
+        assert refused.stderr == (
+            "error: usr_operator is the last super admin: without one nobody can administer "
+            "this appliance; grant super_admin to another user first (`scaiflow-box admin "
+            "grant <user> --role super_admin`)\n")
+    conn = sqlite3.connect(data / "scaiflow.db")
+    assert conn.execute("SELECT admin_role, admin_role_source FROM users WHERE id ="
+                        " 'usr_operator'").fetchone() == ("super_admin", "bootstrap")
+    assert conn.execute("SELECT count(*) FROM audit_log WHERE action LIKE 'role.%'"
+                        ).fetchone() == (0,)
+    # Once someone else is super admin, the operator may step down.
+    assert run("token", "mint", "--sub", "usr_ops2", "--tenant", "tnt_local",
+               data_dir=data).returncode == 0
+    assert run("admin", "grant", "usr_ops2", "--role", "super_admin",
+               data_dir=data).returncode == 0
+    assert run("admin", "revoke", "usr_operator", data_dir=data).returncode == 0
+    assert conn.execute("SELECT admin_role FROM users WHERE id = 'usr_operator'"
+                        ).fetchone() == (None,)
