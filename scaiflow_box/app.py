@@ -16,7 +16,7 @@ from scaiflow_box.api.table import all_routes
 from scaiflow_box.auth.jwks import JwksCache
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.auth.tokens import TokenVerifier
-from scaiflow_box.config import Settings
+from scaiflow_box.config import Settings, check_serving
 from scaiflow_box.http.cursors import CursorCodec
 from scaiflow_box.http.dispatch import register_routes
 from scaiflow_box.http.metrics import (
@@ -175,7 +175,9 @@ async def _resolve_principal(app: web.Application, token: str | None) -> Princip
 
 
 def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web.Application:
-    """The appliance; `routes` defaults to the whole table (tests add routes of their own)."""
+    """The appliance; `routes` defaults to the whole table (tests add routes of their own).
+    ConfigError when the settings cannot serve (`config.check_serving`)."""
+    check_serving(settings)
     metrics = ApplianceMetrics()
     app = web.Application(
         middlewares=[*([request_metrics_middleware(metrics.requests)] if settings.metrics

@@ -88,6 +88,17 @@ class Settings:
                     or self.scaikey_base_url)
 
 
+def check_serving(settings: Settings) -> None:
+    """What `serve` (and every app built to serve) needs beyond what each command does: with
+    ScaiKey tokens accepted, a known audience (SPEC §2.1, §17). Without one, any token ScaiKey
+    issued for any client would be taken. ConfigError (one line) otherwise."""
+    if settings.scaikey_configured and settings.expected_audience is None:
+        raise ConfigError([
+            "SCAIKEY_AUDIENCE: ScaiKey tokens are accepted but their audience is unknown; set "
+            "SCAIKEY_AUDIENCE or SCAIFLOW_SCAIKEY_CLIENT_ID (the `aud` of this appliance's "
+            "ScaiKey tokens)"])
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines; `#` comments, optional `export `, optional matching quotes."""
     values: dict[str, str] = {}

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from scaiflow_box import __version__
 from scaiflow_box.app import create_app
-from scaiflow_box.config import Settings
+from scaiflow_box.config import Settings, check_serving
 from scaiflow_box.http.protocol import ApplianceRunner
 from scaiflow_box.store.dir_lock import DataDirBusy, DataDirLock
 
@@ -79,6 +79,7 @@ async def run_server(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def serve(settings: Settings) -> int:
+    check_serving(settings)  # before anything is created or locked
     configure_logging(settings)
     # Held shared while serving, so `restore` (exclusive) refuses to swap the database away.
     lock = DataDirLock(settings.data_dir, exclusive=False)

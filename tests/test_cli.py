@@ -354,3 +354,20 @@ def test_admin_revoke_refuses_to_remove_the_last_super_admin(tmp_path: Path) -> 
     assert run("admin", "revoke", "usr_operator", data_dir=data).returncode == 0
     assert conn.execute("SELECT admin_role FROM users WHERE id = 'usr_operator'"
                         ).fetchone() == (None,)
+
+
+@pytest.mark.parametrize("scaikey", [{"SCAIKEY_BASE_URL": "https://key.example"},
+                                     {"SCAIKEY_ISSUER": "https://key.example/oauth"}])
+def test_serve_refuses_scaikey_tokens_without_a_known_audience(
+        tmp_path: Path, scaikey: dict[str, str]) -> None:
+    data = tmp_path / "data"
+    refused = run("serve", "--port", "9", data_dir=data, env=scaikey)
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    assert refused.stderr == (
+        "config error: SCAIKEY_AUDIENCE: ScaiKey tokens are accepted but their audience is "
+        "unknown; set SCAIKEY_AUDIENCE or SCAIFLOW_SCAIKEY_CLIENT_ID (the `aud` of this "
+        "appliance's ScaiKey tokens)\n")
+    assert not data.exists()  # refused before anything was created
+    # Other commands do not serve ScaiKey tokens: they still run.
+    assert run("init", data_dir=data, env=scaikey).returncode == 0
