@@ -6,6 +6,7 @@ nothing behind."""
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -179,3 +180,27 @@ def test_a_rotation_killed_before_its_commit_leaves_nothing_behind(tmp_path: Pat
     assert not (data / "master.key.new").exists()
     assert read_key_file(data / "master.key") == old and db_kek(data) == kek
     assert_readable(app)
+
+
+def test_a_master_key_open_to_group_or_others_stops_start_up(tmp_path: Path) -> None:
+    """As OpenSSH refuses a private key others can read (the modes: tests/crypto)."""
+    mode = 0o640
+    data = tmp_path / "data"
+    assert run("init", data_dir=data).returncode == 0
+    key = data / "master.key"
+    key.chmod(mode)
+    db_before = (data / "scaiflow.db").read_bytes()
+    expected = (f"error: master key file {key} is accessible by group or others (mode "
+                f"{mode:04o}); a master key must be readable by its owner only: run "
+                f"`chmod 600 {key}`\n")
+    for args in (("serve", "--port", "9"), ("init",), ("token", "mint", "--sub", "ci",
+                                                       "--tenant", "tnt_local"),
+                 ("admin", "users"), ("keys", "rotate"), ("backup", str(tmp_path / "b.db"))):
+        result = run(*args, data_dir=data)
+        assert (result.returncode, result.stdout, result.stderr) == (1, "", expected), args
+    assert stat.S_IMODE(key.stat().st_mode) == mode  # never "fixed" behind the operator
+    assert (data / "scaiflow.db").read_bytes() == db_before
+    assert not (tmp_path / "b.db").exists()
+    key.chmod(0o600)
+    assert run("token", "mint", "--sub", "ci", "--tenant", "tnt_local",
+               data_dir=data).returncode == 0

@@ -303,13 +303,21 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if target.exists():
         err(f"error: {target} exists; choose a new file")
         return 1
+    if not target.parent.is_dir():
+        err(f"error: cannot write {target}: {target.parent} is not a directory (create it "
+            "first)")
+        return 1
 
     def run(data: DataDir) -> int:
         from contextlib import closing
 
         from scaiflow_box.crypto.keyring import check_encrypted_fields
 
-        data.db.backup_to(target)
+        try:
+            data.db.backup_to(target)
+        except OSError as exc:
+            err(f"error: cannot write {target}: {exc.strerror or exc}")
+            return 1
         # The copy must hold secrets only encrypted, all under one master key: say which.
         with closing(sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True)) as copy:
             kek_id, count, problems = check_encrypted_fields(copy)

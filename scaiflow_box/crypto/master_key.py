@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 from scaiflow_box.crypto.envelope import (
+    KeyFileTooOpen,
     MasterKey,
     MasterKeyError,
     read_key_file,
@@ -107,6 +108,8 @@ class MasterKeySource:
             return None
         try:
             return read_key_file(self.pending_path)
+        except KeyFileTooOpen:
+            raise  # someone changed its mode: neither use nor remove it
         except MasterKeyError:
             return None  # a rotation that crashed while writing it: it never committed
 
