@@ -182,11 +182,13 @@ def data_dir_commands(tmp_path: Path) -> dict[str, list[str]]:
         "jwks import": ["jwks", "import", str(jwks), "--issuer", "https://key.example"],
         "jwks show": ["jwks", "show"],
         "backup": ["backup", str(tmp_path / "copy.db")],
+        "keys list": ["keys", "list"],
+        "keys prune": ["keys", "prune", "0123456789ab", "--yes"],
     }
 
 
 COMMANDS = ["token mint", "token revoke", "admin grant", "admin revoke", "admin users",
-            "jwks import", "jwks show", "backup"]
+            "jwks import", "jwks show", "backup", "keys list", "keys prune"]
 
 
 CASES = [(command, "missing") for command in COMMANDS] + [

@@ -239,3 +239,39 @@ def test_refuses_while_a_server_holds_the_data_dir(tmp_path: Path) -> None:
         assert server.wait(timeout=30) == 0
     # Stopped: now it restores.
     assert run("restore", str(backup), data_dir=data).returncode == 0
+
+
+def test_with_an_env_key_a_retired_key_saved_beside_it_opens_old_backups(
+        tmp_path: Path) -> None:
+    """SCAIFLOW_MASTER_KEY is never written to disk, so a rotation retires nothing; the
+    operator who kept the old value saves it as master.key.retired-<kek id> (0600) and the
+    backup restores, re-wrapped under the key in the environment."""
+    data, backup = initialised_with_backup(tmp_path)
+    old = (data / "master.key").read_text().strip()
+    (data / "master.key").unlink()  # from now on the key lives in the environment only
+    rotated = run("keys", "rotate", data_dir=data, env={"SCAIFLOW_MASTER_KEY": old})
+    assert rotated.returncode == 0, rotated.stderr
+    new = rotated.stdout.strip()
+    env = {"SCAIFLOW_MASTER_KEY": new}
+    assert not [p for p in data.iterdir() if "master.key" in p.name]
+    with sqlite3.connect(f"file:{backup}?mode=ro", uri=True) as conn:
+        [(old_kek,)] = conn.execute("SELECT value FROM meta WHERE key = 'kek_id'")
+    before = (data / "scaiflow.db").read_bytes()
+    missing = run("restore", str(backup), data_dir=data, env=env)
+    assert missing.returncode == 1
+    assert f"no retired key kek {old_kek} is kept beside {data / 'master.key'}" in \
+        missing.stderr
+    kept = data / f"master.key.retired-{old_kek}"
+    kept.write_text(old + "\n")
+    kept.chmod(0o644)
+    too_open = run("restore", str(backup), data_dir=data, env=env)
+    assert too_open.returncode == 1
+    assert too_open.stderr.endswith(f"run `chmod 600 {kept}`\n")
+    assert (data / "scaiflow.db").read_bytes() == before and leftovers(data) == []
+    kept.chmod(0o600)
+    done = run("restore", str(backup), data_dir=data, env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"retired master key kek {old_kek}" in done.stderr
+    users = run("admin", "users", data_dir=data, env=env)  # the env key opens it now
+    assert users.returncode == 0 and "usr_operator" in users.stdout
+    assert tokens(data / "scaiflow.db") == {"usr_before"}

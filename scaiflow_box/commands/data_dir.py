@@ -1,6 +1,6 @@
 """The `scaiflow-box` commands that work on a data directory (SPEC §20): serve, init,
-tokens, admin roles, the master key, JWKS, backup and restore. `cli.py` parses the arguments
-and imports this module only when one of these commands runs.
+tokens, admin roles, JWKS, backup and restore (the master key's are in `master_keys.py`).
+`cli.py` parses the arguments and imports this module only when one of these commands runs.
 
 Output meant for scripts goes to stdout alone, messages to stderr; exit 0 on success, 1 on
 failure, 2 on usage errors.
@@ -205,48 +205,6 @@ def cmd_admin_users(args: argparse.Namespace) -> int:
     return with_data_dir(settings, run)
 
 
-# -- master key --------------------------------------------------------------------------
-@operator_command
-def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    from scaiflow_box.crypto.envelope import MasterKey
-    from scaiflow_box.services.key_rotation import rotate_offline
-
-    settings = settings_from(args)
-
-    def run(data: DataDir) -> int:
-        source = data.keyring.source
-        printed: list[str] = []
-
-        def print_env_key(key: MasterKey) -> None:
-            # Before the commit: a crash after it must not lose the only copy of the key.
-            print(key.to_base64(), flush=True)
-            printed.append(key.kek_id)
-
-        try:
-            report, new = rotate_offline(data.db, data.keyring, reencrypt=args.reencrypt,
-                                         before_commit=print_env_key if source.from_env
-                                         else None)
-        except Exception:
-            if printed:
-                err(f"error: the rotation did not commit; the database still uses the old "
-                     f"key: discard the key printed above (kek {printed[0]})")
-            raise
-        what = (f"{report.data_keys} data key(s) and {report.issuer_keys} issuer key(s) "
-                f"now wrapped by kek {new.kek_id}")
-        if args.reencrypt:
-            what += f"; {report.secrets_reencrypted} secret(s) re-encrypted under new data keys"
-        err(f"rotated the master key: {what}")
-        if source.from_env:
-            err("the new key is on stdout: set SCAIFLOW_MASTER_KEY to it before the next start "
-                 "(the old key no longer opens this database) and store it safely")
-        else:
-            err(f"{source.path} now holds the new key: back it up (the old one no longer "
-                 "opens this database or backups taken from now on)")
-        return 0
-
-    return with_data_dir(settings, run)
-
-
 # -- JWKS and backups ------------------------------------------------------------------
 @operator_command
 def cmd_jwks_import(args: argparse.Namespace) -> int:
@@ -312,6 +270,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         from contextlib import closing
 
         from scaiflow_box.crypto.keyring import check_encrypted_fields
+        from scaiflow_box.services.key_retention import record_backup
 
         try:
             data.db.backup_to(target)
@@ -325,6 +284,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
             err(f"error: backup check: {problem}")
         if problems:
             return 1
+        # Remembered so that `keys list` and `keys prune` know what needs which key.
+        data.db.write_sync(lambda conn: record_backup(conn, file=target, kek_id=kek_id,
+                                                      size_bytes=target.stat().st_size))
         err(f"backed up {settings.db_path} to {target}: {count} encrypted value(s) under "
              f"master key kek {kek_id} (keep that master.key with it, separately)")
         return 0
@@ -347,6 +309,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return 1
     err(f"restored {args.file} into {settings.db_path} (backup schema "
          f"{report.schema_version}, now {report.known_version})")
+    if report.rewrapped_from is not None:
+        err(f"the backup was under the retired master key kek {report.rewrapped_from}: its "
+            "keys are now wrapped by the current master key")
     if report.kept_aside is not None:
         err(f"the database it replaced is kept as {report.kept_aside}")
     return 0

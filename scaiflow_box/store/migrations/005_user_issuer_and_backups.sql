@@ -24,3 +24,17 @@ UPDATE users SET issuer = 'local' WHERE source = 'token'
                  AND target_id IS NOT NULL)
   AND EXISTS (SELECT 1 FROM service_tokens t WHERE t.sub = users.id
               AND t.tenant_id = users.tenant_id);
+
+-- Backups `scaiflow-box backup` wrote (and the copies `restore` kept aside), with the master
+-- key each needs (SPEC §19.2): `keys list` counts them per key, `keys prune` names those a
+-- removed retired key would orphan. `restore` carries these rows over into the database it
+-- puts back, so a restore never forgets a backup made after the one restored.
+CREATE TABLE backups (
+  file TEXT NOT NULL,
+  made_at TEXT NOT NULL,
+  kek_id TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  kind TEXT NOT NULL DEFAULT 'backup' CHECK (kind IN ('backup', 'before_restore')),
+  PRIMARY KEY (file, made_at)
+);
+CREATE INDEX backups_kek ON backups (kek_id);
