@@ -135,7 +135,7 @@ def _replaced_database(db_path: Path) -> _Replaced:
                 return _Replaced(backup_rows(conn), kek_id)
             except sqlite3.Error:
                 return _Replaced([], kek_id)
-    except sqlite3.Error:
+    except (sqlite3.Error, DecryptionFailed):
         return _Replaced([], None)
 
 
