@@ -288,7 +288,9 @@ async def test_application_events_refresh_the_effective_users(
     assert await send(app, scaikey_server, kind, {"group_id": "grp_x"}) == (
         200, {"handled": True})
     deadline = time.monotonic() + 10
-    while not app.sql("SELECT 1 FROM users WHERE id = 'usr_new'") \
+    # The sync commits each tenant, then the run's record in a transaction of its own: wait
+    # for the record, or the user may be read between the two.
+    while not app.sql("SELECT 1 FROM meta WHERE key = 'directory_sync.last'") \
             and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     assert user(app, "usr_new")["source"] == "scaikey"  # type: ignore[index]
