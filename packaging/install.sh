@@ -139,6 +139,7 @@ else
             echo "# SCAIFLOW_API_PORT=8001"
             echo "# SCAIKEY_BASE_URL=https://scaikey.example.internal"
             echo "# SCAIFLOW_SCAIKEY_CLIENT_ID="
+            echo "# SCAIKEY_AUDIENCE=  (the aud of ScaiKey tokens; default: the client id; one is required)"
             echo "# SCAIKEY_JWKS_FILE=/etc/scaiflow-box/jwks.json"
             echo "# SCAIFLOW_METRICS=true"
             echo "# CA certificates for HTTPS upstreams (add your site's CA to this bundle):"

@@ -280,6 +280,15 @@ sfb keys rotate >>"$WORK/cli.log" 2>&1 || fail "keys rotate"
 [ "$(cat "$DATA/master.key")" != "$old_key" ] || fail "keys rotate left the same master.key"
 expect 200 GET "/api/v1/flows/$FLOW_A"
 pass "keys rotate while serving (new master.key; the server still answers)"
+old_kek=$(sfb keys list 2>>"$WORK/cli.log" | awk '$2 == "retired" {print $1}')
+[ -n "$old_kek" ] && [ -f "$DATA/master.key.retired-$old_kek" ] \
+    || fail "keys list: no retired key after the rotation"
+if sfb keys prune "$old_kek" >>"$WORK/cli.log" 2>&1; then
+    fail "keys prune went ahead without --yes"
+fi
+sfb keys prune "$old_kek" --yes >>"$WORK/cli.log" 2>&1 || fail "keys prune --yes"
+[ ! -e "$DATA/master.key.retired-$old_kek" ] || fail "keys prune left the retired key"
+pass "keys list / keys prune (the rotated-out key was kept, then removed on request)"
 
 # -- the TUI, in a real terminal --------------------------------------------------------------
 tmux -L "$TMUX_SOCKET" new-session -d -x 120 -y 40 \

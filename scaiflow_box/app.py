@@ -18,7 +18,7 @@ from scaiflow_box.auth.jwks import JwksCache
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.auth.tokens import TokenVerifier
 from scaiflow_box.build_info import build_info
-from scaiflow_box.config import Settings
+from scaiflow_box.config import Settings, check_serving
 from scaiflow_box.http.cursors import CursorCodec
 from scaiflow_box.http.dispatch import register_routes
 from scaiflow_box.http.metrics import ApplianceMetrics, upstream_trace_config
@@ -205,7 +205,9 @@ def _check_dev_token(app: web.Application, token: str | None) -> None:
 
 
 def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web.Application:
-    """The appliance; `routes` defaults to the whole table (tests add routes of their own)."""
+    """The appliance; `routes` defaults to the whole table (tests add routes of their own).
+    ConfigError when the settings cannot serve (`config.check_serving`)."""
+    check_serving(settings)
     metrics = ApplianceMetrics()
     app = web.Application(
         middlewares=[request_middleware(metrics.traffic,

@@ -70,6 +70,19 @@ def cmd_config(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _master_key_command(name: str) -> Command:
+    """A command of `commands/master_keys.py`, imported only when it runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from scaiflow_box.commands import master_keys
+
+        command: Command = getattr(master_keys, name)
+        return command(args)
+
+    run.__name__ = name
+    return run
+
+
 cmd_serve = _data_dir_command("cmd_serve")
 cmd_init = _data_dir_command("cmd_init")
 cmd_token_mint = _data_dir_command("cmd_token_mint")
@@ -77,7 +90,9 @@ cmd_token_revoke = _data_dir_command("cmd_token_revoke")
 cmd_admin_grant = _data_dir_command("cmd_admin_grant")
 cmd_admin_revoke = _data_dir_command("cmd_admin_revoke")
 cmd_admin_users = _data_dir_command("cmd_admin_users")
-cmd_keys_rotate = _data_dir_command("cmd_keys_rotate")
+cmd_keys_rotate = _master_key_command("cmd_keys_rotate")
+cmd_keys_list = _master_key_command("cmd_keys_list")
+cmd_keys_prune = _master_key_command("cmd_keys_prune")
 cmd_jwks_import = _data_dir_command("cmd_jwks_import")
 cmd_jwks_show = _data_dir_command("cmd_jwks_show")
 cmd_backup = _data_dir_command("cmd_backup")
@@ -208,10 +223,26 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate", parents=[common], help="replace the master key (re-wrap every data key)",
         description="A new master key wraps every data key and the issuer keys, in one "
                     "transaction. With SCAIFLOW_MASTER_KEY set, the new key is printed on "
-                    "stdout for you to store; otherwise master.key is replaced.")
+                    "stdout for you to store; otherwise master.key is replaced and the old "
+                    "key kept as master.key.retired-<kek id> (backups taken before still "
+                    "restore).")
     rotate.add_argument("--reencrypt", action="store_true",
                         help="also replace every tenant's data key and re-encrypt every secret")
     rotate.set_defaults(func=cmd_keys_rotate)
+    keys.add_parser("list", parents=[common], help="the current and the retired master keys",
+                    description="One line per key: its kek id, current or retired (and when), "
+                                "how many backups made with it by `backup` are still where "
+                                "they were written, and its file."
+                    ).set_defaults(func=cmd_keys_list)
+    prune = keys.add_parser(
+        "prune", parents=[common], help="remove a retired master key (--yes to confirm)",
+        description="Without --yes, name the backups made with that key that could no "
+                    "longer be restored, and change nothing. With --yes, remove the key file. "
+                    "The current key is never pruned.")
+    prune.add_argument("kek_id", metavar="KEK_ID")
+    prune.add_argument("--yes", action="store_true",
+                       help="the backups made with this key no longer matter: remove it")
+    prune.set_defaults(func=cmd_keys_prune)
 
     backup = sub.add_parser("backup", parents=[common], help="consistent online backup")
     backup.add_argument("file")

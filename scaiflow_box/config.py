@@ -71,7 +71,9 @@ class Settings:
     data_dir: Path = setting("SCAIFLOW_DATA_DIR", FilePath(), "./scaiflow-data",
                              "database and master key")
     master_key_file: Path | None = setting(
-        "SCAIFLOW_MASTER_KEY_FILE", FilePath(), None, "32 random bytes, base64, mode 0600",
+        "SCAIFLOW_MASTER_KEY_FILE", FilePath(), None,
+        "32 random bytes, base64, mode 0600 (a key file open to group or others stops every "
+        "command: `chmod 600`); retired keys are kept beside it",
         doc_default="`<data dir>/master.key`")
     master_key: str | None = setting(
         "SCAIFLOW_MASTER_KEY", MasterKeyText(), None,
@@ -226,6 +228,17 @@ def settings_table() -> tuple[Setting[Any], ...]:
     """Every setting, in the order of the table (and of the docs)."""
     return tuple(replace(f.metadata[SETTING], field_name=f.name) for f in fields(Settings)
                  if SETTING in f.metadata)
+
+
+def check_serving(settings: Settings) -> None:
+    """What `serve` (and every app built to serve) needs beyond what each command does: with
+    ScaiKey tokens accepted, a known audience. Without one, any token ScaiKey issued for any
+    client would be taken. ConfigError (one line) otherwise."""
+    if settings.scaikey_configured and settings.expected_audience is None:
+        raise ConfigError([
+            "SCAIKEY_AUDIENCE: ScaiKey tokens are accepted but their audience is unknown; set "
+            "SCAIKEY_AUDIENCE or SCAIFLOW_SCAIKEY_CLIENT_ID (the `aud` of this appliance's "
+            "ScaiKey tokens)"])
 
 
 # -- rules that involve more than one setting ----------------------------------------------

@@ -13,7 +13,7 @@ import sys
 
 from scaiflow_box.app import create_app
 from scaiflow_box.build_info import build_info
-from scaiflow_box.config import Settings
+from scaiflow_box.config import Settings, check_serving
 from scaiflow_box.config_values import without_userinfo
 from scaiflow_box.http.protocol import ApplianceRunner, ApplianceSite
 from scaiflow_box.log_ring import LEVELS
@@ -134,6 +134,7 @@ async def run_server(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def serve(settings: Settings) -> int:
+    check_serving(settings)  # before anything is created or locked
     configure_logging(settings)
     for notice in settings.notices:
         log.warning("%s", notice)

@@ -123,10 +123,14 @@ class Appliance:
             conn.close()
 
     async def user(self, sub: str, tenant: str = "tnt_a", *, role: str | None = None,
-                   email: str | None = None, status: str = "ACTIVE") -> None:
+                   email: str | None = None, status: str = "ACTIVE",
+                   issuer: str = user_rows.LOCAL) -> None:
+        """A user row; local by default, as the service tokens of `token()` act as local
+        users (SPEC §2.1); `issuer=user_rows.SCAIKEY` for ScaiKey's users."""
         def run(conn: sqlite3.Connection) -> None:
             user_rows.upsert_user(conn, tenant_id=tenant, user_id=sub, email=email,
-                                  display_name=sub, status=status)
+                                  display_name=sub, status=status, issuer=issuer,
+                                  source="scaikey" if issuer == user_rows.SCAIKEY else "token")
             if role:
                 user_rows.set_admin_role(conn, tenant, sub, role, "manual")
 
@@ -147,7 +151,8 @@ class Appliance:
             await self.user(sub, tenant, role=role)
         else:  # as the first request would (just-in-time provisioning)
             await self.db.write(lambda conn: user_rows.provision_user_just_in_time(
-                conn, tenant_id=tenant, user_id=sub, email=None, display_name=None))
+                conn, tenant_id=tenant, user_id=sub, email=None, display_name=None,
+                issuer=user_rows.LOCAL))
         issuer = self.client.app[ISSUER]
         minted = await self.db.write(lambda conn: mint_service_token(
             conn, issuer, sub=sub, tenant_id=tenant, scope=scope, ttl_seconds=3600,

@@ -168,11 +168,14 @@ def data_dir_commands(tmp_path: Path) -> dict[str, list[str]]:
         "backup": ["backup", str(tmp_path / "copy.db")],
         "tenants list": ["tenants", "list"],
         "tenants delete": ["tenants", "delete", "tnt_acme"],
+        "keys list": ["keys", "list"],
+        "keys prune": ["keys", "prune", "0123456789ab", "--yes"],
     }
 
 
 COMMANDS = ["token mint", "token revoke", "admin grant", "admin revoke", "admin users",
-            "jwks import", "jwks show", "backup", "tenants list", "tenants delete"]
+            "jwks import", "jwks show", "backup", "tenants list", "tenants delete",
+            "keys list", "keys prune"]
 
 
 CASES = [(command, "missing") for command in COMMANDS] + [
@@ -313,3 +316,47 @@ def test_a_database_from_a_newer_version_is_refused(tmp_path: Path,
     assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 999
     conn.close()
     assert (data / "scaiflow.db").read_bytes()[:100] == before[:100]
+
+
+def test_admin_revoke_refuses_to_remove_the_last_super_admin(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("init", data_dir=data).returncode == 0
+    for args in (("admin", "revoke", "usr_operator"),
+                 ("admin", "grant", "usr_operator", "--role", "tenant_admin")):
+        refused = run(*args, data_dir=data)
+        assert refused.returncode == 1, refused.stderr
+        assert refused.stdout == ""
+        assert refused.stderr == (
+            "error: usr_operator is the last super admin: without one nobody can administer "
+            "this appliance; grant super_admin to another user first (`scaiflow-box admin "
+            "grant <user> --role super_admin`)\n")
+    conn = sqlite3.connect(data / "scaiflow.db")
+    assert conn.execute("SELECT admin_role, admin_role_source FROM users WHERE id ="
+                        " 'usr_operator'").fetchone() == ("super_admin", "bootstrap")
+    assert conn.execute("SELECT count(*) FROM audit_log WHERE action LIKE 'role.%'"
+                        ).fetchone() == (0,)
+    # Once someone else is super admin, the operator may step down.
+    assert run("token", "mint", "--sub", "usr_ops2", "--tenant", "tnt_local",
+               data_dir=data).returncode == 0
+    assert run("admin", "grant", "usr_ops2", "--role", "super_admin",
+               data_dir=data).returncode == 0
+    assert run("admin", "revoke", "usr_operator", data_dir=data).returncode == 0
+    assert conn.execute("SELECT admin_role FROM users WHERE id = 'usr_operator'"
+                        ).fetchone() == (None,)
+
+
+@pytest.mark.parametrize("scaikey", [{"SCAIKEY_BASE_URL": "https://key.example"},
+                                     {"SCAIKEY_ISSUER": "https://key.example/oauth"}])
+def test_serve_refuses_scaikey_tokens_without_a_known_audience(
+        tmp_path: Path, scaikey: dict[str, str]) -> None:
+    data = tmp_path / "data"
+    refused = run("serve", "--port", "9", data_dir=data, env=scaikey)
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    assert refused.stderr == (
+        "config error: SCAIKEY_AUDIENCE: ScaiKey tokens are accepted but their audience is "
+        "unknown; set SCAIKEY_AUDIENCE or SCAIFLOW_SCAIKEY_CLIENT_ID (the `aud` of this "
+        "appliance's ScaiKey tokens)\n")
+    assert not data.exists()  # refused before anything was created
+    # Other commands do not serve ScaiKey tokens: they still run.
+    assert run("init", data_dir=data, env=scaikey).returncode == 0

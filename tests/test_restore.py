@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -64,6 +65,42 @@ def test_restore_brings_the_backup_back_and_keeps_the_old_database(tmp_path: Pat
     assert tokens(data / "scaiflow.db") == {"usr_before", "usr_again"}
 
 
+def beside(path: Path) -> list[str]:
+    """Files next to `path` whose names extend it (SQLite's -wal, -shm, -journal)."""
+    return sorted(p.name for p in path.parent.iterdir()
+                  if p.name.startswith(path.name) and p.name != path.name)
+
+
+def test_backups_and_copies_kept_aside_are_private_single_files(tmp_path: Path) -> None:
+    data, backup = initialised_with_backup(tmp_path)
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert beside(backup) == []
+    # Reading the backup (as the restore check and an operator's sqlite3 do) leaves nothing.
+    conn = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    assert conn.execute("SELECT count(*) FROM service_tokens").fetchone() == (1,)
+    conn.close()
+    assert beside(backup) == []
+    done = run("restore", str(backup), data_dir=data)
+    assert done.returncode == 0, done.stderr
+    [aside] = [p for p in data.iterdir() if ".before-restore-" in p.name]
+    assert stat.S_IMODE(aside.stat().st_mode) == 0o600
+    assert beside(aside) == []
+    assert tokens(aside) == {"usr_before", "usr_after"}
+    assert beside(aside) == []
+
+
+def test_backup_into_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("init", data_dir=data).returncode == 0
+    target = tmp_path / "no" / "such" / "dir" / "b.db"
+    done = run("backup", str(target), data_dir=data)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (f"error: cannot write {target}: {target.parent} is not a directory "
+                           "(create it first)\n")
+    assert not (tmp_path / "no").exists()
+
+
 def test_a_wal_left_by_a_crash_goes_aside_with_the_old_database(tmp_path: Path) -> None:
     data, backup = initialised_with_backup(tmp_path)
     # A process that died with committed rows still in the WAL (no checkpoint at close).
@@ -88,6 +125,7 @@ def test_restore_into_a_fresh_data_dir_with_only_the_master_key(tmp_path: Path) 
     fresh = tmp_path / "fresh"
     fresh.mkdir(mode=0o700)
     (fresh / "master.key").write_bytes((data / "master.key").read_bytes())
+    (fresh / "master.key").chmod(0o600)
     done = run("restore", str(backup), data_dir=fresh)
     assert done.returncode == 0, done.stderr
     assert "kept as" not in done.stderr
@@ -201,3 +239,39 @@ def test_refuses_while_a_server_holds_the_data_dir(tmp_path: Path) -> None:
         assert server.wait(timeout=30) == 0
     # Stopped: now it restores.
     assert run("restore", str(backup), data_dir=data).returncode == 0
+
+
+def test_with_an_env_key_a_retired_key_saved_beside_it_opens_old_backups(
+        tmp_path: Path) -> None:
+    """SCAIFLOW_MASTER_KEY is never written to disk, so a rotation retires nothing; the
+    operator who kept the old value saves it as master.key.retired-<kek id> (0600) and the
+    backup restores, re-wrapped under the key in the environment."""
+    data, backup = initialised_with_backup(tmp_path)
+    old = (data / "master.key").read_text().strip()
+    (data / "master.key").unlink()  # from now on the key lives in the environment only
+    rotated = run("keys", "rotate", data_dir=data, env={"SCAIFLOW_MASTER_KEY": old})
+    assert rotated.returncode == 0, rotated.stderr
+    new = rotated.stdout.strip()
+    env = {"SCAIFLOW_MASTER_KEY": new}
+    assert not [p for p in data.iterdir() if "master.key" in p.name]
+    with sqlite3.connect(f"file:{backup}?mode=ro", uri=True) as conn:
+        [(old_kek,)] = conn.execute("SELECT value FROM meta WHERE key = 'kek_id'")
+    before = (data / "scaiflow.db").read_bytes()
+    missing = run("restore", str(backup), data_dir=data, env=env)
+    assert missing.returncode == 1
+    assert f"no retired key kek {old_kek} is kept beside {data / 'master.key'}" in \
+        missing.stderr
+    kept = data / f"master.key.retired-{old_kek}"
+    kept.write_text(old + "\n")
+    kept.chmod(0o644)
+    too_open = run("restore", str(backup), data_dir=data, env=env)
+    assert too_open.returncode == 1
+    assert too_open.stderr.endswith(f"run `chmod 600 {kept}`\n")
+    assert (data / "scaiflow.db").read_bytes() == before and leftovers(data) == []
+    kept.chmod(0o600)
+    done = run("restore", str(backup), data_dir=data, env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"retired master key kek {old_kek}" in done.stderr
+    users = run("admin", "users", data_dir=data, env=env)  # the env key opens it now
+    assert users.returncode == 0 and "usr_operator" in users.stdout
+    assert tokens(data / "scaiflow.db") == {"usr_before"}

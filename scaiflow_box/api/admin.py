@@ -15,7 +15,9 @@ from scaiflow_box.api.error_codes import (
     INVALID_BASE_URL,
     INVALID_ROLE,
     INVALID_TOKEN_REQUEST,
+    LAST_SUPER_ADMIN,
     PRINCIPAL_NOT_FOUND,
+    SUBJECT_TAKEN,
 )
 from scaiflow_box.api.examples import (
     owner_example,
@@ -105,6 +107,10 @@ class UserRecord(BaseModel):
     email: str | None
     display_name: str | None
     status: str
+    issuer: Literal["local", "scaikey"] = Field(
+        description="Who owns the user (SPEC §2.1): `local` (this appliance: the bootstrap "
+                    "operator, service-token subjects) or `scaikey` (ScaiKey's tokens, sync, "
+                    "webhooks); a token of the other issuer never becomes this user")
     admin_role: AdminRole | None
     admin_role_source: Literal["manual", "group", "bootstrap"] | None
     deleted_at: Timestamp | None
@@ -327,11 +333,12 @@ ROUTES = [
           "include_deleted)", TAG, (Response(200, UserList, "Users, by tenant then id"),),
           errors=(FORBIDDEN,), needs="super_admin", query=UsersQuery),
     Route("POST", BASE + "/users/{user_id}/role", grant_role, "Grant an admin role (manual)",
-          TAG, (NO_CACHE,), errors=(INVALID_ROLE, FORBIDDEN),
+          TAG, (NO_CACHE,), errors=(INVALID_ROLE, FORBIDDEN, LAST_SUPER_ADMIN),
           needs="super_admin, or tenant_admin for tenant_admin in their tenant",
           body=RoleChange, body_example=role_example),
     Route("DELETE", BASE + "/users/{user_id}/role", revoke_role, "Remove an admin role", TAG,
-          (NO_CACHE,), errors=(FORBIDDEN,), needs="super_admin, or tenant_admin in their tenant"),
+          (NO_CACHE,), errors=(FORBIDDEN, LAST_SUPER_ADMIN),
+          needs="super_admin, or tenant_admin in their tenant"),
     Route("GET", BASE + "/tenant/users", list_tenant_users, "Users of the caller's tenant",
           TAG, (Response(200, UserList, "Users of the caller's tenant"),),
           errors=(FORBIDDEN,), needs="tenant_admin", query=TenantUsersQuery),
@@ -348,7 +355,7 @@ ROUTES = [
     Route("POST", BASE + "/service-tokens", create_service_token,
           "Mint a service token (shown once)", TAG,
           (Response(201, MintedServiceToken, "The token; store it now"),),
-          errors=(INVALID_TOKEN_REQUEST, FORBIDDEN), needs="super_admin",
+          errors=(INVALID_TOKEN_REQUEST, FORBIDDEN, SUBJECT_TAKEN), needs="super_admin",
           body=ServiceTokenCreate,
           body_example=service_token_example),
     Route("GET", BASE + "/service-tokens", list_service_tokens, "List service tokens", TAG,

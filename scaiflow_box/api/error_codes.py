@@ -105,6 +105,11 @@ MISSING_PERMISSION = ErrorCode(403, "missing_permission",
                                "The caller lacks `scaicore:view` or `scaicore:manage`")
 FORBIDDEN = ErrorCode(403, "forbidden",
                       "Authenticated but not allowed (an ACL level or an admin role)")
+LAST_SUPER_ADMIN = ErrorCode(409, "last_super_admin",
+                             "The last super admin who can act cannot be removed or demoted: "
+                             "nobody could administer the appliance afterwards")
+SUBJECT_TAKEN = ErrorCode(409, "subject_taken",
+                          "The subject is a ScaiKey user, or a local user of another tenant")
 PRINCIPAL_NOT_FOUND = ErrorCode(404, "principal_not_found",
                                 "The user or group is not in the local directory mirror")
 ACL_EXISTS = ErrorCode(409, "acl_exists", "An ACL for that principal exists")

@@ -145,21 +145,22 @@ class TokenVerifier:
     async def _verify_scaikey(self, token: str, kid: str | None, issuer: str) -> VerifiedToken:
         if not kid:
             raise InvalidToken("missing key id")
+        audience = self._settings.expected_audience
+        if audience is None:  # serving refuses such settings (config.check_serving)
+            raise InvalidToken("wrong audience")
         key = await self._scaikey.get_key(kid)
         if key is None:
             raise InvalidToken("unknown key id")
         claims = self._decode(token, key, list(self._settings.scaikey_algorithms), issuer,
-                              self._settings.expected_audience, extra_required=[])
+                              audience, extra_required=[])
         return replace(self._to_verified(claims, "scaikey"), kid=kid)
 
     @staticmethod
     def _decode(
-        token: str, key: Any, algorithms: list[str], issuer: str, audience: str | None,
+        token: str, key: Any, algorithms: list[str], issuer: str, audience: str,
         extra_required: list[str],
     ) -> dict[str, Any]:
-        required = ["exp", "iss", "sub", *extra_required]
-        if audience is not None:
-            required.append("aud")
+        required = ["exp", "iss", "sub", "aud", *extra_required]
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -170,7 +171,7 @@ class TokenVerifier:
                 # The time and `sub` checks are ours (_check_times, _to_verified): PyJWT's
                 # take "123" or true for a time and answer "malformed" where we name the
                 # bad claim.
-                options={"require": required, "verify_aud": audience is not None,
+                options={"require": required, "verify_aud": True,
                          "verify_exp": False, "verify_iat": False, "verify_nbf": False,
                          "verify_sub": False},
             )

@@ -1,6 +1,6 @@
 """The `scaiflow-box` commands that work on a data directory (SPEC §20): serve, init,
-tokens, admin roles, the master key, JWKS, backup and restore. `cli.py` parses the arguments
-and imports this module only when one of these commands runs.
+tokens, admin roles, JWKS, backup and restore (the master key's are in `master_keys.py`).
+`cli.py` parses the arguments and imports this module only when one of these commands runs.
 
 Output meant for scripts goes to stdout alone, messages to stderr; exit 0 on success, 1 on
 failure, 2 on usage errors.
@@ -107,6 +107,7 @@ def cmd_token_mint(args: argparse.Namespace) -> int:
 
     from scaiflow_box.services.service_tokens import (
         MintedToken,
+        SubjectTaken,
         TokenRequestError,
         mint_service_token,
     )
@@ -124,14 +125,18 @@ def cmd_token_mint(args: argparse.Namespace) -> int:
 
         try:
             minted, notice = data.db.write_sync(mint)
+        except SubjectTaken as exc:  # the arguments are fine; the database says no
+            err(f"error: {exc}")
+            return 1
         except TokenRequestError as exc:
             err(f"error: {exc}")
             return 2
         print(minted.token)
         err(f"token {minted.id} for {args.sub}@{args.tenant} expires {minted.expires_at}")
         if notice is not None:
-            err(f"note: {notice}; it is created when the token is first used. If the id is "
-                f"mistyped: scaiflow-box token revoke {minted.id}")
+            err(f"note: {notice}; it was created with user {args.sub}. If the id is "
+                f"mistyped: scaiflow-box token revoke {minted.id}, then scaiflow-box tenants "
+                f"delete {args.tenant}")
         return 0
 
     return with_data_dir(settings, run)
@@ -155,7 +160,11 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 # -- admin roles -----------------------------------------------------------------------
 def _change_role(args: argparse.Namespace, role: str | None) -> int:
-    from scaiflow_box.services.roles import RoleChangeError, set_role_by_operator
+    from scaiflow_box.services.roles import (
+        LastSuperAdmin,
+        RoleChangeError,
+        set_role_by_operator,
+    )
 
     settings = settings_from(args)
 
@@ -164,6 +173,10 @@ def _change_role(args: argparse.Namespace, role: str | None) -> int:
             user = data.db.write_sync(lambda conn: set_role_by_operator(conn, args.user, role))
         except RoleChangeError as exc:
             err(f"error: {exc}")
+            return 1
+        except LastSuperAdmin as exc:
+            err(f"error: {exc}; grant super_admin to another user first "
+                "(`scaiflow-box admin grant <user> --role super_admin`)")
             return 1
         err(f"{user} is now {role} (source manual)" if role
              else f"{user} no longer has an admin role")
@@ -191,54 +204,13 @@ def cmd_admin_users(args: argparse.Namespace) -> int:
     def run(data: DataDir) -> int:
         rows = data.db.read_inline(lambda conn: user_rows.list_users(
             conn, tenant_id=args.tenant, include_deleted=True, limit=100_000))
-        print(f"{'ID':<28} {'TENANT':<20} {'STATUS':<10} {'ROLE':<13} {'SOURCE':<10} EMAIL")
+        print(f"{'ID':<28} {'TENANT':<20} {'ISSUER':<8} {'STATUS':<10} {'ROLE':<13} "
+              f"{'SOURCE':<10} EMAIL")
         for row in rows:
             status = "DELETED" if row["deleted_at"] else row["status"]
-            print(f"{row['id']:<28} {row['tenant_id']:<20} {status:<10} "
+            print(f"{row['id']:<28} {row['tenant_id']:<20} {row['issuer']:<8} {status:<10} "
                   f"{row['admin_role'] or '-':<13} {row['admin_role_source'] or '-':<10} "
                   f"{row['email'] or '-'}")
-        return 0
-
-    return with_data_dir(settings, run)
-
-
-# -- master key --------------------------------------------------------------------------
-@operator_command
-def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    from scaiflow_box.crypto.envelope import MasterKey
-    from scaiflow_box.services.key_rotation import rotate_offline
-
-    settings = settings_from(args)
-
-    def run(data: DataDir) -> int:
-        source = data.keyring.source
-        printed: list[str] = []
-
-        def print_env_key(key: MasterKey) -> None:
-            # Before the commit: a crash after it must not lose the only copy of the key.
-            print(key.to_base64(), flush=True)
-            printed.append(key.kek_id)
-
-        try:
-            report, new = rotate_offline(data.db, data.keyring, reencrypt=args.reencrypt,
-                                         before_commit=print_env_key if source.from_env
-                                         else None)
-        except Exception:
-            if printed:
-                err(f"error: the rotation did not commit; the database still uses the old "
-                     f"key: discard the key printed above (kek {printed[0]})")
-            raise
-        what = (f"{report.data_keys} data key(s) and {report.issuer_keys} issuer key(s) "
-                f"now wrapped by kek {new.kek_id}")
-        if args.reencrypt:
-            what += f"; {report.secrets_reencrypted} secret(s) re-encrypted under new data keys"
-        err(f"rotated the master key: {what}")
-        if source.from_env:
-            err("the new key is on stdout: set SCAIFLOW_MASTER_KEY to it before the next start "
-                 "(the old key no longer opens this database) and store it safely")
-        else:
-            err(f"{source.path} now holds the new key: back it up (the old one no longer "
-                 "opens this database or backups taken from now on)")
         return 0
 
     return with_data_dir(settings, run)
@@ -311,14 +283,23 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if target.exists():
         err(f"error: {target} exists; choose a new file")
         return 1
+    if not target.parent.is_dir():
+        err(f"error: cannot write {target}: {target.parent} is not a directory (create it "
+            "first)")
+        return 1
 
     def run(data: DataDir) -> int:
         from contextlib import closing
 
         from scaiflow_box.crypto.keyring import check_encrypted_fields
+        from scaiflow_box.services.key_retention import record_backup
         from scaiflow_box.store import audit
 
-        data.db.backup_to(target)
+        try:
+            data.db.backup_to(target)
+        except OSError as exc:
+            err(f"error: cannot write {target}: {exc.strerror or exc}")
+            return 1
         # The copy must hold secrets only encrypted, all under one master key: say which.
         with closing(sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True)) as copy:
             kek_id, count, problems = check_encrypted_fields(copy)
@@ -326,10 +307,15 @@ def cmd_backup(args: argparse.Namespace) -> int:
             err(f"error: backup check: {problem}")
         if problems:
             return 1
-        data.db.write_sync(lambda conn: audit.record(
-            conn, tenant_id=None, actor="cli", action="backup.created", target_type="backup",
-            target_id=str(target.resolve()), details={"kek_id": kek_id,
-                                                      "encrypted_values": count}))
+
+        def remember(conn: sqlite3.Connection) -> None:
+            # Remembered so that `keys list` and `keys prune` know what needs which key.
+            record_backup(conn, file=target, kek_id=kek_id, size_bytes=target.stat().st_size)
+            audit.record(conn, tenant_id=None, actor="cli", action="backup.created",
+                         target_type="backup", target_id=str(target.resolve()),
+                         details={"kek_id": kek_id, "encrypted_values": count})
+
+        data.db.write_sync(remember)
         err(f"backed up {settings.db_path} to {target}: {count} encrypted value(s) under "
              f"master key kek {kek_id} (keep that master.key with it, separately)")
         return 0
@@ -352,6 +338,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return 1
     err(f"restored {args.file} into {settings.db_path} (backup schema "
          f"{report.schema_version}, now {report.known_version})")
+    if report.rewrapped_from is not None:
+        err(f"the backup was under the retired master key kek {report.rewrapped_from}: its "
+            "keys are now wrapped by the current master key")
     if report.kept_aside is not None:
         err(f"the database it replaced is kept as {report.kept_aside}")
     return 0

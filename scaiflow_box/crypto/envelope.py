@@ -12,6 +12,7 @@ import base64
 import hashlib
 import os
 import secrets
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,8 +59,30 @@ class MasterKey:
         return base64.b64encode(self.key).decode("ascii")
 
 
+class KeyFileTooOpen(MasterKeyError):
+    """A key file that group or others may read (or write): refused, as OpenSSH refuses such
+    a private key, rather than used silently (SPEC §19.2)."""
+
+    def __init__(self, path: Path, mode: int) -> None:
+        super().__init__(f"master key file {path} is accessible by group or others (mode "
+                         f"{mode:04o}); a master key must be readable by its owner only: run "
+                         f"`chmod 600 {path}`")
+
+
+def check_key_file_mode(path: Path) -> None:
+    """KeyFileTooOpen when any group or other permission bit is set on `path`."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError as exc:
+        raise MasterKeyError(f"master key file {path} is unreadable") from exc
+    if mode & 0o077:
+        raise KeyFileTooOpen(path, mode)
+
+
 def read_key_file(path: Path) -> MasterKey:
-    """The key in a base64 key file; MasterKeyError (naming the file, not the key) otherwise."""
+    """The key in a base64 key file; MasterKeyError (naming the file, not the key) otherwise,
+    KeyFileTooOpen when group or others have any access to it."""
+    check_key_file_mode(path)
     try:
         text = path.read_text("ascii")
     except (OSError, ValueError) as exc:

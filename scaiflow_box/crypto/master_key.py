@@ -7,21 +7,32 @@ default `<data dir>/master.key`). A rotation never leaves the database without i
    rotation's transaction holds the database's write lock (so no other process is between
    steps 1 and 2 at the same time);
 2. the transaction re-wraps every data key and the issuer keys under it and commits;
-3. `master.key.new` is renamed over `master.key` and the directory fsynced.
+3. the key `master.key` held is kept as `master.key.retired-<its kek id>` (0600, written to a
+   temporary name, fsynced, renamed), then `master.key.new` is renamed over `master.key` and
+   the directory fsynced.
 
 At start-up (`crypto.keyring.open_keyring`), when `master.key` does not fit the database but
-`master.key.new` does, the rotation stopped between 2 and 3 and is finished there; a `.new`
-that does not fit is a rotation that never committed and is removed. Messages name files and
-key ids (a hash of the key), never a key.
+`master.key.new` does, the rotation stopped in step 3 and is finished there (retaining the old
+key first: doing it twice is harmless); a `.new` that does not fit is a rotation that never
+committed and is removed. Messages name files and key ids (a hash of the key), never a key.
+
+Retired keys (SPEC §19.2) let `restore` open a backup taken before a rotation; they are listed
+by `keys list` and removed only by `keys prune` (services/key_retention.py). A key from
+`SCAIFLOW_MASTER_KEY` is never written to disk, so nothing retires it: the operator keeps the
+old value (docs/operations.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from scaiflow_box.crypto.envelope import (
+    KeyFileTooOpen,
     MasterKey,
     MasterKeyError,
     read_key_file,
@@ -39,6 +50,17 @@ class MasterKeyMismatch(MasterKeyError):
                          f"of this database (kek {needed}); {hint}")
         self.held = held
         self.needed = needed
+
+
+@dataclass(frozen=True)
+class RetiredKeyFile:
+    """A retired key file as found on disk. `problem` says why it cannot be used (unreadable,
+    open to others, holds another key than its name says); None when it is sound."""
+
+    kek_id: str
+    path: Path
+    retired_at: datetime  # when the file was written: the rotation that retired the key
+    problem: str | None
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -81,6 +103,10 @@ class MasterKeySource:
     def pending_path(self) -> Path:
         return self.path.with_name(self.path.name + ".new")
 
+    def retired_path(self, kek_id: str) -> Path:
+        """Where the key `kek_id` is kept once a rotation replaced it: beside the key file."""
+        return self.path.with_name(f"{self.path.name}.retired-{kek_id}")
+
     def exists(self) -> bool:
         return self.from_env or self.path.is_file()
 
@@ -107,6 +133,8 @@ class MasterKeySource:
             return None
         try:
             return read_key_file(self.pending_path)
+        except KeyFileTooOpen:
+            raise  # someone changed its mode: neither use nor remove it
         except MasterKeyError:
             return None  # a rotation that crashed while writing it: it never committed
 
@@ -131,9 +159,11 @@ class MasterKeySource:
         _fsync_dir(self.pending_path.parent)
 
     def promote(self, key: MasterKey) -> None:
-        """Step 3: the pending file becomes the key file. Idempotent: another process that
-        opened the data directory in between may have finished it already."""
+        """Step 3: the key file's key is retired, then the pending file becomes the key file.
+        Idempotent: another process that opened the data directory in between may have
+        finished it already."""
         self._refuse_env()
+        self._retire_current(key)
         try:
             os.replace(self.pending_path, self.path)
         except FileNotFoundError:
@@ -153,6 +183,79 @@ class MasterKeySource:
                 return False
         self.pending_path.unlink()
         _fsync_dir(self.pending_path.parent)
+        return True
+
+    # -- retired keys (SPEC §19.2) --------------------------------------------------------
+    def _retire_current(self, new: MasterKey) -> None:
+        """Keep the key file's key (unless it already is `new`) before it is replaced."""
+        if not self.path.is_file():
+            return
+        try:
+            current = read_key_file(self.path)
+        except KeyFileTooOpen:
+            raise  # the operator must see it: neither used nor replaced
+        except MasterKeyError:
+            return  # unreadable: nothing a backup could need
+        if current.kek_id != new.kek_id:
+            self.retain(current)
+
+    def retain(self, key: MasterKey) -> Path:
+        """Write `key` as a retired key (0600, atomically, fsynced); idempotent."""
+        target = self.retired_path(key.kek_id)
+        with contextlib.suppress(MasterKeyError):
+            if target.is_file() and read_key_file(target).kek_id == key.kek_id:
+                return target
+        temporary = target.with_name(target.name + ".tmp")
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        write_key_file(temporary, key)
+        os.replace(temporary, target)
+        _fsync_dir(target.parent)
+        return target
+
+    def retired(self) -> list[RetiredKeyFile]:
+        """Every retired key file beside the key file, oldest first."""
+        pattern = re.compile(re.escape(self.path.name) + r"\.retired-([0-9a-f]{12})")
+        found: list[RetiredKeyFile] = []
+        if not self.path.parent.is_dir():
+            return found
+        for entry in self.path.parent.iterdir():
+            match = pattern.fullmatch(entry.name)
+            if match is None or not entry.is_file():
+                continue
+            kek_id = match.group(1)
+            problem: str | None = None
+            try:
+                if read_key_file(entry).kek_id != kek_id:
+                    problem = "holds another key than its name says"
+            except KeyFileTooOpen:
+                problem = "accessible by group or others: chmod 600"
+            except MasterKeyError:
+                problem = "unreadable or malformed"
+            when = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+            found.append(RetiredKeyFile(kek_id, entry, when, problem))
+        found.sort(key=lambda item: (item.retired_at, item.kek_id))
+        return found
+
+    def load_retired(self, kek_id: str) -> MasterKey | None:
+        """The retired key `kek_id`, or None when none is kept (KeyFileTooOpen when its file
+        is open to others, MasterKeyError when it is damaged)."""
+        path = self.retired_path(kek_id)
+        if not path.is_file():
+            return None
+        key = read_key_file(path)
+        if key.kek_id != kek_id:
+            raise MasterKeyError(f"{path} holds kek {key.kek_id}, not the kek its name says")
+        return key
+
+    def remove_retired(self, kek_id: str) -> bool:
+        """Delete the retired key file `kek_id`; False when there is none."""
+        path = self.retired_path(kek_id)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_dir(path.parent)
         return True
 
     def _refuse_env(self) -> None:

@@ -11,10 +11,12 @@ from typing import Any
 
 from scaiflow_box.auth.issuer import LocalIssuer
 from scaiflow_box.auth.principal import Principal
-from scaiflow_box.errors import Forbidden, InvalidInput, NotConfigured, NotFound
+from scaiflow_box.errors import Conflict, Forbidden, InvalidInput, NotConfigured, NotFound
 from scaiflow_box.services.credentials import CredentialService
+from scaiflow_box.services.roles import check_super_admin_remains
 from scaiflow_box.services.service_tokens import (
     MintedToken,
+    SubjectTaken,
     TokenRequestError,
     mint_service_token,
     revoke_service_token,
@@ -31,8 +33,8 @@ ROLES = ("tenant_admin", "super_admin")
 
 def user_dict(row: sqlite3.Row) -> dict[str, Any]:
     return {key: row[key] for key in ("id", "tenant_id", "email", "display_name", "status",
-                                      "admin_role", "admin_role_source", "deleted_at",
-                                      "last_synced_at")}
+                                      "issuer", "admin_role", "admin_role_source",
+                                      "deleted_at", "last_synced_at")}
 
 
 def token_dict(row: sqlite3.Row) -> dict[str, Any]:
@@ -114,6 +116,7 @@ class AdminService:
                 raise NotFound("User not found")
             if not principal.is_super_admin and target["admin_role"] == "super_admin":
                 raise Forbidden("a tenant admin cannot change a super admin's role")
+            check_super_admin_remains(conn, target, role)
             user_rows.set_admin_role(conn, target["tenant_id"], user_id, role, "manual")
             audit.record(conn, tenant_id=target["tenant_id"], actor=principal.sub,
                          action="role.granted" if role else "role.revoked", target_type="user",
@@ -162,6 +165,9 @@ class AdminService:
                                           tenant_id=tenant_id or principal.tenant_id,
                                           scope=scope, ttl_seconds=ttl_seconds,
                                           description=description, created_by=principal.sub)
+            except SubjectTaken as exc:
+                raise Conflict(str(exc), code="subject_taken",
+                               fix="Mint the token for a subject of its own.") from None
             except TokenRequestError as exc:
                 raise InvalidInput(str(exc), code="invalid_token_request") from None
 

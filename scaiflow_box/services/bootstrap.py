@@ -46,11 +46,11 @@ def master_key_source(settings: Settings) -> MasterKeySource:
 def bootstrap_operator(conn: sqlite3.Connection) -> bool:
     """Create tnt_local/usr_operator as super_admin (source bootstrap) once; idempotent."""
     user_rows.ensure_tenant(conn, LOCAL_TENANT, source="bootstrap")
-    existing = user_rows.get_user(conn, LOCAL_TENANT, OPERATOR)
-    if existing is not None:
+    if user_rows.get_user_any_tenant(conn, OPERATOR) is not None:
         return False
     user_rows.upsert_user(conn, tenant_id=LOCAL_TENANT, user_id=OPERATOR, email=None,
-                          display_name="Appliance operator", source="bootstrap")
+                          display_name="Appliance operator", source="bootstrap",
+                          issuer=user_rows.LOCAL)
     user_rows.set_admin_role(conn, LOCAL_TENANT, OPERATOR, "super_admin", "bootstrap")
     audit.record(conn, tenant_id=LOCAL_TENANT, actor="scaiflow-box init",
                  action="user.bootstrapped", target_type="user", target_id=OPERATOR,

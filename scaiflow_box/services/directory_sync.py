@@ -16,7 +16,9 @@ How a sync runs:
    name and status win over a just-in-time row) or undeleted; live ones it did not return are
    soft-deleted. Users are soft-deleted only when their row is ScaiKey's (source `scaikey`):
    rows a token created just in time and ScaiKey never listed may be client-credentials or
-   service-token subjects, and `bootstrap` users are the box's own.
+   service-token subjects, and `bootstrap` users are the box's own. A local user's row
+   (issuer `local`, SPEC §2.1) is never changed, whatever ScaiKey lists under its id, and is
+   a member of no ScaiKey group.
 4. **Elect super admins** (`services.roles.reconcile_group_super_admins`) and record the run
    (meta `directory_sync.last`, audit `directory.synced`) in a last transaction; a sync that
    ends with no super admin logs how to make one.
@@ -117,6 +119,10 @@ def _apply_users(conn: sqlite3.Connection, tenant: TenantDirectory, counters: Sy
             log.warning("directory sync: ScaiKey lists %s in %s, but the mirror has it in "
                         "another tenant; left as it is", user.id, tenant_id)
             continue
+        if row is not None and row["issuer"] != user_rows.SCAIKEY:
+            log.warning("directory sync: ScaiKey lists %s in %s, but that id is this "
+                        "appliance's own (local) user; left as it is", user.id, tenant_id)
+            continue
         seen.add(user.id)
         fields_ = {"email": user.email, "display_name": user.display_name,
                    "status": user.status}
@@ -181,7 +187,10 @@ def _apply_memberships(conn: sqlite3.Connection, tenant: TenantDirectory, groups
                        counters: SyncCounters) -> None:
     tenant_id = tenant.tenant_id
     existing = directory.memberships_of_tenant(conn, tenant_id)
-    wanted = {pair for pair in tenant.memberships if pair[0] in groups}
+    local = {user_id for user_id, row in directory.users_of_tenant(conn, tenant_id).items()
+             if row["issuer"] != user_rows.SCAIKEY}
+    # ScaiKey's groups hold ScaiKey's users: a local user of the same id is in none of them.
+    wanted = {pair for pair in tenant.memberships if pair[0] in groups and pair[1] not in local}
     counters.memberships_seen += len(wanted)
     for group_id, user_id in sorted(wanted):
         if (group_id, user_id) not in existing or existing[(group_id, user_id)] is not None:

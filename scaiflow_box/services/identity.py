@@ -21,6 +21,11 @@ def _check_service_token(conn: sqlite3.Connection, jti: str | None) -> None:
         raise InvalidToken("revoked")
 
 
+def issuer_of(verified: VerifiedToken) -> str:
+    """The issuer family that owns the users a token may become (store/users.py)."""
+    return user_rows.LOCAL if verified.source == "service" else user_rows.SCAIKEY
+
+
 def _dev_principal() -> Principal:
     """SCAIFLOW_AUTH_DISABLED (loopback-only dev mode): the bootstrap operator."""
     return Principal(sub="usr_operator", tenant_id="tnt_local", email=None,
@@ -67,6 +72,11 @@ class IdentityService:
         return self._principal(verified, token, row)
 
     def _principal(self, verified: VerifiedToken, token: str, row: sqlite3.Row) -> Principal:
+        # A user is (issuer, subject), SPEC §2.1: a ScaiKey token whose `sub` is a local
+        # user's id (the bootstrap operator, a service-token subject) is not that user, nor
+        # is a service token a ScaiKey user.
+        if row["issuer"] != issuer_of(verified):
+            raise InvalidToken("user belongs to another issuer")
         if row["tenant_id"] != verified.tenant_id:
             raise InvalidToken("user belongs to another tenant")
         if row["deleted_at"] is not None or row["status"] != "ACTIVE":
@@ -89,11 +99,13 @@ class IdentityService:
         def provision(conn: sqlite3.Connection) -> sqlite3.Row | None:
             if user_rows.provision_user_just_in_time(
                 conn, tenant_id=verified.tenant_id, user_id=verified.sub,
-                email=verified.email, display_name=verified.name,
+                email=verified.email, display_name=verified.name, issuer=issuer_of(verified),
             ):
                 audit.record(conn, tenant_id=verified.tenant_id, actor=verified.sub,
                              action="user.provisioned", target_type="user",
-                             target_id=verified.sub, details={"source": verified.source})
+                             target_id=verified.sub,
+                             details={"source": verified.source,
+                                      "issuer": issuer_of(verified)})
             return user_rows.get_user_any_tenant(conn, verified.sub)
 
         row = await self.db.write(provision)

@@ -7,6 +7,7 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 
+from scaiflow_box.errors import Conflict
 from scaiflow_box.store import audit, directory
 from scaiflow_box.store import users as user_rows
 
@@ -15,6 +16,33 @@ log = logging.getLogger(__name__)
 
 class RoleChangeError(ValueError):
     """The user is unknown or ambiguous; the message says how to resolve it."""
+
+
+class LastSuperAdmin(Conflict):
+    """The change would take `super_admin` from the last super admin who can act: nobody
+    could administer the appliance afterwards (not even to undo it through the API)."""
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__(
+            f"{user_id} is the last super admin: without one nobody can administer this "
+            "appliance", code="last_super_admin",
+            fix="Grant super_admin to another user first (POST /api/v1/admin/users/<id>"
+                "/role, or `scaiflow-box admin grant <user> --role super_admin`), then change "
+                "this one.")
+        self.user_id = user_id
+
+
+def check_super_admin_remains(conn: sqlite3.Connection, target: sqlite3.Row,
+                              role: str | None) -> None:
+    """Refuse (LastSuperAdmin) to remove or demote the last live, ACTIVE super admin. A
+    soft-deleted or suspended super admin cannot act anyway: their role may go. Called inside
+    the write transaction that changes the role, so two changes cannot both pass."""
+    if target["admin_role"] != "super_admin" or role == "super_admin":
+        return
+    if target["deleted_at"] is not None or target["status"] != "ACTIVE":
+        return
+    if user_rows.count_other_active_super_admins(conn, target["id"]) == 0:
+        raise LastSuperAdmin(target["id"])
 
 
 def set_role_by_operator(conn: sqlite3.Connection, email_or_id: str, role: str | None) -> str:
@@ -28,6 +56,7 @@ def set_role_by_operator(conn: sqlite3.Connection, email_or_id: str, role: str |
         ids = ", ".join(f"{r['id']} ({r['tenant_id']})" for r in matches)
         raise RoleChangeError(f"{email_or_id!r} matches several users: {ids}; pass the id")
     user = matches[0]
+    check_super_admin_remains(conn, user, role)
     user_rows.set_admin_role(conn, user["tenant_id"], user["id"], role, "manual")
     audit.record(conn, tenant_id=user["tenant_id"], actor="cli",
                  action="role.granted" if role else "role.revoked", target_type="user",
@@ -50,7 +79,9 @@ def reconcile_group_super_admins(conn: sqlite3.Connection, selectors: Sequence[s
                     ", ".join(repr(n[:100]) for n in ambiguous))
     promoted = demoted = 0
     for row in directory.users_by_id(conn, members):
-        if row["deleted_at"] is None and row["admin_role"] is None:
+        # ScaiKey's groups elect ScaiKey's users only: never a local user of the same id.
+        if (row["deleted_at"] is None and row["admin_role"] is None
+                and row["issuer"] == user_rows.SCAIKEY):
             user_rows.set_admin_role(conn, row["tenant_id"], row["id"], "super_admin", "group")
             audit.record(conn, tenant_id=row["tenant_id"], actor=actor, action="role.granted",
                          target_type="user", target_id=row["id"],

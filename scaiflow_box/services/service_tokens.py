@@ -10,6 +10,7 @@ from scaiflow_box.auth.issuer import LocalIssuer
 from scaiflow_box.ids import is_plain_id, new_id
 from scaiflow_box.store import audit
 from scaiflow_box.store import keys as key_rows
+from scaiflow_box.store import users as user_rows
 from scaiflow_box.timestamps import iso
 
 MAX_TTL_SECONDS = 30 * 24 * 3600
@@ -19,6 +20,11 @@ DEFAULT_SCOPE = "scaicore:view scaicore:manage"
 
 class TokenRequestError(ValueError):
     """A mint request that cannot be honoured; the message says why."""
+
+
+class SubjectTaken(TokenRequestError):
+    """The subject is a user that a service token may not become: a ScaiKey user, or a local
+    user of another tenant (the request is fine; what exists collides with it)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,29 @@ def check_mint_request(sub: str, tenant_id: str, scope: str, ttl_seconds: int) -
         raise TokenRequestError(f"unknown scaicore scope(s): {', '.join(unknown)}")
 
 
+def claim_local_subject(conn: sqlite3.Connection, *, sub: str, tenant_id: str, actor: str,
+                        email: str | None = None, name: str | None = None) -> None:
+    """A service token is a local identity (SPEC §2.1: a user is (issuer, subject)). Its
+    subject must be a local user of its tenant, or is recorded as one now, so the token works
+    at its first use and the id is this appliance's (a role can be granted to it at once)."""
+    row = user_rows.get_user_any_tenant(conn, sub)
+    if row is None:
+        if user_rows.provision_user_just_in_time(conn, tenant_id=tenant_id, user_id=sub,
+                                                 email=email, display_name=name,
+                                                 issuer=user_rows.LOCAL):
+            audit.record(conn, tenant_id=tenant_id, actor=actor, action="user.provisioned",
+                         target_type="user", target_id=sub,
+                         details={"source": "service", "issuer": user_rows.LOCAL})
+        return
+    if row["issuer"] != user_rows.LOCAL:
+        raise SubjectTaken(
+            f"{sub} is a ScaiKey user: a service token is this appliance's own identity and "
+            "never acts as a ScaiKey user; mint it for a subject of its own (e.g. "
+            f"svc-{sub})")
+    if row["tenant_id"] != tenant_id:
+        raise SubjectTaken(f"{sub} is a user of tenant {row['tenant_id']}, not {tenant_id}")
+
+
 def mint_service_token(
     conn: sqlite3.Connection,
     issuer: LocalIssuer,
@@ -56,6 +85,8 @@ def mint_service_token(
 ) -> MintedToken:
     """Record the token (for listing and revocation) and sign it; runs in a write job."""
     check_mint_request(sub, tenant_id, scope, ttl_seconds)
+    claim_local_subject(conn, sub=sub, tenant_id=tenant_id, actor=created_by, email=email,
+                        name=name)
     token_id = new_id("tok")
     jti = token_id  # one id: revoke by either spelling
     token, exp = issuer.mint(sub=sub, tenant_id=tenant_id, scope=scope,

@@ -247,6 +247,9 @@ class WebhookReceiver:
         known = directory.tenant_of_user(conn, user_id)
         if kind == "user.deleted" and known is None and event.tenant_id is None:
             return  # nothing mirrored, and nowhere to put a tombstone
+        if directory.is_local_user(conn, user_id):
+            raise invalid_event(f"user {user_id} is this appliance's own (local) user, not "
+                                "ScaiKey's")
         tenant_id = self._tenant_for(conn, event, known, f"user {user_id}")
         user_rows.ensure_tenant(conn, tenant_id, source="scaikey")
         fields: dict[str, Any] = {}
@@ -304,6 +307,9 @@ class WebhookReceiver:
             conn, user_id)
         tenant_id = self._tenant_for(conn, event, known, f"group {group_id}")
         if kind in MEMBER_ADDED:
+            if directory.is_local_user(conn, user_id):
+                raise invalid_event(f"user {user_id} is this appliance's own (local) user, "
+                                    "not a member of ScaiKey's groups")
             user_rows.ensure_tenant(conn, tenant_id, source="scaikey")
             if directory.tenant_of_group(conn, group_id) is None:
                 # The group's own event may arrive later: a named placeholder until then.

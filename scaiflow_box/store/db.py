@@ -20,7 +20,9 @@ loop through `read_inline`: a thread hand-off costs more than such a query.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -353,16 +355,30 @@ class Database:
         self._writer_conn.close()
 
     def backup_to(self, target: Path) -> None:
-        """Consistent online copy through SQLite's backup API (safe while serving)."""
-        dest = sqlite3.connect(str(target))
+        """Consistent online copy through SQLite's backup API (safe while serving), written
+        as one self-contained file: created 0600 (never over an existing file), in rollback
+        journal mode so that nothing (`-wal`, `-shm`) is left or later made beside it. OSError
+        (e.g. a missing directory) before anything is written; a failed copy is removed."""
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
         try:
-            src = _connect(self.path, readonly=True)
+            dest = sqlite3.connect(str(target))
             try:
-                src.backup(dest)
+                src = _connect(self.path, readonly=True)
+                try:
+                    src.backup(dest)
+                finally:
+                    src.close()
+                # The copy inherits the WAL flag of the source's header: take it out, so a
+                # reader of the backup never creates sidecar files next to it.
+                dest.execute("PRAGMA journal_mode = DELETE").fetchone()
             finally:
-                src.close()
-        finally:
-            dest.close()
+                dest.close()
+        except BaseException:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{target}{suffix}")
+            raise
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

@@ -26,7 +26,7 @@ def tenants_to_sync(conn: sqlite3.Connection) -> list[str]:
 
 def users_of_tenant(conn: sqlite3.Connection, tenant_id: str) -> dict[str, sqlite3.Row]:
     return {row["id"]: row for row in conn.execute(
-        "SELECT id, email, display_name, status, source, deleted_at, admin_role,"
+        "SELECT id, email, display_name, status, source, issuer, deleted_at, admin_role,"
         " admin_role_source FROM users WHERE tenant_id = ?", (tenant_id,))}
 
 
@@ -48,6 +48,14 @@ def tenant_of_user(conn: sqlite3.Connection, user_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def is_local_user(conn: sqlite3.Connection, user_id: str) -> bool:
+    """Whether the id is this appliance's own user (bootstrap, service-token subject): ScaiKey's
+    directory never changes such a row (SPEC §2.1)."""
+    row = conn.execute("SELECT 1 FROM users WHERE id = ? AND issuer = 'local'",
+                       (user_id,)).fetchone()
+    return row is not None
+
+
 def tenant_of_group(conn: sqlite3.Connection, group_id: str) -> str | None:
     row = conn.execute("SELECT tenant_id FROM groups WHERE id = ?", (group_id,)).fetchone()
     return None if row is None else str(row[0])
@@ -56,12 +64,13 @@ def tenant_of_group(conn: sqlite3.Connection, group_id: str) -> str | None:
 def upsert_user_fields(conn: sqlite3.Connection, *, tenant_id: str, user_id: str,
                        fields: dict[str, Any], undelete: bool) -> None:
     """Insert the user, or update only the given fields (`email`, `display_name`, `status`);
-    the row becomes ScaiKey's (source `scaikey`, `last_synced_at` now)."""
+    the row becomes ScaiKey's (source `scaikey`, `last_synced_at` now). A local user's row
+    (issuer `local`) is never touched: callers skip or refuse those first."""
     now = now_iso()
     conn.execute(
-        "INSERT INTO users (id, tenant_id, email, display_name, status, source, created_at,"
-        " updated_at, last_synced_at) VALUES (?, ?, ?, ?, ?, 'scaikey', ?, ?, ?)"
-        " ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO users (id, tenant_id, email, display_name, status, source, issuer,"
+        " created_at, updated_at, last_synced_at)"
+        " VALUES (?, ?, ?, ?, ?, 'scaikey', 'scaikey', ?, ?, ?) ON CONFLICT (id) DO NOTHING",
         (user_id, tenant_id, fields.get("email"), fields.get("display_name"),
          fields.get("status", "ACTIVE"), now, now, now))
     sets = ["source = 'scaikey'", "updated_at = ?", "last_synced_at = ?"]
@@ -72,8 +81,8 @@ def upsert_user_fields(conn: sqlite3.Connection, *, tenant_id: str, user_id: str
             params.append(fields[name])
     if undelete:
         sets.append("deleted_at = NULL")
-    conn.execute(f"UPDATE users SET {', '.join(sets)} WHERE id = ? AND tenant_id = ?",
-                 (*params, user_id, tenant_id))
+    conn.execute(f"UPDATE users SET {', '.join(sets)} WHERE id = ? AND tenant_id = ?"
+                 " AND issuer = 'scaikey'", (*params, user_id, tenant_id))
 
 
 def upsert_group(conn: sqlite3.Connection, tenant_id: str, group_id: str,
@@ -157,8 +166,8 @@ def users_by_id(conn: sqlite3.Connection, user_ids: Iterable[str]) -> list[sqlit
         chunk = ids[start:start + 500]
         marks = ", ".join("?" for _ in chunk)
         rows += conn.execute(
-            "SELECT id, tenant_id, admin_role, admin_role_source, deleted_at FROM users"
-            f" WHERE id IN ({marks})", chunk).fetchall()
+            "SELECT id, tenant_id, issuer, admin_role, admin_role_source, deleted_at"
+            f" FROM users WHERE id IN ({marks})", chunk).fetchall()
     return rows
 
 

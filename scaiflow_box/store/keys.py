@@ -121,3 +121,19 @@ def revoke_service_token(conn: sqlite3.Connection, token_id: str) -> bool:
         (now_iso(), token_id),
     )
     return cursor.rowcount == 1
+
+
+# -- backups made by `scaiflow-box backup` (and copies `restore` kept aside) ---------------
+BACKUP_COLUMNS = "file, made_at, kek_id, size_bytes, kind"
+
+
+def insert_backup(conn: sqlite3.Connection, *, file: str, made_at: str, kek_id: str,
+                  size_bytes: int, kind: str) -> None:
+    conn.execute(f"INSERT INTO backups ({BACKUP_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+                 " ON CONFLICT (file, made_at) DO NOTHING",
+                 (file, made_at, kek_id, size_bytes, kind))
+
+
+def list_backups(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return conn.execute(f"SELECT {BACKUP_COLUMNS} FROM backups ORDER BY made_at, file"
+                        ).fetchall()

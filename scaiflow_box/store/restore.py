@@ -3,9 +3,9 @@
 The backup is first copied next to the database (same file system, so the final step is one
 atomic rename) and checked there: SQLite's `integrity_check`, that it is a scaiflow-box
 database, and that its schema is not newer than this binary's migrations. Only then is the
-current database (with its WAL) moved aside as `scaiflow.db.before-restore-<UTC time>` and the
-copy renamed into place. Nothing here knows about keys: `services/restore.py` checks that the
-master key opens the backup before it calls `swap_in`.
+current database moved aside as `scaiflow.db.before-restore-<UTC time>` (its WAL folded into
+it, mode 0600) and the copy renamed into place. Nothing here knows about keys:
+`services/restore.py` checks that the master key opens the backup before it calls `swap_in`.
 """
 
 from __future__ import annotations
@@ -105,11 +105,14 @@ def _aside_path(db_path: Path, now: datetime) -> Path:
 
 
 def _fold_wal(db_path: Path) -> None:
-    """Checkpoint the old database so the copy kept aside is one self-contained file (best
-    effort: a damaged database is moved aside with its WAL instead)."""
+    """Fold the old database's WAL into it and leave WAL mode, so the copy kept aside is one
+    self-contained file with no `-wal`/`-shm` beside it (SQLite removes both when the last
+    connection closes in rollback-journal mode). Best effort: a damaged database keeps its
+    WAL, which is then moved aside with it."""
     try:
         with closing(sqlite3.connect(db_path)) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            conn.execute("PRAGMA journal_mode = DELETE").fetchone()
     except sqlite3.Error:
         pass
 
@@ -130,10 +133,12 @@ def swap_in(staged: StagedBackup, db_path: Path, now: datetime | None = None) ->
         _fold_wal(db_path)
         aside = _aside_path(db_path, now or datetime.now(UTC))
         os.replace(db_path, aside)
+        os.chmod(aside, 0o600)  # the whole data of the box, like a backup
         for suffix in SIDECARS:
             # A WAL left beside the new file would be replayed into it: it goes with the old one.
             with contextlib.suppress(FileNotFoundError):
                 os.replace(f"{db_path}{suffix}", f"{aside}{suffix}")
+                os.chmod(f"{aside}{suffix}", 0o600)
     with closing(sqlite3.connect(staged.path)) as conn:  # flush anything the copy journalled
         conn.execute("PRAGMA user_version").fetchone()
     for suffix in SIDECARS:

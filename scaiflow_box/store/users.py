@@ -8,9 +8,13 @@ from typing import Any
 from scaiflow_box.timestamps import now_iso
 
 USER_COLUMNS = (
-    "id, tenant_id, email, display_name, status, source, admin_role, admin_role_source,"
-    " deleted_at, last_synced_at, created_at, updated_at"
+    "id, tenant_id, email, display_name, status, source, issuer, admin_role,"
+    " admin_role_source, deleted_at, last_synced_at, created_at, updated_at"
 )
+# Who owns a user row (SPEC §2.1, migration 005): this appliance (the bootstrap operator, the
+# subjects of its service tokens) or ScaiKey (its tokens, directory sync, webhooks).
+LOCAL = "local"
+SCAIKEY = "scaikey"
 
 
 def ensure_tenant(conn: sqlite3.Connection, tenant_id: str, *, source: str = "token") -> None:
@@ -75,14 +79,17 @@ def provision_user_just_in_time(
     user_id: str,
     email: str | None,
     display_name: str | None,
+    issuer: str,
 ) -> bool:
-    """Insert the token's user if unknown (SPEC §20); True when a row was created."""
+    """Insert the token's user if unknown (SPEC §20), owned by the token's issuer; True when
+    a row was created."""
     ensure_tenant(conn, tenant_id)
     now = now_iso()
     cursor = conn.execute(
-        "INSERT INTO users (id, tenant_id, email, display_name, status, source, created_at,"
-        " updated_at) VALUES (?, ?, ?, ?, 'ACTIVE', 'token', ?, ?) ON CONFLICT (id) DO NOTHING",
-        (user_id, tenant_id, email, display_name, now, now),
+        "INSERT INTO users (id, tenant_id, email, display_name, status, source, issuer,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, 'ACTIVE', 'token', ?, ?, ?)"
+        " ON CONFLICT (id) DO NOTHING",
+        (user_id, tenant_id, email, display_name, issuer, now, now),
     )
     return cursor.rowcount == 1
 
@@ -96,17 +103,19 @@ def upsert_user(
     display_name: str | None,
     status: str = "ACTIVE",
     source: str = "scaikey",
+    issuer: str = SCAIKEY,
 ) -> None:
+    """Insert or update the user; a row another issuer owns is left as it is."""
     ensure_tenant(conn, tenant_id)
     now = now_iso()
     conn.execute(
-        "INSERT INTO users (id, tenant_id, email, display_name, status, source, created_at,"
-        " updated_at, last_synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO users (id, tenant_id, email, display_name, status, source, issuer,"
+        " created_at, updated_at, last_synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET email = excluded.email,"
         " display_name = excluded.display_name, status = excluded.status,"
         " source = excluded.source, deleted_at = NULL, updated_at = excluded.updated_at,"
-        " last_synced_at = excluded.last_synced_at",
-        (user_id, tenant_id, email, display_name, status, source, now, now, now),
+        " last_synced_at = excluded.last_synced_at WHERE users.issuer = excluded.issuer",
+        (user_id, tenant_id, email, display_name, status, source, issuer, now, now, now),
     )
 
 
@@ -177,6 +186,14 @@ def count_super_admins(conn: sqlite3.Connection) -> int:
     row = conn.execute(
         "SELECT count(*) FROM users WHERE admin_role = 'super_admin' AND deleted_at IS NULL"
     ).fetchone()
+    return int(row[0])
+
+
+def count_other_active_super_admins(conn: sqlite3.Connection, user_id: str) -> int:
+    """Super admins besides `user_id` who can still act: live (not soft-deleted), ACTIVE."""
+    row = conn.execute(
+        "SELECT count(*) FROM users WHERE admin_role = 'super_admin' AND deleted_at IS NULL"
+        " AND status = 'ACTIVE' AND id != ?", (user_id,)).fetchone()
     return int(row[0])
 
 

@@ -17,8 +17,9 @@ async def test_only_super_admins_list_all_users(appliance: Appliance) -> None:
     assert resp.status == 200
     assert [u["id"] for u in body["users"]] == ["usr_b1"]
     assert set(body["users"][0]) == {"id", "tenant_id", "email", "display_name", "status",
-                                     "admin_role", "admin_role_source", "deleted_at",
-                                     "last_synced_at"}
+                                     "issuer", "admin_role", "admin_role_source",
+                                     "deleted_at", "last_synced_at"}
+    assert body["users"][0]["issuer"] == "local"
     ta = await appliance.headers("usr_ta", "tnt_a", role="tenant_admin")
     resp = await appliance.client.get(ADMIN + "/users", headers=ta)
     assert resp.status == 403
@@ -137,3 +138,44 @@ async def test_audit_is_tenant_scoped_and_paginated(appliance: Appliance) -> Non
     assert len(items) == 3 and all(i["tenant_id"] == "tnt_a" for i in items)
     assert items[0]["details"]["name"] == "f2"  # newest first, details decoded
     assert rest["next_cursor"] is None
+
+
+async def test_the_last_super_admin_cannot_remove_or_demote_itself(
+        appliance: Appliance) -> None:
+    """The bootstrap operator is this box's only super admin."""
+    root = await appliance.headers("usr_operator", "tnt_local")
+    for method, json_body in (("DELETE", None), ("POST", {"role": "tenant_admin"})):
+        resp = await appliance.client.request(method, ADMIN + "/users/usr_operator/role",
+                                              headers=root, json=json_body)
+        body = await resp.json()
+        assert resp.status == 409, body
+        assert body["detail"]["error"] == "last_super_admin"
+        assert body["detail"]["message"] == (
+            "usr_operator is the last super admin: without one nobody can administer this "
+            "appliance")
+        assert "scaiflow-box admin grant" in body["detail"]["fix"]
+        [row] = appliance.sql("SELECT admin_role, admin_role_source FROM users"
+                              " WHERE id = 'usr_operator'")
+        assert tuple(row) == ("super_admin", "bootstrap")
+    assert not appliance.sql("SELECT 1 FROM audit_log WHERE action = 'role.revoked'")
+    # Super admins who cannot act (suspended, soft-deleted) do not count.
+    await appliance.user("usr_away", "tnt_b", role="super_admin", status="SUSPENDED")
+    await appliance.user("usr_gone", "tnt_b", role="super_admin")
+    await appliance.db.write(lambda conn: conn.execute(
+        "UPDATE users SET deleted_at = 'then' WHERE id = 'usr_gone'"))
+    resp = await appliance.client.delete(ADMIN + "/users/usr_operator/role", headers=root)
+    assert (resp.status, (await resp.json())["detail"]["error"]) == (409, "last_super_admin")
+    # ...and their own roles may go: removing them locks nobody out.
+    resp = await appliance.client.delete(ADMIN + "/users/usr_away/role", headers=root)
+    assert resp.status == 204
+    # With a second super admin able to act, either may step down.
+    await appliance.user("usr_second", "tnt_b", role="super_admin")
+    resp = await appliance.client.delete(ADMIN + "/users/usr_operator/role", headers=root)
+    assert resp.status == 204
+    assert appliance.sql("SELECT admin_role FROM users WHERE id = 'usr_operator'")[0][0] is None
+    second = await appliance.headers("usr_second", "tnt_b")
+    resp = await appliance.client.post(ADMIN + "/users/usr_second/role", headers=second,
+                                       json={"role": "tenant_admin"})
+    assert resp.status == 409
+    assert appliance.sql("SELECT admin_role FROM users WHERE id = 'usr_second'")[0][0] == \
+        "super_admin"

@@ -42,6 +42,10 @@ async def sync(app: Appliance, headers: dict[str, str], status: int = 200) -> di
     return body
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def counters(result: dict[str, Any]) -> dict[str, int]:
     return {name: result[name] for name in COUNTERS}
 
@@ -109,7 +113,7 @@ async def test_sync_from_empty(app: Appliance, scaikey_server: FakeScaiKey) -> N
                         " AND actor = 'directory-sync'")
     assert granted["target_id"] == "usr_carol" and '"source":"group"' in granted["details"]
     # A suspended user is refused even with a valid token; the change applies at once.
-    bob = {"Authorization": f"Bearer {await app.token('usr_bob', 'tnt_acme')}"}
+    bob = bearer(scaikey_server.mint(sub="usr_bob", tenant_id="tnt_acme"))
     resp = await app.client.get(ME, headers=bob)
     assert (resp.status, await resp.json()) == (401, {"detail": "invalid token: user disabled"})
     scaikey_server.set_status("usr_bob", "ACTIVE")
@@ -146,7 +150,7 @@ async def test_incremental_changes_soft_delete_and_undelete(
         "SELECT target_id FROM audit_log WHERE action IN ('user.soft_deleted',"
         " 'group.soft_deleted', 'role.revoked')")} == {"usr_carol", "grp_beta"}
     # A soft-deleted user is refused; nothing else about them is lost.
-    carol = {"Authorization": f"Bearer {await app.token('usr_carol', 'tnt_acme')}"}
+    carol = bearer(scaikey_server.mint(sub="usr_carol", tenant_id="tnt_acme"))
     assert (await app.client.get(ME, headers=carol)).status == 401
     # Unchanged ScaiKey: an idempotent sync.
     assert counters(await sync(app, root)) == expect(
@@ -265,7 +269,7 @@ async def test_scaikey_down_keeps_the_mirror_and_identity_works(
         app: Appliance, scaikey_server: FakeScaiKey) -> None:
     root = await root_headers(app)
     await sync(app, root)
-    alice = {"Authorization": f"Bearer {await app.token('usr_alice', 'tnt_acme')}"}
+    alice = bearer(scaikey_server.mint(sub="usr_alice", tenant_id="tnt_acme"))
     before = users(app), live_memberships(app)
     scaikey_server.remove_user("usr_alice")
     scaikey_server.fail("groups", 503)  # half way: effective-users answers, groups do not

@@ -5,9 +5,9 @@ restart, `reencrypt` replaces every data key and ciphertext, roles, and the env-
 from __future__ import annotations
 
 import base64
+import stat
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,7 +70,8 @@ async def test_rotate_through_the_api_then_restart(
     headers = await set_keys(app)
     root = await app.headers("usr_root", "tnt_a", role="super_admin")
     secrets_before, deks_before, kek_before = stored(app)
-    assert key_file(app.settings).kek_id == kek_before
+    old = key_file(app.settings)
+    assert old.kek_id == kek_before
 
     resp = await app.client.post(ROTATE, headers=root, json={"reencrypt": reencrypt})
     assert resp.status == 200, await resp.text()
@@ -80,6 +81,10 @@ async def test_rotate_through_the_api_then_restart(
                     "secrets_reencrypted": 4 if reencrypt else 0}
     assert new.kek_id != kek_before
     assert not app.settings.master_key_path.with_name("master.key.new").exists()
+    # The old key is kept (SPEC §19.2): backups taken before the rotation still restore.
+    retired = app.settings.master_key_path.with_name(f"master.key.retired-{kek_before}")
+    assert read_key_file(retired) == old
+    assert stat.S_IMODE(retired.stat().st_mode) == 0o600
     secrets_after, deks_after, kek_after = stored(app)
     assert kek_after == new.kek_id
     assert all(v.startswith(f"sfb1:{new.kek_id}:") for v in [*secrets_after.values(),
@@ -186,7 +191,11 @@ async def test_cli_rotation_with_an_env_key_prints_the_new_key_on_stdout_only(
     new = MasterKey.from_base64(printed)
     assert len(base64.b64decode(printed)) == 32 and new != old
     assert printed not in done.stderr and "SCAIFLOW_MASTER_KEY" in done.stderr
-    assert not Path(app.settings.master_key_path).exists()
+    assert old.to_base64() not in done.stderr
+    # An env key is never written to disk, so nothing retires it: the operator keeps it.
+    assert f"keep the old value (kek {old.kek_id})" in done.stderr
+    assert sorted(p.name for p in app.settings.data_dir.iterdir()
+                  if "master.key" in p.name) == []
     # The old key no longer opens the database; the printed one does.
     refused = cli(app.settings, "admin", "users", env={"SCAIFLOW_MASTER_KEY": old.to_base64()})
     assert refused.returncode == 1 and "SCAIFLOW_MASTER_KEY" in refused.stderr

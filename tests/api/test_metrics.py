@@ -104,7 +104,7 @@ async def test_jwks_age_per_issuer(make_appliance: AppFactory, tmp_path: Path) -
     jwks_file.write_text(json.dumps({"keys": [key.public_jwk]}))
     appliance = await make_appliance(SCAIFLOW_METRICS="true", SCAIKEY_JWKS_FILE=str(jwks_file),
                                      SCAIKEY_ISSUER="https://key.example/oauth",
-                                     SCAIKEY_ALGORITHMS="ES256")
+                                     SCAIKEY_AUDIENCE="scaiflow", SCAIKEY_ALGORITHMS="ES256")
     text = await (await appliance.client.get("/metrics")).text()
     ages = {k: v for k, v in samples(text).items() if k.startswith("scaiflow_jwks_age_seconds")}
     assert list(ages) == ['scaiflow_jwks_age_seconds{issuer="https://key.example/oauth",'

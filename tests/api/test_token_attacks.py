@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from scaiflow_box.config import ConfigError
 from scaiflow_box.keys import ISSUER, JWKS
 from scaiflow_box.store import users as user_rows
 from tests.conftest import AppFactory, Appliance
@@ -310,3 +311,23 @@ async def test_forged_tokens_with_bad_claims_still_fail_the_signature(
                                              ttl_seconds=600, jti="tok_x")
     await assert_refused_provisioning_nothing(app, tamper_payload(service, **bad),
                                               "bad signature")
+
+
+async def test_no_appliance_serves_scaikey_tokens_without_a_known_audience(
+        make_appliance: AppFactory, scaikey_server: FakeScaiKey) -> None:
+    env = scaikey_server.env()
+    del env["SCAIFLOW_SCAIKEY_CLIENT_ID"]  # the audience's fallback; SCAIKEY_AUDIENCE unset
+    with pytest.raises(ConfigError) as refused:
+        await make_appliance(**env)
+    assert refused.value.problems == [
+        "SCAIKEY_AUDIENCE: ScaiKey tokens are accepted but their audience is unknown; set "
+        "SCAIKEY_AUDIENCE or SCAIFLOW_SCAIKEY_CLIENT_ID (the `aud` of this appliance's "
+        "ScaiKey tokens)"]
+    box = await make_appliance(**env, SCAIKEY_AUDIENCE="scaiflow-box-acme")
+    await box.client.app[JWKS].wait_first_fetch()
+    await assert_refused(box, scaikey_server.mint(sub="usr_x", aud="some-other-client"),
+                         "wrong audience")
+    assert not box.sql("SELECT 1 FROM users WHERE id = 'usr_x'")
+    status, body, _ = await get_me(box, scaikey_server.mint(sub="usr_x",
+                                                             aud="scaiflow-box-acme"))
+    assert (status, body["sub"]) == (200, "usr_x")

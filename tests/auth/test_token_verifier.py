@@ -161,6 +161,17 @@ async def test_audience_is_required(
     assert (await verifier.verify(listed)).sub == "usr_alice"
 
 
+async def test_without_a_known_audience_no_scaikey_token_is_taken(
+    scaikey_server: FakeScaiKey, verifier_for: Build
+) -> None:
+    """`serve` refuses such settings (config.check_serving); the verifier holds the line too:
+    a ScaiKey token for any client must never pass for this appliance's."""
+    settings = settings_for(scaikey_server, scaikey_audience=None, scaikey_client_id=None)
+    built, _ = await verifier_for(settings)
+    for aud in (scaikey_server.audience, "another-client", None):
+        assert await reject(built, scaikey_server.mint(aud=aud)) == "wrong audience"
+
+
 async def test_expiry_with_leeway(scaikey_server: FakeScaiKey, verifier: TokenVerifier) -> None:
     now = int(time.time())
     assert await reject(verifier, scaikey_server.mint(exp=now - 120)) == "expired"

@@ -42,16 +42,27 @@ def test_mint_says_when_a_tenant_is_new(tmp_path: Path) -> None:
     token, stderr = mint(data, "tnt_locall")
     jti = jwt.decode(token, options={"verify_signature": False})["jti"]
     assert stderr.splitlines()[1] == (
-        "note: tenant tnt_locall is new on this appliance (did you mean tnt_local?); it is "
-        f"created when the token is first used. If the id is mistyped: scaiflow-box token "
-        f"revoke {jti}")
+        "note: tenant tnt_locall is new on this appliance (did you mean tnt_local?); it was "
+        f"created with user ci-bot. If the id is mistyped: scaiflow-box token revoke {jti}, "
+        "then scaiflow-box tenants delete tnt_locall")
     # the token is minted all the same, and the second one for that tenant says nothing
     assert rows(data, "SELECT tenant_id FROM service_tokens WHERE id = ?", jti) == [
         ("tnt_locall",)]
-    _, again = mint(data, "tnt_locall")
+    second, again = mint(data, "tnt_locall")
     assert "new on this appliance" not in again
+    # A subject belongs to one tenant: the right tenant is refused until the typo is undone
+    # the way the note says.
+    refused = run("token", "mint", "--sub", "ci-bot", "--tenant", "tnt_local", data_dir=data)
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == "error: ci-bot is a user of tenant tnt_locall, not tnt_local\n"
+    for token_id in (jti, jwt.decode(second, options={"verify_signature": False})["jti"]):
+        assert run("token", "revoke", token_id, data_dir=data).returncode == 0
+    deleted = run("tenants", "delete", "tnt_locall", data_dir=data)
+    assert deleted.returncode == 0, deleted.stderr
+    assert rows(data, "SELECT id FROM users WHERE id = 'ci-bot'") == []
     _, known = mint(data, "tnt_local")
     assert "new on this appliance" not in known and len(known.splitlines()) == 1
+    assert rows(data, "SELECT tenant_id FROM users WHERE id = 'ci-bot'") == [("tnt_local",)]
 
 
 def test_list_and_delete(tmp_path: Path) -> None:

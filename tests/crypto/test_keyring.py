@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from scaiflow_box.auth.issuer import LocalIssuer
 from scaiflow_box.crypto.envelope import (
     DecryptionFailed,
+    KeyFileTooOpen,
     MasterKey,
     MasterKeyError,
     encrypt_value,
@@ -335,8 +336,9 @@ def test_a_staged_key_of_a_rotation_that_never_committed_is_removed(
     restarted = open_ring(db, source, create=False)
     assert restarted.master == keyring.master and not source.pending_path.exists()
     assert get(db, restarted, "tnt_a", "tenants/tnt_a/k") == b"kept"
-    # A half-written one is ignored too.
+    # A half-written one is ignored too (written 0600, as `stage` creates it).
     source.pending_path.write_text("garbage")
+    source.pending_path.chmod(0o600)
     open_ring(db, source, create=False)
     assert not source.pending_path.exists()
 
@@ -349,3 +351,27 @@ def test_check_encrypted_fields_finds_a_plaintext_value(db: Database, tmp_path: 
     kek_id, count, problems = check_encrypted_fields(db._writer_conn)
     assert kek_id == keyring.master.kek_id and count == 4  # issuer key, data key, 2 secrets
     assert problems == ["tenant_secrets.value of 'tenants/tnt_a/u' is not encrypted"]
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620, 0o602, 0o610])
+def test_a_key_file_open_to_group_or_others_is_refused(tmp_path: Path, mode: int) -> None:
+    source = source_in(tmp_path)
+    key = source.load(create=True)
+    source.path.chmod(mode)
+    with pytest.raises(KeyFileTooOpen) as refused:
+        source.load()
+    assert str(refused.value) == (
+        f"master key file {source.path} is accessible by group or others (mode {mode:04o}); "
+        f"a master key must be readable by its owner only: run `chmod 600 {source.path}`")
+    source.path.chmod(0o400)  # read-only for the owner is fine
+    assert source.load() == key
+
+
+def test_a_staged_key_open_to_others_is_neither_used_nor_removed(tmp_path: Path) -> None:
+    source = source_in(tmp_path)
+    source.load(create=True)
+    source.stage(MasterKey.generate())
+    source.pending_path.chmod(0o644)
+    with pytest.raises(KeyFileTooOpen):
+        source.load_pending()
+    assert source.pending_path.exists()

@@ -11,6 +11,7 @@ import pytest
 from scaiflow_box.errors import Conflict, NotFound
 from scaiflow_box.services.tenant_registry import delete_empty_tenant, new_tenant_notice
 from scaiflow_box.store import tenants as tenant_rows
+from scaiflow_box.store import users as user_rows
 from tests.conftest import AppFactory, Appliance, hello_content
 
 FLOWS = "/api/v1/flows"
@@ -107,7 +108,7 @@ async def _role(app: Appliance) -> None:
 
 
 async def _synced_user(app: Appliance) -> None:
-    await app.user("usr_synced", "tnt_full")  # source scaikey
+    await app.user("usr_synced", "tnt_full", issuer=user_rows.SCAIKEY)  # source scaikey
 
 
 async def _live_token(app: Appliance) -> None:

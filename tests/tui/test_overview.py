@@ -40,7 +40,7 @@ async def test_overview_shows_health_identity_and_the_local_issuer(
 async def test_overview_lists_the_scaikey_issuer_with_key_ids_and_age(
         make_appliance: AppFactory, scaikey_server: FakeScaiKey) -> None:
     appliance = await make_appliance(**scaikey_server.env())
-    await appliance.user("usr_root", "tnt_acme", role="super_admin")
+    await appliance.user("usr_root", "tnt_acme", role="super_admin", issuer="scaikey")
     token = scaikey_server.mint(sub="usr_root", tenant_id="tnt_acme")
     client = AdminClient(str(appliance.client.make_url("/")), StaticToken(token))
     app = ScaiflowAdmin(client)

@@ -176,7 +176,7 @@ async def test_empty_lists_say_so(make_appliance: AppFactory,
                                   scaikey_server: FakeScaiKey) -> None:
     """A ScaiKey box signed into with a ScaiKey token: no service token, no audit row."""
     appliance = await make_appliance(**scaikey_server.env())
-    await appliance.user("usr_root", "tnt_acme", role="super_admin")
+    await appliance.user("usr_root", "tnt_acme", role="super_admin", issuer="scaikey")
     token = scaikey_server.mint(sub="usr_root", tenant_id="tnt_acme")
     app = ScaiflowAdmin(AdminClient(str(appliance.client.make_url("/")), StaticToken(token)))
     async with app.run_test(size=SIZE) as pilot:

@@ -134,3 +134,23 @@ async def test_granting_a_role_the_user_has_needs_no_request(tui_session: TuiSes
         await pilot.press("escape")
         await settle(pilot)
         assert role_of(tui_session, "usr_operator") == ("super_admin", "bootstrap")
+
+
+async def test_removing_the_last_super_admin_is_refused_with_the_reason(
+        tui_session: TuiSession) -> None:
+    app = tui_session.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        await select_row(pilot, "users", "usr_operator")
+        await pilot.press("x")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await settle(pilot)
+        assert isinstance(app.screen, UsersScreen)
+        assert static_text(app, "#action").startswith(
+            "Could not change the role of usr_operator: 409 last_super_admin: usr_operator is "
+            "the last super admin: without one nobody can administer this appliance (Grant "
+            "super_admin to another user first")
+        assert role_of(tui_session, "usr_operator") == ("super_admin", "bootstrap")
