@@ -68,6 +68,13 @@ class Settings:
     audit_retention_days: int = 0  # 0 = keep audit rows forever
     webhook_dedupe_hours: int = 24
     log_format: str = "text"
+    # Live editing (SPEC §15, docs/api.md "Live editing")
+    live_max_clients_per_flow: int = 100
+    live_max_message_bytes: int = 8 * 1024 * 1024
+    live_send_queue_bytes: int = 4 * 1024 * 1024
+    live_max_document_bytes: int = 64 * 1024 * 1024
+    live_idle_seconds: float = 600.0
+    live_ping_seconds: float = 30.0
 
     @property
     def master_key_path(self) -> Path:
@@ -364,6 +371,16 @@ def load_settings(
         "audit_retention_days": integer("SCAIFLOW_AUDIT_RETENTION_DAYS", 0, 0, 36_500),
         "webhook_dedupe_hours": integer("SCAIFLOW_WEBHOOK_DEDUPE_HOURS", 24, 1, 8_760),
         "log_format": log_format,
+        "live_max_clients_per_flow": integer("SCAIFLOW_LIVE_MAX_CLIENTS_PER_FLOW", 100, 1,
+                                             10_000),
+        "live_max_message_bytes": integer("SCAIFLOW_LIVE_MAX_MESSAGE_BYTES", 8 * 1024 * 1024,
+                                          1024, 64 * 1024 * 1024),
+        "live_send_queue_bytes": integer("SCAIFLOW_LIVE_SEND_QUEUE_BYTES", 4 * 1024 * 1024,
+                                         64 * 1024, 256 * 1024 * 1024),
+        "live_max_document_bytes": integer("SCAIFLOW_LIVE_MAX_DOCUMENT_BYTES",
+                                           64 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+        "live_idle_seconds": seconds("SCAIFLOW_LIVE_IDLE_SECONDS", 600.0, 86_400),
+        "live_ping_seconds": seconds("SCAIFLOW_LIVE_PING_SECONDS", 30.0, 3600),
     }
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     if problems:

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from scaiflow_box.services.flows import FlowService
     from scaiflow_box.services.identity import IdentityService
     from scaiflow_box.services.key_rotation import KeyRotationService
+    from scaiflow_box.services.live_sync import LiveSync
     from scaiflow_box.services.lookups import LookupService
+    from scaiflow_box.services.presence import PresenceService
     from scaiflow_box.services.preview import PreviewService
     from scaiflow_box.services.readiness import Readiness
     from scaiflow_box.services.retention import RetentionService
@@ -63,9 +65,12 @@ SIGN_IN: web.AppKey[SignInService] = web.AppKey("sign_in")
 
 DIRECTORY_SYNC: web.AppKey[DirectorySync] = web.AppKey("directory_sync")
 WEBHOOKS: web.AppKey[WebhookReceiver] = web.AppKey("webhooks")
+PRESENCE: web.AppKey[PresenceService] = web.AppKey("presence")
+LIVE_SYNC: web.AppKey[LiveSync] = web.AppKey("live_sync")
 
 
 __all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "DIRECTORY_SYNC",
            "EVENT_HUB", "FLOWS", "IDENTITY", "ISSUER", "JWKS", "KEYRING", "KEY_ROTATION",
-           "LOOKUPS", "METRICS", "PREVIEW", "PRINCIPAL", "READINESS", "REQUEST_ID", "RETENTION",
-           "ROUTES", "SETTINGS", "SIGN_IN", "UPSTREAM_SESSION", "WEBHOOKS"]
+           "LIVE_SYNC", "LOOKUPS", "METRICS", "PRESENCE", "PREVIEW", "PRINCIPAL", "READINESS",
+           "REQUEST_ID", "RETENTION", "ROUTES", "SETTINGS", "SIGN_IN", "UPSTREAM_SESSION",
+           "WEBHOOKS"]
