@@ -15,9 +15,13 @@ BINARY := dist/scaiflow-box-linux-$(shell uname -m)
 # The OpenID Connect provider the interop tests run (tests/interop/oidc: npm, test-only),
 # installed from its lockfile; reinstalled only when the lockfile changes.
 INTEROP := tests/interop/oidc
-INTEROP_STAMP := $(INTEROP)/node_modules/.installed-stamp
+INTEROP_STAMP := $(INTEROP)/node_modules $(COLLAB)/node_modules/.installed-stamp
+# The real Yjs client the live-editing tests drive (tests/collab/js: yjs, y-websocket, ws;
+# npm, test-only), installed the same way.
+COLLAB := tests/collab/js
+COLLAB_STAMP := $(COLLAB)/node_modules/.installed-stamp
 
-.PHONY: run test contract lint bench clean init interop-deps binary smoke
+.PHONY: run test contract lint bench clean init interop-deps collab-deps binary smoke
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +39,16 @@ $(INTEROP_STAMP): $(INTEROP)/package-lock.json
 
 interop-deps: $(INTEROP_STAMP)
 
+$(COLLAB_STAMP): $(COLLAB)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(COLLAB) && npm ci --prefer-offline --no-audit --no-fund --loglevel=error && \
+		touch node_modules/.installed-stamp; \
+	else \
+		echo "npm not found: the live-editing tests with the real Yjs client will be skipped (apt-get install nodejs npm)"; \
+	fi
+
+collab-deps: $(COLLAB_STAMP)
+
 init: $(STAMP)
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) $(BIN)/scaiflow-box init
 
@@ -47,7 +61,7 @@ run: init
 	@echo ""
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) exec $(BIN)/scaiflow-box serve
 
-test: $(STAMP) $(INTEROP_STAMP)
+test: $(STAMP) $(INTEROP_STAMP) $(COLLAB_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 # The contract tests (tests/contract, also part of `make test`) with far more generated cases.
@@ -77,4 +91,4 @@ smoke: binary
 	packaging/smoke_test.sh $(BINARY)
 
 clean:
-	rm -rf $(VENV) $(BUILD_VENV) build dist .mypy_cache .ruff_cache $(INTEROP)/node_modules
+	rm -rf $(VENV) $(BUILD_VENV) build dist .mypy_cache .ruff_cache $(INTEROP)/node_modules $(COLLAB)/node_modules
