@@ -178,7 +178,7 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
 async def _live_editing(app: web.Application) -> AsyncIterator[None]:
     """Presence and the live-editing relay (after identity: sessions re-check their tokens)."""
     settings = app[SETTINGS]
-    board = PresenceBoard()
+    board = PresenceBoard(expiry_seconds=settings.presence_expiry_seconds)
     app[PRESENCE] = PresenceService(app[DB], board)
     limits = LiveLimits(max_clients_per_flow=settings.live_max_clients_per_flow,
                         max_message_bytes=settings.live_max_message_bytes,

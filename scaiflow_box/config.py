@@ -75,6 +75,7 @@ class Settings:
     live_max_document_bytes: int = 64 * 1024 * 1024
     live_idle_seconds: float = 600.0
     live_ping_seconds: float = 30.0
+    presence_expiry_seconds: float = 30.0
 
     @property
     def master_key_path(self) -> Path:
@@ -381,6 +382,7 @@ def load_settings(
                                            64 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
         "live_idle_seconds": seconds("SCAIFLOW_LIVE_IDLE_SECONDS", 600.0, 86_400),
         "live_ping_seconds": seconds("SCAIFLOW_LIVE_PING_SECONDS", 30.0, 3600),
+        "presence_expiry_seconds": seconds("SCAIFLOW_PRESENCE_EXPIRY_SECONDS", 30.0, 3600),
     }
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     if problems:

@@ -13,7 +13,7 @@ from scaiflow_box.http.call import NO_CONTENT, Call, Reply, ok
 from scaiflow_box.http.errors import ErrorSpec, StructuredError
 from scaiflow_box.http.route import QueryModel, RequestModel, Response, Route
 from scaiflow_box.keys import LIVE_SYNC, PRESENCE
-from scaiflow_box.services.presence import EXPIRY_SECONDS, MAX_VIEWERS_PER_FLOW
+from scaiflow_box.services.presence import MAX_VIEWERS_PER_FLOW
 
 TAG = "presence"
 MAX_STATE_BYTES = 4096
@@ -99,8 +99,9 @@ ROUTES = [
           (Response(200, Viewers, "Everyone viewing the flow, the caller included"),),
           errors=(403, 404, TOO_MANY_VIEWERS), needs="scaicore:view, view ACL",
           body=Heartbeat,
-          description=f"A viewer expires {EXPIRY_SECONDS:g} s after its last heartbeat. "
-                      "Presence is in memory: a restart forgets it."),
+          description="A viewer expires 30 s after its last heartbeat "
+                      "(`SCAIFLOW_PRESENCE_EXPIRY_SECONDS`). Presence is in memory: a restart "
+                      "forgets it."),
     Route("GET", PATH, list_viewers, "Who is viewing this flow", TAG,
           (Response(200, Viewers, "Everyone viewing the flow"),),
           errors=(403, 404), needs="scaicore:view, view ACL",

@@ -52,16 +52,22 @@ class DocumentReplica:
 
     def covered(self, updates: list[bytes]) -> list[bool]:
         """For each update, whether every struct of it is integrated, so a snapshot
-        (`encode()`) holds it. False while it waits, pending, for an update it depends on."""
-        have = decode_state_vector(self.state_vector())
+        (`encode()`) holds it. False while it waits, pending, for an update it depends on.
+
+        Asked as "what does this update hold beyond the replica's state vector": an update
+        (v1 encoding) starts with the number of clients it has structs of, so none left is a
+        leading 0. (A state vector *of* an update would not do: Yjs counts only the clients
+        whose structs start at clock 0 there.)"""
+        state = self.state_vector()
         result: list[bool] = []
         for update in updates:
             try:
-                needed = decode_state_vector(pycrdt.get_state(update))
+                beyond = pycrdt.get_update(update, state)
+                clients, _ = read_var_uint(beyond, 0)
             except (ValueError, ProtocolError):
                 result.append(False)
                 continue
-            result.append(all(have.get(client, 0) >= clock for client, clock in needed.items()))
+            result.append(clients == 0)
         return result
 
 

@@ -322,6 +322,11 @@ class LiveSync:
                 "viewers": [v.as_dict() for v in viewers]})
         return result
 
+    def clients(self, flow_id: str) -> list[LiveClient]:
+        """The open sessions on a flow, in the order they joined."""
+        room = self._rooms.get(flow_id)
+        return list(room.clients) if room is not None else []
+
     def stats(self) -> dict[str, int]:
         """Gauges for `/metrics`."""
         return {"connections": sum(len(r.clients) for r in self._rooms.values()),
