@@ -11,8 +11,12 @@ What a message from a client does:
 - sync step 1: the box answers with a step 2 from its replica (never relayed);
 - sync step 2 / update: applied to the replica, stored, relayed to the others as an update
   (an empty update is ignored); from a client without edit rights: close 4403;
-- awareness: remembered (a late joiner gets every state) and relayed; when the client leaves,
-  its states are removed for the others, as y-websocket's own server does;
+- awareness: applied to the room's awareness as y-protocols does (an entry counts only with
+  a newer clock, or as a removal at the same clock) and what counted is relayed; a late
+  joiner gets every state. y-websocket clients send back the states they learn from others,
+  unchanged: those count for nothing, so they are neither relayed again nor theirs. A state
+  belongs to the socket that introduced it, and when that socket leaves its states are
+  removed for the others, as y-websocket's own server does;
 - query awareness: answered with every known state;
 - auth (a server-to-client message): ignored;
 - any other type: relayed unchanged (clients that expect plain fan-out), editors only.
@@ -37,10 +41,13 @@ from scaiflow_box.services.presence import Viewer
 
 log = logging.getLogger(__name__)
 
-# A client's awareness ids (y-websocket uses one per document) and the size of one awareness
-# message: together they bound what a room remembers per client.
+# The awareness ids one socket may introduce (y-websocket uses one per document) and the size
+# of one awareness message: together they bound what a room remembers per client.
 MAX_AWARENESS_IDS = 4
 MAX_AWARENESS_BYTES = 64 * 1024
+# Clocks of removed awareness ids are kept (a stale copy of a removed state must not bring it
+# back) until there are this many.
+MAX_AWARENESS_CLOCKS = 4096
 CLOSE_GRACE_SECONDS = 2.0
 
 
@@ -122,7 +129,7 @@ class LiveClient:
     connected_at: float = field(default_factory=time.monotonic)
     last_received: float = field(default_factory=time.monotonic)
     last_sent: float = field(default_factory=time.monotonic)
-    awareness: dict[int, int] = field(default_factory=dict)  # awareness id -> last clock
+    awareness_ids: set[int] = field(default_factory=set)  # the states this socket introduced
     updates_applied: int = 0
     bytes_applied: int = 0
     close_code: int | None = None
@@ -175,7 +182,9 @@ class Room:
         self.flow_id = flow_id
         self.document = document
         self.clients: dict[LiveClient, None] = {}  # insertion-ordered set
-        self.awareness: dict[int, yp.AwarenessEntry] = {}
+        self.awareness: dict[int, yp.AwarenessEntry] = {}  # the live states, by id
+        self.awareness_clocks: dict[int, int] = {}  # the last clock of every id seen
+        self._awareness_owner: dict[int, LiveClient] = {}
         self.emptied_at: float | None = time.monotonic()
 
     def broadcast(self, frame: bytes, *, sender: LiveClient | None = None) -> None:
@@ -207,11 +216,18 @@ class Room:
         self.clients.pop(client, None)
         if not self.clients:
             self.emptied_at = time.monotonic()
-        gone = [yp.AwarenessEntry(client_id, clock + 1, "null")
-                for client_id, clock in client.awareness.items()
-                if client_id in self.awareness]
-        for entry in gone:
-            del self.awareness[entry.client_id]
+        gone: list[yp.AwarenessEntry] = []
+        for awareness_id in client.awareness_ids:
+            if self._awareness_owner.get(awareness_id) is not client:
+                continue
+            del self._awareness_owner[awareness_id]
+            self.awareness.pop(awareness_id, None)
+            clock = self.awareness_clocks[awareness_id] + 1
+            self.awareness_clocks[awareness_id] = clock
+            gone.append(yp.AwarenessEntry(awareness_id, clock, "null"))
+        if len(self.awareness_clocks) > MAX_AWARENESS_CLOCKS:
+            self.awareness_clocks = {i: c for i, c in self.awareness_clocks.items()
+                                     if i in self.awareness}
         if gone and self.clients:
             self.broadcast(binary_frame(yp.awareness_message(gone)))
 
@@ -227,7 +243,7 @@ class Room:
         if message.kind == yp.MESSAGE_SYNC:
             return self._sync(client, message, data)
         if message.kind == yp.MESSAGE_AWARENESS:
-            self._awareness(client, message.payload, data)
+            self._awareness(client, message.payload)
         elif message.kind == yp.MESSAGE_QUERY_AWARENESS:
             client.send(binary_frame(yp.awareness_message(list(self.awareness.values()))))
         elif message.kind == yp.MESSAGE_AUTH:
@@ -267,7 +283,7 @@ class Room:
         self.broadcast(binary_frame(relayed), sender=client)
         return True
 
-    def _awareness(self, client: LiveClient, payload: bytes, data: bytes) -> None:
+    def _awareness(self, client: LiveClient, payload: bytes) -> None:
         if len(payload) > MAX_AWARENESS_BYTES:
             raise LiveClose(CloseCode.TOO_BIG,
                             f"an awareness update over {MAX_AWARENESS_BYTES} bytes")
@@ -276,21 +292,31 @@ class Room:
         except yp.ProtocolError as exc:
             raise LiveClose(CloseCode.INVALID_MESSAGE, f"not an awareness update: {exc}"
                             ) from None
+        counted: list[yp.AwarenessEntry] = []
         for entry in entries:
-            known = self.awareness.get(entry.client_id)
-            if known is not None and known.clock > entry.clock:
-                continue  # older than what the room has: y-protocols ignores it too
+            awareness_id = entry.client_id
+            known = self.awareness_clocks.get(awareness_id)
+            live = awareness_id in self.awareness
+            if known is not None and not (known < entry.clock or (
+                    known == entry.clock and entry.removed and live)):
+                continue  # what the room has already, or older (y-protocols' rule)
             if entry.removed:
-                self.awareness.pop(entry.client_id, None)
-                client.awareness.pop(entry.client_id, None)
-                continue
-            if entry.client_id not in client.awareness \
-                    and len(client.awareness) >= MAX_AWARENESS_IDS:
-                raise LiveClose(CloseCode.POLICY,
-                                f"more than {MAX_AWARENESS_IDS} awareness ids on one socket")
-            self.awareness[entry.client_id] = entry
-            client.awareness[entry.client_id] = entry.clock
-        self.broadcast(binary_frame(data), sender=client)
+                self.awareness.pop(awareness_id, None)
+                owner = self._awareness_owner.pop(awareness_id, None)
+                if owner is not None:
+                    owner.awareness_ids.discard(awareness_id)
+            else:
+                if not live:
+                    if len(client.awareness_ids) >= MAX_AWARENESS_IDS:
+                        raise LiveClose(CloseCode.POLICY, f"more than {MAX_AWARENESS_IDS} "
+                                                          "awareness ids on one socket")
+                    client.awareness_ids.add(awareness_id)
+                    self._awareness_owner[awareness_id] = client
+                self.awareness[awareness_id] = entry
+            self.awareness_clocks[awareness_id] = entry.clock
+            counted.append(entry)
+        if counted:
+            self.broadcast(binary_frame(yp.awareness_message(counted)), sender=client)
 
 
 async def wait_closed(clients: list[LiveClient]) -> None:

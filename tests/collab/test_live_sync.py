@@ -144,10 +144,20 @@ async def test_awareness_is_remembered_relayed_and_removed(appliance: Appliance)
     await a.socket.send_bytes(yp.awareness_message([yp.AwarenessEntry(7, 2, '{"x":1}')]))
     assert yp.parse_awareness((await b.binary()).payload) == [
         yp.AwarenessEntry(7, 2, '{"x":1}')]
+    # y-websocket clients send back the states they learn, unchanged: that counts for
+    # nothing (not relayed, and the state stays a's).
+    await b.socket.send_bytes(yp.awareness_message([yp.AwarenessEntry(7, 2, '{"x":1}')]))
+    await a.silent()
     await a.close()
     # y-websocket's own server does the same: the leaver's states, removed (clock + 1)
     gone = await b.binary()
     assert yp.parse_awareness(gone.payload) == [yp.AwarenessEntry(7, 3, "null")]
+    # A stale copy of a removed state does not bring it back.
+    await b.socket.send_bytes(yp.awareness_message([yp.AwarenessEntry(7, 2, '{"x":1}')]))
+    c = await PyClient.connect(app, flow_id, token)
+    await _joined(c)
+    await c.socket.send_bytes(b"\x03")
+    assert yp.parse_awareness((await c.binary()).payload) == []
     await b.socket.send_bytes(yp.awareness_message(
         [yp.AwarenessEntry(i, 1, "{}") for i in range(5)]))
     assert await b.closed() == (1008, "more than 4 awareness ids on one socket")
@@ -357,7 +367,9 @@ async def test_shutdown_closes_every_socket_with_1001(appliance: Appliance) -> N
     await appliance.client.app[LIVE_SYNC].shutdown()
     for client in clients:
         assert await client.closed() == (1001, "the server is shutting down")
-    assert _rows(appliance, flow_id) == 1
+    assert _rows(appliance, flow_id) == 0  # stored, and compacted into the snapshot
+    [row] = appliance.sql("SELECT snapshot FROM live_docs WHERE flow_id = ?", flow_id)
+    assert text_of(bytes(row["snapshot"])) == "a"
     late = await PyClient.connect(appliance, flow_id, token)
     assert await late.closed() == (1001, "the server is shutting down")
 

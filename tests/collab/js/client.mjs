@@ -15,8 +15,9 @@
 // Commands (`name` picks the client):
 //   {cmd: "connect", name, url, token, auth: "params"|"protocol"|"header"|"none", origin?,
 //    clientId?, presenceFrames?, reconnect?: false}
-//   {cmd: "edit", name, count, prefix, delayMs?}   count separate transactions, each setting
-//        map key `${prefix}-${i}` and inserting into the text
+//   {cmd: "edit", name, count, prefix, delayMs?, size?}   count separate transactions, each
+//        setting map key `${prefix}-${i}` (to i, or to a string of `size` characters) and
+//        inserting into the text
 //   {cmd: "barrier", name}   a sync step 1 on the socket; `barrier` once its step 2 is back
 //        (the box handles one socket's messages in order: everything sent before is applied)
 //   {cmd: "waitFor", name, mapSize, timeoutMs}
@@ -131,10 +132,10 @@ class Client {
     this.checked += 1
   }
 
-  async edit (count, prefix, delayMs) {
+  async edit (count, prefix, delayMs, size) {
     for (let i = 0; i < count; i++) {
       this.doc.transact(() => {
-        this.map.set(`${prefix}-${i}`, i)
+        this.map.set(`${prefix}-${i}`, size ? String(i).padEnd(size, 'x') : i)
         this.text.insert(Math.floor(Math.random() * (this.text.length + 1)), prefix[0])
       })
       if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs))
@@ -177,7 +178,7 @@ rl.on('line', async (line) => {
       clients.set(command.name, new Client(command))
       break
     case 'edit':
-      await client.edit(command.count, command.prefix, command.delayMs || 0)
+      await client.edit(command.count, command.prefix, command.delayMs || 0, command.size || 0)
       emit({ event: 'edited', name: client.name })
       break
     case 'barrier':
