@@ -216,6 +216,30 @@ async def test_limits_messages_clients_and_idle(make_appliance: AppFactory) -> N
     assert (code, reason) == (4408, "idle: nothing received for 1.5 s")
 
 
+async def test_a_document_at_its_size_limit_refuses_more(make_appliance: AppFactory) -> None:
+    app = await make_appliance(SCAIFLOW_LIVE_MAX_DOCUMENT_BYTES=str(64 * 1024))
+    flow_id, token = await new_flow(app)
+    client = await PyClient.connect(app, flow_id, token)
+    await _joined(client)
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    values = doc.get("m", type=pycrdt.Map)
+    for index in range(4):
+        values[f"k{index}"] = "x" * 20_000
+    for update in updates[:3]:
+        await client.socket.send_bytes(yp.sync_update(update))
+    await client.socket.send_bytes(yp.sync_update(updates[3]))  # 80 KB: over 64 KiB
+    code, reason = await client.closed()
+    assert (code, reason) == (4413, "the live document has reached its 65536 bytes")
+    later = await PyClient.connect(app, flow_id, token)
+    await _joined(later)
+    await later.socket.send_bytes(yp.sync_step1(b"\x00"))
+    stored: pycrdt.Doc[Any] = pycrdt.Doc()
+    stored.apply_update((await later.binary()).payload)
+    assert sorted(stored.get("m", type=pycrdt.Map).keys()) == ["k0", "k1", "k2"]
+
+
 async def test_admission_token_flow_acl_and_origin(appliance: Appliance) -> None:
     app = appliance
     flow_id, token = await new_flow(app)
