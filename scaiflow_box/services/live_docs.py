@@ -57,12 +57,17 @@ class LiveDocument:
     # One batch at a time, in order: a compaction must see every row stored before it.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     users: int = 0  # rooms holding it open
+    row_bytes: int = 0  # bytes of `rows`
+    # Bytes stored and waiting to be (snapshot, rows, unflushed): what the size limit counts.
+    size: int = 0
 
-    @property
-    def size(self) -> int:
-        """Bytes stored and waiting to be: the figure the size limit applies to."""
-        return (self.snapshot_bytes + sum(len(data) for _, data in self.rows)
-                + sum(len(data) for data in self.unflushed))
+    def __post_init__(self) -> None:
+        self.recount()
+
+    def recount(self) -> None:
+        self.row_bytes = sum(len(data) for _, data in self.rows)
+        self.size = (self.snapshot_bytes + self.row_bytes
+                     + sum(len(data) for data in self.unflushed))
 
     def apply(self, update: bytes) -> None:
         """Integrate a client's update (InvalidUpdate, DocumentTooLarge); stored later."""
@@ -70,10 +75,11 @@ class LiveDocument:
             raise DocumentTooLarge(f"the live document has reached its {self.max_bytes} bytes")
         self.replica.apply(update)
         self.unflushed.append(update)
+        self.size += len(update)
 
     def compaction_due(self, batch: list[bytes]) -> bool:
         rows = len(self.rows) + len(batch)
-        row_bytes = sum(len(data) for _, data in self.rows) + sum(len(d) for d in batch)
+        row_bytes = self.row_bytes + sum(len(data) for data in batch)
         return rows >= COMPACT_ROWS or row_bytes > max(COMPACT_MIN_BYTES, self.snapshot_bytes)
 
 
@@ -163,6 +169,7 @@ class LiveDocuments:
                 else:
                     ids = await self.db.write(self._append_job(document, batch))
                     document.rows.extend(zip(ids, batch, strict=True))
+                    document.row_bytes += sum(len(data) for data in batch)
             except StoreClosed:
                 document.unflushed[:0] = batch
                 log.error("the database closed with %d live updates of %s not stored (the "
@@ -205,4 +212,5 @@ class LiveDocuments:
         ids = await self.db.write(run)
         document.snapshot_bytes = len(snapshot)
         document.rows = kept_rows + list(zip(ids, kept_batch, strict=True))
+        document.recount()
         self.compactions += 1

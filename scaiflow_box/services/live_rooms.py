@@ -188,13 +188,14 @@ class Room:
         self.emptied_at: float | None = time.monotonic()
 
     def broadcast(self, frame: bytes, *, sender: LiveClient | None = None) -> None:
-        for client in list(self.clients):
+        # `send` never changes `clients` (a client cut off leaves when its reader ends).
+        for client in self.clients:
             if client is not sender:
                 client.send(frame)
 
     def broadcast_text(self, text: bytes) -> None:
         frame = text_frame(text)
-        for client in list(self.clients):
+        for client in self.clients:
             if client.presence_frames:
                 client.send(frame)
 

@@ -127,10 +127,11 @@ class LiveSync:
             room, client = await self._admit(socket, principal, token, flow_id,
                                              client_id or _socket_client_id(), presence_frames)
         except LiveClose as exc:
-            self.counters.closed[exc.code] += 1
-            with contextlib.suppress(TimeoutError, ConnectionError):
-                async with asyncio.timeout(2.0):
-                    await socket.close(exc.code, exc.reason)
+            await self._refuse(socket, exc.code, exc.reason)
+            return
+        except Exception:  # the document could not be loaded, say: the socket is open
+            log.exception("admitting a live session on %s failed", flow_id)
+            await self._refuse(socket, CloseCode.INTERNAL_ERROR, "internal error")
             return
         try:
             await self._read(room, client)
@@ -139,6 +140,12 @@ class LiveSync:
             client.disconnect(CloseCode.INTERNAL_ERROR, "internal error")
         finally:
             await self._leave(room, client)
+
+    async def _refuse(self, socket: LiveSocket, code: int, reason: str) -> None:
+        self.counters.closed[code] += 1
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(2.0):
+                await socket.close(code, reason)
 
     async def _admit(self, socket: LiveSocket, principal: Principal, token: str | None,
                      flow_id: str, client_id: str, presence_frames: bool
