@@ -1,11 +1,14 @@
 """A flow's live-editing room: its connected clients, the document's replica, the awareness
 states, and what each y-websocket message does (SPEC §15).
 
-Sending never waits. A message for the room is encoded as a WebSocket frame once and written
-to each client's connection at once; what the connection cannot send yet waits in its
-transport's buffer, which is the client's send queue. A client whose queue holds more than
-`send_queue_bytes` is a slow consumer: it is disconnected, so one stalled reader never holds
-up the others and memory stays bounded (a queue holds at most that plus one message).
+Sending never waits. A message for the room is encoded as a WebSocket frame once and queued
+for each client; at the end of the event loop's iteration (`Outbox`) each client's queued
+frames go to its connection in one write, so a loop that fell behind catches up with one
+system call per client instead of one per frame. What the connection cannot send yet waits
+in its transport's buffer: that and the frames not yet written are the client's send queue.
+A client whose queue holds more than `send_queue_bytes` is a slow consumer: it is
+disconnected, so one stalled reader never holds up the others and memory stays bounded (a
+queue holds at most that plus one message).
 
 What a message from a client does:
 - sync step 1: the box answers with a step 2 from its replica (never relayed);
@@ -114,6 +117,26 @@ class LiveCounters:
     closed: Counter[int] = field(default_factory=Counter)  # by close code
 
 
+class Outbox:
+    """The clients with frames queued, written out once per event-loop iteration."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[LiveClient, None] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, client: LiveClient) -> None:
+        if not self._waiting:
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            self._loop.call_soon(self.flush)
+        self._waiting[client] = None
+
+    def flush(self) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for client in waiting:
+            client.flush()
+
+
 @dataclass(eq=False)
 class LiveClient:
     socket: LiveSocket
@@ -125,6 +148,7 @@ class LiveClient:
     presence_frames: bool
     viewer: Viewer
     counters: LiveCounters
+    outbox: Outbox
     send_queue_bytes: int
     connected_at: float = field(default_factory=time.monotonic)
     last_received: float = field(default_factory=time.monotonic)
@@ -134,6 +158,8 @@ class LiveClient:
     bytes_applied: int = 0
     close_code: int | None = None
     closer: asyncio.Task[None] | None = None
+    queued: list[bytes] = field(default_factory=list)  # frames not written yet
+    queued_bytes: int = 0
 
     @property
     def closing(self) -> bool:
@@ -143,16 +169,26 @@ class LiveClient:
         """Queue a frame for this client, or disconnect it when its queue is full."""
         if self.close_code is not None or self.socket.is_closing():
             return
-        if self.socket.buffered_bytes() > self.send_queue_bytes:
+        if self.queued_bytes + self.socket.buffered_bytes() > self.send_queue_bytes:
             self.counters.slow_consumers += 1
             self.disconnect(CloseCode.SLOW_CONSUMER,
                             "too slow: more than the send queue's limit waiting")
             self.socket.abort()  # it is not reading: a close frame would only queue behind
+            self.queued.clear()
             return
-        self.socket.write(frame)
+        if not self.queued:
+            self.outbox.add(self)
+        self.queued.append(frame)
+        self.queued_bytes += len(frame)
         self.counters.frames_out += 1
         self.counters.bytes_out += len(frame)
         self.last_sent = time.monotonic()
+
+    def flush(self) -> None:
+        """Write the queued frames in one go (the Outbox calls this)."""
+        queued, self.queued, self.queued_bytes = self.queued, [], 0
+        if queued and self.close_code is None and not self.socket.is_closing():
+            self.socket.write(queued[0] if len(queued) == 1 else b"".join(queued))
 
     def disconnect(self, code: int, reason: str) -> None:
         """Close with `code` in the background (at most CLOSE_GRACE_SECONDS, then drop)."""

@@ -44,6 +44,7 @@ from scaiflow_box.services.live_rooms import (
     LiveClose,
     LiveCounters,
     LiveSocket,
+    Outbox,
     Room,
     wait_closed,
 )
@@ -86,6 +87,7 @@ class LiveSync:
         self.tick_seconds = tick_seconds
         self.room_grace_seconds = room_grace_seconds
         self.counters = LiveCounters()
+        self.outbox = Outbox()
         self._rooms: dict[str, Room] = {}
         self._shutting_down = False
         self._db_changes = -1
@@ -161,7 +163,8 @@ class LiveSync:
                                    display_name=principal.display_name, client_id=client_id,
                                    can_edit=can_edit)
         client = LiveClient(socket, principal, token, flow_id, client_id, can_edit,
-                            presence_frames, viewer, self.counters, self.limits.send_queue_bytes)
+                            presence_frames, viewer, self.counters, self.outbox,
+                            self.limits.send_queue_bytes)
         welcome = orjson.dumps({
             "type": "welcome", "flow_id": flow_id, "client_id": client_id,
             "can_edit": can_edit, "max_message_bytes": self.limits.max_message_bytes,
