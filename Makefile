@@ -24,7 +24,13 @@ INTEROP_STAMP := $(INTEROP)/node_modules/.installed-stamp
 TS_CLIENT := tests/contract/ts
 TS_CLIENT_STAMP := $(TS_CLIENT)/node_modules/.installed-stamp
 
-.PHONY: run test contract lint bench clean init interop-deps ts-client-deps binary smoke
+# The real Yjs client the live-editing tests drive (tests/collab/js: yjs, y-websocket, ws;
+# npm, test-only), installed the same way.
+COLLAB := tests/collab/js
+COLLAB_STAMP := $(COLLAB)/node_modules/.installed-stamp
+
+.PHONY: run test contract lint bench clean init interop-deps ts-client-deps collab-deps binary \
+	smoke
 
 $(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +64,16 @@ $(TS_CLIENT_STAMP): $(TS_CLIENT)/package-lock.json
 
 ts-client-deps: $(TS_CLIENT_STAMP)
 
+$(COLLAB_STAMP): $(COLLAB)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(COLLAB) && npm ci --prefer-offline --no-audit --no-fund --loglevel=error && \
+		touch node_modules/.installed-stamp; \
+	else \
+		echo "npm not found: the live-editing tests with the real Yjs client will be skipped (apt-get install nodejs npm)"; \
+	fi
+
+collab-deps: $(COLLAB_STAMP)
+
 init: $(RUN_STAMP)
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) $(BIN)/scaiflow-box init
 
@@ -70,7 +86,7 @@ run: init
 	@echo ""
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) exec $(BIN)/scaiflow-box serve
 
-test: $(STAMP) $(INTEROP_STAMP) $(TS_CLIENT_STAMP)
+test: $(STAMP) $(INTEROP_STAMP) $(TS_CLIENT_STAMP) $(COLLAB_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 # The contract tests (tests/contract, also part of `make test`) with far more generated cases.
@@ -101,4 +117,4 @@ smoke: binary
 
 clean:
 	rm -rf $(VENV) $(BUILD_VENV) build dist .mypy_cache .ruff_cache $(INTEROP)/node_modules \
-		$(TS_CLIENT)/node_modules
+		$(TS_CLIENT)/node_modules $(COLLAB)/node_modules

@@ -215,6 +215,21 @@ expect 200 POST /api/v1/flows/compile -H 'Content-Type: application/json' \
 grep -q '"errors":\[\]' "$WORK/body" || fail "compile answered errors"
 pass "POST /api/v1/flows/compile"
 
+# Live editing: a raw WebSocket handshake (bash's /dev/tcp), then a sync step 1 in a masked
+# binary frame (zero mask key). The box answers it from its pycrdt replica, which the binary
+# loads only now: a frozen build missing pycrdt fails here.
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'GET /api/v1/flows/%s/sync?token=%s&presence_frames=false HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n' \
+    "$FLOW_A" "$TOKEN" >&3
+printf '\x82\x84\x00\x00\x00\x00\x00\x00\x01\x00' >&3
+timeout 2 cat <&3 >"$WORK/sync.bin" || true
+exec 3<&- 3>&-
+grep -q 'HTTP/1.1 101' "$WORK/sync.bin" || fail "/sync did not upgrade: $(head -c 200 "$WORK/sync.bin")"
+# the box's step 1 (82 04 00 00 01 00), then its answer: a step 2 with an empty document
+od -An -tx1 -v "$WORK/sync.bin" | tr -d ' \n' | grep -q '820400000100820500010200' \
+    || fail "/sync did not answer a sync step 1: $(od -An -tx1 "$WORK/sync.bin" | tail -3)"
+pass "GET /api/v1/flows/{id}/sync answers y-websocket's sync step 1 (pycrdt loads)"
+
 expect 200 GET /api/v1/openapi.json
 expect 200 GET /api/v1/docs/swagger-ui-bundle.js
 expect 200 GET /api/v1/docs/swagger-ui.css

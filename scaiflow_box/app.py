@@ -45,9 +45,11 @@ from scaiflow_box.keys import (
     JWKS,
     KEY_ROTATION,
     KEYRING,
+    LIVE_SYNC,
     LOG_RING,
     LOOKUPS,
     METRICS,
+    PRESENCE,
     PREVIEW,
     READINESS,
     RETENTION,
@@ -68,7 +70,10 @@ from scaiflow_box.services.event_stream import EventHub
 from scaiflow_box.services.flows import FlowService
 from scaiflow_box.services.identity import IdentityService
 from scaiflow_box.services.key_rotation import KeyRotationService
+from scaiflow_box.services.live_docs import LiveDocuments
+from scaiflow_box.services.live_sync import LiveLimits, LiveSync
 from scaiflow_box.services.lookups import LookupService
+from scaiflow_box.services.presence import PresenceBoard, PresenceService
 from scaiflow_box.services.preview import PreviewService
 from scaiflow_box.services.readiness import Readiness
 from scaiflow_box.services.retention import RetentionService
@@ -196,6 +201,32 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _live_editing(app: web.Application) -> AsyncIterator[None]:
+    """Presence and the live-editing relay (after identity: sessions re-check their tokens)."""
+    settings = app[SETTINGS]
+    board = PresenceBoard(expiry_seconds=settings.presence_expiry_seconds)
+    app[PRESENCE] = PresenceService(app[DB], board)
+    limits = LiveLimits(max_clients_per_flow=settings.live_max_clients_per_flow,
+                        max_message_bytes=settings.live_max_message_bytes,
+                        send_queue_bytes=settings.live_send_queue_bytes,
+                        idle_seconds=settings.live_idle_seconds,
+                        ping_seconds=settings.live_ping_seconds,
+                        max_document_bytes=settings.live_max_document_bytes)
+    documents = LiveDocuments(app[DB], max_bytes=limits.max_document_bytes)
+    live = LiveSync(app[DB], app[IDENTITY].authenticate, board, documents, limits)
+    app[LIVE_SYNC] = live
+    live.start()
+    yield
+    await live.close()
+
+
+async def _close_live_sockets(app: web.Application) -> None:
+    """on_shutdown: before the server waits for its handlers, every live-editing socket is
+    closed with 1001 and every live document stored."""
+    if LIVE_SYNC in app:
+        await app[LIVE_SYNC].shutdown()
+
+
 async def _resolve_principal(app: web.Application, token: str | None) -> Principal:
     return await app[IDENTITY].authenticate(token)
 
@@ -224,5 +255,6 @@ def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web
     app.on_response_prepare.append(add_response_headers)
     register_routes(app, all_routes() if routes is None else routes)
     app.cleanup_ctx.extend([_log_ring, _database, _upstream, _identity, _system, _scaigrid,
-                            _sign_in, _directory, _retention])
+                            _sign_in, _directory, _retention, _live_editing])
+    app.on_shutdown.append(_close_live_sockets)
     return app

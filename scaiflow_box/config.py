@@ -194,6 +194,33 @@ class Settings:
     webhook_dedupe_hours: int = setting(
         "SCAIFLOW_WEBHOOK_DEDUPE_HOURS", Integer(1, 8_760), "24",
         "how long a ScaiKey webhook event id is remembered to refuse a replay")
+    # -- live editing (docs/api.md, "Live editing") -----------------------------------------
+    live_max_clients_per_flow: int = setting(
+        "SCAIFLOW_LIVE_MAX_CLIENTS_PER_FLOW", Integer(1, 10_000), "100",
+        "live-editing sockets one flow may have at once; one more is closed with 4429")
+    live_max_message_bytes: int = setting(
+        "SCAIFLOW_LIVE_MAX_MESSAGE_BYTES", Integer(1024, 64 * 1024 * 1024), "8388608",
+        "the largest message (bytes; 8 MiB) a live-editing client may send; a larger one "
+        "closes its socket with 1009")
+    live_send_queue_bytes: int = setting(
+        "SCAIFLOW_LIVE_SEND_QUEUE_BYTES", Integer(64 * 1024, 256 * 1024 * 1024), "4194304",
+        "bytes (4 MiB) a live-editing client may have waiting to be sent to it; a client that "
+        "falls further behind is disconnected (slow consumer)")
+    live_max_document_bytes: int = setting(
+        "SCAIFLOW_LIVE_MAX_DOCUMENT_BYTES", Integer(64 * 1024, 1024 * 1024 * 1024), "67108864",
+        "the largest a flow's live document may grow (bytes, 64 MiB: stored snapshot and "
+        "updates); updates beyond it close the sender with 4413")
+    live_idle_seconds: float = setting(
+        "SCAIFLOW_LIVE_IDLE_SECONDS", Seconds(86_400), "600",
+        "a live-editing client that sends nothing for this long is closed with 4408 "
+        "(y-websocket renews its awareness every 15 s)")
+    live_ping_seconds: float = setting(
+        "SCAIFLOW_LIVE_PING_SECONDS", Seconds(3600), "30",
+        "WebSocket ping interval of live-editing sockets; a client that does not answer within "
+        "half of it is dropped")
+    presence_expiry_seconds: float = setting(
+        "SCAIFLOW_PRESENCE_EXPIRY_SECONDS", Seconds(3600), "30",
+        "a presence viewer disappears this long after its last heartbeat")
 
     @property
     def master_key_path(self) -> Path:

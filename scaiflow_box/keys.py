@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from scaiflow_box.services.flows import FlowService
     from scaiflow_box.services.identity import IdentityService
     from scaiflow_box.services.key_rotation import KeyRotationService
+    from scaiflow_box.services.live_sync import LiveSync
     from scaiflow_box.services.lookups import LookupService
+    from scaiflow_box.services.presence import PresenceService
     from scaiflow_box.services.preview import PreviewService
     from scaiflow_box.services.readiness import Readiness
     from scaiflow_box.services.retention import RetentionService
@@ -63,10 +65,13 @@ SYSTEM: web.AppKey[SystemService] = web.AppKey("system")
 
 DIRECTORY_SYNC: web.AppKey[DirectorySync] = web.AppKey("directory_sync")
 WEBHOOKS: web.AppKey[WebhookReceiver] = web.AppKey("webhooks")
+PRESENCE: web.AppKey[PresenceService] = web.AppKey("presence")
+LIVE_SYNC: web.AppKey[LiveSync] = web.AppKey("live_sync")
 
 
 __all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "DIRECTORY_SYNC",
            "EVENT_HUB", "FLOWS", "IDENTITY", "ISSUER", "JWKS", "KEYRING", "KEY_ROTATION",
-           "LOG_RING", "LOOKUPS", "METRICS", "PREVIEW", "PRINCIPAL", "READINESS", "REQUEST_ID",
-           "RETENTION", "ROUTES", "SETTINGS", "SIGN_IN", "SYSTEM", "UPSTREAM_SESSION",
+           "LIVE_SYNC", "LOG_RING", "LOOKUPS", "METRICS", "PRESENCE", "PREVIEW", "PRINCIPAL",
+           "READINESS", "REQUEST_ID", "RETENTION", "ROUTES", "SETTINGS", "SIGN_IN", "SYSTEM",
+           "UPSTREAM_SESSION",
            "WEBHOOKS"]

@@ -21,8 +21,9 @@ from scaiflow_box.http.call import Blob, Call, Reply, ok
 from scaiflow_box.http.errors import NOT_FOUND
 from scaiflow_box.http.metrics import CONTENT_TYPE, Exposition, write_upstream_failures
 from scaiflow_box.http.route import Response, Route
-from scaiflow_box.keys import JWKS, METRICS, RETENTION, SETTINGS
+from scaiflow_box.keys import JWKS, LIVE_SYNC, METRICS, RETENTION, SETTINGS
 from scaiflow_box.process_facts import file_size, resident_bytes, wal_path
+from scaiflow_box.services.live_sync import LiveSync
 
 TAG = "operations"
 
@@ -40,6 +41,34 @@ def client_allowed(peer: str | None, allowed: tuple[ipaddress.IPv4Network |
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return any(address in network for network in allowed)
+
+
+def write_live_editing(out: Exposition, live: LiveSync) -> None:
+    """Live-editing sockets (SPEC §15): what is open now, and what went through since start."""
+    stats = live.stats()
+    counters = live.counters
+    out.gauge("scaiflow_live_connections", "Open live-editing sockets",
+              [({}, stats["connections"])])
+    out.gauge("scaiflow_live_documents", "Flows whose live document is loaded",
+              [({}, stats["documents"])])
+    out.gauge("scaiflow_presence_viewers", "Viewers of flows (heartbeats and live sockets)",
+              [({}, stats["viewers"])])
+    for name, help_text, samples in (
+        ("scaiflow_live_connections_opened_total", "Live-editing sockets accepted",
+         [({}, counters.opened)]),
+        ("scaiflow_live_frames_total", "Live-editing messages received (in) and sent (out)",
+         [({"direction": "in"}, counters.frames_in), ({"direction": "out"}, counters.frames_out)]),
+        ("scaiflow_live_bytes_total", "Bytes of live-editing messages (in: payloads; out: "
+         "frames)", [({"direction": "in"}, counters.bytes_in),
+                     ({"direction": "out"}, counters.bytes_out)]),
+        ("scaiflow_live_slow_consumer_disconnects_total", "Live-editing clients cut off because "
+         "their send queue was full", [({}, counters.slow_consumers)]),
+        ("scaiflow_live_closes_total", "Live-editing sockets closed, by close code (docs/api.md)",
+         [({"code": str(code)}, count) for code, count in sorted(counters.closed.items())]),
+    ):
+        out.family(name, "counter", help_text)
+        for labels, value in samples:
+            out.sample(name, labels, value)
 
 
 async def metrics(call: Call[None, None]) -> Reply:
@@ -86,6 +115,7 @@ async def metrics(call: Call[None, None]) -> Reply:
                "SCAIFLOW_WEBHOOK_DEDUPE_HOURS)")
     for table, count in sorted(app[RETENTION].deleted.items()):
         out.sample("scaiflow_retention_deleted_rows_total", {"table": table}, count)
+    write_live_editing(out, app[LIVE_SYNC])
     return ok(Blob(out.render(), CONTENT_TYPE), headers={"Cache-Control": "no-store"})
 
 
@@ -99,6 +129,7 @@ ROUTES = [
           auth="public",
           description="Request counts and latency histograms by route template and status, "
                       "database and WAL size, the age of each issuer's JWKS, upstream "
-                      "failures and retention deletions. Served when `SCAIFLOW_METRICS` is on, "
+                      "failures, retention deletions and live-editing sockets, frames, bytes "
+                      "and slow-consumer disconnects. Served when `SCAIFLOW_METRICS` is on, "
                       "to clients in `SCAIFLOW_METRICS_ALLOW_FROM` (loopback by default)."),
 ]

@@ -15,9 +15,11 @@ from scaiflow_box.api import (
     directory,
     flows,
     keys,
+    live_sync,
     lookups,
     metrics,
     ops,
+    presence,
     preview,
     reference,
     scaicore,
@@ -27,8 +29,8 @@ from scaiflow_box.api import (
 )
 from scaiflow_box.http.route import Route
 
-ROUTERS = (ops, metrics, reference, auth, preview, deploy, flows, acls, admin, directory, keys,
-           system, tenants, lookups, scaicore, webhooks)
+ROUTERS = (ops, metrics, reference, auth, preview, deploy, flows, acls, presence, live_sync, admin,
+           directory, keys, system, tenants, lookups, scaicore, webhooks)
 
 
 def all_routes() -> list[Route]:

@@ -36,6 +36,7 @@ REF = "#/components/schemas/{model}"
 TAGS = {
     "flows": "Flows with full version history (SPEC §3)",
     "acls": "Per-flow access control lists (SPEC §4)",
+    "presence": "Who is viewing a flow, and live editing over y-websocket (SPEC §15)",
     "preview": "Validate, compile, import and test flows (SPEC §5, §6)",
     "deploy": "Deploy flows to ScaiGrid (SPEC §7)",
     "auth": "Sign-in configuration and the caller (SPEC §11)",

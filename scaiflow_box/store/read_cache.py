@@ -44,6 +44,9 @@ class CommitScopedCache:
         self._bytes = 0
         self._max_entries = max_entries
         self._max_bytes = max_bytes
+        # How many times a check found the database changed: long-lived holders of derived
+        # state (live-editing sockets re-checking access) compare it between their checks.
+        self.changes = 0
 
     def check(self) -> None:
         """Drop every entry if the database changed since the last check (once per request)."""
@@ -51,6 +54,7 @@ class CommitScopedCache:
         if local != self._local_seen:
             self.clear()
             self._local_seen = local
+            self.changes += 1
         now = self._clock()
         if now - self._checked_at >= self.external_check_interval:
             self._checked_at = now
@@ -58,6 +62,7 @@ class CommitScopedCache:
             if generation != self._generation:
                 self.clear()
                 self._generation = generation
+                self.changes += 1
 
     def clear(self) -> None:
         self._entries.clear()

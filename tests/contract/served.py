@@ -29,6 +29,7 @@ OPERATOR = "usr_operator"  # the bootstrap super_admin `init` creates
 BOB = "usr_bob"
 CAROL = "usr_carol"
 DAVE = "usr_dave"
+ERIN = "usr_erin"  # in the directory, never granted by populate(): the run's grants succeed
 TENANT = "tnt_local"
 
 
@@ -289,6 +290,8 @@ def populate(app: ServedAppliance) -> World:
     app.expect(200, "GET", "/api/v1/me", token=carol)
     dave, _ = app.mint(DAVE)
     app.expect(200, "GET", "/api/v1/me", token=dave)
+    erin, _ = app.mint(ERIN)
+    app.expect(200, "GET", "/api/v1/me", token=erin)
     acl = app.expect(201, "POST", f"/api/v1/flows/{flow['id']}/acls", token=manager,
                      json_body={"principal_type": "user", "principal_id": BOB, "level": "view"})
     assert app.expect(200, "GET", f"/api/v1/flows/{flow['id']}", token=bob)["version"] == "1.0.1"
