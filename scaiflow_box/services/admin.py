@@ -150,7 +150,7 @@ class AdminService:
             return {"id": row["id"], "tenant_id": row["tenant_id"], "owner_id": row["owner_id"],
                     "version": row["version"], "deleted_at": row["deleted_at"]}
 
-        return await self.db.write(run)
+        return await self.db.write(run, flows_changed=(flow_id,))
 
     async def mint_token(self, principal: Principal, *, tenant_id: str | None, sub: str,
                          scope: str, ttl_seconds: int, description: str) -> MintedToken:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
+# `summary` is the FlowSummary JSON SQLite keeps up to date (migration 008).
 SUMMARY_COLUMNS = (
     "id, name, description, owner_id, tenant_id, version, version_seq, meta_rev, created_at,"
-    " updated_at,"
-    " deleted_at"
+    " updated_at, deleted_at, CAST(summary AS BLOB) AS summary"
 )
 
 
@@ -118,22 +119,34 @@ def update_flow(
     )
 
 
-# The flows a non-admin user may view, built from the small side (their own flows, their
-# grants, their groups' grants) so the cost follows what they can see, not the tenant's size.
-_VISIBLE_CTE = (
-    "WITH visible (id) AS ("
-    " SELECT id FROM flows WHERE tenant_id = :tenant AND owner_id = :user"
-    " UNION SELECT flow_id FROM flow_acls WHERE tenant_id = :tenant"
-    " AND principal_type = 'user' AND principal_id = :user"
-    " UNION SELECT a.flow_id FROM memberships m JOIN groups g ON g.id = m.group_id"
-    " JOIN flow_acls a ON a.tenant_id = :tenant AND a.principal_type = 'group'"
-    " AND a.principal_id = m.group_id"
-    " WHERE m.user_id = :user AND m.tenant_id = :tenant AND m.deleted_at IS NULL"
-    " AND g.deleted_at IS NULL) "
+@dataclass(frozen=True)
+class SummaryPage:
+    """A page of stored FlowSummary JSON documents, newest first."""
+
+    items: list[bytes]
+    last_key: tuple[str, str] | None  # (created_at, id) of the last item when more follow
+    total: int
+
+
+# The flows granted to a user directly or through a live group membership (SPEC §2.3). Its
+# size is the number of grants, which an admin makes one by one; what a member owns is read
+# from the owner index instead. CROSS JOIN fixes the order SQLite reads the tables in: from
+# the user's grants and memberships outwards, never from all of the tenant's flows or ACLs
+# (`+m.tenant_id` keeps SQLite on the user's memberships, not the tenant's).
+_GRANTED = (
+    "SELECT flow_id FROM flow_acls WHERE tenant_id = :tenant AND principal_type = 'user'"
+    " AND principal_id = :user"
+    " UNION SELECT a.flow_id FROM memberships m CROSS JOIN groups g CROSS JOIN flow_acls a"
+    " WHERE m.user_id = :user AND +m.tenant_id = :tenant AND m.deleted_at IS NULL"
+    " AND g.id = m.group_id AND g.deleted_at IS NULL AND a.tenant_id = :tenant"
+    " AND a.principal_type = 'group' AND a.principal_id = m.group_id"
 )
+_GRANTED_FLOWS = f"({_GRANTED}) AS granted CROSS JOIN flows ON flows.id = granted.flow_id"
+_NEWEST_FIRST = " ORDER BY created_at DESC, id DESC"
+_PAGE_COLUMNS = "CAST(summary AS BLOB) AS s, created_at, id"
 
 
-def list_visible_flows(
+def list_summaries(
     conn: sqlite3.Connection,
     *,
     tenant_id: str,
@@ -142,34 +155,68 @@ def list_visible_flows(
     search: str | None,
     after: tuple[str, str] | None,
     limit: int,
-) -> tuple[list[sqlite3.Row], int]:
-    """Flows the user can view, newest first, plus the total matching (ignoring the cursor)."""
-    params: dict[str, Any] = {"tenant": tenant_id, "user": user_id, "limit": limit}
-    if can_see_all:
-        prefix, source = "", "flows f"
-    else:
-        prefix, source = _VISIBLE_CTE, "visible v JOIN flows f ON f.id = v.id"
-    where = "f.tenant_id = :tenant AND f.deleted_at IS NULL"
+) -> SummaryPage:
+    """The flows the user can view, newest first, as stored summary JSON, and how many there
+    are in all (ignoring the cursor).
+
+    Without `search` a page costs `limit` index entries for admins and owners, plus the
+    user's grants for members (the live-flow indexes serve both orders); `total` is a
+    maintained count plus, for members, a count over their grants. With `search` the
+    matching flows are found by a scan of the visible ones.
+    """
+    params: dict[str, Any] = {"tenant": tenant_id, "user": user_id, "limit": limit + 1}
+    filters = ""
     if search:
-        where += " AND instr(lower(f.name), :needle) > 0"
+        filters += " AND instr(lower(name), :needle) > 0"
         params["needle"] = search.lower()
-    if can_see_all and not search:
-        row = conn.execute("SELECT live FROM flow_counts WHERE tenant_id = ?",
-                           (tenant_id,)).fetchone()
-        total = int(row[0]) if row else 0
-    else:
-        total = int(conn.execute(f"{prefix}SELECT count(*) FROM {source} WHERE {where}",
-                                 params).fetchone()[0])
+    page_filters = filters
     if after is not None:
-        where += " AND (f.created_at, f.id) < (:after_at, :after_id)"
+        page_filters += " AND (created_at, id) < (:after_at, :after_id)"
         params["after_at"], params["after_id"] = after
-    columns = ", ".join(f"f.{c.strip()}" for c in SUMMARY_COLUMNS.split(","))
-    rows = conn.execute(
-        f"{prefix}SELECT {columns} FROM {source} WHERE {where}"
-        " ORDER BY f.created_at DESC, f.id DESC LIMIT :limit",
-        params,
-    ).fetchall()
-    return rows, total
+    live = "tenant_id = :tenant AND deleted_at IS NULL"
+    owned = f"{live} AND owner_id = :user"
+    granted = f"{live} AND owner_id != :user"
+    conn.execute("BEGIN")  # one snapshot for the page and its total
+    try:
+        if can_see_all:
+            rows = conn.execute(
+                f"SELECT {_PAGE_COLUMNS} FROM flows WHERE {live}{page_filters}"
+                f"{_NEWEST_FIRST} LIMIT :limit", params).fetchall()
+            if search:
+                total = _count(conn, f"{live}{filters}", params)
+            else:
+                row = conn.execute("SELECT live FROM flow_counts WHERE tenant_id = ?",
+                                   (tenant_id,)).fetchone()
+                total = int(row[0]) if row else 0
+        else:
+            # Each part is read newest first and cut at `limit`: the page is the newest
+            # `limit` of their union (a flow is either owned or granted, never both here).
+            rows = conn.execute(
+                f"SELECT * FROM (SELECT {_PAGE_COLUMNS} FROM flows WHERE {owned}{page_filters}"
+                f"{_NEWEST_FIRST} LIMIT :limit) UNION ALL"
+                f" SELECT * FROM (SELECT {_PAGE_COLUMNS} FROM {_GRANTED_FLOWS} WHERE {granted}"
+                f"{page_filters}{_NEWEST_FIRST} LIMIT :limit)"
+                f"{_NEWEST_FIRST} LIMIT :limit", params).fetchall()
+            if search:
+                total = _count(conn, f"{owned}{filters}", params)
+            else:
+                row = conn.execute(
+                    "SELECT live FROM flow_owner_counts WHERE tenant_id = ? AND owner_id = ?",
+                    (tenant_id, user_id)).fetchone()
+                total = int(row[0]) if row else 0
+            total += _count(conn, f"{granted}{filters}", params, source=_GRANTED_FLOWS)
+    finally:
+        conn.execute("COMMIT")
+    more = len(rows) > limit
+    page = rows[:limit]
+    return SummaryPage(items=[r[0] for r in page],
+                       last_key=(page[-1][1], page[-1][2]) if more else None, total=total)
+
+
+def _count(conn: sqlite3.Connection, where: str, params: dict[str, Any],
+           source: str = "flows") -> int:
+    return int(conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", params)
+               .fetchone()[0])
 
 
 def list_tenant_flows(
