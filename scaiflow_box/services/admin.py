@@ -71,8 +71,10 @@ class AdminService:
 
     async def list_users(self, principal: Principal, *, tenant_id: str | None,
                          search: str | None, include_deleted: bool,
-                         own_tenant_only: bool, group_id: str | None = None
+                         own_tenant_only: bool, group_id: str | None = None,
+                         after: tuple[str, str] | None = None, limit: int = 500
                          ) -> list[dict[str, Any]]:
+        """Up to `limit` users after the keyset `after` (tenant id, user id)."""
         if own_tenant_only:
             principal.require_tenant_admin()
             tenant_id = principal.tenant_id
@@ -80,7 +82,7 @@ class AdminService:
             principal.require_super_admin()
         rows = await self.db.read(lambda conn: user_rows.list_users(
             conn, tenant_id=tenant_id, search=search, include_deleted=include_deleted,
-            group_id=group_id))
+            group_id=group_id, after=after, limit=limit))
         return [user_dict(r) for r in rows]
 
     async def tenant_flows(self, principal: Principal, *, search: str | None,

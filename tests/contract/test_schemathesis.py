@@ -164,7 +164,7 @@ def write_config(world: World, directory: Path) -> Path:
     # data names the user or group it is about (SPEC §13; 400 invalid_event).
     semantic_400 = ["2xx", "3xx", "400", "401", "403", "404", "409", "412", "429"]
     for operation_id in ("list_flows", "list_versions", "list_deployments", "list_audit",
-                         "list_tenant_flows",
+                         "list_tenant_flows", "list_users", "list_tenant_users", "list_groups",
                          "import_yaml", "run_flow_tests", "set_scaigrid_credentials",
                          "set_tenant_scaigrid_credentials", "deploy_flow", "dev_deploy",
                          "receive_scaikey_webhook"):

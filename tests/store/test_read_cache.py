@@ -7,8 +7,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from scaiflow_box.store.db import Database
-from scaiflow_box.store.db import EXTERNAL_CHECK_INTERVAL
+from scaiflow_box.store.db import EXTERNAL_CHECK_INTERVAL, Database
 from tests.conftest import Appliance
 
 
