@@ -187,8 +187,8 @@ async def list_flows(call: Call[None, FlowListQuery]) -> Reply:
         after=(str(cursor[0]), str(cursor[1])) if cursor else None)
     # The items are the summaries SQLite stores (migration 008): joined, not re-serialized.
     next_cursor = call.next_cursor(*page.last_key) if page.last_key else None
-    body = b"".join((b'{"items":[', b",".join(page.items), b'],"total":', b"%d" % page.total,
-                     b',"next_cursor":', orjson.dumps(next_cursor), b"}"))
+    body = "".join(('{"items":[', page.items_json, '],"total":', str(page.total),
+                    ',"next_cursor":', orjson.dumps(next_cursor).decode(), "}")).encode()
     return ok(RawJson(body, FlowList))
 
 

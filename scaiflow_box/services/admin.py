@@ -152,7 +152,8 @@ class AdminService:
             return {"id": row["id"], "tenant_id": row["tenant_id"], "owner_id": row["owner_id"],
                     "version": row["version"], "deleted_at": row["deleted_at"]}
 
-        return await self.db.write(run, flows_changed=(flow_id,))
+        # The flow's tenant is only known inside the job: every cached read is dropped.
+        return await self.db.write(run)
 
     async def mint_token(self, principal: Principal, *, tenant_id: str | None, sub: str,
                          scope: str, ttl_seconds: int, description: str) -> MintedToken:

@@ -34,6 +34,7 @@ from scaiflow_box.store import flows as flow_rows
 from scaiflow_box.store.content_cache import VersionContentCache
 from scaiflow_box.store.db import Database
 from scaiflow_box.store.flows import SummaryPage
+from scaiflow_box.store.read_cache import MISSING, tenant_bucket
 from scaiflow_box.timestamps import now_iso
 
 FIRST_VERSION = "1.0.0"
@@ -189,9 +190,19 @@ class FlowService:
                            after: tuple[str, str] | None, limit: int) -> SummaryPage:
         """The flows the caller can view, newest first, as their stored summary JSON."""
         principal.require_view()
-        return await self.db.read(lambda conn: flow_rows.list_summaries(
+        # Kept until a flow of the tenant, or anything else, changes (store/read_cache.py).
+        cache = self.db.read_cache
+        bucket = tenant_bucket(principal.tenant_id)
+        key = ("list", principal.sub, principal.is_tenant_admin, search, after, limit)
+        page: SummaryPage = cache.peek(bucket, key)
+        if page is not MISSING:
+            return page
+        loaded_at = cache.drops
+        page = await self.db.read(lambda conn: flow_rows.list_summaries(
             conn, tenant_id=principal.tenant_id, user_id=principal.sub,
             can_see_all=principal.is_tenant_admin, search=search, after=after, limit=limit))
+        cache.keep(bucket, key, page, len(page.items_json), loaded_at)
+        return page
 
     def versions(self, principal: Principal, flow_id: str, *, before_seq: int | None,
                  limit: int) -> Page:
@@ -283,7 +294,7 @@ class FlowService:
                          request_id=request_id)
             return FlowDetail.of(_reload(conn, principal.tenant_id, flow_id), data)
 
-        return await self.db.write(run, flows_changed=(flow_id,))
+        return await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))
 
     async def update(self, principal: Principal, flow_id: str, *, name: str | None,
                      description: str | None, content: dict[str, Any] | None,
@@ -323,7 +334,7 @@ class FlowService:
                                      on_loop=False)
             return FlowDetail.of(row, data)
 
-        return await self.db.write(run, flows_changed=(flow_id,))
+        return await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))
 
     async def restore_version(self, principal: Principal, flow_id: str, version: str, *,
                               request_id: str | None) -> FlowDetail:
@@ -347,7 +358,7 @@ class FlowService:
                          request_id=request_id)
             return FlowDetail.of(_reload(conn, principal.tenant_id, flow_id), data)
 
-        return await self.db.write(run, flows_changed=(flow_id,))
+        return await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))
 
     async def delete(self, principal: Principal, flow_id: str, *,
                      if_match: tuple[str, ...] | None, request_id: str | None) -> None:
@@ -363,7 +374,7 @@ class FlowService:
                          action="flow.deleted", target_type="flow", target_id=flow_id,
                          details={"version": flow["version"]}, request_id=request_id)
 
-        await self.db.write(run, flows_changed=(flow_id,))
+        await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))
 
     async def restore(self, principal: Principal, flow_id: str, *,
                       request_id: str | None) -> FlowDetail:
@@ -392,4 +403,4 @@ class FlowService:
             return FlowDetail.of(row, self._content(conn, principal.tenant_id, flow_id,
                                                     row["version"], on_loop=False))
 
-        return await self.db.write(run, flows_changed=(flow_id,))
+        return await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))

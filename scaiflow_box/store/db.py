@@ -54,7 +54,7 @@ class _Job:
     fn: Callable[[sqlite3.Connection], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
-    flows_changed: tuple[str, ...] | None  # None: the job may change anything
+    flows_changed: tuple[tuple[str, str], ...] | None  # None: the job may change anything
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -122,12 +122,13 @@ class Database:
 
     # -- writes -----------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], T], *,
-                    flows_changed: Iterable[str] | None = None) -> T:
+                    flows_changed: Iterable[tuple[str, str]] | None = None) -> T:
         """Run `fn(conn)` in the writer's next transaction; return once it is committed.
 
-        `flows_changed`: the flow ids whose rows (flow, versions, ACLs) the job may change,
-        when that is all it changes besides rows nothing caches (audit, deployments): only
-        those flows' cached reads are dropped. None (the default): every cached read is."""
+        `flows_changed`: the (tenant id, flow id) whose rows (flow, versions, ACLs) the job
+        may change, when that is all it changes besides rows nothing caches (audit,
+        deployments): only those flows' cached reads, and their tenants' cached lists, are
+        dropped. None (the default): every cached read is."""
         if self._closed:
             raise StoreClosed("database is closed")
         loop = asyncio.get_running_loop()
@@ -309,9 +310,9 @@ class Database:
             dest.close()
 
 
-def _changed_flows(batch: list[_Job]) -> tuple[str, ...] | None:
+def _changed_flows(batch: list[_Job]) -> tuple[tuple[str, str], ...] | None:
     """What a committed batch may have changed: the union of its jobs' flows, or None."""
-    flows: list[str] = []
+    flows: list[tuple[str, str]] = []
     for job in batch:
         if job.flows_changed is None:
             return None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 # `summary` is the FlowSummary JSON SQLite keeps up to date (migration 008).
 SUMMARY_COLUMNS = (
@@ -119,11 +120,11 @@ def update_flow(
     )
 
 
-@dataclass(frozen=True)
-class SummaryPage:
-    """A page of stored FlowSummary JSON documents, newest first."""
+class SummaryPage(NamedTuple):
+    """A page of stored FlowSummary JSON documents, newest first. Strings and tuples only:
+    cached, it costs the garbage collector nothing."""
 
-    items: list[bytes]
+    items_json: str  # the FlowSummary documents joined by commas (a JSON array's inside)
     last_key: tuple[str, str] | None  # (created_at, id) of the last item when more follow
     total: int
 
@@ -143,7 +144,7 @@ _GRANTED = (
 )
 _GRANTED_FLOWS = f"({_GRANTED}) AS granted CROSS JOIN flows ON flows.id = granted.flow_id"
 _NEWEST_FIRST = " ORDER BY created_at DESC, id DESC"
-_PAGE_COLUMNS = "CAST(summary AS BLOB) AS s, created_at, id"
+_KEYED_COLUMNS = "summary, created_at, id"
 
 
 def list_summaries(
@@ -159,10 +160,10 @@ def list_summaries(
     """The flows the user can view, newest first, as stored summary JSON, and how many there
     are in all (ignoring the cursor).
 
-    Without `search` a page costs `limit` index entries for admins and owners, plus the
-    user's grants for members (the live-flow indexes serve both orders); `total` is a
-    maintained count plus, for members, a count over their grants. With `search` the
-    matching flows are found by a scan of the visible ones.
+    Without `search` a page reads `limit` entries of a live-flow index (the tenant's for
+    admins, the owner's for everyone else) and, for members, every flow granted to them (a
+    count of grants, not of the tenant); `total` is a maintained count plus those grants.
+    With `search` the visible flows are scanned for the name.
     """
     params: dict[str, Any] = {"tenant": tenant_id, "user": user_id, "limit": limit + 1}
     filters = ""
@@ -174,43 +175,45 @@ def list_summaries(
         page_filters += " AND (created_at, id) < (:after_at, :after_id)"
         params["after_at"], params["after_id"] = after
     live = "tenant_id = :tenant AND deleted_at IS NULL"
-    owned = f"{live} AND owner_id = :user"
-    granted = f"{live} AND owner_id != :user"
+    own = "" if can_see_all else " AND owner_id = :user"
+    granted: list[tuple[str, str, str]] = []
     conn.execute("BEGIN")  # one snapshot for the page and its total
     try:
-        if can_see_all:
-            rows = conn.execute(
-                f"SELECT {_PAGE_COLUMNS} FROM flows WHERE {live}{page_filters}"
-                f"{_NEWEST_FIRST} LIMIT :limit", params).fetchall()
-            if search:
-                total = _count(conn, f"{live}{filters}", params)
-            else:
-                row = conn.execute("SELECT live FROM flow_counts WHERE tenant_id = ?",
-                                   (tenant_id,)).fetchone()
-                total = int(row[0]) if row else 0
+        if not can_see_all:
+            # Flows granted to the user (never their own: those are read below), all of
+            # them: they count towards `total`, and the newest after the cursor join the page.
+            granted = conn.execute(
+                f"SELECT {_KEYED_COLUMNS} FROM {_GRANTED_FLOWS} WHERE {live}"
+                f" AND owner_id != :user{filters}", params).fetchall()
+        # Only the summaries unless grants are merged in: the page's last key is read back
+        # from its summary (fewer objects per row than fetching the key columns).
+        columns = _KEYED_COLUMNS if granted else "summary"
+        rows: list[tuple[str, ...]] = conn.execute(
+            f"SELECT {columns} FROM flows WHERE {live}{own}{page_filters}{_NEWEST_FIRST}"
+            " LIMIT :limit", params).fetchall()
+        if search:
+            total = _count(conn, f"{live}{own}{filters}", params)
+        elif can_see_all:
+            row = conn.execute("SELECT live FROM flow_counts WHERE tenant_id = ?",
+                               (tenant_id,)).fetchone()
+            total = int(row[0]) if row else 0
         else:
-            # Each part is read newest first and cut at `limit`: the page is the newest
-            # `limit` of their union (a flow is either owned or granted, never both here).
-            rows = conn.execute(
-                f"SELECT * FROM (SELECT {_PAGE_COLUMNS} FROM flows WHERE {owned}{page_filters}"
-                f"{_NEWEST_FIRST} LIMIT :limit) UNION ALL"
-                f" SELECT * FROM (SELECT {_PAGE_COLUMNS} FROM {_GRANTED_FLOWS} WHERE {granted}"
-                f"{page_filters}{_NEWEST_FIRST} LIMIT :limit)"
-                f"{_NEWEST_FIRST} LIMIT :limit", params).fetchall()
-            if search:
-                total = _count(conn, f"{owned}{filters}", params)
-            else:
-                row = conn.execute(
-                    "SELECT live FROM flow_owner_counts WHERE tenant_id = ? AND owner_id = ?",
-                    (tenant_id, user_id)).fetchone()
-                total = int(row[0]) if row else 0
-            total += _count(conn, f"{granted}{filters}", params, source=_GRANTED_FLOWS)
+            row = conn.execute(
+                "SELECT live FROM flow_owner_counts WHERE tenant_id = ? AND owner_id = ?",
+                (tenant_id, user_id)).fetchone()
+            total = int(row[0]) if row else 0
     finally:
         conn.execute("COMMIT")
-    more = len(rows) > limit
-    page = rows[:limit]
-    return SummaryPage(items=[r[0] for r in page],
-                       last_key=(page[-1][1], page[-1][2]) if more else None, total=total)
+    if granted:
+        total += len(granted)
+        newer = [r for r in granted if after is None or (r[1], r[2]) < after]
+        rows = sorted([*rows, *newer], key=lambda r: (r[1], r[2]), reverse=True)[:limit + 1]
+    page = [r[0] for r in rows[:limit]]
+    last_key = None
+    if len(rows) > limit:
+        last = orjson.loads(page[-1])
+        last_key = (last["created_at"], last["id"])
+    return SummaryPage(",".join(page), last_key, total)
 
 
 def _count(conn: sqlite3.Connection, where: str, params: dict[str, Any],

@@ -3,10 +3,12 @@
 Two regions:
 
 - **per flow**: values read from one flow's rows (its FlowDetail bytes, a caller's ACL level
-  on it), kept in one bucket per flow id. A write that declares the flows it changes
-  (`Database.write(..., flows_changed=...)`) drops only those buckets, so a trickle of saves
-  no longer empties the reads of every other flow. Buckets are evicted least recently used
-  first, by an estimate of the bytes they hold.
+  on it), kept in one bucket per flow id, and values read from a tenant's flows (list pages),
+  kept in one bucket per tenant. A write that declares the flows it changes
+  (`Database.write(..., flows_changed=...)`, as (tenant id, flow id) pairs) drops only those
+  flows' buckets and their tenants' list bucket, so a trickle of saves no longer empties the
+  reads of every other flow. Buckets are evicted least recently used first, by an estimate
+  of the bytes they hold.
 - **global**: everything else (the principal resolved for a token: user row, role, status,
   revocation). Dropped, with every flow bucket, by any write that does not declare its
   scope, and by commits of other processes.
@@ -30,6 +32,12 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+MISSING: Any = object()
+
+
+def tenant_bucket(tenant_id: str) -> str:
+    """The bucket of values read from many of a tenant's flows (list pages)."""
+    return f"tenant-lists:{tenant_id}"
 
 DEFAULT_MAX_ENTRIES = 20_000
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
@@ -50,31 +58,35 @@ class ReadCache:
         self._max_entries = max_entries
         self._max_bytes = max_bytes
         # Filled by the writer thread, drained by the event loop (deque ops are atomic).
-        self._changes: deque[tuple[str, ...] | None] = deque()
+        self._changes: deque[tuple[tuple[str, str], ...] | None] = deque()
+        self._drops = 0  # changes applied so far: a value loaded across one is not kept
 
     # -- the writer's side (any thread) ---------------------------------------------------
-    def changed(self, flow_ids: Iterable[str] | None) -> None:
-        """Committed: these flows changed (None: anything may have)."""
-        if flow_ids is None:
+    def changed(self, flows: Iterable[tuple[str, str]] | None) -> None:
+        """Committed: these (tenant id, flow id) changed (None: anything may have)."""
+        if flows is None:
             self._changes.append(None)
             return
-        flows = tuple(flow_ids)
-        if flows:
-            self._changes.append(flows)
+        changed = tuple(flows)
+        if changed:
+            self._changes.append(changed)
 
     # -- the event loop's side ------------------------------------------------------------
     def check(self) -> None:
         """Apply the changes committed since the last check (once per request)."""
         changes = self._changes
         while changes:
-            flow_ids = changes.popleft()
-            if flow_ids is None:
+            flows = changes.popleft()
+            self._drops += 1
+            if flows is None:
                 self.clear()
             else:
-                for flow_id in flow_ids:
+                for tenant_id, flow_id in flows:
                     self._drop_flow(flow_id)
+                    self._drop_flow(tenant_bucket(tenant_id))
 
     def clear(self) -> None:
+        self._drops += 1
         self._global.clear()
         self._flows.clear()
         self._flow_sizes.clear()
@@ -96,27 +108,47 @@ class ReadCache:
     def flow_value(self, flow_id: str, key: Hashable, load: Callable[[], T],
                    weigh: Callable[[T], int] | None = None) -> T:
         """A value read from `flow_id`'s rows, else `load()`; `weigh` estimates its bytes."""
-        bucket = self._flows.get(flow_id)
-        if bucket is not None:
-            self._flows.move_to_end(flow_id)
-            try:
-                value: T = bucket[key]
-                return value
-            except KeyError:
-                pass
-        value = load()
-        size = ENTRY_OVERHEAD_BYTES + (weigh(value) if weigh is not None else 0)
-        if size > self._max_bytes // 8:
+        found = self.peek(flow_id, key)
+        if found is not MISSING:
+            value: T = found
             return value
+        value = load()
+        self.keep(flow_id, key, value, weigh(value) if weigh is not None else 0)
+        return value
+
+    @property
+    def drops(self) -> int:
+        """Changes applied so far: pass it to `keep` for a value loaded across an await."""
+        return self._drops
+
+    def peek(self, bucket_id: str, key: Hashable) -> Any:
+        """The value kept in a bucket (a flow id, or `tenant_bucket()`), else MISSING."""
+        bucket = self._flows.get(bucket_id)
         if bucket is None:
-            bucket = self._flows[flow_id] = {}
-            self._flow_sizes[flow_id] = 0
+            return MISSING
+        self._flows.move_to_end(bucket_id)
+        return bucket.get(key, MISSING)
+
+    def keep(self, bucket_id: str, key: Hashable, value: Any, weight: int,
+             loaded_at: int | None = None) -> None:
+        """Keep a value of `weight` bytes, unless a change was applied since `loaded_at`
+        (the `drops` before an awaited load): it may predate that change."""
+        if loaded_at is not None and loaded_at != self._drops:
+            return
+        size = ENTRY_OVERHEAD_BYTES + weight
+        if size > self._max_bytes // 8:
+            return
+        bucket = self._flows.get(bucket_id)
+        if bucket is None:
+            bucket = self._flows[bucket_id] = {}
+            self._flow_sizes[bucket_id] = 0
+        old = bucket.get(key, MISSING)
         bucket[key] = value
-        self._flow_sizes[flow_id] += size
-        self._bytes += size
+        if old is MISSING:
+            self._flow_sizes[bucket_id] += size
+            self._bytes += size
         while self._bytes > self._max_bytes and self._flows:
             self._drop_flow(next(iter(self._flows)))
-        return value
 
     def _drop_flow(self, flow_id: str) -> None:
         if self._flows.pop(flow_id, None) is not None:

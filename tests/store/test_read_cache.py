@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scaiflow_box.store.db import EXTERNAL_CHECK_INTERVAL, Database
-from tests.conftest import Appliance
+from tests.conftest import Appliance, hello_content
 
 
 def _counting_loader(value: str) -> tuple[list[int], Callable[[], str]]:
@@ -37,7 +37,7 @@ async def test_global_entries_survive_until_a_write_that_may_change_them(tmp_pat
         assert len(loads) == 1
         # A write that names the flows it changes leaves global entries alone ...
         await db.write(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')"),
-                       flows_changed=("flow_x",))
+                       flows_changed=(("tnt_a", "flow_x"),))
         cache.check()
         assert cache.get_or_load("k", load) == "value" and len(loads) == 1
         # ... one that does not drops them before it is acknowledged.
@@ -74,7 +74,7 @@ async def test_a_flow_write_drops_only_that_flows_reads(tmp_path: Path) -> None:
         assert cache.flow_value("flow_b", "detail", load_b, weigh=len) == "b"
         cache.get_or_load("principal", lambda: "p")
         await db.write(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')"),
-                       flows_changed=("flow_a",))
+                       flows_changed=(("tnt_a", "flow_a"),))
         cache.check()
         assert cache.flow_value("flow_a", "detail", load_a, weigh=len) == "a"
         assert cache.flow_value("flow_b", "detail", load_b, weigh=len) == "b"
@@ -150,3 +150,45 @@ def test_version_content_cache_counts_overhead_and_evicts_lru() -> None:
         cache.put("flow", f"1.0.{i}", b"x" * 100)
     assert len(cache) == 8
     assert cache.get("flow", "1.0.0") is None and cache.get("flow", "1.0.9") == b"x" * 100
+
+
+async def test_a_flow_write_drops_its_tenants_lists_and_late_loads_are_not_kept(
+        tmp_path: Path) -> None:
+    from scaiflow_box.store.read_cache import MISSING, tenant_bucket
+
+    db = Database(tmp_path / "t.db")
+    try:
+        cache = db.read_cache
+        cache.keep(tenant_bucket("tnt_a"), "page", "a-page", 10)
+        cache.keep(tenant_bucket("tnt_b"), "page", "b-page", 10)
+        await db.write(lambda c: None, flows_changed=(("tnt_a", "flow_1"),))
+        cache.check()
+        assert cache.peek(tenant_bucket("tnt_a"), "page") is MISSING
+        assert cache.peek(tenant_bucket("tnt_b"), "page") == "b-page"
+        # A page loaded while a change was applied (an await in between) is not kept.
+        loaded_at = cache.drops
+        await db.write(lambda c: None, flows_changed=(("tnt_b", "flow_2"),))
+        cache.check()
+        cache.keep(tenant_bucket("tnt_b"), "page", "stale", 10, loaded_at)
+        assert cache.peek(tenant_bucket("tnt_b"), "page") is MISSING
+        cache.keep(tenant_bucket("tnt_b"), "page", "fresh", 10, cache.drops)
+        assert cache.peek(tenant_bucket("tnt_b"), "page") == "fresh"
+    finally:
+        db.close()
+
+
+async def test_a_cached_list_follows_a_rename(appliance: Appliance) -> None:
+    owner = await appliance.headers("usr_owner", "tnt_a")
+    resp = await appliance.client.post("/api/v1/flows", headers=owner, json={
+        "name": "Before", "content": hello_content("Before")})
+    flow_id = (await resp.json())["id"]
+    for _ in range(2):  # the second answer comes from the cache
+        body = await (await appliance.client.get("/api/v1/flows", headers=owner)).json()
+        assert [i["name"] for i in body["items"]] == ["Before"]
+    resp = await appliance.client.put(f"/api/v1/flows/{flow_id}", headers=owner,
+                                      json={"name": "After"})
+    assert resp.status == 200
+    body = await (await appliance.client.get("/api/v1/flows", headers=owner)).json()
+    assert [i["name"] for i in body["items"]] == ["After"]
+    [row] = appliance.sql("SELECT name FROM flows WHERE id = ?", flow_id)
+    assert row["name"] == "After"
