@@ -24,6 +24,7 @@ from scaiflow_box.gc_pause import gc_paused
 
 NODES = 500
 CONNECTIONS = 8
+MIN_SECONDS = 10
 
 
 @dataclass
@@ -70,7 +71,10 @@ def run_compiler(workdir: Path, settings: LoadSettings) -> CompilerRun:
     import_body.write_text(json.dumps({"yaml": manifest}))
     library_compile = _median_ms(lambda: compile_flow(content, "yaml"))
     library_import = _median_ms(lambda: _import_as_the_endpoint_does(manifest), repeat=5)
-    load = replace(settings, connections=CONNECTIONS)
+    # A request takes tens of milliseconds of CPU: runs shorter than 10 s count too few.
+    load = replace(settings, connections=CONNECTIONS,
+                   duration_s=max(settings.duration_s, MIN_SECONDS),
+                   warmup_s=max(settings.warmup_s, 2))
     data_dir = workdir / "compiler-data"
     init_data_dir(data_dir)
     token = mint_token(data_dir)

@@ -1,9 +1,9 @@
--- A trickle of saves spread over many flows: PUT new content to a random flow, then wait.
--- args: token, ids file, path prefix, body template file (one @@N@@ placeholder), delay ms.
--- Each connection sends one request at a time and waits `delay` ms after each answer, so
--- the rate is about connections / (delay + latency).
+-- A trickle of saves spread over many flows: PUT new content to a random flow, paced.
+-- args: token, ids file, path prefix, body template file (one @@N@@ placeholder),
+-- writes per second (for the whole run: the connections take turns at the next slot).
 local ids = {}
-local prefix, body_prefix, body_suffix, pause
+local prefix, body_prefix, body_suffix, interval_ms
+local next_at = nil
 local n = 0
 ok, bad, started = 0, 0, nil -- read by done() through thread:get
 
@@ -20,7 +20,7 @@ function init(args)
   file:close()
   local at = assert(template:find("@@N@@", 1, true), "no @@N@@ in the body template")
   body_prefix, body_suffix = template:sub(1, at - 1), template:sub(at + 5)
-  pause = tonumber(args[5])
+  interval_ms = 1000 / tonumber(args[5])
   math.randomseed(104729 * tid)
   started = bench_now()
 end
@@ -31,8 +31,14 @@ function request()
                     body_prefix .. "t" .. tid .. "-" .. n .. body_suffix)
 end
 
+-- Called before each request of any connection: the next free slot of a fixed schedule, so
+-- the rate holds while answers take longer than the interval (up to the connections' count).
 function delay()
-  return pause
+  local now = bench_now() * 1000
+  if next_at == nil or next_at < now then next_at = now end
+  local wait = next_at - now
+  next_at = next_at + interval_ms
+  return math.floor(wait)
 end
 
 function response(status, headers, body)

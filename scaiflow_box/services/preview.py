@@ -37,9 +37,16 @@ def _import_paused(yaml_text: str) -> tuple[dict[str, Any], list[str]]:
         return import_manifest(yaml_text)
 
 
+# Imports at once: a 500-node manifest holds ~15 MB of parser objects while it loads, and
+# threads sharing one interpreter lock finish no sooner side by side (peak RSS with 8 at once:
+# 190 MB; docs/performance.md).
+IMPORTS_AT_ONCE = 2
+
+
 class PreviewService:
     def __init__(self, flows: FlowService) -> None:
         self.flows = flows
+        self._imports = asyncio.Semaphore(IMPORTS_AT_ONCE)
 
     async def validate(self, principal: Principal, content: Any) -> list[dict[str, Any]]:
         principal.require_view()
@@ -57,7 +64,8 @@ class PreviewService:
                           yaml_text: str) -> tuple[dict[str, Any], list[str]]:
         principal.require_view()
         try:
-            return await _off_loop(_import_paused, yaml_text)
+            async with self._imports:
+                return await _off_loop(_import_paused, yaml_text)
         except ImportFailed as exc:
             raise InvalidInput(
                 str(exc), code="import_failed",

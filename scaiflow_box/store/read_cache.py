@@ -40,7 +40,7 @@ def tenant_bucket(tenant_id: str) -> str:
     return f"tenant-lists:{tenant_id}"
 
 DEFAULT_MAX_ENTRIES = 20_000
-DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # A bucket's dict and node, a key tuple, the value tuple: counted on top of the value's bytes.
 ENTRY_OVERHEAD_BYTES = 400
 
