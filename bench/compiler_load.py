@@ -1,9 +1,15 @@
 """`POST /flows/compile` and `POST /flows/import` under load (issue 16).
 
-The server's CPU per request (8 connections, one core) is compared with what the compiler
-library itself takes for the same work, measured in this process: the difference is what
-the HTTP path adds (parsing the body, validating it, serializing the answer). The import runs
-first in a fresh server, so the peak RSS read after it is the import's.
+The server's CPU per request is compared with what the compiler library itself takes for the
+same work, measured in this process: the difference is what the HTTP path adds (parsing the
+body, validating it, serializing the answer). Two figures:
+
+- at 8 connections (wrk): the server's CPU over the run, from idle to idle, per completed
+  request. Requests still running when wrk stops are charged but not counted, so this is an
+  upper bound (by at most 8 requests' work over the run's count);
+- one request at a time (N requests after the server went idle): exact.
+
+The import runs first in a fresh server, so the peak RSS read after it is the import's.
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ from __future__ import annotations
 import json
 import statistics
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.compiler_bench import make_flow
-from bench.measure import LoadSettings, Measurement, measure
-from bench.processes import appliance, init_data_dir, mint_token
+from bench.measure import LoadSettings, Measurement, accounted
+from bench.processes import ServerProcess, appliance, init_data_dir, mint_token
+from bench.wrk import WrkResult, run_wrk
 from scaiflow_box.compiler.emit_yaml import compile_flow
 from scaiflow_box.compiler.importer import import_manifest
 from scaiflow_box.gc_pause import gc_paused
@@ -36,13 +44,15 @@ class CompilerRun:
     library_import_ms: float
     compile: Measurement
     import_: Measurement
+    compile_alone_ms: float  # server CPU per request, one request at a time
+    import_alone_ms: float
     idle_rss_kb: int
     import_peak_rss_kb: int  # VmHWM after the import runs (fresh server, nothing else ran)
     peak_rss_kb: int  # VmHWM after the compile runs too
 
     @property
     def compile_overhead(self) -> float:
-        """Server CPU per compile / the library's compile time."""
+        """Server CPU per compile at 8 connections / the library's compile time."""
         return self.compile.cpu_us_per_request / 1000 / self.library_compile_ms
 
 
@@ -58,6 +68,54 @@ def _median_ms(fn: Callable[[], object], repeat: int = 9) -> float:
 def _import_as_the_endpoint_does(text: str) -> object:
     with gc_paused():
         return import_manifest(text)
+
+
+def _settle(server: ServerProcess, timeout_s: float = 60.0) -> None:
+    """Wait until the server is idle (what earlier requests left running has finished)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        before = server.cpu_seconds()
+        time.sleep(0.3)
+        if server.cpu_seconds() - before < 0.02:
+            return
+
+
+def _post(url: str, token: str, body: bytes) -> None:
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"POST {url} answered {response.status}")
+
+
+def _alone_ms(server: ServerProcess, url: str, token: str, body: Path, count: int) -> float:
+    """Server CPU per request, `count` requests one at a time from an idle server."""
+    data = body.read_bytes()
+    _post(url, token, data)
+    _settle(server)
+    before = server.cpu_seconds()
+    for _ in range(count):
+        _post(url, token, data)
+    _settle(server)
+    return (server.cpu_seconds() - before) / count * 1000
+
+
+def _loaded(server: ServerProcess, url: str, args: list[str], load: LoadSettings
+            ) -> Measurement:
+    """One wrk run at `load.connections`, its CPU counted from idle to idle."""
+    run_wrk(url, "post", args, duration_s=load.warmup_s, connections=load.connections,
+            cpu=load.pins.load)
+    _settle(server)
+    def run_then_settle() -> WrkResult:
+        result = run_wrk(url, "post", args, duration_s=load.duration_s,
+                         connections=load.connections, cpu=load.pins.load)
+        _settle(server)
+        return result
+
+    result, server_cpu, background = accounted(server, run_then_settle)
+    return Measurement(wrk=result, rps=result.rps, completed=result.requests,
+                       server_cpu_s=server_cpu, background_cores=background)
 
 
 def run_compiler(workdir: Path, settings: LoadSettings) -> CompilerRun:
@@ -83,16 +141,18 @@ def run_compiler(workdir: Path, settings: LoadSettings) -> CompilerRun:
         server.start("/healthz")
         time.sleep(1.0)
         idle = server.memory_kb()["VmRSS"]
-        base = server.base_url
-        imported = measure(server, base + "/api/v1/flows/import", "post",
-                           [token, str(import_body)], load)
+        import_url = server.base_url + "/api/v1/flows/import"
+        compile_url = server.base_url + "/api/v1/flows/compile"
+        imported = _loaded(server, import_url, [token, str(import_body)], load)
         import_peak = server.memory_kb()["VmHWM"]
-        compiled = measure(server, base + "/api/v1/flows/compile", "post",
-                           [token, str(compile_body)], load)
+        compiled = _loaded(server, compile_url, [token, str(compile_body)], load)
         peak = server.memory_kb()["VmHWM"]
+        import_alone = _alone_ms(server, import_url, token, import_body, 10)
+        compile_alone = _alone_ms(server, compile_url, token, compile_body, 30)
     return CompilerRun(nodes=len(content["nodes"]),
                        compile_body_bytes=compile_body.stat().st_size,
                        import_body_bytes=import_body.stat().st_size,
                        library_compile_ms=library_compile, library_import_ms=library_import,
-                       compile=compiled, import_=imported, idle_rss_kb=idle,
+                       compile=compiled, import_=imported, compile_alone_ms=compile_alone,
+                       import_alone_ms=import_alone, idle_rss_kb=idle,
                        import_peak_rss_kb=import_peak, peak_rss_kb=peak)

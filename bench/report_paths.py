@@ -82,13 +82,16 @@ def compiler_budgets(run: CompilerRun) -> list[Budget]:
     import_ms = run.import_.cpu_us_per_request / 1000
     errors = run.compile.wrk.error_count + run.import_.wrk.error_count
     return [
-        Budget(f"POST /flows/compile, {run.nodes} nodes, {run.compile.wrk.requests:,} requests",
+        Budget(f"POST /flows/compile, {run.nodes} nodes, 8 connections",
                f"<= {COMPILE_OVERHEAD_MAX:.1f}x the library's CPU",
                f"{run.compile_overhead:.2f}x ({run.compile.cpu_us_per_request / 1000:.1f} ms vs"
-               f" {run.library_compile_ms:.1f} ms)",
+               f" {run.library_compile_ms:.1f} ms; one at a time {run.compile_alone_ms:.1f} ms,"
+               f" {run.compile.wrk.requests:,} requests)",
                run.compile_overhead <= COMPILE_OVERHEAD_MAX and errors == 0),
-        Budget(f"POST /flows/import, {run.nodes}-node manifest", f"< {IMPORT_CPU_MAX_MS:.0f} ms"
-               " CPU a request", f"{import_ms:.1f} ms (library {run.library_import_ms:.1f} ms)",
+        Budget(f"POST /flows/import, {run.nodes}-node manifest, 8 connections",
+               f"< {IMPORT_CPU_MAX_MS:.0f} ms CPU a request",
+               f"{import_ms:.1f} ms (one at a time {run.import_alone_ms:.1f} ms; library"
+               f" {run.library_import_ms:.1f} ms)",
                import_ms < IMPORT_CPU_MAX_MS and errors == 0),
         Budget("peak RSS after the imports", f"< {IMPORT_RSS_MAX_MB:.0f} MB",
                f"{_mb(run.import_peak_rss_kb):.1f} MB",
@@ -183,6 +186,8 @@ def compiler_json(run: CompilerRun) -> dict[str, Any]:
     return {"nodes": run.nodes, "library_compile_ms": round(run.library_compile_ms, 2),
             "library_import_ms": round(run.library_import_ms, 2),
             "compile_overhead": round(run.compile_overhead, 3),
+            "compile_alone_ms": round(run.compile_alone_ms, 2),
+            "import_alone_ms": round(run.import_alone_ms, 2),
             "import_peak_rss_mb": round(_mb(run.import_peak_rss_kb), 1),
             "peak_rss_mb": round(_mb(run.peak_rss_kb), 1),
             "compile": run.compile.as_dict(), "import": run.import_.as_dict()}
