@@ -278,8 +278,7 @@ class _Reader:
             if not line.startswith(dash):
                 if line == "":
                     raise NotOurDialect("blank line")
-                if line.startswith(" " * indent) and line[indent:indent + 1] != "-" or (
-                        line.startswith(" " * (indent + 1))):
+                if self.indent_of(line) >= indent:  # not an item, yet not less indented
                     raise NotOurDialect("indentation")
                 return result
 

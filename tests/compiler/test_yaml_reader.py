@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from scaiflow_box.compiler.emit_yaml import compile_flow
+from scaiflow_box.compiler.errors import ImportFailed
 from scaiflow_box.compiler.importer import import_manifest, load_yaml
 from scaiflow_box.compiler.yaml_reader import MAX_DEPTH, NotOurDialect, read_yaml
 from scaiflow_box.compiler.yaml_writer import dump_yaml
-from scaiflow_box.compiler.errors import ImportFailed
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "scaiflow_box" / "examples"
 
