@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scaiflow_box.store.migrations import apply_migrations
-from scaiflow_box.store.read_cache import ReadCache
+from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL, ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,6 @@ CHECKPOINT_EVERY_COMMITS = 500
 # large (a busy one checkpoints every CHECKPOINT_EVERY_COMMITS commits).
 CHECKPOINT_IDLE_SECONDS = 30.0
 READER_CACHE_KIB = 32 * 1024
-# How often the writer looks for commits made by other processes (the CLI): they drop the
-# read cache within this time (docs/decisions.md 16).
-EXTERNAL_CHECK_INTERVAL = 0.05
 
 
 class StoreClosed(RuntimeError):
@@ -157,8 +154,8 @@ class Database:
         while True:
             try:
                 first = self._queue.get(timeout=EXTERNAL_CHECK_INTERVAL)
-            except queue.Empty:
-                self._check_external(conn)
+            except queue.Empty:  # idle for a whole interval: look now
+                self._check_external(conn, force=True)
                 if (self._uncheckpointed and time.monotonic() - self._last_commit
                         >= self._checkpoint_idle_seconds):
                     self._idle_checkpoint(conn)
@@ -214,12 +211,14 @@ class Database:
             self._passive_checkpoint(conn)
             self._uncheckpointed = False
 
-    def _check_external(self, conn: sqlite3.Connection) -> None:
-        """At most every EXTERNAL_CHECK_INTERVAL: did another process commit? The writer's
-        own `data_version` moves only on other connections' commits, and nothing else in
-        this process writes."""
+    def _check_external(self, conn: sqlite3.Connection, *, force: bool = False) -> None:
+        """Did another process commit? Checked whenever the writer has been idle for an
+        interval, and after a batch when the last check is an interval old, so a commit of
+        the CLI reaches the cache within EXTERNAL_CHECK_INTERVAL. The writer's own
+        `data_version` moves only on other connections' commits, and nothing else in this
+        process writes."""
         now = time.monotonic()
-        if now - self._external_checked < EXTERNAL_CHECK_INTERVAL:
+        if not force and now - self._external_checked < EXTERNAL_CHECK_INTERVAL:
             return
         self._external_checked = now
         try:

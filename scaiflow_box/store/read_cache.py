@@ -39,6 +39,9 @@ def tenant_bucket(tenant_id: str) -> str:
     """The bucket of values read from many of a tenant's flows (list pages)."""
     return f"tenant-lists:{tenant_id}"
 
+# How often the writer looks for commits made by other processes (the CLI): they drop the
+# whole cache within this time (store/db.py polls; docs/decisions.md 63).
+EXTERNAL_CHECK_INTERVAL = 0.05
 DEFAULT_MAX_ENTRIES = 20_000
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # A bucket's dict and node, a key tuple, the value tuple: counted on top of the value's bytes.
