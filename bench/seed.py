@@ -123,3 +123,40 @@ def seed_database(db_path: Path, *, tenant_id: str, flows: int, versions_per_flo
     return SeedReport(flows=flows, versions=flows * versions_per_flow,
                       seconds=time.perf_counter() - started,
                       db_bytes=db_path.stat().st_size, flow_ids=flow_ids)
+
+
+@dataclass(frozen=True)
+class Grant:
+    flow_id: str
+    principal_type: str  # "user" or "group"
+    principal_id: str
+    level: str = "view"
+
+
+def seed_directory(db_path: Path, *, tenant_id: str, users: list[str],
+                   groups: dict[str, list[str]], grants: list[Grant]) -> None:
+    """Users, groups with their members and ACL grants, as sync and the ACL API write them
+    (store/users.py, store/acls.py). The server must not be running."""
+    now = iso(datetime(2025, 1, 1, tzinfo=UTC))
+    conn = sqlite3.connect(str(db_path), isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO users (id, tenant_id, email, display_name, status, source, created_at,"
+            " updated_at) VALUES (?, ?, ?, ?, 'ACTIVE', 'scaikey', ?, ?)"
+            " ON CONFLICT (id) DO NOTHING",
+            ((user, tenant_id, f"{user}@example.com", user, now, now) for user in users))
+        for group_id, members in groups.items():
+            conn.execute("INSERT INTO groups (id, tenant_id, name, created_at, updated_at)"
+                         " VALUES (?, ?, ?, ?, ?)", (group_id, tenant_id, group_id, now, now))
+            conn.executemany(
+                "INSERT INTO memberships (group_id, user_id, tenant_id, created_at)"
+                " VALUES (?, ?, ?, ?)", ((group_id, user, tenant_id, now) for user in members))
+        conn.executemany(
+            "INSERT INTO flow_acls (id, tenant_id, flow_id, principal_type, principal_id, level,"
+            " granted_by, granted_at) VALUES (?, ?, ?, ?, ?, ?, 'usr_operator', ?)",
+            ((new_id("acl"), tenant_id, g.flow_id, g.principal_type, g.principal_id, g.level,
+              now) for g in grants))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import json
 import logging
 import os
@@ -126,6 +127,11 @@ async def run_server(settings: Settings, stop: asyncio.Event) -> None:
         await runner.cleanup()  # the app started (DB, sessions): close it before giving up
         raise CannotListen(settings.api_host, settings.api_port, exc) from None
     log.info("%s", startup_line(settings))
+    # What start-up built (modules, routes, models, settings) lives as long as the process:
+    # moved out of the collector's generations, a full collection under load no longer walks
+    # it (list p99 101 -> 65 ms at 64 connections with this alone; docs/performance.md).
+    gc.collect()
+    gc.freeze()
     try:
         await stop.wait()
     finally:

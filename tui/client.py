@@ -62,6 +62,10 @@ DEPLOY_TIMEOUT = aiohttp.ClientTimeout(total=120, sock_connect=3)
 # A sync reads every page of every tenant (one ScaiKey call per group on the member walk)
 # before it writes: on a large directory that takes minutes, not seconds.
 SYNC_TIMEOUT = aiohttp.ClientTimeout(total=300, sock_connect=3)
+# The admin users and groups lists come a page at a time (at most 500 a page); the TUI reads
+# up to LIST_MOST of each and asks the operator to filter beyond that.
+PAGE_SIZE = 500
+LIST_MOST = 5000
 
 
 class AdminClientError(Exception):
@@ -232,14 +236,30 @@ class AdminClient:
 
     # -- users and roles ----------------------------------------------------------------
     async def list_users(self, *, tenant_id: str | None = None, group_id: str | None = None,
-                         search: str | None = None, include_deleted: bool = False
-                         ) -> list[User]:
-        """At most 500, by tenant then id; `group_id`: the group's live members only."""
+                         search: str | None = None, include_deleted: bool = False,
+                         most: int = LIST_MOST) -> list[User]:
+        """By tenant then id, following the appliance's cursors up to `most` users;
+        `group_id`: the group's live members only."""
         params = _filters(tenant_id=tenant_id, group_id=group_id, search=search,
                           include_deleted=include_deleted)
-        return await self._get("/api/v1/admin/users",
-                               lambda b: [User.from_json(u) for u in list_of(b, "users")],
-                               params=params)
+        return await self._paged("/api/v1/admin/users", "users", User.from_json, params, most)
+
+    async def _paged(self, path: str, key: str, parse: Callable[[Mapping[str, Any]], T],
+                     params: dict[str, str], most: int) -> list[T]:
+        """A keyset-paged admin list (`{key: [...], "next_cursor"}`), page after page, until
+        its end or `most` items."""
+        items: list[T] = []
+        cursor: str | None = None
+        while len(items) < most:
+            query = {**params, "limit": str(min(PAGE_SIZE, most - len(items)))}
+            if cursor:
+                query["cursor"] = cursor
+            _, body = await self._request("GET", path, params=query)
+            items += self._parsed(lambda b: [parse(x) for x in list_of(b, key)], body)
+            cursor = body.get("next_cursor") if isinstance(body, dict) else None
+            if not isinstance(cursor, str) or not cursor:
+                break
+        return items
 
     async def grant_role(self, user_id: str, role: str) -> None:
         await self._request("POST", f"/api/v1/admin/users/{quote(user_id, safe='')}/role",
@@ -250,12 +270,11 @@ class AdminClient:
 
     # -- the directory mirror: groups, sync, webhook activity ---------------------------
     async def list_groups(self, *, tenant_id: str | None = None, search: str | None = None,
-                          include_deleted: bool = False) -> list[Group]:
-        """At most 500, by tenant then name."""
+                          include_deleted: bool = False, most: int = LIST_MOST) -> list[Group]:
+        """By tenant then name, following the appliance's cursors up to `most` groups."""
         params = _filters(tenant_id=tenant_id, search=search, include_deleted=include_deleted)
-        return await self._get("/api/v1/admin/groups",
-                               lambda b: [Group.from_json(g) for g in list_of(b, "groups")],
-                               params=params)
+        return await self._paged("/api/v1/admin/groups", "groups", Group.from_json, params,
+                                 most)
 
     async def sync_directory(self) -> SyncResult:
         """Sync now. ScaiKey unreadable: ApiError 502 `scaikey_sync_failed` (nothing changed);

@@ -38,7 +38,7 @@ from scaiflow_box.api.fields import (
     Version,
 )
 from scaiflow_box.api.tenants import ScaiGridCredentialsIn
-from scaiflow_box.http.call import NO_CONTENT, Call, Reply, created, ok
+from scaiflow_box.http.call import NO_CONTENT, Call, RawJson, Reply, created, ok
 from scaiflow_box.http.errors import NOT_FOUND
 from scaiflow_box.http.route import QueryModel, RequestModel, Response, Route
 from scaiflow_box.keys import ADMIN, CREDENTIALS
@@ -72,6 +72,8 @@ class UsersQuery(QueryModel):
     group_id: str | None = Field(default=None, max_length=200,
                                  description="Only live members of this group")
     include_deleted: bool = False
+    limit: Limit = 100
+    cursor: Cursor = None
 
 
 class TenantUsersQuery(QueryModel):
@@ -79,6 +81,8 @@ class TenantUsersQuery(QueryModel):
     group_id: str | None = Field(default=None, max_length=200,
                                  description="Only live members of this group")
     include_deleted: bool = False
+    limit: Limit = 100
+    cursor: Cursor = None
 
 
 class TenantFlowsQuery(QueryModel):
@@ -119,6 +123,7 @@ class UserRecord(BaseModel):
 
 class UserList(BaseModel):
     users: list[UserRecord]
+    next_cursor: str | None = Field(description="The next page's `cursor`; null on the last")
 
 
 class TenantFlow(BaseModel):
@@ -233,20 +238,30 @@ async def delete_tenant_scaigrid_credentials(call: Call[None, None], tenant_id: 
     return NO_CONTENT
 
 
+async def _user_page(call: Call[None, UsersQuery] | Call[None, TenantUsersQuery], *,
+                     tenant_id: str | None, own_tenant_only: bool) -> Reply:
+    query = call.query
+    cursor = call.cursor(2)
+    rows = await call.app[ADMIN].list_users(
+        call.principal, tenant_id=tenant_id, search=query.search or None,
+        include_deleted=query.include_deleted, own_tenant_only=own_tenant_only,
+        group_id=query.group_id or None,
+        after=(str(cursor[0]), str(cursor[1])) if cursor else None, limit=query.limit + 1)
+    page = rows[:query.limit]
+    last = page[-1] if len(rows) > query.limit else None
+    # The rows are UserRecord's fields as stored: serialized once, no model per row.
+    return ok(RawJson(orjson.dumps({
+        "users": page,
+        "next_cursor": call.next_cursor(last["tenant_id"], last["id"]) if last else None,
+    }), UserList))
+
+
 async def list_users(call: Call[None, UsersQuery]) -> Reply:
-    users = await call.app[ADMIN].list_users(
-        call.principal, tenant_id=call.query.tenant_id or None,
-        search=call.query.search or None, include_deleted=call.query.include_deleted,
-        own_tenant_only=False, group_id=call.query.group_id or None)
-    return ok(UserList(users=[UserRecord(**u) for u in users]))
+    return await _user_page(call, tenant_id=call.query.tenant_id or None, own_tenant_only=False)
 
 
 async def list_tenant_users(call: Call[None, TenantUsersQuery]) -> Reply:
-    users = await call.app[ADMIN].list_users(
-        call.principal, tenant_id=None, search=call.query.search or None,
-        include_deleted=call.query.include_deleted, own_tenant_only=True,
-        group_id=call.query.group_id or None)
-    return ok(UserList(users=[UserRecord(**u) for u in users]))
+    return await _user_page(call, tenant_id=None, own_tenant_only=True)
 
 
 async def list_tenant_flows(call: Call[None, TenantFlowsQuery]) -> Reply:
@@ -330,7 +345,8 @@ ROUTES = [
           "Remove a tenant's ScaiGrid credentials", TAG, (Response(204, None, "Removed"),),
           errors=(FORBIDDEN,), needs="super_admin"),
     Route("GET", BASE + "/users", list_users, "All users (filters: tenant_id, search, "
-          "include_deleted)", TAG, (Response(200, UserList, "Users, by tenant then id"),),
+          "include_deleted), a page at a time", TAG,
+          (Response(200, UserList, "Users, by tenant then id; `next_cursor` pages on"),),
           errors=(FORBIDDEN,), needs="super_admin", query=UsersQuery),
     Route("POST", BASE + "/users/{user_id}/role", grant_role, "Grant an admin role (manual)",
           TAG, (NO_CACHE,), errors=(INVALID_ROLE, FORBIDDEN, LAST_SUPER_ADMIN),
@@ -340,7 +356,8 @@ ROUTES = [
           (NO_CACHE,), errors=(FORBIDDEN, LAST_SUPER_ADMIN),
           needs="super_admin, or tenant_admin in their tenant"),
     Route("GET", BASE + "/tenant/users", list_tenant_users, "Users of the caller's tenant",
-          TAG, (Response(200, UserList, "Users of the caller's tenant"),),
+          TAG, (Response(200, UserList, "Users of the caller's tenant, by id; `next_cursor` "
+                                   "pages on"),),
           errors=(FORBIDDEN,), needs="tenant_admin", query=TenantUsersQuery),
     Route("GET", BASE + "/tenant/flows", list_tenant_flows, "Every flow of the caller's "
           "tenant, with its owner and `deleted_at`", TAG,

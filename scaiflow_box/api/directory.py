@@ -11,7 +11,7 @@ from scaiflow_box.api.error_codes import (
     FORBIDDEN,
     SCAIKEY_SYNC_FAILED,
 )
-from scaiflow_box.api.fields import Timestamp
+from scaiflow_box.api.fields import Cursor, Limit, Timestamp
 from scaiflow_box.http.call import Call, Reply, ok
 from scaiflow_box.http.route import QueryModel, Response, Route
 from scaiflow_box.keys import DIRECTORY_SYNC, WEBHOOKS
@@ -77,6 +77,8 @@ class GroupsQuery(QueryModel):
     search: str | None = Field(default=None, max_length=200,
                                description="Substring of the id or name")
     include_deleted: bool = False
+    limit: Limit = 100
+    cursor: Cursor = None
 
 
 class GroupRecord(BaseModel):
@@ -92,6 +94,7 @@ class GroupRecord(BaseModel):
 
 class GroupList(BaseModel):
     groups: list[GroupRecord]
+    next_cursor: str | None = Field(description="The next page's `cursor`; null on the last")
 
 
 async def sync_directory(call: Call[None, None]) -> Reply:
@@ -107,10 +110,19 @@ async def sync_status(call: Call[None, None]) -> Reply:
 
 
 async def list_groups(call: Call[None, GroupsQuery]) -> Reply:
+    query = call.query
+    cursor = call.cursor(3)
     groups = await call.app[DIRECTORY_SYNC].list_groups(
-        call.principal, tenant_id=call.query.tenant_id or None,
-        search=call.query.search or None, include_deleted=call.query.include_deleted)
-    return ok(GroupList(groups=[GroupRecord.model_validate(g) for g in groups]))
+        call.principal, tenant_id=query.tenant_id or None, search=query.search or None,
+        include_deleted=query.include_deleted,
+        after=(str(cursor[0]), str(cursor[1]), str(cursor[2])) if cursor else None,
+        limit=query.limit + 1)
+    page = groups[:query.limit]
+    last = page[-1] if len(groups) > query.limit else None
+    return ok(GroupList(
+        groups=[GroupRecord.model_validate(g) for g in page],
+        next_cursor=call.next_cursor(last["tenant_id"], last["name"], last["id"]) if last
+        else None))
 
 
 ROUTES = [
@@ -124,6 +136,7 @@ ROUTES = [
           TAG, (Response(200, SyncStatus, "Kept across restarts (the last sync is stored)"),),
           errors=(FORBIDDEN,), needs="super_admin"),
     Route("GET", BASE + "/groups", list_groups, "Mirrored groups (filters: tenant_id, search, "
-          "include_deleted)", TAG, (Response(200, GroupList, "Groups by tenant, then name"),),
+          "include_deleted), a page at a time", TAG,
+          (Response(200, GroupList, "Groups by tenant, then name; `next_cursor` pages on"),),
           errors=(FORBIDDEN,), needs="super_admin", query=GroupsQuery),
 ]

@@ -71,6 +71,11 @@ def role_example() -> dict[str, Any]:
     return {"role": "tenant_admin"}
 
 
+def heartbeat_example() -> dict[str, Any]:
+    """One browser tab viewing a flow, sharing which node it has selected."""
+    return {"client_id": "tab-7f3c2a", "state": {"selected_node": "node_start"}}
+
+
 def owner_example() -> dict[str, Any]:
     return {"owner_id": "usr_bob"}
 

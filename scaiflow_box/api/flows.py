@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from scaiflow_box.api.error_codes import (
@@ -195,9 +196,11 @@ async def list_flows(call: Call[None, FlowListQuery]) -> Reply:
     page = await call.app[FLOWS].list_visible(
         call.principal, search=call.query.search or None, limit=call.query.limit,
         after=(str(cursor[0]), str(cursor[1])) if cursor else None)
-    return ok(FlowList(items=[FlowSummary(**item) for item in page.items],
-                       total=page.total or 0,
-                       next_cursor=call.next_cursor(*page.next_key) if page.next_key else None))
+    # The items are the summaries SQLite stores (migration 008): joined, not re-serialized.
+    next_cursor = call.next_cursor(*page.last_key) if page.last_key else None
+    body = "".join(('{"items":[', page.items_json, '],"total":', str(page.total),
+                    ',"next_cursor":', orjson.dumps(next_cursor).decode(), "}")).encode()
+    return ok(RawJson(body, FlowList))
 
 
 async def create_flow(call: Call[FlowCreate, None]) -> Reply:
@@ -281,7 +284,8 @@ DETAIL = Response(200, FlowDetail, "The flow with its content", headers=(ETAG,),
 
 ROUTES = [
     Route("GET", BASE, list_flows, "List the flows the caller can view", TAG,
-          (Response(200, FlowList, "Newest first; `total` counts every match"),),
+          (Response(200, FlowList, "Newest first; `total` counts every match (not only "
+                             "this page)"),),
           errors=(MISSING_PERMISSION,), needs="scaicore:view", query=FlowListQuery),
     Route("POST", BASE, create_flow, "Create a flow (the caller becomes its owner)", TAG,
           (Response(201, FlowDetail, "Created at version 1.0.0", headers=(ETAG,),

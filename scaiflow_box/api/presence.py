@@ -9,6 +9,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, Field
 
 from scaiflow_box.api.error_codes import FORBIDDEN, MISSING_PERMISSION
+from scaiflow_box.api.examples import heartbeat_example
 from scaiflow_box.api.fields import FlowId, Timestamp
 from scaiflow_box.http.call import NO_CONTENT, Call, Reply, ok
 from scaiflow_box.http.errors import ErrorCode
@@ -99,7 +100,7 @@ ROUTES = [
     Route("POST", PATH, heartbeat, "Heartbeat: I am viewing this flow", TAG,
           (Response(200, Viewers, "Everyone viewing the flow, the caller included"),),
           errors=(MISSING_PERMISSION, TOO_MANY_VIEWERS), needs="scaicore:view, view ACL",
-          body=Heartbeat,
+          body=Heartbeat, body_example=heartbeat_example,
           description="A viewer expires 30 s after its last heartbeat "
                       "(`SCAIFLOW_PRESENCE_EXPIRY_SECONDS`). Presence is in memory: a restart "
                       "forgets it."),

@@ -20,16 +20,32 @@ def flow_not_found() -> NotFound:
     return NotFound(FLOW_NOT_FOUND)
 
 
+def granted_level(conn: sqlite3.Connection, principal: Principal, flow_id: str) -> str | None:
+    """The highest level granted to the caller on the flow (directly or through a group),
+    or None. Implicit admins (owner, tenant and super admins) are the caller's to check."""
+    levels = acl_rows.levels_for_user(conn, principal.tenant_id, flow_id, principal.sub)
+    return max(levels, key=RANK.__getitem__) if levels else None
+
+
 def effective_level(
     conn: sqlite3.Connection, principal: Principal, flow: sqlite3.Row
 ) -> str | None:
     """The caller's level on the flow, or None when they may not even view it."""
     if principal.is_tenant_admin or flow["owner_id"] == principal.sub:
         return "admin"
-    levels = acl_rows.levels_for_user(conn, principal.tenant_id, flow["id"], principal.sub)
-    if not levels:
-        return None
-    return max(levels, key=RANK.__getitem__)
+    return granted_level(conn, principal, flow["id"])
+
+
+def require_level(level: str | None, needed: str) -> None:
+    """404 when the caller cannot even view the flow (no existence oracle), 403 when their
+    level is below `needed`."""
+    if level is None:
+        raise flow_not_found()
+    if RANK[level] < RANK[needed]:
+        raise Forbidden(
+            f"this action needs the `{needed}` level on the flow; you have `{level}`",
+            fix=f"Ask an admin of this flow to grant you `{needed}`.",
+        )
 
 
 def check_level(
@@ -40,12 +56,5 @@ def check_level(
     flow = flow_rows.get_flow(conn, principal.tenant_id, flow_id, include_deleted=include_deleted)
     if flow is None:
         raise flow_not_found()
-    level = effective_level(conn, principal, flow)
-    if level is None:
-        raise flow_not_found()
-    if RANK[level] < RANK[needed]:
-        raise Forbidden(
-            f"this action needs the `{needed}` level on the flow; you have `{level}`",
-            fix=f"Ask an admin of this flow to grant you `{needed}`.",
-        )
+    require_level(effective_level(conn, principal, flow), needed)
     return flow

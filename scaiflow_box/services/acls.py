@@ -99,7 +99,7 @@ class AclService:
                          request_id=request_id)
             return acl_dict(_stored_acl(conn, principal.tenant_id, flow_id, acl_id))
 
-        return await self.db.write(run)
+        return await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))
 
     async def change_level(self, principal: Principal, flow_id: str, acl_id: str, *,
                            level: str, if_match: tuple[str, ...] | None,
@@ -118,7 +118,7 @@ class AclService:
                          request_id=request_id)
             return acl_dict(_stored_acl(conn, principal.tenant_id, flow_id, acl_id))
 
-        return await self.db.write(run)
+        return await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))
 
     async def revoke(self, principal: Principal, flow_id: str, acl_id: str, *,
                      if_match: tuple[str, ...] | None, request_id: str | None) -> None:
@@ -136,4 +136,4 @@ class AclService:
                                   "level": before["level"]},
                          request_id=request_id)
 
-        await self.db.write(run)
+        await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))

@@ -73,8 +73,10 @@ class AdminService:
 
     async def list_users(self, principal: Principal, *, tenant_id: str | None,
                          search: str | None, include_deleted: bool,
-                         own_tenant_only: bool, group_id: str | None = None
+                         own_tenant_only: bool, group_id: str | None = None,
+                         after: tuple[str, str] | None = None, limit: int = 500
                          ) -> list[dict[str, Any]]:
+        """Up to `limit` users after the keyset `after` (tenant id, user id)."""
         if own_tenant_only:
             principal.require_tenant_admin()
             tenant_id = principal.tenant_id
@@ -82,7 +84,7 @@ class AdminService:
             principal.require_super_admin()
         rows = await self.db.read(lambda conn: user_rows.list_users(
             conn, tenant_id=tenant_id, search=search, include_deleted=include_deleted,
-            group_id=group_id))
+            group_id=group_id, after=after, limit=limit))
         return [user_dict(r) for r in rows]
 
     async def tenant_flows(self, principal: Principal, *, search: str | None,
@@ -153,6 +155,7 @@ class AdminService:
             return {"id": row["id"], "tenant_id": row["tenant_id"], "owner_id": row["owner_id"],
                     "version": row["version"], "deleted_at": row["deleted_at"]}
 
+        # The flow's tenant is only known inside the job: every cached read is dropped.
         return await self.db.write(run)
 
     async def mint_token(self, principal: Principal, *, tenant_id: str | None, sub: str,

@@ -223,4 +223,5 @@ class DeployService:
                 raise RuntimeError("deployment vanished inside its own transaction")
             return dict(row)
 
-        return await self.db.write(run)
+        # A deployment row and an audit row: nothing a cached read was made from.
+        return await self.db.write(run, flows_changed=())

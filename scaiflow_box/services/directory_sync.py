@@ -352,10 +352,14 @@ class DirectorySync:
                 "last": orjson.loads(raw) if raw is not None else None}
 
     async def list_groups(self, principal: Principal, *, tenant_id: str | None,
-                          search: str | None, include_deleted: bool) -> list[dict[str, Any]]:
+                          search: str | None, include_deleted: bool,
+                          after: tuple[str, str, str] | None = None, limit: int = 500
+                          ) -> list[dict[str, Any]]:
+        """Up to `limit` groups after the keyset `after` (tenant id, name, id)."""
         principal.require_super_admin()
         rows = await self.db.read(lambda conn: directory.list_groups(
-            conn, tenant_id=tenant_id, search=search, include_deleted=include_deleted))
+            conn, tenant_id=tenant_id, search=search, include_deleted=include_deleted,
+            after=after, limit=limit))
         selectors = set(self.settings.super_admin_groups)
         return [{**dict(row), "super_admin_group": row["id"] in selectors
                  or row["name"] in selectors} for row in rows]

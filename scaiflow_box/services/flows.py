@@ -12,8 +12,7 @@ import hashlib
 import re
 import sqlite3
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -21,7 +20,12 @@ from scaiflow_box.auth.principal import Principal
 from scaiflow_box.compiler.schema import structural_errors
 from scaiflow_box.errors import InvalidFields, NotFound
 from scaiflow_box.ids import new_id
-from scaiflow_box.services.access import check_level, flow_not_found
+from scaiflow_box.services.access import (
+    check_level,
+    flow_not_found,
+    granted_level,
+    require_level,
+)
 from scaiflow_box.services.flow_diff import diff_contents
 from scaiflow_box.services.preconditions import check_if_match, flow_etag
 from scaiflow_box.store import audit
@@ -29,6 +33,8 @@ from scaiflow_box.store import deployments as deployment_rows
 from scaiflow_box.store import flows as flow_rows
 from scaiflow_box.store.content_cache import VersionContentCache
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.flows import SummaryPage
+from scaiflow_box.store.read_cache import MISSING, tenant_bucket
 from scaiflow_box.timestamps import now_iso
 
 FIRST_VERSION = "1.0.0"
@@ -50,22 +56,10 @@ def version_not_found(version: str | None = None) -> NotFound:
     return NotFound("Version not found" if version is None else f"Version {version} not found")
 
 
-def summary_dict(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "description": row["description"],
-        "owner_id": row["owner_id"],
-        "tenant_id": row["tenant_id"],
-        "version": row["version"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-    }
-
-
 def detail_bytes(row: sqlite3.Row, content: bytes) -> bytes:
-    """FlowDetail = summary + content, spliced from the stored bytes (no re-serialization)."""
-    summary = orjson.dumps(summary_dict(row))
+    """FlowDetail = the stored summary + content, spliced from stored bytes (nothing is
+    re-serialized)."""
+    summary: bytes = row["summary"]
     return summary[:-1] + b',"content":' + content + b"}"
 
 
@@ -77,19 +71,17 @@ def _reload(conn: sqlite3.Connection, tenant_id: str, flow_id: str) -> sqlite3.R
     return row
 
 
-@dataclass(frozen=True)
-class FlowDetail:
-    row: sqlite3.Row
-    content: bytes
+class FlowDetail(NamedTuple):
+    """A flow as `GET /flows/{id}` answers it. Only strings and bytes: cached, it costs the
+    garbage collector nothing."""
 
-    @cached_property
-    def etag(self) -> str:
-        return flow_etag(self.row)
+    body: bytes  # the FlowDetail JSON
+    etag: str
+    owner_id: str
 
-    @cached_property
-    def body(self) -> bytes:
-        """Serialized once: a cached FlowDetail answers repeated GETs with the same bytes."""
-        return detail_bytes(self.row, self.content)
+    @classmethod
+    def of(cls, row: sqlite3.Row, content: bytes) -> FlowDetail:
+        return cls(detail_bytes(row, content), flow_etag(row), row["owner_id"])
 
 
 @dataclass(frozen=True)
@@ -155,17 +147,33 @@ class FlowService:
 
     # -- reads -----------------------------------------------------------------------
     def get(self, principal: Principal, flow_id: str) -> FlowDetail:
+        """The flow's answer, read once per change of the flow (store/read_cache.py), and the
+        caller's access to it, read once per change of the flow's ACLs."""
         principal.require_view()
+        tenant_id = principal.tenant_id
+        cache = self.db.read_cache
 
-        def run(conn: sqlite3.Connection) -> FlowDetail:
-            flow = check_level(conn, principal, flow_id, "view")
-            return FlowDetail(flow, self._content(conn, principal.tenant_id, flow_id,
-                                                  flow["version"]))
+        def load(conn: sqlite3.Connection) -> FlowDetail:
+            flow = flow_rows.get_flow(conn, tenant_id, flow_id)
+            if flow is None:  # not cached: a miss costs one primary-key read
+                raise flow_not_found()
+            cached = self.cache.get(flow_id, flow["version"])
+            if cached is not None:
+                return FlowDetail.of(flow, cached)
+            row = flow_rows.get_version(conn, tenant_id, flow_id, flow["version"])
+            if row is None:
+                raise version_not_found()
+            return FlowDetail.of(flow, bytes(row["content"]))
 
-        # The same caller reading the same flow, with no commit since: reuse the answer.
-        key = ("flow", principal.tenant_id, principal.sub, principal.admin_role, flow_id)
-        return self.db.inline_cache.get_or_load(key, lambda: self.db.read_inline(run),
-                                                weigh=lambda detail: 2 * len(detail.content))
+        detail = cache.flow_value(flow_id, ("detail", tenant_id),
+                                  lambda: self.db.read_inline(load),
+                                  weigh=lambda d: len(d.body))
+        if not (principal.is_tenant_admin or detail.owner_id == principal.sub):
+            level = cache.flow_value(flow_id, ("level", tenant_id, principal.sub),
+                                     lambda: self.db.read_inline(lambda conn: granted_level(
+                                         conn, principal, flow_id)))
+            require_level(level, "view")
+        return detail
 
     def content_for(self, principal: Principal, flow_id: str, version: str | None,
                     level: str) -> tuple[str, bytes]:
@@ -179,15 +187,22 @@ class FlowService:
         return self.db.read_inline(run)
 
     async def list_visible(self, principal: Principal, *, search: str | None,
-                           after: tuple[str, str] | None, limit: int) -> Page:
+                           after: tuple[str, str] | None, limit: int) -> SummaryPage:
+        """The flows the caller can view, newest first, as their stored summary JSON."""
         principal.require_view()
-        rows, total = await self.db.read(lambda conn: flow_rows.list_visible_flows(
+        # Kept until a flow of the tenant, or anything else, changes (store/read_cache.py).
+        cache = self.db.read_cache
+        bucket = tenant_bucket(principal.tenant_id)
+        key = ("list", principal.sub, principal.is_tenant_admin, search, after, limit)
+        page: SummaryPage = cache.peek(bucket, key)
+        if page is not MISSING:
+            return page
+        loaded_at = cache.drops
+        page = await self.db.read(lambda conn: flow_rows.list_summaries(
             conn, tenant_id=principal.tenant_id, user_id=principal.sub,
-            can_see_all=principal.is_tenant_admin, search=search, after=after, limit=limit + 1,
-        ))
-        page = rows[:limit]
-        next_key = (page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
-        return Page([summary_dict(r) for r in page], next_key, total)
+            can_see_all=principal.is_tenant_admin, search=search, after=after, limit=limit))
+        cache.keep(bucket, key, page, len(page.items_json), loaded_at)
+        return page
 
     def versions(self, principal: Principal, flow_id: str, *, before_seq: int | None,
                  limit: int) -> Page:
@@ -277,9 +292,9 @@ class FlowService:
                          action="flow.created", target_type="flow", target_id=flow_id,
                          details={"name": name, "version": FIRST_VERSION},
                          request_id=request_id)
-            return FlowDetail(_reload(conn, principal.tenant_id, flow_id), data)
+            return FlowDetail.of(_reload(conn, principal.tenant_id, flow_id), data)
 
-        return await self.db.write(run)
+        return await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))
 
     async def update(self, principal: Principal, flow_id: str, *, name: str | None,
                      description: str | None, content: dict[str, Any] | None,
@@ -317,9 +332,9 @@ class FlowService:
             if data is None:
                 data = self._content(conn, principal.tenant_id, flow_id, version,
                                      on_loop=False)
-            return FlowDetail(row, data)
+            return FlowDetail.of(row, data)
 
-        return await self.db.write(run)
+        return await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))
 
     async def restore_version(self, principal: Principal, flow_id: str, version: str, *,
                               request_id: str | None) -> FlowDetail:
@@ -341,9 +356,9 @@ class FlowService:
                          action="flow.version_restored", target_type="flow", target_id=flow_id,
                          details={"from_version": version, "version": new_version},
                          request_id=request_id)
-            return FlowDetail(_reload(conn, principal.tenant_id, flow_id), data)
+            return FlowDetail.of(_reload(conn, principal.tenant_id, flow_id), data)
 
-        return await self.db.write(run)
+        return await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))
 
     async def delete(self, principal: Principal, flow_id: str, *,
                      if_match: tuple[str, ...] | None, request_id: str | None) -> None:
@@ -359,7 +374,7 @@ class FlowService:
                          action="flow.deleted", target_type="flow", target_id=flow_id,
                          details={"version": flow["version"]}, request_id=request_id)
 
-        await self.db.write(run)
+        await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))
 
     async def restore(self, principal: Principal, flow_id: str, *,
                       request_id: str | None) -> FlowDetail:
@@ -385,7 +400,7 @@ class FlowService:
                              action="flow.restored", target_type="flow", target_id=flow_id,
                              details={"version": flow["version"]}, request_id=request_id)
             row = _reload(conn, principal.tenant_id, flow_id)
-            return FlowDetail(row, self._content(conn, principal.tenant_id, flow_id,
-                                                 row["version"], on_loop=False))
+            return FlowDetail.of(row, self._content(conn, principal.tenant_id, flow_id,
+                                                    row["version"], on_loop=False))
 
-        return await self.db.write(run)
+        return await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))

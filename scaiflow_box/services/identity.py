@@ -42,7 +42,7 @@ class IdentityService:
 
     async def authenticate(self, token: str | None) -> Principal:
         """The caller behind a bearer token (None: no token); NotAuthenticated otherwise."""
-        self.db.inline_cache.check()  # once per request: cached reads never predate a commit
+        self.db.read_cache.check()  # once per request: cached reads never predate a write
         if token is None:
             if self.settings.auth_disabled:
                 return _dev_principal()
@@ -53,10 +53,10 @@ class IdentityService:
     async def resolve(self, verified: VerifiedToken, token: str) -> Principal:
         """Join the token with the user row, creating the row on first sight (SPEC §20).
 
-        Revocation and user status are read from the database, then kept in the commit-scoped
-        cache until a commit (see store/read_cache.py for how soon other processes' commits
-        are seen)."""
-        principal = self.db.inline_cache.get_or_load(
+        Revocation and user status are read from the database, then kept in the read cache
+        until a write that may change them (see store/read_cache.py for how soon other
+        processes' commits are seen)."""
+        principal = self.db.read_cache.get_or_load(
             ("principal", token), lambda: self._principal_from_rows(verified, token))
         if principal is not None:
             return principal

@@ -167,7 +167,9 @@ class LiveDocuments:
                     await self._compact(document, batch)
                     compact = False
                 else:
-                    ids = await self.db.write(self._append_job(document, batch))
+                    # Live updates change no row a read caches: no cached read is dropped.
+                    ids = await self.db.write(self._append_job(document, batch),
+                                              flows_changed=())
                     document.rows.extend(zip(ids, batch, strict=True))
                     document.row_bytes += sum(len(data) for data in batch)
             except StoreClosed:
@@ -209,7 +211,7 @@ class LiveDocuments:
                               folded_ids=folded, through=through, now=now)
             return ids
 
-        ids = await self.db.write(run)
+        ids = await self.db.write(run, flows_changed=())
         document.snapshot_bytes = len(snapshot)
         document.rows = kept_rows + list(zip(ids, kept_batch, strict=True))
         document.recount()

@@ -235,7 +235,7 @@ class LiveSync:
             await self.db.write(lambda conn: audit.record(
                 conn, tenant_id=room.tenant_id, actor=client.principal.sub,
                 action="flow.live_edited", target_type="flow", target_id=room.flow_id,
-                details=details))
+                details=details), flows_changed=())
         except Exception:
             log.warning("could not audit the live edits of %s on %s", client.principal.sub,
                         room.flow_id, exc_info=True)
@@ -258,7 +258,7 @@ class LiveSync:
     async def tick(self) -> None:
         now = time.monotonic()
         self.board.expire()
-        cache = self.db.inline_cache
+        cache = self.db.read_cache
         cache.check()
         db_changed = cache.changes != self._db_changes
         self._db_changes = cache.changes

@@ -40,16 +40,21 @@ def find_acl(
 def levels_for_user(
     conn: sqlite3.Connection, tenant_id: str, flow_id: str, user_id: str
 ) -> list[str]:
-    """Every level granted to the user directly or through a live group membership."""
+    """Every level granted to the user directly or through a live group membership.
+
+    Read from the flow's unique (flow, principal) index and the user's memberships (CROSS
+    JOIN and `+m.tenant_id` fix that order), never from all of the tenant's ACLs."""
     return [
         row[0]
         for row in conn.execute(
-            "SELECT a.level FROM flow_acls a WHERE a.tenant_id = ? AND a.flow_id = ? AND ("
-            " (a.principal_type = 'user' AND a.principal_id = ?) OR (a.principal_type = 'group'"
-            " AND a.principal_id IN (SELECT m.group_id FROM memberships m JOIN groups g"
-            " ON g.id = m.group_id WHERE m.user_id = ? AND m.tenant_id = ?"
-            " AND m.deleted_at IS NULL AND g.deleted_at IS NULL)))",
-            (tenant_id, flow_id, user_id, user_id, tenant_id),
+            "SELECT level FROM flow_acls WHERE flow_id = ? AND principal_type = 'user'"
+            " AND principal_id = ? AND tenant_id = ?"
+            " UNION ALL SELECT a.level FROM memberships m CROSS JOIN groups g"
+            " CROSS JOIN flow_acls a WHERE m.user_id = ? AND +m.tenant_id = ?"
+            " AND m.deleted_at IS NULL AND g.id = m.group_id AND g.deleted_at IS NULL"
+            " AND a.flow_id = ? AND a.principal_type = 'group' AND a.principal_id = m.group_id"
+            " AND a.tenant_id = ?",
+            (flow_id, user_id, tenant_id, user_id, tenant_id, flow_id, tenant_id),
         )
     ]
 

@@ -26,7 +26,8 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from typing import Any, TypeVar
 
 from scaiflow_box.errors import StorageFull
 from scaiflow_box.store.migrations import apply_migrations
-from scaiflow_box.store.read_cache import CommitScopedCache
+from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL, ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class _Job:
     fn: Callable[[sqlite3.Connection], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    flows_changed: tuple[tuple[str, str], ...] | None  # None: the job may change anything
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -138,6 +140,9 @@ class Database:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
         self._commits = 0
+        self._data_version = self._writer_conn.execute("PRAGMA data_version").fetchone()[0]
+        self._external_checked = time.monotonic()
+        self._last_commit = 0.0
         self._sync_lock = threading.Lock()
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
@@ -146,19 +151,26 @@ class Database:
             max_workers=reader_threads, thread_name_prefix="sfb-reader"
         )
         self._inline_conn = _connect(path, readonly=True)
-        # Per-request reads that stay valid until the next commit (see read_cache.py).
-        self.inline_cache = CommitScopedCache(self._inline_conn, lambda: self._commits)
+        # Reads kept until a write changes what they were read from (see read_cache.py).
+        self.read_cache = ReadCache()
         self._writer = threading.Thread(target=self._write_loop, name="sfb-writer", daemon=True)
         self._writer.start()
 
     # -- writes -----------------------------------------------------------------------
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` in the writer's next transaction; return once it is committed."""
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *,
+                    flows_changed: Iterable[tuple[str, str]] | None = None) -> T:
+        """Run `fn(conn)` in the writer's next transaction; return once it is committed.
+
+        `flows_changed`: the (tenant id, flow id) whose rows (flow, versions, ACLs) the job
+        may change, when that is all it changes besides rows nothing caches (audit,
+        deployments): only those flows' cached reads, and their tenants' cached lists, are
+        dropped. None (the default): every cached read is."""
         if self._closed:
             raise StoreClosed("database is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(fn, loop, future))
+        scope = None if flows_changed is None else tuple(flows_changed)
+        self._queue.put(_Job(fn, loop, future, scope))
         return await future
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -179,16 +191,19 @@ class Database:
                 self._roll_back(conn)
                 raise
             self._commits += 1
+            self.read_cache.changed(None)
             return result
 
     def _write_loop(self) -> None:
         conn = self._writer_conn
         while True:
             try:
-                first = self._queue.get(
-                    timeout=self._checkpoint_idle_seconds if self._uncheckpointed else None)
-            except queue.Empty:
-                self._idle_checkpoint(conn)
+                first = self._queue.get(timeout=EXTERNAL_CHECK_INTERVAL)
+            except queue.Empty:  # idle for a whole interval: look now
+                self._check_external(conn, force=True)
+                if (self._uncheckpointed and time.monotonic() - self._last_commit
+                        >= self._checkpoint_idle_seconds):
+                    self._idle_checkpoint(conn)
                 continue
             if first is None:
                 return
@@ -239,12 +254,15 @@ class Database:
             outcomes = [(False, _storage_error(cause)) for _ in batch]
         if any(not ok and isinstance(value, StorageFull) for ok, value in outcomes):
             self.storage_full = True
-        # Counted before anyone is told: a request that follows an acknowledged write must
-        # find the commit-scoped cache emptied.
+        # Told to the read cache before anyone is answered: a request that follows an
+        # acknowledged write must not find what the write replaced.
         self._commits += 1
+        self.read_cache.changed(_changed_flows(batch))
         for job, (ok, value) in zip(batch, outcomes, strict=True):
             job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
         self._uncheckpointed = True
+        self._last_commit = time.monotonic()
+        self._check_external(conn)
         if self._commits % CHECKPOINT_EVERY_COMMITS == 0:
             self._passive_checkpoint(conn)
             self._uncheckpointed = False
@@ -270,6 +288,26 @@ class Database:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             log.warning("rolling back a failed write batch failed", exc_info=True)
+
+    def _check_external(self, conn: sqlite3.Connection, *, force: bool = False) -> None:
+        """Did another process commit? Checked whenever the writer has been idle for an
+        interval, and after a batch when the last check is an interval old, so a commit of
+        the CLI reaches the cache within EXTERNAL_CHECK_INTERVAL. The writer's own
+        `data_version` moves only on other connections' commits, and nothing else in this
+        process writes."""
+        now = time.monotonic()
+        if not force and now - self._external_checked < EXTERNAL_CHECK_INTERVAL:
+            return
+        self._external_checked = now
+        try:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error:
+            log.warning("data_version check failed", exc_info=True)
+            self.read_cache.changed(None)
+            return
+        if version != self._data_version:
+            self._data_version = version
+            self.read_cache.changed(None)
 
     def _idle_checkpoint(self, conn: sqlite3.Connection) -> None:
         """Nothing was written for a while: copy the WAL into the database and, when that
@@ -379,6 +417,16 @@ class Database:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(f"{target}{suffix}")
             raise
+
+
+def _changed_flows(batch: list[_Job]) -> tuple[tuple[str, str], ...] | None:
+    """What a committed batch may have changed: the union of its jobs' flows, or None."""
+    flows: list[tuple[str, str]] = []
+    for job in batch:
+        if job.flows_changed is None:
+            return None
+        flows.extend(job.flows_changed)
+    return tuple(flows)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

@@ -173,12 +173,18 @@ def users_by_id(conn: sqlite3.Connection, user_ids: Iterable[str]) -> list[sqlit
 
 # -- the admin router's group list ----------------------------------------------------------
 def list_groups(conn: sqlite3.Connection, *, tenant_id: str | None, search: str | None,
-                include_deleted: bool, limit: int = 500) -> list[sqlite3.Row]:
+                include_deleted: bool, limit: int = 500,
+                after: tuple[str, str, str] | None = None) -> list[sqlite3.Row]:
+    """Groups by tenant, name (case-insensitive) and id, after the keyset `after` (tenant id,
+    name, group id), read in the order of the (tenant_id, name, id) index."""
     clauses: list[str] = []
     params: list[Any] = []
     if tenant_id is not None:
         clauses.append("g.tenant_id = ?")
         params.append(tenant_id)
+    if after is not None:
+        clauses.append("(g.tenant_id, g.name COLLATE NOCASE, g.id) > (?, ?, ?)")
+        params += list(after)
     if not include_deleted:
         clauses.append("g.deleted_at IS NULL")
     if search:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
+
+# `summary` is the FlowSummary JSON SQLite keeps up to date (migration 008).
 SUMMARY_COLUMNS = (
     "id, name, description, owner_id, tenant_id, version, version_seq, meta_rev, created_at,"
-    " updated_at,"
-    " deleted_at"
+    " updated_at, deleted_at, CAST(summary AS BLOB) AS summary"
 )
 
 
@@ -118,22 +120,34 @@ def update_flow(
     )
 
 
-# The flows a non-admin user may view, built from the small side (their own flows, their
-# grants, their groups' grants) so the cost follows what they can see, not the tenant's size.
-_VISIBLE_CTE = (
-    "WITH visible (id) AS ("
-    " SELECT id FROM flows WHERE tenant_id = :tenant AND owner_id = :user"
-    " UNION SELECT flow_id FROM flow_acls WHERE tenant_id = :tenant"
-    " AND principal_type = 'user' AND principal_id = :user"
-    " UNION SELECT a.flow_id FROM memberships m JOIN groups g ON g.id = m.group_id"
-    " JOIN flow_acls a ON a.tenant_id = :tenant AND a.principal_type = 'group'"
-    " AND a.principal_id = m.group_id"
-    " WHERE m.user_id = :user AND m.tenant_id = :tenant AND m.deleted_at IS NULL"
-    " AND g.deleted_at IS NULL) "
+class SummaryPage(NamedTuple):
+    """A page of stored FlowSummary JSON documents, newest first. Strings and tuples only:
+    cached, it costs the garbage collector nothing."""
+
+    items_json: str  # the FlowSummary documents joined by commas (a JSON array's inside)
+    last_key: tuple[str, str] | None  # (created_at, id) of the last item when more follow
+    total: int
+
+
+# The flows granted to a user directly or through a live group membership (SPEC §2.3). Its
+# size is the number of grants, which an admin makes one by one; what a member owns is read
+# from the owner index instead. CROSS JOIN fixes the order SQLite reads the tables in: from
+# the user's grants and memberships outwards, never from all of the tenant's flows or ACLs
+# (`+m.tenant_id` keeps SQLite on the user's memberships, not the tenant's).
+_GRANTED = (
+    "SELECT flow_id FROM flow_acls WHERE tenant_id = :tenant AND principal_type = 'user'"
+    " AND principal_id = :user"
+    " UNION SELECT a.flow_id FROM memberships m CROSS JOIN groups g CROSS JOIN flow_acls a"
+    " WHERE m.user_id = :user AND +m.tenant_id = :tenant AND m.deleted_at IS NULL"
+    " AND g.id = m.group_id AND g.deleted_at IS NULL AND a.tenant_id = :tenant"
+    " AND a.principal_type = 'group' AND a.principal_id = m.group_id"
 )
+_GRANTED_FLOWS = f"({_GRANTED}) AS granted CROSS JOIN flows ON flows.id = granted.flow_id"
+_NEWEST_FIRST = " ORDER BY created_at DESC, id DESC"
+_KEYED_COLUMNS = "summary, created_at, id"
 
 
-def list_visible_flows(
+def list_summaries(
     conn: sqlite3.Connection,
     *,
     tenant_id: str,
@@ -142,34 +156,70 @@ def list_visible_flows(
     search: str | None,
     after: tuple[str, str] | None,
     limit: int,
-) -> tuple[list[sqlite3.Row], int]:
-    """Flows the user can view, newest first, plus the total matching (ignoring the cursor)."""
-    params: dict[str, Any] = {"tenant": tenant_id, "user": user_id, "limit": limit}
-    if can_see_all:
-        prefix, source = "", "flows f"
-    else:
-        prefix, source = _VISIBLE_CTE, "visible v JOIN flows f ON f.id = v.id"
-    where = "f.tenant_id = :tenant AND f.deleted_at IS NULL"
+) -> SummaryPage:
+    """The flows the user can view, newest first, as stored summary JSON, and how many there
+    are in all (ignoring the cursor).
+
+    Without `search` a page reads `limit` entries of a live-flow index (the tenant's for
+    admins, the owner's for everyone else) and, for members, every flow granted to them (a
+    count of grants, not of the tenant); `total` is a maintained count plus those grants.
+    With `search` the visible flows are scanned for the name.
+    """
+    params: dict[str, Any] = {"tenant": tenant_id, "user": user_id, "limit": limit + 1}
+    filters = ""
     if search:
-        where += " AND instr(lower(f.name), :needle) > 0"
+        filters += " AND instr(lower(name), :needle) > 0"
         params["needle"] = search.lower()
-    if can_see_all and not search:
-        row = conn.execute("SELECT live FROM flow_counts WHERE tenant_id = ?",
-                           (tenant_id,)).fetchone()
-        total = int(row[0]) if row else 0
-    else:
-        total = int(conn.execute(f"{prefix}SELECT count(*) FROM {source} WHERE {where}",
-                                 params).fetchone()[0])
+    page_filters = filters
     if after is not None:
-        where += " AND (f.created_at, f.id) < (:after_at, :after_id)"
+        page_filters += " AND (created_at, id) < (:after_at, :after_id)"
         params["after_at"], params["after_id"] = after
-    columns = ", ".join(f"f.{c.strip()}" for c in SUMMARY_COLUMNS.split(","))
-    rows = conn.execute(
-        f"{prefix}SELECT {columns} FROM {source} WHERE {where}"
-        " ORDER BY f.created_at DESC, f.id DESC LIMIT :limit",
-        params,
-    ).fetchall()
-    return rows, total
+    live = "tenant_id = :tenant AND deleted_at IS NULL"
+    own = "" if can_see_all else " AND owner_id = :user"
+    granted: list[tuple[str, str, str]] = []
+    conn.execute("BEGIN")  # one snapshot for the page and its total
+    try:
+        if not can_see_all:
+            # Flows granted to the user (never their own: those are read below), all of
+            # them: they count towards `total`, and the newest after the cursor join the page.
+            granted = conn.execute(
+                f"SELECT {_KEYED_COLUMNS} FROM {_GRANTED_FLOWS} WHERE {live}"
+                f" AND owner_id != :user{filters}", params).fetchall()
+        # Only the summaries unless grants are merged in: the page's last key is read back
+        # from its summary (fewer objects per row than fetching the key columns).
+        columns = _KEYED_COLUMNS if granted else "summary"
+        rows: list[tuple[str, ...]] = conn.execute(
+            f"SELECT {columns} FROM flows WHERE {live}{own}{page_filters}{_NEWEST_FIRST}"
+            " LIMIT :limit", params).fetchall()
+        if search:
+            total = _count(conn, f"{live}{own}{filters}", params)
+        elif can_see_all:
+            row = conn.execute("SELECT live FROM flow_counts WHERE tenant_id = ?",
+                               (tenant_id,)).fetchone()
+            total = int(row[0]) if row else 0
+        else:
+            row = conn.execute(
+                "SELECT live FROM flow_owner_counts WHERE tenant_id = ? AND owner_id = ?",
+                (tenant_id, user_id)).fetchone()
+            total = int(row[0]) if row else 0
+    finally:
+        conn.execute("COMMIT")
+    if granted:
+        total += len(granted)
+        newer = [r for r in granted if after is None or (r[1], r[2]) < after]
+        rows = sorted([*rows, *newer], key=lambda r: (r[1], r[2]), reverse=True)[:limit + 1]
+    page = [r[0] for r in rows[:limit]]
+    last_key = None
+    if len(rows) > limit:
+        last = orjson.loads(page[-1])
+        last_key = (last["created_at"], last["id"])
+    return SummaryPage(",".join(page), last_key, total)
+
+
+def _count(conn: sqlite3.Connection, where: str, params: dict[str, Any],
+           source: str = "flows") -> int:
+    return int(conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", params)
+               .fetchone()[0])
 
 
 def list_tenant_flows(

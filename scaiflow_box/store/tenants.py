@@ -6,11 +6,11 @@ so a new tenant table must say what deleting a tenant means for it):
 - HOLDINGS: rows that make a tenant not empty (deleting it would lose them);
 - REMOVED_WITH_TENANT: rows that go with the tenant (nothing is lost: users created just in
   time from a token, which the next token recreates; data keys, which protect nothing once
-  the tenant has no stored secret; the live-flow counter);
+  the tenant has no stored secret; the live-flow counters);
 - KEPT_AS_HISTORY: rows that stay after it (the audit log, expired or revoked service tokens,
   webhook receipts), so "who did what" survives the tenant;
-- FOLLOW_HOLDINGS: rows that exist only beside a holding (a flow's versions, ACLs and
-  deployments; a group's memberships), so an empty tenant has none.
+- FOLLOW_HOLDINGS: rows that exist only beside a holding (a flow's versions, ACLs,
+  deployments and live document; a group's memberships), so an empty tenant has none.
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ REMOVED_WITH_TENANT: tuple[tuple[str, str], ...] = (
     ("users", "AND source = 'token' AND admin_role IS NULL"),
     ("data_keys", ""),
     ("flow_counts", ""),
+    ("flow_owner_counts", ""),
 )
 KEPT_AS_HISTORY = frozenset({"audit_log", "service_tokens", "webhook_events"})
-FOLLOW_HOLDINGS = frozenset({"flow_versions", "flow_acls", "deployments", "memberships"})
+FOLLOW_HOLDINGS = frozenset({"flow_versions", "flow_acls", "deployments", "memberships",
+                             "live_docs", "live_doc_updates"})
 
 
 def tenant_tables(conn: sqlite3.Connection) -> set[str]:

@@ -157,12 +157,19 @@ def list_users(
     include_deleted: bool = False,
     limit: int = 500,
     group_id: str | None = None,
+    after: tuple[str, str] | None = None,
 ) -> list[sqlite3.Row]:
+    """Users by tenant then id, after the keyset `after` (tenant id, user id); the
+    (tenant_id, id) index serves the order, so a page reads `limit` rows plus the ones the
+    filters skip."""
     clauses: list[str] = []
     params: list[Any] = []
     if tenant_id is not None:
         clauses.append("tenant_id = ?")
         params.append(tenant_id)
+    if after is not None:
+        clauses.append("(tenant_id, id) > (?, ?)")
+        params.extend(after)
     if group_id is not None:  # live members of the group
         clauses.append("id IN (SELECT user_id FROM memberships WHERE group_id = ?"
                        " AND deleted_at IS NULL)")

@@ -127,3 +127,16 @@ async def test_run_tests_on_a_stored_flow(appliance: Appliance) -> None:
     assert resp.status == 200 and (await resp.json())["passed"] == 2
     resp = await appliance.client.post(url, headers=headers, json={"version": "7.7.7"})
     assert resp.status == 404
+
+
+async def test_import_answers_integers_beyond_64_bits(appliance: Appliance) -> None:
+    headers = await appliance.headers("usr_alice", "tnt_a")
+    manifest = ("core:\n  name: big\n  flows:\n    - name: main\n      steps:\n"
+                "        - unknown_kind: {count: 123456789012345678901234567890}\n")
+    resp = await appliance.client.post(FLOWS + "/import", headers=headers,
+                                       json={"yaml": manifest})
+    assert resp.status == 200, await resp.text()
+    text = await resp.text()
+    assert "123456789012345678901234567890" in text
+    assert json.loads(text)["warnings"]
+    assert appliance.sql("SELECT count(*) AS n FROM flows")[0]["n"] == 0

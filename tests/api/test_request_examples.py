@@ -96,6 +96,7 @@ async def test_every_request_body_has_an_example_that_works(
         "resolve_checkpoint": ({"checkpoint_id": checkpoint.id}, 200),
         "invoke_core": ({"core_id": core["core_id"]}, 200),
         "receive_scaikey_webhook": ({}, 200),
+        "heartbeat": ({"flow_id": flow["id"]}, 200),
     }
     assert set(plan) == set(examples)
     answers: dict[str, Any] = {}
@@ -137,6 +138,9 @@ async def test_every_request_body_has_an_example_that_works(
     assert scaigrid_server.last("invoke_core").json() == {"input": {"name": "Ada"}}
     assert app.sql("SELECT name FROM groups")[0][0] == "Example group"
     assert answers["exchange_code"][0]["token_type"] == "Bearer"
+    [viewer] = answers["heartbeat"][0]["viewers"]
+    assert (viewer["user_id"], viewer["client_id"], viewer["state"]) == (
+        "usr_root", "tab-7f3c2a", {"selected_node": "node_start"})
 
 
 async def test_the_reference_with_a_trailing_slash_is_redirected(appliance: Appliance) -> None:

@@ -1,4 +1,5 @@
-"""The YAML writer: every JSON value reads back identically, with libyaml and pure Python."""
+"""The YAML writer: every JSON value reads back identically, with libyaml, pure Python and
+the importer's own reader of this dialect (compiler/yaml_reader.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scaiflow_box.compiler.yaml_reader import NotOurDialect, read_yaml
 from scaiflow_box.compiler.yaml_writer import dump_yaml
 
 TRICKY = [
@@ -118,10 +120,26 @@ values = st.recursive(
 )
 
 
+def same(a: Any, b: Any) -> bool:
+    """Equal with equal types all the way down (1, 1.0 and True differ)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b) or (isinstance(a, float) and a != a and b != b)
+
+
 def both_loaders(document: str) -> Any:
     fast = yaml.load(document, Loader=yaml.CSafeLoader)
     slow = yaml.load(document, Loader=yaml.SafeLoader)
     assert fast == slow
+    try:
+        ours = read_yaml(document)
+    except NotOurDialect:
+        return fast  # the importer hands such text to PyYAML
+    assert same(ours, fast), (document, ours, fast)
     return fast
 
 

@@ -172,7 +172,7 @@ def write_config(world: World, directory: Path) -> Path:
     # ScaiKey's 400 invalid_grant).
     semantic_400 = ["2xx", "3xx", "400", "401", "403", "404", "409", "412", "429"]
     for operation_id in ("list_flows", "list_versions", "list_deployments", "list_audit",
-                         "list_tenant_flows",
+                         "list_tenant_flows", "list_users", "list_tenant_users", "list_groups",
                          "import_yaml", "run_flow_tests", "set_scaigrid_credentials",
                          "set_tenant_scaigrid_credentials", "deploy_flow", "dev_deploy",
                          "receive_scaikey_webhook", "create_acl", "refresh_tokens"):

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import orjson
 import pytest
 
 from scaiflow_box.store.db import Database, StoreClosed
@@ -146,3 +147,40 @@ async def test_flow_counts_follow_inserts_soft_deletes_and_restores(db: Database
     live = await db.read(lambda c: c.execute(
         "SELECT count(*) FROM flows WHERE deleted_at IS NULL").fetchone()[0])
     assert live == 3
+
+
+def test_migration_008_fills_summaries_and_owner_counts_of_existing_flows(
+        tmp_path: Path) -> None:
+    """A database written before 008 gets every flow's summary and the per-owner counts."""
+    from scaiflow_box.store.migrations import _statements
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, _, sql in available_migrations():
+        if number < 8:
+            for statement in _statements(sql):
+                conn.execute(statement)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+                 " name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+    conn.executemany("INSERT INTO schema_migrations VALUES (?, ?, 'then')",
+                     [(n, name) for n, name, _ in available_migrations() if n < 8])
+    for i, (owner, deleted) in enumerate([("usr_a", None), ("usr_a", "x"), ("usr_b", None)]):
+        conn.execute("INSERT INTO flows (id, tenant_id, name, description, owner_id, version,"
+                     " version_seq, created_at, updated_at, deleted_at)"
+                     " VALUES (?, 't', ?, 'd', ?, '1.0.0', 1, 'c', 'u', ?)",
+                     (f"flow_{i}", f'name "{i}"', owner, deleted))
+    conn.close()
+    db = Database(path)
+    try:
+        rows = db.read_inline(lambda c: c.execute(
+            "SELECT id, name, owner_id, summary FROM flows ORDER BY id").fetchall())
+        for row in rows:
+            assert orjson.loads(row["summary"]) == {
+                "id": row["id"], "name": row["name"], "description": "d",
+                "owner_id": row["owner_id"], "tenant_id": "t", "version": "1.0.0",
+                "created_at": "c", "updated_at": "u"}
+        counts = db.read_inline(lambda c: c.execute(
+            "SELECT owner_id, live FROM flow_owner_counts ORDER BY owner_id").fetchall())
+        assert [tuple(r) for r in counts] == [("usr_a", 1), ("usr_b", 1)]
+    finally:
+        db.close()

@@ -1,46 +1,91 @@
-"""The commit-scoped read cache: never older than the last commit of any connection."""
+"""The read cache: never older than a write that changed what it was read from."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
-from scaiflow_box.store.db import Database
-from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL
-from tests.conftest import Appliance
+from scaiflow_box.store.db import EXTERNAL_CHECK_INTERVAL, Database
+from tests.conftest import Appliance, hello_content
 
 
-def test_entries_survive_until_any_commit(tmp_path: Path) -> None:
+def _counting_loader(value: str) -> tuple[list[int], Callable[[], str]]:
+    loads: list[int] = []
+
+    def load() -> str:
+        loads.append(1)
+        return value
+
+    return loads, load
+
+
+async def _wait_for_external_check() -> None:
+    await asyncio.sleep(EXTERNAL_CHECK_INTERVAL * 3)  # the writer polls every interval
+
+
+async def test_global_entries_survive_until_a_write_that_may_change_them(tmp_path: Path) -> None:
     db = Database(tmp_path / "c.db")
     try:
-        cache = db.inline_cache
+        cache = db.read_cache
         cache.check()
-        loads: list[int] = []
-
-        def load() -> str:
-            loads.append(1)
-            return "value"
-
+        loads, load = _counting_loader("value")
         assert cache.get_or_load("k", load) == "value"
         cache.check()
         assert cache.get_or_load("k", load) == "value"
         assert len(loads) == 1
-        # A commit by another process (here: a separate connection) empties it once the
-        # external check interval has passed.
-        other = sqlite3.connect(tmp_path / "c.db")
-        other.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
-        other.commit()
-        other.close()
-        cache.external_check_interval = 0.0
+        # A write that names the flows it changes leaves global entries alone ...
+        await db.write(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')"),
+                       flows_changed=(("tnt_a", "flow_x"),))
+        cache.check()
+        assert cache.get_or_load("k", load) == "value" and len(loads) == 1
+        # ... one that does not drops them before it is acknowledged.
+        await db.write(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('c', 'd')"))
         cache.check()
         assert len(cache) == 0
         cache.get_or_load("k", load)
         assert len(loads) == 2
-        # ... and so does the appliance's own writer, on the very next check.
-        cache.external_check_interval = 3600.0
+        # A commit by another process (here: a separate connection) empties it within the
+        # external check interval.
+        other = sqlite3.connect(tmp_path / "c.db")
+        other.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+        other.commit()
+        other.close()
+        await _wait_for_external_check()
         cache.check()
+        assert len(cache) == 0
+        # ... and so does a blocking write of this process (the CLI's path).
+        cache.get_or_load("k", load)
         db.write_sync(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('z', 'y')"))
+        cache.check()
+        assert len(cache) == 0
+    finally:
+        db.close()
+
+
+async def test_a_flow_write_drops_only_that_flows_reads(tmp_path: Path) -> None:
+    db = Database(tmp_path / "f.db")
+    try:
+        cache = db.read_cache
+        loads_a, load_a = _counting_loader("a")
+        loads_b, load_b = _counting_loader("b")
+        assert cache.flow_value("flow_a", "detail", load_a, weigh=len) == "a"
+        assert cache.flow_value("flow_b", "detail", load_b, weigh=len) == "b"
+        cache.get_or_load("principal", lambda: "p")
+        await db.write(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')"),
+                       flows_changed=(("tnt_a", "flow_a"),))
+        cache.check()
+        assert cache.flow_value("flow_a", "detail", load_a, weigh=len) == "a"
+        assert cache.flow_value("flow_b", "detail", load_b, weigh=len) == "b"
+        assert (len(loads_a), len(loads_b)) == (2, 1)
+        assert cache.get_or_load("principal", lambda: "reloaded") == "p"
+        # Writes that change nothing cached (a deployment row, say) drop nothing.
+        await db.write(lambda c: None, flows_changed=())
+        cache.check()
+        assert cache.flow_value("flow_a", "detail", load_a) == "a" and len(loads_a) == 2
+        # A job that failed and one that named no flows share a batch: everything goes.
+        await db.write(lambda c: None)
         cache.check()
         assert len(cache) == 0
     finally:
@@ -55,7 +100,7 @@ async def test_revocation_from_another_process_applies_at_once(appliance: Applia
     cli.execute("UPDATE service_tokens SET revoked_at = 'now'")
     cli.commit()
     cli.close()
-    await asyncio.sleep(EXTERNAL_CHECK_INTERVAL + 0.01)  # the documented bound
+    await asyncio.sleep(EXTERNAL_CHECK_INTERVAL * 3)  # the documented bound, and slack
     resp = await appliance.client.get("/api/v1/me", headers=headers)
     assert (resp.status, await resp.json()) == (401, {"detail": "invalid token: revoked"})
 
@@ -76,18 +121,25 @@ async def test_cached_flow_reads_see_acl_changes(appliance: Appliance) -> None:
     assert (await appliance.client.get(url, headers=member)).status == 404
 
 
-def test_the_cache_is_bounded_by_bytes_and_entries(tmp_path: Path) -> None:
-    from scaiflow_box.store.read_cache import CommitScopedCache
+def test_the_cache_is_bounded_by_bytes_and_entries() -> None:
+    from scaiflow_box.store.read_cache import ENTRY_OVERHEAD_BYTES, ReadCache
 
-    conn = sqlite3.connect(tmp_path / "b.db")
-    cache = CommitScopedCache(conn, lambda: 0, max_entries=3, max_bytes=64 * 1024)
+    cache = ReadCache(max_entries=3, max_bytes=8 * (ENTRY_OVERHEAD_BYTES + 1000))
     big = "x" * 20_000
-    assert cache.get_or_load("big", lambda: big, weigh=len) == big
+    assert cache.flow_value("flow_big", "detail", lambda: big, weigh=len) == big
     assert len(cache) == 0  # over an eighth of the budget: served, not kept
+    for i in range(10):
+        cache.flow_value(f"flow_{i}", "detail", lambda: "v" * 1000, weigh=len)
+    assert len(cache) == 8  # least recently used flows went first
+    assert cache.flow_bytes <= 8 * (ENTRY_OVERHEAD_BYTES + 1000)
+    loads, load = _counting_loader("v" * 1000)
+    cache.flow_value("flow_2", "detail", load, weigh=len)  # still there
+    cache.flow_value("flow_0", "detail", load, weigh=len)  # evicted: loaded again
+    assert len(loads) == 1
     for i in range(4):
-        cache.get_or_load(i, lambda: "v", weigh=len)
-    assert len(cache) == 1  # the fourth entry started the cache over
-    conn.close()
+        cache.get_or_load(i, lambda: "v")
+    assert cache.get_or_load(3, lambda: "other") == "v"
+    assert cache.get_or_load(0, lambda: "reloaded") == "reloaded"  # the fourth started over
 
 
 def test_version_content_cache_counts_overhead_and_evicts_lru() -> None:
@@ -98,3 +150,45 @@ def test_version_content_cache_counts_overhead_and_evicts_lru() -> None:
         cache.put("flow", f"1.0.{i}", b"x" * 100)
     assert len(cache) == 8
     assert cache.get("flow", "1.0.0") is None and cache.get("flow", "1.0.9") == b"x" * 100
+
+
+async def test_a_flow_write_drops_its_tenants_lists_and_late_loads_are_not_kept(
+        tmp_path: Path) -> None:
+    from scaiflow_box.store.read_cache import MISSING, tenant_bucket
+
+    db = Database(tmp_path / "t.db")
+    try:
+        cache = db.read_cache
+        cache.keep(tenant_bucket("tnt_a"), "page", "a-page", 10)
+        cache.keep(tenant_bucket("tnt_b"), "page", "b-page", 10)
+        await db.write(lambda c: None, flows_changed=(("tnt_a", "flow_1"),))
+        cache.check()
+        assert cache.peek(tenant_bucket("tnt_a"), "page") is MISSING
+        assert cache.peek(tenant_bucket("tnt_b"), "page") == "b-page"
+        # A page loaded while a change was applied (an await in between) is not kept.
+        loaded_at = cache.drops
+        await db.write(lambda c: None, flows_changed=(("tnt_b", "flow_2"),))
+        cache.check()
+        cache.keep(tenant_bucket("tnt_b"), "page", "stale", 10, loaded_at)
+        assert cache.peek(tenant_bucket("tnt_b"), "page") is MISSING
+        cache.keep(tenant_bucket("tnt_b"), "page", "fresh", 10, cache.drops)
+        assert cache.peek(tenant_bucket("tnt_b"), "page") == "fresh"
+    finally:
+        db.close()
+
+
+async def test_a_cached_list_follows_a_rename(appliance: Appliance) -> None:
+    owner = await appliance.headers("usr_owner", "tnt_a")
+    resp = await appliance.client.post("/api/v1/flows", headers=owner, json={
+        "name": "Before", "content": hello_content("Before")})
+    flow_id = (await resp.json())["id"]
+    for _ in range(2):  # the second answer comes from the cache
+        body = await (await appliance.client.get("/api/v1/flows", headers=owner)).json()
+        assert [i["name"] for i in body["items"]] == ["Before"]
+    resp = await appliance.client.put(f"/api/v1/flows/{flow_id}", headers=owner,
+                                      json={"name": "After"})
+    assert resp.status == 200
+    body = await (await appliance.client.get("/api/v1/flows", headers=owner)).json()
+    assert [i["name"] for i in body["items"]] == ["After"]
+    [row] = appliance.sql("SELECT name FROM flows WHERE id = ?", flow_id)
+    assert row["name"] == "After"

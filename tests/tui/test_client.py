@@ -52,6 +52,27 @@ async def test_typed_answers_from_the_appliance(appliance: Appliance) -> None:
         await client.close()
 
 
+async def test_users_and_groups_are_read_page_by_page_up_to_a_bound(
+        appliance: Appliance) -> None:
+    def many(conn: Any) -> None:
+        for n in range(12):
+            user_rows.upsert_user(conn, tenant_id="tnt_many", user_id=f"usr_{n:02d}",
+                                  email=None, display_name=None)
+            user_rows.upsert_group(conn, "tnt_many", f"grp_{n:02d}", f"Group {n:02d}")
+
+    await appliance.db.write(many)
+    client = await admin_client(appliance)
+    try:
+        users = await client.list_users(tenant_id="tnt_many")
+        assert [u.id for u in users] == [f"usr_{n:02d}" for n in range(12)]
+        assert [u.id for u in await client.list_users(tenant_id="tnt_many", most=5)] == [
+            f"usr_{n:02d}" for n in range(5)]
+        groups = await client.list_groups(tenant_id="tnt_many", most=7)
+        assert [g.id for g in groups] == [f"grp_{n:02d}" for n in range(7)]
+    finally:
+        await client.close()
+
+
 async def test_error_answers_carry_status_code_and_message(appliance: Appliance) -> None:
     client = await admin_client(appliance)
     try:

@@ -14,7 +14,15 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Static
 
-from tui.client import AdminClient, AdminClientError, ApiError, Group, SyncResult, User
+from tui.client import (
+    LIST_MOST,
+    AdminClient,
+    AdminClientError,
+    ApiError,
+    Group,
+    SyncResult,
+    User,
+)
 from tui.directory_models import counters_lines, users_method_text
 from tui.screens.base import ApiScreen
 from tui.screens.confirm import ConfirmScreen
@@ -22,7 +30,7 @@ from tui.widgets.resource_table import ResourceTable
 
 SCAIKEY_SETTINGS = ("SCAIKEY_BASE_URL, SCAIFLOW_SCAIKEY_CLIENT_ID and "
                     "SCAIFLOW_SCAIKEY_CLIENT_SECRET")
-LIST_LIMIT = 500  # the most users (and groups) one admin list answers with
+LIST_LIMIT = LIST_MOST  # the most users (and groups) the screen reads, page by page
 SYNC_QUESTION = (
     "Sync users, groups and memberships from ScaiKey now?\n"
     "What ScaiKey no longer lists is soft-deleted (a later sync restores it); members of "
@@ -194,7 +202,7 @@ class UsersScreen(ApiScreen):
         if self.users or self.groups:
             status = f"{len(self.users)} user(s), {len(self.groups)} group(s)."
             if max(len(self.users), len(self.groups)) >= LIST_LIMIT:
-                status += (f" The appliance lists at most {LIST_LIMIT} of each: filter by "
+                status += (f" This screen reads at most {LIST_LIMIT} of each: filter by "
                            "tenant (f) or group (g) to see the rest.")
             self.status_text = status
         elif self.filters != Filters():
