@@ -5,14 +5,13 @@ from __future__ import annotations
 import sqlite3
 
 from scaiflow_box.store import audit
-from tests.tui import (
+from tests.tui.helpers import (
     SIZE,
     TuiSession,
     select_row,
     settle,
     static_text,
     table_rows,
-    tui_session_fixture,  # noqa: F401 - registers the tui_session fixture
 )
 from tui.screens.audit import PAGE_SIZE, AuditScreen
 

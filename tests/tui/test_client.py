@@ -13,7 +13,7 @@ from scaiflow_box.store import users as user_rows
 from tests.conftest import AppFactory, Appliance, hello_content
 from tests.fakes.scaigrid import FakeScaiGrid
 from tests.fakes.scaikey import FakeScaiKey
-from tests.tui import base_url, closed_port_url
+from tests.tui.helpers import base_url, closed_port_url
 from tui.client import AdminClient, ApiError, ApiUnavailable, StaticToken
 
 

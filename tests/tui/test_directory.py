@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
+from tui.screens.overview import OverviewScreen
 
 from scaiflow_box.services import directory_sync
 from scaiflow_box.services.bootstrap import bootstrap_operator
 from scaiflow_box.store import users as user_rows
 from tests.conftest import AppFactory, Appliance
 from tests.fakes.scaikey import WEBHOOK_PATH, FakeScaiKey
-from tests.tui import (
+from tests.tui.helpers import (
     SIZE,
     TuiSession,
     closed_port_url,
@@ -29,12 +30,10 @@ from tests.tui import (
     settle,
     static_text,
     table_rows,
-    tui_session_fixture,  # noqa: F401 - registers the tui_session fixture
 )
 from tui.app import ScaiflowAdmin
 from tui.client import AdminClient, StaticToken
 from tui.screens.confirm import ConfirmScreen
-from tui.screens.overview import OverviewScreen
 from tui.screens.users import UsersScreen
 
 SECRET = "whsec_tui_0123456789"

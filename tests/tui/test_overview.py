@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from tui.screens.overview import OverviewScreen
+
 from tests.conftest import AppFactory, Appliance
 from tests.fakes.scaikey import FakeScaiKey
-from tests.tui import (
+from tests.tui.helpers import (
     SIZE,
     TuiSession,
     closed_port_url,
     settle,
     static_text,
     table_rows,
-    tui_session_fixture,  # noqa: F401 - registers the tui_session fixture
 )
 from tui.app import ScaiflowAdmin
 from tui.client import AdminClient, StaticToken
-from tui.screens.overview import OverviewScreen
 
 
 async def test_overview_shows_health_identity_and_the_local_issuer(

@@ -7,23 +7,22 @@ from datetime import UTC, datetime, timedelta
 
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
+from tui.screens.service_tokens import ServiceTokensScreen
 
 from tests.conftest import AppFactory
 from tests.fakes.scaikey import FakeScaiKey
-from tests.tui import (
+from tests.tui.helpers import (
     SIZE,
     TuiSession,
     select_row,
     settle,
     static_text,
     table_rows,
-    tui_session_fixture,  # noqa: F401 - registers the tui_session fixture
 )
 from tui.app import ScaiflowAdmin
 from tui.client import AdminClient, StaticToken
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.mint_token import MintTokenScreen, parse_ttl
-from tui.screens.service_tokens import ServiceTokensScreen
 from tui.screens.token_reveal import TokenRevealScreen
 
 

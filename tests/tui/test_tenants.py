@@ -11,7 +11,7 @@ from textual.widgets import Checkbox, Input
 
 from scaiflow_box.crypto.envelope import MasterKey
 from tests.conftest import AppFactory, Appliance
-from tests.tui import (
+from tests.tui.helpers import (
     SIZE,
     TuiSession,
     open_session,
@@ -19,7 +19,6 @@ from tests.tui import (
     settle,
     static_text,
     table_rows,
-    tui_session_fixture,  # noqa: F401 - registers the tui_session fixture
 )
 from tui.app import ScaiflowAdmin
 from tui.client import AdminClient, StaticToken

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from scaiflow_box.config import load_settings
-from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL
-from tests.conftest import Appliance
-from tui.token import (
+from scaiflow_box.commands.tui_session import (
     RENEW_BEFORE_SECONDS,
     SESSION_TTL_SECONDS,
     LocalTokenSource,
     SessionTokenError,
     mint_session_token,
 )
+from scaiflow_box.config import load_settings
+from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL
+from tests.conftest import Appliance
 
 
 async def status_with(appliance: Appliance, token: str) -> int:

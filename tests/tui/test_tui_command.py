@@ -13,7 +13,7 @@ from scaiflow_box import cli
 from scaiflow_box.config import load_settings
 from scaiflow_box.tui_command import cmd_tui, default_url, run_tui
 from tests.conftest import Appliance
-from tests.tui import SIZE, base_url, settle, static_text
+from tests.tui.helpers import SIZE, base_url, settle, static_text
 from tui.app import ScaiflowAdmin
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from tests.tui import (
+from tests.tui.helpers import (
     SIZE,
     TuiSession,
     select_row,
     settle,
     static_text,
     table_rows,
-    tui_session_fixture,  # noqa: F401 - registers the tui_session fixture
 )
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.users import UsersScreen
