@@ -114,14 +114,17 @@ class ScaiflowAdmin(App[int]):
 
     def note_connection(self, up: bool, reason: str = "") -> None:
         """What a probe or a screen's request found; a change is announced once."""
-        if self.connection.up is not up:
-            if up and self.connection.up is False:
+        before = self.connection.up
+        if before is not up:
+            if up and before is False:
                 self._capabilities = None  # it may have come back as another version
             self.connection = Connection(up, self.now(), reason)
-            if up is False:
-                self.notify(f"The appliance stopped answering: {reason}", severity="error")
-            elif up:
+            if before is None:
+                return  # the first answer: the screens show it, nothing changed
+            if up:
                 self.notify("The appliance answers again.")
+            else:
+                self.notify(f"The appliance stopped answering: {reason}", severity="error")
 
     # -- help, palette, theme ---------------------------------------------------------------
     def action_help(self) -> None:

@@ -64,3 +64,11 @@ def spark(values: list[float], width: int = 20) -> str:
         return SPARK_BARS[0] * len(shown)
     return "".join(SPARK_BARS[min(len(SPARK_BARS) - 1, int(v / top * (len(SPARK_BARS) - 1)))]
                    for v in shown)
+
+
+def short_time(timestamp: str | None) -> str:
+    """`2026-05-01T08:00:00.000Z` as `2026-05-01 08:00` (UTC); other text unchanged."""
+    moment = parse_timestamp(timestamp)
+    if moment is None:
+        return timestamp or "-"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")

@@ -41,7 +41,7 @@ class ApiScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "reload", "Refresh", id="screen.reload", show=False,
                 tooltip="Refresh this screen now"),
-        Binding("slash", "filter", "Filter", id="screen.filter",
+        Binding("slash", "filter", "Filter", id="screen.filter", show=False,
                 tooltip="Filter this screen's tables"),
     ]
 

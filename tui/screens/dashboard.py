@@ -71,8 +71,8 @@ class DashboardScreen(ApiScreen):
         yield from self.compose_top()
         with VerticalScroll(id="dashboard"):
             yield Static("", id="health")
-            yield Static("", id="traffic")
             yield Static("", id="warnings")
+            yield Static("", id="traffic")
             yield Static("", id="whoami")
             yield Static("", id="directory")
             yield Label("Live editing", id="live-title", classes="section", markup=False)

@@ -9,7 +9,14 @@ from datetime import datetime
 from rich.text import Text
 
 from tui.directory_models import LastSync, SyncStatus, counters_lines, users_method_text
-from tui.formatting import format_age, format_bytes, format_moment, format_seconds, spark
+from tui.formatting import (
+    format_age,
+    format_bytes,
+    format_moment,
+    format_seconds,
+    short_time,
+    spark,
+)
 from tui.models import Me, Readiness, Tenant
 from tui.system_models import LiveFlow, SystemStatus
 
@@ -41,7 +48,7 @@ def health_text(snapshot: DashboardSnapshot) -> Text:
     text = Text("Appliance  ", style="bold")
     text.append(f"healthz: {snapshot.health}",
                 style="green" if snapshot.health == "ok" else "red")
-    text.append("   ")
+    text.append(" · ")
     text.append(f"readyz: {readiness.status}", style="green" if readiness.ready else "red")
     for reason in readiness.reasons:
         text.append(f"\n  • {reason}", style="red")
@@ -49,15 +56,16 @@ def health_text(snapshot: DashboardSnapshot) -> Text:
     if system is None:
         text.append(f"\n  /api/v1/admin/system failed: {snapshot.system_problem}", style="red")
         return text
-    build = f"commit {system.commit}" if system.commit else "commit unknown"
+    build = system.commit or "commit unknown"
     if system.build_date:
-        build += f", built {system.build_date}"
-    text.append(f"\n  scaiflow-box {system.version} ({build}; {system.build}, Python "
-                f"{system.python})")
-    text.append(f"\n  up {format_age(system.uptime_seconds)} since {system.started_at} · "
-                f"listening on {system.listen}")
-    text.append(f"\n  data {system.data_dir} · database {format_bytes(system.db_size_bytes)},"
-                f" WAL {format_bytes(system.wal_size_bytes)} · memory "
+        build += f" · {system.build} of {short_time(system.build_date)[:10]}"
+    else:
+        build += f" · {system.build}"
+    text.append(f"\n  scaiflow-box {system.version} · {build} · Py {system.python}")
+    text.append(f"\n  up {format_age(system.uptime_seconds)} (since "
+                f"{short_time(system.started_at)}) · listening on {system.listen}")
+    text.append(f"\n  data {system.data_dir} · DB {format_bytes(system.db_size_bytes)} · WAL "
+                f"{format_bytes(system.wal_size_bytes)} · RSS "
                 f"{format_bytes(system.resident_memory_bytes)}")
     return text
 
@@ -70,13 +78,13 @@ def traffic_text(system: SystemStatus | None, rates: list[float], errors: list[f
     traffic = system.traffic
     text.append(f"{traffic.requests_per_second:.1f} req/s ")
     text.append(spark(rates, 12), style="cyan")
-    text.append(f"  errors {traffic.error_rate * 100:.1f} % ")
+    text.append(f" · 5xx {traffic.error_rate * 100:.1f} % ")
     text.append(spark(errors, 12), style="red" if traffic.server_errors else "green")
-    text.append(f"  p99 {format_seconds(traffic.latency_p99_seconds)}")
-    text.append(f"\n  last minute: {traffic.requests} request(s), {traffic.server_errors} 5xx, "
-                f"{traffic.client_errors} 4xx, p50 {format_seconds(traffic.latency_p50_seconds)}"
-                f" · since start: {system.total_requests} request(s), "
-                f"{system.total_server_errors} 5xx")
+    text.append(f" · p99 {format_seconds(traffic.latency_p99_seconds)} · p50 "
+                f"{format_seconds(traffic.latency_p50_seconds)}")
+    text.append(f"\n  last minute {traffic.requests:,} request(s) ({traffic.server_errors} 5xx, "
+                f"{traffic.client_errors} 4xx) · since start {system.total_requests:,} "
+                f"({system.total_server_errors} 5xx)")
     return text
 
 
@@ -195,7 +203,7 @@ def warnings(snapshot: DashboardSnapshot) -> list[str]:
                      "(`scaiflow-box admin grant` — or 9, the Data directory).")
     last = snapshot.directory.last if snapshot.directory else None
     if last is not None and not last.ok:
-        found.append(f"The last ScaiKey sync failed ({last.finished_at}): "
+        found.append(f"The last ScaiKey sync failed ({short_time(last.finished_at)}): "
                      f"{last.error or 'no reason given'}")
     for issuer in readiness.issuers:
         if not issuer.key_ids:

@@ -24,8 +24,8 @@ def binding_rows(screen: Screen[object], active: dict[str, ActiveBinding]
     own: list[tuple[str, str]] = []
     shared: list[tuple[str, str]] = []
     for node, binding, enabled, _ in active.values():
-        if node is not screen and node is not screen.app and binding.id is None:
-            continue  # a widget's own moves (arrows, paging): summarised in MOVES
+        if node is not screen.app and binding.id is None:
+            continue  # Textual's own (focus moves, copy, arrows, paging): summarised in MOVES
         label = screen.app.get_key_display(binding)
         what = binding.tooltip or binding.description or binding.action
         if not enabled:

@@ -6,6 +6,7 @@ a JWKS file through the data-directory tools)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -40,19 +41,20 @@ class SecuritySnapshot:
     rotation_problem: str | None = None
 
 
-def token_state(token: ServiceToken, session_ids: frozenset[str]) -> str:
-    state = token.state()
+def token_state(token: ServiceToken, session_ids: frozenset[str], now: datetime) -> str:
+    state = token.state(now)
     return state + SESSION_MARK if token.id in session_ids else state
 
 
-def token_cells(token: ServiceToken, session_ids: frozenset[str]) -> list[str | None]:
-    return [token.id, token_state(token, session_ids), token.sub, token.tenant_id,
+def token_cells(token: ServiceToken, session_ids: frozenset[str], now: datetime
+                ) -> list[str | None]:
+    return [token.id, token_state(token, session_ids, now), token.sub, token.tenant_id,
             token.expires_at, token.scope, token.description]
 
 
-def token_detail(token: ServiceToken, session_ids: frozenset[str]) -> Text:
+def token_detail(token: ServiceToken, session_ids: frozenset[str], now: datetime) -> Text:
     text = Text(token.id, style="bold")
-    text.append(f"  {token_state(token, session_ids)}")
+    text.append(f"  {token_state(token, session_ids, now)}")
     text.append(f"\nfor {token.sub} @ {token.tenant_id} · scope: {token.scope or '-'}")
     text.append(f"\ncreated {token.created_at} by {token.created_by or '-'} · "
                 f"expires {token.expires_at}")
@@ -62,13 +64,13 @@ def token_detail(token: ServiceToken, session_ids: frozenset[str]) -> Text:
     return text
 
 
-def shown_tokens(tokens: tuple[ServiceToken, ...], session_ids: frozenset[str], *,
-                 show_all: bool) -> list[ServiceToken]:
+def shown_tokens(tokens: tuple[ServiceToken, ...], session_ids: frozenset[str], now: datetime,
+                 *, show_all: bool) -> list[ServiceToken]:
     """By default neither expired tokens nor this TUI's own session tokens: they are noise
     for an operator looking for the tokens CI and tools use."""
     if show_all:
         return list(tokens)
-    return [t for t in tokens if t.state() != "expired" and t.id not in session_ids]
+    return [t for t in tokens if t.state(now) != "expired" and t.id not in session_ids]
 
 
 def master_key_text(snapshot: SecuritySnapshot) -> Text:
@@ -115,11 +117,11 @@ class SecurityScreen(ApiScreen):
         Binding("n", "mint", "Mint", id="security.mint", tooltip="Mint service token"),
         Binding("x", "revoke", "Revoke", id="security.revoke",
                 tooltip="Revoke service token"),
-        Binding("a", "toggle_all", "All tokens", id="security.toggle_all",
+        Binding("a", "toggle_all", "All", id="security.toggle_all",
                 tooltip="Show or hide expired and session tokens"),
         Binding("R", "rotate_master_key", "Rotate key", id="security.rotate_master_key",
                 tooltip="Rotate master key"),
-        Binding("i", "import_jwks", "Import JWKS", id="security.import_jwks",
+        Binding("i", "import_jwks", "JWKS", id="security.import_jwks",
                 tooltip="Import JWKS from a file"),
     ]
 
@@ -195,10 +197,11 @@ class SecurityScreen(ApiScreen):
 
     def _show_tokens(self) -> None:
         session_ids = self.session_ids
-        shown = shown_tokens(self.tokens, session_ids, show_all=self.show_all)
+        now = self.console.now()
+        shown = shown_tokens(self.tokens, session_ids, now, show_all=self.show_all)
         self.query_one("#tokens", ResourceTable).replace_rows(
-            [(t.id, token_cells(t, session_ids)) for t in shown])
-        active = sum(1 for t in self.tokens if t.state() == "active")
+            [(t.id, token_cells(t, session_ids, now)) for t in shown])
+        active = sum(1 for t in self.tokens if t.state(now) == "active")
         hidden = len(self.tokens) - len(shown)
         if not self.tokens:
             self.status_text = "No service tokens yet: press n to mint one."
@@ -214,7 +217,7 @@ class SecurityScreen(ApiScreen):
     def _show_detail(self) -> None:
         token = self.selected_token()
         self.query_one("#detail", Static).update(
-            token_detail(token, self.session_ids) if token else "")
+            token_detail(token, self.session_ids, self.console.now()) if token else "")
 
     def selected_token(self) -> ServiceToken | None:
         key = self.query_one("#tokens", ResourceTable).selected_key

@@ -77,13 +77,13 @@ class TenantsScreen(ApiScreen):
         "lookups use (never shown: only its first and last characters). t tests the key with "
         "one ScaiGrid lookup.")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "set_credentials", "Set key", id="tenants.set_credentials",
+        Binding("s", "set_credentials", "Set", id="tenants.set_credentials",
                 tooltip="Set ScaiGrid credentials of the tenant"),
-        Binding("k", "rotate_credentials", "Rotate key", id="tenants.rotate_credentials",
+        Binding("k", "rotate_credentials", "Rotate", id="tenants.rotate_credentials",
                 tooltip="Rotate the tenant's ScaiGrid key"),
-        Binding("x", "delete_credentials", "Delete key", id="tenants.delete_credentials",
+        Binding("x", "delete_credentials", "Delete", id="tenants.delete_credentials",
                 tooltip="Delete ScaiGrid credentials of the tenant"),
-        Binding("t", "test_credentials", "Test key", id="tenants.test_credentials",
+        Binding("t", "test_credentials", "Test", id="tenants.test_credentials",
                 tooltip="Test credentials: does ScaiGrid take the tenant's key?"),
     ]
 

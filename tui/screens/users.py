@@ -103,11 +103,11 @@ class UsersScreen(ApiScreen):
         "admin roles, and the directory sync. Filters: f cycles the tenant, g (or enter on a "
         "group) shows its members, d shows soft-deleted ones, / narrows the tables.")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "grant('tenant_admin')", "tenant_admin", id="users.grant_tenant_admin",
+        Binding("t", "grant('tenant_admin')", "Tenant admin", id="users.grant_tenant_admin",
                 tooltip="Grant tenant_admin to the user"),
-        Binding("s", "grant('super_admin')", "super_admin", id="users.grant_super_admin",
+        Binding("s", "grant('super_admin')", "Super admin", id="users.grant_super_admin",
                 tooltip="Grant super_admin to the user"),
-        Binding("x", "revoke_role", "Remove role", id="users.revoke_role",
+        Binding("x", "revoke_role", "No role", id="users.revoke_role",
                 tooltip="Remove the user's admin role"),
         Binding("f", "next_tenant", "Tenant", id="users.next_tenant", show=False,
                 tooltip="Show the next tenant's users and groups"),
@@ -115,7 +115,7 @@ class UsersScreen(ApiScreen):
                 tooltip="Show only the members of the highlighted group"),
         Binding("d", "toggle_deleted", "Soft-deleted", id="users.toggle_deleted", show=False,
                 tooltip="Show or hide soft-deleted users and groups"),
-        Binding("S", "sync_now", "Sync now", id="users.sync_now",
+        Binding("S", "sync_now", "Sync", id="users.sync_now",
                 tooltip="Sync users and groups from ScaiKey now"),
     ]
 
