@@ -28,6 +28,7 @@ from scaiflow_box.services.bootstrap import DataDir, DataDirError, open_data_dir
 from scaiflow_box.services.service_tokens import (
     MintedToken,
     TokenRequestError,
+    check_mint_request,
     mint_service_token,
     revoke_service_token,
 )
@@ -96,6 +97,7 @@ def mint_session_token(settings: Settings, *, sub: str, tenant_id: str,
 
     def run(data_dir: DataDir) -> SessionToken:
         def mint(conn: sqlite3.Connection) -> MintedToken:
+            check_mint_request(sub, tenant_id, SESSION_SCOPE, ttl_seconds)  # the ids' form
             refuse_unknown_user(conn, sub=sub, tenant_id=tenant_id)
             return mint_service_token(
                 conn, data_dir.issuer, sub=sub, tenant_id=tenant_id, scope=SESSION_SCOPE,

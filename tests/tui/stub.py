@@ -185,8 +185,8 @@ GROUPS = {"groups": [
 TOKENS = {"items": [
     {"id": "tok_ci4pipeline2x7k", "tenant_id": "tnt_acme", "sub": "ci-pipeline",
      "scope": "scaicore:view scaicore:manage", "description": "GitLab deploy job",
-     "created_by": "usr_operator", "created_at": stamp(1, 10), "expires_at": "2026-05-31T10:00:00.000Z",
-     "revoked_at": None},
+     "created_by": "usr_operator", "created_at": stamp(1, 10),
+     "expires_at": "2026-05-31T10:00:00.000Z", "revoked_at": None},
     {"id": "tok_grafana9m3p1q8r", "tenant_id": "tnt_local", "sub": "grafana",
      "scope": "scaicore:view", "description": "dashboards", "created_by": "cli",
      "created_at": stamp(2, 11), "expires_at": "2026-06-01T11:00:00.000Z",

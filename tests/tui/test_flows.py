@@ -53,7 +53,7 @@ async def open_flows(pilot: Pilot[int]) -> None:
 
 
 def flow_rows(app: ScaiflowAdmin) -> dict[str, list[str]]:
-    return {row[4]: row for row in table_rows(app, "flows")}
+    return {row[5]: row for row in table_rows(app, "flows")}
 
 
 def title(app: ScaiflowAdmin) -> str:

@@ -1,4 +1,4 @@
-"""SVG snapshots of every screen at 80×24 and 120×40 (pytest-textual-snapshot), against the
+"""SVG snapshots of every screen at 80x24 and 120x40 (pytest-textual-snapshot), against the
 stub transport (tests/tui/stub.py): a busy appliance, an empty one, one that refuses (403),
 one of the version before the catalog, and one that does not answer.
 

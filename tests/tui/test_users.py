@@ -86,7 +86,7 @@ async def test_cancel_changes_nothing(tui_session: TuiSession) -> None:
         assert "every tenant" in static_text(app, "#question")
         await pilot.press("2")  # switching screens is refused while a dialog is open
         assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("n")
+        await pilot.press("escape")
         await settle(pilot)
         assert static_text(app, "#action") == "Cancelled; nothing changed."
         assert role_of(tui_session, "usr_bob") == (None, None)

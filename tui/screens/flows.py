@@ -191,8 +191,8 @@ class FlowsScreen(TenantScopedScreen):
             return
         more = "m loads more" if self.next_cursor else "all shown"
         deleted = sum(1 for f in self.flows if f.deleted)
-        self.status_text = (f"{len(self.flows)} of {self.total} flow(s), newest first, "
-                            f"{deleted} deleted; {more}. enter opens; tab: deployments.")
+        self.status_text = (f"{len(self.flows)} of {self.total} flow(s), newest first; {more}."
+                            f" {deleted} deleted; enter opens; tab: deployments.")
 
     def selected_flow(self) -> TenantFlow | None:
         key = self.flows_table.selected_key

@@ -270,7 +270,7 @@ class SecurityScreen(ApiScreen):
         except AdminClientError as exc:
             self.post_message(self.ActionFinished(f"Could not revoke {token.id}", exc))
             return
-        self.post_message(self.ActionFinished(f"Revoked {token.id}."))
+        self.post_message(self.ActionFinished(f"Revoked {token.id} ({token.sub})."))
 
     # -- master key --------------------------------------------------------------------------
     def action_rotate_master_key(self) -> None:
