@@ -159,6 +159,10 @@ class ScaiflowAdmin(App[int]):
                                     partial(self.run_in_area, area.mode, binding.action))
         yield SystemCommand("Show the keys of this screen", "? · every binding, with what "
                             "it does", self.action_help)
+        yield SystemCommand("Refresh this screen now", "r", partial(self.run_action, "reload",
+                                                                     screen))
+        yield SystemCommand("Filter this screen's tables", "/",
+                            partial(self.run_action, "filter", screen))
         yield SystemCommand("Toggle light/dark theme", "ctrl+t", self.action_toggle_theme)
         yield SystemCommand("Change theme", "Pick any of Textual's themes",
                             self.action_change_theme)
@@ -166,8 +170,10 @@ class ScaiflowAdmin(App[int]):
 
 
 def screen_actions(screen: type[ApiScreen]) -> list[Binding]:
-    """The actions a screen offers (its own bindings with a palette title), not the shared
-    refresh and filter."""
-    own = [b for b in screen.BINDINGS if isinstance(b, Binding)]
-    shared = {b.action for b in ApiScreen.BINDINGS if isinstance(b, Binding)}
-    return [b for b in own if b.tooltip and b.action not in shared]
+    """The actions a screen offers (its bindings and those of its kind, e.g. the tenant
+    switch, with a palette title), not the refresh and filter every screen has."""
+    own: list[Binding] = []
+    for cls in reversed(screen.__mro__):
+        if issubclass(cls, ApiScreen) and cls is not ApiScreen:
+            own += [b for b in cls.__dict__.get("BINDINGS", []) if isinstance(b, Binding)]
+    return [b for b in own if b.tooltip]

@@ -16,6 +16,7 @@ from textual.worker import WorkerState
 
 from scaiflow_box.commands.tui_data_dir import CliDataDirTools
 from scaiflow_box.commands.tui_session import LocalTokenSource
+from tests.cli_process import environment
 from tests.conftest import Appliance
 from tui.app import ScaiflowAdmin
 from tui.client import AdminClient, TokenSource
@@ -34,8 +35,9 @@ class TuiSession:
     def app(self, *, auto_reload: bool = False) -> ScaiflowAdmin:
         """The console as `scaiflow-box tui` builds it (its data-directory tools too); without
         the auto-refresh unless a test is about it, so what a test reads stays put."""
-        return ScaiflowAdmin(self.client, tools=CliDataDirTools(self.appliance.settings.data_dir),
-                             auto_reload=auto_reload)
+        data_dir = self.appliance.settings.data_dir
+        tools = CliDataDirTools(data_dir, env=environment(data_dir))
+        return ScaiflowAdmin(self.client, tools=tools, auto_reload=auto_reload)
 
 
 def base_url(appliance: Appliance) -> str:
