@@ -108,7 +108,7 @@ async def test_versions_a_diff_between_two_and_restore(tui_session: TuiSession) 
         await pilot.press("y")
         await settle(pilot)
         assert static_text(app, "#action") == "Restored 1.0.0 as the new version 1.0.3."
-        assert [row[0] for row in table_rows(app, "versions")][0] == "1.0.3"
+        assert table_rows(app, "versions")[0][0] == "1.0.3"
     [flow] = appliance.sql("SELECT version FROM flows WHERE id = ?", flow_id)
     assert flow["version"] == "1.0.3"
     [restored] = appliance.sql("SELECT content FROM flow_versions WHERE flow_id = ? AND "

@@ -11,6 +11,7 @@ from textual.widgets import Checkbox, Input
 
 from scaiflow_box.crypto.envelope import MasterKey
 from tests.conftest import AppFactory, Appliance
+from tests.fakes.scaigrid import FakeScaiGrid
 from tests.tui.helpers import (
     SIZE,
     TuiSession,
@@ -427,3 +428,35 @@ async def test_rotate_form_prefills_only_the_tenants_own_base_url(
             await settle(pilot)
             assert isinstance(app.screen, SetCredentialsScreen)
             assert app.screen.query_one("#base_url", Input).value == ""
+
+
+async def test_test_credentials_asks_scaigrid_with_the_tenants_key(
+        make_appliance: AppFactory, scaigrid_server: FakeScaiGrid) -> None:
+    appliance = await make_appliance(**scaigrid_server.env(SCAIFLOW_UPSTREAM_TIMEOUT_SECONDS="2"))
+    async with open_session(appliance) as session:
+        await appliance.user("usr_alice", "tnt_acme")
+        await set_credentials(session, "tnt_local", "sgk_not_known_to_scaigrid")
+        app = session.app()
+        async with app.run_test(size=SIZE) as pilot:
+            await open_tenants(pilot)
+            await select_row(pilot, "tenants", "tnt_local")
+            await pilot.press("t")
+            await settle(pilot)
+            action = static_text(app, "#action")
+            assert action.startswith("ScaiGrid did not take the credentials of tnt_local: 502 "
+                                     "scaigrid_auth")
+            assert action.endswith("ScaiGrid refused the key: set the tenant's key again (s).")
+            assert app.screen.query_one("#action").has_class("-error")
+
+            await set_credentials(session, "tnt_local", scaigrid_server.api_key)
+            await pilot.press("t")
+            await settle(pilot)
+            assert static_text(app, "#action") == (
+                "ScaiGrid takes the credentials of tnt_local: it lists "
+                f"{len(scaigrid_server.models)} model(s).")
+            # another tenant's key: this appliance's lookups answer for the session's only
+            await select_row(pilot, "tenants", "tnt_acme")
+            await pilot.press("t")
+            await settle(pilot)
+            assert static_text(app, "#action").startswith(
+                "This appliance tests only the session's own tenant (tnt_local)")
