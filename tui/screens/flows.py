@@ -13,9 +13,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import DataTable, Label, Static
+from textual.widgets import DataTable, Static
 
-from tui.client import AdminClient, AdminClientError, ApiError, Deployment, DeploymentPage
+from tui.client import AdminClientError, ApiError
 from tui.flow_models import TenantFlow, TenantFlowPage
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.flow_detail import FlowDetailScreen
@@ -23,7 +23,6 @@ from tui.screens.flows_text import (
     compiled_text,
     deploy_failure_note,
     deployed_text,
-    deployment_cells,
     deployment_detail,
     flow_cells,
     flow_detail,
@@ -32,11 +31,13 @@ from tui.screens.flows_text import (
 from tui.screens.tenant_scoped import TenantScopedScreen
 from tui.screens.text_viewer import TextViewerScreen
 from tui.system_models import TENANT_FLOWS
+from tui.widgets.deployments_pane import PAGE_SIZE as DEPLOYMENTS_PAGE_SIZE
+from tui.widgets.deployments_pane import DeploymentsPane
 from tui.widgets.resource_table import ResourceTable
 
 PAGE_SIZE = 50
 MAX_PAGE = 500  # the API's largest `limit`
-DEPLOYMENTS_PAGE_SIZE = 50
+__all__ = ["DEPLOYMENTS_PAGE_SIZE", "PAGE_SIZE", "FlowsScreen"]
 
 
 class FlowsScreen(TenantScopedScreen):
@@ -72,10 +73,6 @@ class FlowsScreen(TenantScopedScreen):
     next_cursor: reactive[str | None] = reactive(None, init=False)
     search: reactive[str] = reactive("", init=False)
     include_deleted: reactive[bool] = reactive(True, init=False)
-    deployments: reactive[tuple[Deployment, ...]] = reactive((), init=False)
-    deployments_cursor: reactive[str | None] = reactive(None, init=False)
-    deployments_of: reactive[str | None] = reactive(None, init=False)
-    """The flow whose deployments are shown (or being loaded)."""
     deploying: reactive[str | None] = reactive(None, init=False)
     """`name version` of the deploy in flight, if any."""
 
@@ -86,13 +83,6 @@ class FlowsScreen(TenantScopedScreen):
             self.tenant = tenant
             self.append = append
 
-    class DeploymentsLoaded(Message):
-        def __init__(self, flow_id: str, page: DeploymentPage, *, append: bool) -> None:
-            super().__init__()
-            self.flow_id = flow_id
-            self.page = page
-            self.append = append
-
     class Shown(Message):
         """A text to read (validation, manifest) in the viewer."""
 
@@ -101,18 +91,11 @@ class FlowsScreen(TenantScopedScreen):
             self.title = title
             self.text = text
 
-    def __init__(self, client: AdminClient) -> None:
-        super().__init__(client)
-        self._select_deployment: str | None = None
-        """A deployment to put the cursor on once it is listed (the one just made)."""
-
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield Static("", id="scope", markup=False)
         yield ResourceTable(("Name", "Version", "Updated", "Owner", "State", "ID"), id="flows")
-        yield Label("Deployments", id="deployments-title", classes="section", markup=False)
-        yield ResourceTable(("Created", "Version", "Status", "Duration",
-                             "Core / published slug", "Error", "ID"), id="deployments")
+        yield DeploymentsPane(self.client)
         yield Static("", id="detail")
         yield from self.compose_bottom()
 
@@ -125,8 +108,12 @@ class FlowsScreen(TenantScopedScreen):
         return self.query_one("#flows", ResourceTable)
 
     @property
+    def pane(self) -> DeploymentsPane:
+        return self.query_one(DeploymentsPane)
+
+    @property
     def deployments_table(self) -> ResourceTable:
-        return self.query_one("#deployments", ResourceTable)
+        return self.pane.table
 
     def _show_scope(self) -> None:
         deleted = "deleted flows shown (h hides)" if self.include_deleted \
@@ -176,11 +163,9 @@ class FlowsScreen(TenantScopedScreen):
         self.total = message.page.total
         self.next_cursor = message.page.next_cursor
         self._update_status()
-        flow = self.selected_flow()
-        if flow is None:
-            self._clear_deployments()
-        elif not message.append:  # fresh data: the deployments may have changed too
-            self.load_deployments(flow)
+        if not message.append:  # fresh data: the deployments may have changed too
+            self.pane.show(self.selected_flow(), tenant_id=self.scope.param, reload=True)
+        self._show_detail()
 
     def _update_status(self) -> None:
         if not self.flows:
@@ -218,82 +203,13 @@ class FlowsScreen(TenantScopedScreen):
     def tenant_changed(self) -> None:
         self.flows = ()
         self.flows_table.replace_rows([])
-        self._clear_deployments()
+        self.pane.show(None, tenant_id=None)
         super().tenant_changed()
-
-    # -- deployments ---------------------------------------------------------------------------
-    def load_deployments(self, flow: TenantFlow) -> None:
-        self.deployments_of = flow.id
-        if flow.deleted:
-            self.deployments = ()
-            self.deployments_table.replace_rows([])
-            self._update_deployments_title()
-            return
-        self.fetch_deployments(flow.id, None)
-
-    @work(exclusive=True, group="deployments")
-    async def fetch_deployments(self, flow_id: str, cursor: str | None) -> None:
-        try:
-            page = await self.client.list_deployments(flow_id, cursor=cursor,
-                                                      limit=DEPLOYMENTS_PAGE_SIZE,
-                                                      tenant_id=self.scope.param)
-        except AdminClientError as exc:
-            self.post_message(self.LoadFailed(exc))
-            return
-        self.post_message(self.DeploymentsLoaded(flow_id, page, append=cursor is not None))
-
-    def on_flows_screen_deployments_loaded(self, message: DeploymentsLoaded) -> None:
-        if message.flow_id != self.deployments_of:
-            return  # the operator moved on to another flow meanwhile
-        table = self.deployments_table
-        rows = [(d.id, deployment_cells(d)) for d in message.page.items]
-        if message.append:
-            known = {d.id for d in self.deployments}
-            self.deployments = self.deployments + tuple(
-                d for d in message.page.items if d.id not in known)
-            table.append_rows(rows)
-        else:
-            self.deployments = message.page.items
-            table.replace_rows(rows)
-        self.deployments_cursor = message.page.next_cursor
-        if self._select_deployment and table.select_key(self._select_deployment):
-            self._select_deployment = None
-        self._update_deployments_title()
-        self._show_detail()
-
-    def _clear_deployments(self) -> None:
-        self.deployments_of = None
-        self.deployments = ()
-        self.deployments_cursor = None
-        self.deployments_table.replace_rows([])
-        self._update_deployments_title()
-        self._show_detail()
-
-    def _update_deployments_title(self) -> None:
-        flow = next((f for f in self.flows if f.id == self.deployments_of), None)
-        title = self.query_one("#deployments-title", Label)
-        if flow is None:
-            title.update("Deployments: select a flow")
-        elif flow.deleted:
-            title.update(f"Deployments of {flow.name}: the flow is deleted (u undeletes it)")
-        elif not self.deployments:
-            title.update(f"Deployments of {flow.name}: none yet (d deploys version "
-                         f"{flow.version})")
-        else:
-            failed = sum(1 for d in self.deployments if not d.succeeded)
-            more = "; m (here) loads older ones" if self.deployments_cursor else ""
-            title.update(f"Deployments of {flow.name}: {len(self.deployments)} shown, newest "
-                         f"first, {failed} failed{more}")
 
     # -- selection and detail -----------------------------------------------------------------
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "flows":
-            flow = self.selected_flow()
-            if flow is not None and flow.id != self.deployments_of:
-                self.deployments = ()
-                self.deployments_table.replace_rows([])
-                self.load_deployments(flow)
-                self._update_deployments_title()
+            self.pane.show(self.selected_flow(), tenant_id=self.scope.param)
         self._show_detail()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -303,13 +219,12 @@ class FlowsScreen(TenantScopedScreen):
     def on_descendant_focus(self) -> None:
         self._show_detail()
 
-    def selected_deployment(self) -> Deployment | None:
-        key = self.deployments_table.selected_key
-        return next((d for d in self.deployments if d.id == key), None)
+    def on_deployments_pane_failed(self, message: DeploymentsPane.Failed) -> None:
+        self.post_message(self.LoadFailed(message.error))
 
     def _show_detail(self) -> None:
         detail = self.query_one("#detail", Static)
-        deployment = self.selected_deployment()
+        deployment = self.pane.selected()
         if self.deployments_table.has_focus and deployment is not None:
             detail.update(deployment_detail(deployment))
             return
@@ -319,11 +234,9 @@ class FlowsScreen(TenantScopedScreen):
     # -- paging -------------------------------------------------------------------------------
     def action_load_more(self) -> None:
         if self.deployments_table.has_focus:
-            if self.deployments_of is None or self.deployments_cursor is None:
-                self.say("All deployments of this flow are shown." if self.deployments
-                         else "No deployments to load.")
-                return
-            self.fetch_deployments(self.deployments_of, self.deployments_cursor)
+            said = self.pane.more()
+            if said:
+                self.say(said)
             return
         if self.next_cursor is None:
             self.say("All flows are shown." if self.flows else "No flows to load.")
@@ -462,12 +375,12 @@ class FlowsScreen(TenantScopedScreen):
                                                        tenant_id=self.scope.param)
         except AdminClientError as exc:
             if isinstance(exc, ApiError) and isinstance(exc.extra.get("deployment_id"), str):
-                self._select_deployment = str(exc.extra["deployment_id"])
+                self.pane.select_next = str(exc.extra["deployment_id"])
             self.post_message(self.ActionFinished(
                 f"Deploy of {flow.name} {flow.version} failed", exc,
                 note=deploy_failure_note(exc)))
             return
         finally:
             self.deploying = None
-        self._select_deployment = deployment.id
+        self.pane.select_next = deployment.id
         self.post_message(self.ActionFinished(deployed_text(flow.name, deployment)))
