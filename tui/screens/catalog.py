@@ -133,14 +133,13 @@ class CatalogScreen(TenantScopedScreen):
 
     async def _fetch(self, cursor: str | None, *, append: bool) -> None:
         try:
-            capabilities = await self.console.capabilities()
-            if capabilities is not None and not capabilities.has("GET", CATALOG):
-                self.post_message(self.Loaded(CatalogView(False), self.scope.current,
-                                              append=False))
-                return
             scope = await self.know_scope()
             if scope != self.scope:
                 self.scope = scope
+            capabilities = await self.console.capabilities()
+            if capabilities is not None and not capabilities.has("GET", CATALOG):
+                self.post_message(self.Loaded(CatalogView(False), scope.current, append=False))
+                return
             page = await self.client.list_packages(search=self.search or None,
                                                    limit=PAGE_SIZE, cursor=cursor,
                                                    tenant_id=scope.param)

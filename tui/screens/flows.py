@@ -171,8 +171,7 @@ class FlowsScreen(TenantScopedScreen):
         if not self.flows:
             self.status_text = (f"No flows match “{self.search}” (esc in / clears)."
                                 if self.search else
-                                "No flows in this tenant yet: create them in the canvas or "
-                                "with POST /api/v1/flows.")
+                                "No flows in this tenant yet (the canvas creates them).")
             return
         more = "m loads more" if self.next_cursor else "all shown"
         deleted = sum(1 for f in self.flows if f.deleted)
