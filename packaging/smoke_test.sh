@@ -314,20 +314,32 @@ for _ in $(seq 1 150); do
     [ -f "$WORK/tui.exit" ] && fail "tui exited $(cat "$WORK/tui.exit"): $(cat "$WORK/tui.screen")"
     sleep 0.1
 done
-grep -q "usr_operator" "$WORK/tui.screen" || fail "the TUI never showed the overview: $(cat "$WORK/tui.screen")"
-# Every screen once (a widget the build missed fails only when its screen opens).
-for key in 2 3 4 5 6 1; do
+grep -q "usr_operator" "$WORK/tui.screen" || fail "the TUI never showed the Dashboard: $(cat "$WORK/tui.screen")"
+grep -q "9 Data directory" "$WORK/tui.screen" || fail "the nav does not name every area: $(cat "$WORK/tui.screen")"
+# Every area once (a widget the build missed fails only when its screen opens).
+for key in 2 3 4 5 6 7 8 9 1; do
     tmux -L "$TMUX_SOCKET" send-keys "$key"
     sleep 0.7
     [ -f "$WORK/tui.exit" ] && fail "tui exited on screen $key: $(cat "$WORK/tui.screen")"
     tmux -L "$TMUX_SOCKET" capture-pane -p >"$WORK/tui.screen" 2>/dev/null || true
     grep -q "Traceback" "$WORK/tui.screen" && fail "screen $key: $(cat "$WORK/tui.screen")"
 done
+# A data-directory tool: the binary runs its own `backup` as a child process.
+tmux -L "$TMUX_SOCKET" send-keys 9
+sleep 0.5
+tmux -L "$TMUX_SOCKET" send-keys b
+sleep 0.5
+tmux -L "$TMUX_SOCKET" send-keys -l "$WORK/tui-backup.db"
+tmux -L "$TMUX_SOCKET" send-keys Enter
+for _ in $(seq 1 150); do [ -s "$WORK/tui-backup.db" ] && break; sleep 0.1; done
+[ -s "$WORK/tui-backup.db" ] || { tmux -L "$TMUX_SOCKET" capture-pane -p >"$WORK/tui.screen" 2>/dev/null; fail "the TUI's backup wrote nothing: $(cat "$WORK/tui.screen")"; }
+tmux -L "$TMUX_SOCKET" send-keys 1
+sleep 0.5
 tmux -L "$TMUX_SOCKET" send-keys q
 for _ in $(seq 1 100); do [ -f "$WORK/tui.exit" ] && break; sleep 0.1; done
 [ "$(cat "$WORK/tui.exit" 2>/dev/null)" = 0 ] || fail "tui did not quit with 0 on q"
 tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
-pass "tui: started in tmux, showed the overview, opened screens 2-6, quit with q"
+pass "tui: started in tmux, named every area, opened areas 1-9, ran a backup from the Data directory, quit with q"
 
 # -- backup while serving, restore while stopped ------------------------------------------
 sfb backup "$WORK/backup.db" >>"$WORK/cli.log" 2>&1 || fail "backup while serving"

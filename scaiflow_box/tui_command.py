@@ -1,10 +1,12 @@
 """`scaiflow-box tui`: start the operator TUI (the app lives in `tui/`; the CLI declares
 the options).
 
-The TUI is a client of the REST API. It signs in with a 15-minute service token minted from
-the data directory (file-system access is the credential) and revokes its tokens on exit.
-The CLI imports this module only when `tui` runs, and Textual and the app only load in
-`run_tui`, so other sub-commands do not pay for them.
+The TUI is a client of the REST API. This command hands it what only the data directory
+gives: a token source (a 15-minute service token minted from the data directory, revoked on
+exit: `commands/tui_session.py`) and the data-directory tools that work with the server down
+(the CLI's own commands: `commands/tui_data_dir.py`). `tui/` itself never imports the
+server's services, crypto or config. The CLI imports this module only when `tui` runs, and
+Textual and the app only load in `run_tui`, so other sub-commands do not pay for them.
 """
 
 from __future__ import annotations
@@ -80,9 +82,10 @@ def run_tui(settings: Settings, *, url: str, sub: str, tenant_id: str,
 
     `run_app` runs the app (default `app.run()`); tests pass their own.
     """
+    from scaiflow_box.commands.tui_data_dir import CliDataDirTools
+    from scaiflow_box.commands.tui_session import LocalTokenSource, SessionTokenError
     from tui.app import ScaiflowAdmin
     from tui.client import AdminClient
-    from tui.token import LocalTokenSource, SessionTokenError
 
     tokens = LocalTokenSource(settings, sub=sub, tenant_id=tenant_id)
     try:
@@ -91,7 +94,8 @@ def run_tui(settings: Settings, *, url: str, sub: str, tenant_id: str,
         _err(f"error: {exc}")
         return 1
     try:
-        app = ScaiflowAdmin(AdminClient(url, tokens))
+        app = ScaiflowAdmin(AdminClient(url, tokens),
+                            tools=CliDataDirTools(settings.data_dir))
         with _logging_through_textual():
             result = run_app(app) if run_app is not None else app.run()
         return result or 0

@@ -65,5 +65,5 @@ def test_tui_does_not_load_the_server_stack(tmp_path: Path) -> None:
     result = json.loads(done.stdout)
     modules = set(result["modules"])
     assert result["status"] == 0
-    assert {"textual.app", "tui.app", "tui.token"} <= modules
+    assert {"textual.app", "tui.app", "scaiflow_box.commands.tui_session"} <= modules
     assert heavy(modules, *SERVER_STACK) == set()

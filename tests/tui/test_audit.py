@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 
+from textual.widgets import Input
+
 from scaiflow_box.store import audit
-from tests.tui import (
+from tests.tui.helpers import (
     SIZE,
     TuiSession,
     select_row,
     settle,
     static_text,
     table_rows,
-    tui_session_fixture,  # noqa: F401 - registers the tui_session fixture
 )
-from tui.screens.audit import PAGE_SIZE, AuditScreen
+from tui.screens.audit import PAGE_SIZE, AuditFilterForm, AuditScreen
 
 
 async def test_newest_first_and_load_more_until_the_end(tui_session: TuiSession) -> None:
@@ -85,3 +86,48 @@ async def test_actions_in_other_screens_show_up_in_the_audit(tui_session: TuiSes
         rows = table_rows(app, "audit")
         assert len(rows) == before + 1
         assert rows[0][1:5] == ["usr_operator", "role.granted", "tnt_acme", "user:usr_bob"]
+
+
+async def test_filters_by_action_actor_tenant_and_time(tui_session: TuiSession) -> None:
+    def seed(conn: sqlite3.Connection) -> None:
+        audit.record(conn, tenant_id="tnt_acme", actor="usr_ada", action="flow.deleted",
+                     target_type="flow", target_id="flow_a", details={})
+        audit.record(conn, tenant_id="tnt_beta", actor="usr_bo", action="flow.deleted",
+                     target_type="flow", target_id="flow_b", details={})
+        audit.record(conn, tenant_id="tnt_acme", actor="usr_ada", action="flow.created",
+                     target_type="flow", target_id="flow_c", details={})
+
+    await tui_session.appliance.db.write(seed)
+    app = tui_session.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("f")
+        await settle(pilot)
+        assert isinstance(app.screen, AuditFilterForm)
+        app.screen.query_one("#action", Input).value = "flow.deleted"
+        app.screen.query_one("#tenant", Input).value = "tnt_acme"
+        app.screen.query_one("#since", Input).value = "yesterday"  # not a time: said so
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert static_text(app, "#form-error").startswith("Since: 30m, 24h, 7d or a timestamp")
+        app.screen.query_one("#since", Input).value = "1h"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, AuditScreen)
+        rows = table_rows(app, "audit")
+        assert [row[1:5] for row in rows] == [["usr_ada", "flow.deleted", "tnt_acme",
+                                               "flow:flow_a"]]
+        assert static_text(app, "#filters").startswith(
+            "Filters: action flow.deleted, tenant tnt_acme, since 1h")
+        await pilot.press("c")  # cleared: everything again
+        await settle(pilot)
+        assert len(table_rows(app, "audit")) >= 3
+        await pilot.press("f")
+        await settle(pilot)
+        app.screen.query_one("#actor", Input).value = "usr_nobody"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert table_rows(app, "audit") == []
+        assert static_text(app, "#status") == \
+            "No entries match these filters (f changes them, c clears)."

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
@@ -13,8 +12,9 @@ from scaiflow_box.store import users as user_rows
 from tests.conftest import AppFactory, Appliance, hello_content
 from tests.fakes.scaigrid import FakeScaiGrid
 from tests.fakes.scaikey import FakeScaiKey
-from tests.tui import base_url, closed_port_url
+from tests.tui.helpers import base_url, closed_port_url
 from tui.client import AdminClient, ApiError, ApiUnavailable, StaticToken
+from tui.transport import AiohttpTransport
 
 
 async def admin_client(appliance: Appliance) -> AdminClient:
@@ -125,7 +125,7 @@ async def test_something_else_answering_is_unavailable(aiohttp_server: Any) -> N
     app.router.add_get("/api/v1/me", stall)
     server = await aiohttp_server(app)
     client = AdminClient(str(server.make_url("/")), StaticToken("x"),
-                         timeout=aiohttp.ClientTimeout(total=0.2))
+                         transport=AiohttpTransport(timeout_seconds=0.2))
     try:
         with pytest.raises(ApiUnavailable, match="non-JSON body: is this a scaiflow-box"):
             await client.healthz()

@@ -20,7 +20,7 @@ from scaiflow_box.services.bootstrap import bootstrap_operator
 from scaiflow_box.store import users as user_rows
 from tests.conftest import AppFactory, Appliance
 from tests.fakes.scaikey import WEBHOOK_PATH, FakeScaiKey
-from tests.tui import (
+from tests.tui.helpers import (
     SIZE,
     TuiSession,
     closed_port_url,
@@ -29,12 +29,11 @@ from tests.tui import (
     settle,
     static_text,
     table_rows,
-    tui_session_fixture,  # noqa: F401 - registers the tui_session fixture
 )
 from tui.app import ScaiflowAdmin
 from tui.client import AdminClient, StaticToken
 from tui.screens.confirm import ConfirmScreen
-from tui.screens.overview import OverviewScreen
+from tui.screens.dashboard import DashboardScreen
 from tui.screens.users import UsersScreen
 
 SECRET = "whsec_tui_0123456789"
@@ -158,7 +157,7 @@ async def test_sync_now_mirrors_scaikey_and_shows_every_counter(
             await pilot.press("x")
             await settle(pilot)
             assert "the next sync elects usr_carol again" in static_text(app, "#question")
-            await pilot.press("n")
+            await pilot.press("escape")
             await settle(pilot)
             assert stored_users(appliance)["usr_carol"][3:5] == ("super_admin", "group")
 
@@ -200,7 +199,7 @@ async def test_sync_on_a_box_without_scaikey_says_it_is_not_configured(
     before = stored_users(tui_session.appliance)
     async with app.run_test(size=SIZE) as pilot:
         await open_users(pilot)
-        await pilot.press("S", "n")
+        await pilot.press("S", "escape")
         await settle(pilot)
         assert static_text(app, "#action") == "Cancelled; nothing synced."
         assert last_sync(tui_session.appliance) is None
@@ -263,7 +262,7 @@ async def test_sync_against_an_unreachable_appliance(appliance: Appliance) -> No
         text = static_text(app, "#action")
         assert text.startswith(f"Sync failed: appliance unreachable at {client.base_url}: "
                                "connection refused")
-        assert text.endswith("the overview (1) shows the last sync once it ends.")
+        assert text.endswith("the Dashboard (1) shows the last sync once it ends.")
         assert "-error" in action_classes(app)
         assert app.is_running
     assert last_sync(appliance) is None
@@ -359,7 +358,7 @@ async def test_overview_without_scaikey_or_a_sync(tui_session: TuiSession) -> No
     app = tui_session.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert isinstance(app.screen, OverviewScreen)
+        assert isinstance(app.screen, DashboardScreen)
         assert static_text(app, "#directory").splitlines() == [
             "Directory ScaiKey sync not configured (set SCAIKEY_BASE_URL, "
             "SCAIFLOW_SCAIKEY_CLIENT_ID and SCAIFLOW_SCAIKEY_CLIENT_SECRET)",

@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from scaiflow_box.store import deployments as deployment_rows
 from tests.conftest import AppFactory, Appliance, hello_content
 from tests.fakes.scaigrid import FakeScaiGrid
-from tests.tui import (
+from tests.tui.helpers import (
     SIZE,
     TuiSession,
     open_session,
@@ -22,7 +22,6 @@ from tests.tui import (
     settle,
     static_text,
     table_rows,
-    tui_session_fixture,  # noqa: F401 - registers the tui_session fixture
 )
 from tui.app import ScaiflowAdmin
 from tui.screens.confirm import ConfirmScreen
@@ -54,7 +53,7 @@ async def open_flows(pilot: Pilot[int]) -> None:
 
 
 def flow_rows(app: ScaiflowAdmin) -> dict[str, list[str]]:
-    return {row[4]: row for row in table_rows(app, "flows")}
+    return {row[5]: row for row in table_rows(app, "flows")}
 
 
 def title(app: ScaiflowAdmin) -> str:

@@ -10,20 +10,19 @@ from textual.widgets import Input, TextArea
 
 from tests.conftest import AppFactory
 from tests.fakes.scaikey import FakeScaiKey
-from tests.tui import (
+from tests.tui.helpers import (
     SIZE,
     TuiSession,
     select_row,
     settle,
     static_text,
     table_rows,
-    tui_session_fixture,  # noqa: F401 - registers the tui_session fixture
 )
 from tui.app import ScaiflowAdmin
 from tui.client import AdminClient, StaticToken
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.mint_token import MintTokenScreen, parse_ttl
-from tui.screens.service_tokens import ServiceTokensScreen
+from tui.screens.security import SecurityScreen
 from tui.screens.token_reveal import TokenRevealScreen
 
 
@@ -48,17 +47,21 @@ async def test_the_list_marks_the_tuis_own_token_and_refuses_to_revoke_it(
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await settle(pilot)
-        assert isinstance(app.screen, ServiceTokensScreen)
+        assert isinstance(app.screen, SecurityScreen)
+        assert table_rows(app, "tokens") == []  # the session's own token is hidden…
+        assert static_text(app, "#status") == (
+            "1 token(s), 1 active; 1 expired or session token(s) hidden (a shows them).")
+        await pilot.press("a")  # …until asked
+        await settle(pilot)
         [row] = table_rows(app, "tokens")
         assert row[0] == session_id
         assert row[1] == "active (this TUI)"
         assert row[2:4] == ["usr_operator", "tnt_local"]
         assert row[5:] == ["scaicore:view scaicore:manage", "scaiflow-box tui session"]
-        assert static_text(app, "#status") == "1 token(s), 1 active."
         await select_row(pilot, "tokens", session_id)
         await pilot.press("x")
         await settle(pilot)
-        assert isinstance(app.screen, ServiceTokensScreen)  # no dialog
+        assert isinstance(app.screen, SecurityScreen)  # no dialog
         assert "this TUI's own session token" in static_text(app, "#action")
         [stored] = tui_session.appliance.sql(
             "SELECT revoked_at FROM service_tokens WHERE id = ?", session_id)
@@ -112,7 +115,7 @@ async def test_mint_shows_the_token_once_and_it_works_then_revoke_refuses_it(
         assert "Copied" in static_text(app, "#copied")
         await pilot.press("escape")
         await settle(pilot)
-        assert isinstance(app.screen, ServiceTokensScreen)
+        assert isinstance(app.screen, SecurityScreen)
         assert static_text(app, "#action").startswith(f"Minted {stored['id']}")
         rows = {row[0]: row for row in table_rows(app, "tokens")}
         assert rows[stored["id"]][1:4] == ["active", "ci-pipeline", "tnt_acme"]
@@ -168,7 +171,7 @@ async def test_form_errors_keep_the_form_open_and_store_nothing(
             "SELECT id FROM service_tokens WHERE sub != 'usr_operator'") == []
         await pilot.press("escape")
         await settle(pilot)
-        assert isinstance(app.screen, ServiceTokensScreen)
+        assert isinstance(app.screen, SecurityScreen)
         assert static_text(app, "#action") == "Cancelled; no token minted."
 
 

@@ -12,7 +12,8 @@ from textual.widgets import Checkbox, Input
 
 from scaiflow_box.crypto.envelope import MasterKey
 from tests.conftest import AppFactory, Appliance
-from tests.tui import (
+from tests.fakes.scaigrid import FakeScaiGrid
+from tests.tui.helpers import (
     SIZE,
     TuiSession,
     open_session,
@@ -20,12 +21,12 @@ from tests.tui import (
     settle,
     static_text,
     table_rows,
-    tui_session_fixture,  # noqa: F401 - registers the tui_session fixture
 )
 from tui.app import ScaiflowAdmin
 from tui.client import AdminClient, StaticToken
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.rotate_master_key import RotateMasterKeyScreen
+from tui.screens.security import SecurityScreen
 from tui.screens.set_credentials import SetCredentialsScreen
 from tui.screens.tenants import TenantsScreen
 
@@ -77,6 +78,12 @@ async def open_tenants(pilot: Pilot[int]) -> None:
     await pilot.press("5")
     await settle(pilot)
     assert isinstance(pilot.app.screen, TenantsScreen)
+
+
+async def open_security(pilot: Pilot[int]) -> None:
+    await pilot.press("3")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, SecurityScreen)
 
 
 def rows_by_id(app: ScaiflowAdmin) -> dict[str, list[str]]:
@@ -252,7 +259,7 @@ async def test_delete_after_confirmation(tui_session: TuiSession) -> None:
         assert isinstance(app.screen, ConfirmScreen)
         assert static_text(app, "#question").startswith(
             "Delete the ScaiGrid credentials of tnt_b (sgk_…bbbb)?")
-        await pilot.press("n")  # cancelled: nothing changed
+        await pilot.press("escape")  # cancelled: nothing changed
         await settle(pilot)
         assert static_text(app, "#action") == "Cancelled; nothing changed."
         assert len(secrets_of(tui_session, "tnt_b")) == 2
@@ -319,13 +326,13 @@ async def test_rotate_the_master_key_rewraps_every_data_key(tui_session: TuiSess
     [kek_before] = appliance.sql("SELECT value FROM meta WHERE key = 'kek_id'")
     app = tui_session.app()
     async with app.run_test(size=SIZE) as pilot:
-        await open_tenants(pilot)
+        await open_security(pilot)  # the master key is on Security
         await pilot.press("R")
         await settle(pilot)
         assert isinstance(app.screen, RotateMasterKeyScreen)
         assert static_text(app, "#question").startswith("Rotate the master key?")
         assert app.screen.query_one("#reencrypt", Checkbox).value is False
-        await pilot.press("n")  # cancelled: the key file is untouched
+        await pilot.press("escape")  # cancelled: the key file is untouched
         await settle(pilot)
         assert static_text(app, "#action") == "Cancelled; the master key is unchanged."
         assert appliance.sql("SELECT value FROM meta WHERE key = 'kek_id'")[0][0] == \
@@ -333,7 +340,7 @@ async def test_rotate_the_master_key_rewraps_every_data_key(tui_session: TuiSess
 
         await pilot.press("R", "y")
         await settle(pilot)
-        assert isinstance(app.screen, TenantsScreen)
+        assert isinstance(app.screen, SecurityScreen)
         [kek_after] = appliance.sql("SELECT value FROM meta WHERE key = 'kek_id'")
         assert kek_after[0] != kek_before[0]
         deks_after = {r["id"]: r["wrapped"] for r in appliance.sql(
@@ -349,9 +356,14 @@ async def test_rotate_the_master_key_rewraps_every_data_key(tui_session: TuiSess
         assert static_text(app, "#action") == (
             f"Master key rotated: new key id {kek_after[0]}; {count} data key(s) and 1 issuer "
             "key(s) now wrapped by it. Back up master.key now.")
+        # Security shows the new key id (from the audit log)
+        assert static_text(app, "#master-key").startswith(
+            f"Master key {kek_after[0]} · rotated ")
         # the appliance still reads the tenant's key, and the TUI still works
+        await open_tenants(pilot)
         assert rows_by_id(app)["tnt_a"][4] == "sgk_…aaaa"
         assert app.screen.query_one("#problem").display is False
+        await open_security(pilot)
 
         # again, re-encrypting every secret: new data keys and new ciphertexts
         await pilot.press("R", "e")
@@ -365,6 +377,7 @@ async def test_rotate_the_master_key_rewraps_every_data_key(tui_session: TuiSess
                    for n in secrets_before)
         action = static_text(app, "#action")
         assert "; 2 secret(s) re-encrypted under new data keys." in action
+        await open_tenants(pilot)
         assert rows_by_id(app)["tnt_a"][4] == "sgk_…aaaa"
         assert len(appliance.sql("SELECT * FROM audit_log WHERE action = 'keys.rotated'")) == 2
 
@@ -377,7 +390,7 @@ async def test_a_master_key_from_the_environment_is_not_rotated(
         deks_before = appliance.sql("SELECT id, wrapped FROM data_keys")
         app = session.app()
         async with app.run_test(size=SIZE) as pilot:
-            await open_tenants(pilot)
+            await open_security(pilot)
             await pilot.press("R", "e", "y")
             await settle(pilot)
             action = static_text(app, "#action")
@@ -424,3 +437,35 @@ async def test_rotate_form_prefills_only_the_tenants_own_base_url(
             await settle(pilot)
             assert isinstance(app.screen, SetCredentialsScreen)
             assert app.screen.query_one("#base_url", Input).value == ""
+
+
+async def test_test_credentials_asks_scaigrid_with_the_tenants_key(
+        make_appliance: AppFactory, scaigrid_server: FakeScaiGrid) -> None:
+    appliance = await make_appliance(**scaigrid_server.env(SCAIFLOW_UPSTREAM_TIMEOUT_SECONDS="2"))
+    async with open_session(appliance) as session:
+        await appliance.user("usr_alice", "tnt_acme")
+        await set_credentials(session, "tnt_local", "sgk_not_known_to_scaigrid")
+        app = session.app()
+        async with app.run_test(size=SIZE) as pilot:
+            await open_tenants(pilot)
+            await select_row(pilot, "tenants", "tnt_local")
+            await pilot.press("t")
+            await settle(pilot)
+            action = static_text(app, "#action")
+            assert action.startswith("ScaiGrid did not take the credentials of tnt_local: 502 "
+                                     "scaigrid_auth")
+            assert action.endswith("ScaiGrid refused the key: set the tenant's key again (s).")
+            assert app.screen.query_one("#action").has_class("-error")
+
+            await set_credentials(session, "tnt_local", scaigrid_server.api_key)
+            await pilot.press("t")
+            await settle(pilot)
+            assert static_text(app, "#action") == (
+                "ScaiGrid takes the credentials of tnt_local: it lists "
+                f"{len(scaigrid_server.models)} model(s).")
+            # another tenant's key: this appliance's lookups answer for the session's only
+            await select_row(pilot, "tenants", "tnt_acme")
+            await pilot.press("t")
+            await settle(pilot)
+            assert static_text(app, "#action").startswith(
+                "This appliance tests only the session's own tenant (tnt_local)")

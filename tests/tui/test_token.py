@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from scaiflow_box.config import load_settings
-from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL
-from tests.conftest import Appliance
-from tui.token import (
+from scaiflow_box.commands.tui_session import (
     RENEW_BEFORE_SECONDS,
     SESSION_TTL_SECONDS,
     LocalTokenSource,
     SessionTokenError,
     mint_session_token,
 )
+from scaiflow_box.config import load_settings
+from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL
+from tests.conftest import Appliance
 
 
 async def status_with(appliance: Appliance, token: str) -> int:
@@ -93,6 +93,30 @@ async def test_an_invalid_subject_is_refused(appliance: Appliance) -> None:
     with pytest.raises(SessionTokenError, match="cannot mint a session token: sub must be"):
         await asyncio.to_thread(mint_session_token, appliance.settings, sub="no spaces",
                                 tenant_id="tnt_local")
+
+
+async def test_a_sub_that_cannot_sign_in_gets_no_token_and_creates_no_user(
+        appliance: Appliance) -> None:
+    """Minting for a mistyped --sub would create that user on the token's first use."""
+    await appliance.user("usr_gone", "tnt_local")
+    await appliance.user("usr_elsewhere", "tnt_acme")
+    await appliance.db.write(lambda conn: conn.execute(
+        "UPDATE users SET deleted_at = '2026-01-01T00:00:00.000Z' WHERE id = 'usr_gone'"))
+    users_before = appliance.sql("SELECT id FROM users ORDER BY id")
+    cases = {
+        "usr_typo": "cannot sign in as usr_typo in tnt_local: no such user. The TUI signs in "
+                    "as an existing user",
+        "usr_gone": "cannot sign in as usr_gone: the user was deleted 2026-01-01",
+        "usr_elsewhere": "cannot sign in as usr_elsewhere in tnt_local: that user belongs to "
+                         "tnt_acme (pass --tenant tnt_acme)",
+    }
+    for sub, message in cases.items():
+        with pytest.raises(SessionTokenError) as refused:
+            await asyncio.to_thread(mint_session_token, appliance.settings, sub=sub,
+                                    tenant_id="tnt_local")
+        assert str(refused.value).startswith(message), str(refused.value)
+    assert appliance.sql("SELECT id FROM service_tokens") == []
+    assert appliance.sql("SELECT id FROM users ORDER BY id") == users_before
 
 
 async def test_renewal_before_expiry_and_revocation_of_every_session_token(

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from scaiflow_box import cli
+from scaiflow_box.commands.tui_data_dir import CliDataDirTools
 from scaiflow_box.config import load_settings
 from scaiflow_box.tui_command import cmd_tui, default_url, run_tui
 from tests.conftest import Appliance
-from tests.tui import SIZE, base_url, settle, static_text
+from tests.tui.helpers import SIZE, base_url, settle, static_text
 from tui.app import ScaiflowAdmin
 
 
@@ -93,6 +94,7 @@ async def test_a_whole_session_mints_runs_and_revokes(appliance: Appliance) -> N
             async with app.run_test(size=SIZE) as pilot:
                 await settle(pilot)
                 seen["whoami"] = static_text(app, "#whoami")
+                seen["tools"] = app.tools
                 seen["live"] = appliance.sql(
                     "SELECT id FROM service_tokens WHERE created_by = 'tui'"
                     " AND revoked_at IS NULL")
@@ -105,6 +107,10 @@ async def test_a_whole_session_mints_runs_and_revokes(appliance: Appliance) -> N
                                    sub="usr_operator", tenant_id="tnt_local", run_app=drive)
     assert code == 0
     assert "as usr_operator @ tnt_local" in str(seen["whoami"])
+    # the data-directory tools are handed in with the token source, on the same directory
+    tools = seen["tools"]
+    assert isinstance(tools, CliDataDirTools)
+    assert tools.data_dir == str(appliance.settings.data_dir.resolve())
     assert len(seen["live"]) == 1  # type: ignore[arg-type]
     rows = appliance.sql("SELECT revoked_at FROM service_tokens WHERE created_by = 'tui'")
     assert len(rows) == 1 and rows[0]["revoked_at"] is not None

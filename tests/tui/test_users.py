@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from tests.tui import (
+from tests.tui.helpers import (
     SIZE,
     TuiSession,
     select_row,
     settle,
     static_text,
     table_rows,
-    tui_session_fixture,  # noqa: F401 - registers the tui_session fixture
 )
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.users import UsersScreen
@@ -87,7 +86,7 @@ async def test_cancel_changes_nothing(tui_session: TuiSession) -> None:
         assert "every tenant" in static_text(app, "#question")
         await pilot.press("2")  # switching screens is refused while a dialog is open
         assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("n")
+        await pilot.press("escape")
         await settle(pilot)
         assert static_text(app, "#action") == "Cancelled; nothing changed."
         assert role_of(tui_session, "usr_bob") == (None, None)

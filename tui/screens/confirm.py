@@ -1,4 +1,6 @@
-"""A yes/no dialog in front of every mutation."""
+"""A yes/no dialog in front of every mutation: y (or its button) confirms, escape (or its
+button) cancels. No letter cancels, so a key never means "do it" on a screen and "cancel" in
+its dialog."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+        Binding("escape", "answer(False)", "Cancel", id="confirm.no"),
     ]
 
     def __init__(self, question: str, *, confirm_label: str = "Yes") -> None:
@@ -29,7 +31,7 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(self.question, id="question", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.confirm_label} (y)", id="yes", variant="warning")
-                yield Button("Cancel (n)", id="no")
+                yield Button("Cancel (esc)", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()  # Enter on the default does nothing harmful

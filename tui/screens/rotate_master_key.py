@@ -24,7 +24,7 @@ class RotateMasterKeyScreen(ModalScreen[bool | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "rotate", "Rotate", id="rotate.yes"),
         Binding("e", "toggle_reencrypt", "Re-encrypt too", id="rotate.reencrypt"),
-        Binding("n,escape", "cancel", "Cancel", id="rotate.no"),
+        Binding("escape", "cancel", "Cancel", id="rotate.no"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -33,7 +33,7 @@ class RotateMasterKeyScreen(ModalScreen[bool | None]):
             yield Checkbox(REENCRYPT_LABEL, id="reencrypt", compact=True)
             with Horizontal(classes="buttons"):
                 yield Button("Rotate (y)", id="yes", variant="warning")
-                yield Button("Cancel (n)", id="no")
+                yield Button("Cancel (esc)", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()  # Enter on the default does nothing harmful

@@ -1,5 +1,6 @@
-"""Tenants (SPEC §8, §12, §19.2): every tenant with its counts and ScaiGrid credential status;
-set, rotate or delete a tenant's credentials; rotate the appliance's master key."""
+"""Tenants (SPEC §8, §9, §12): every tenant with its counts and ScaiGrid credential status;
+set, rotate or delete a tenant's credentials, and test them: one ScaiGrid lookup shows
+whether ScaiGrid takes the key. (The master key is on Security.)"""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
-from tui.client import AdminClientError, KeyRotation, Tenant
+from tui.client import AdminClientError, ApiError, Tenant
 from tui.screens.base import ApiScreen
 from tui.screens.confirm import ConfirmScreen
-from tui.screens.rotate_master_key import RotateMasterKeyScreen
 from tui.screens.set_credentials import CredentialsSaved, SetCredentialsScreen
+from tui.system_models import MODELS
 from tui.widgets.resource_table import ResourceTable
 
 UNREADABLE_HELP = ("The stored credentials do not decrypt (a damaged row, or a master key that "
@@ -58,30 +59,47 @@ def tenant_detail(tenant: Tenant) -> Text:
     return text
 
 
-def rotation_text(result: KeyRotation, *, reencrypt: bool) -> str:
-    text = (f"Master key rotated: new key id {result.kek_id}; {result.data_keys} data key(s) "
-            f"and {result.issuer_keys} issuer key(s) now wrapped by it")
-    if reencrypt:
-        text += f"; {result.secrets_reencrypted} secret(s) re-encrypted under new data keys"
-    return text + ". Back up master.key now."
+def test_failure_note(error: AdminClientError) -> str:
+    if not isinstance(error, ApiError):
+        return ""
+    return {
+        "scaigrid_auth": "ScaiGrid refused the key: set the tenant's key again (s).",
+        "scaigrid_unreachable": "ScaiGrid did not answer: check the base URL and the network.",
+        "missing_credentials": "No key applies to this tenant: set one (s).",
+        "credentials_unreadable": UNREADABLE_HELP,
+    }.get(error.code, "")
 
 
 class TenantsScreen(ApiScreen):
     MODE: ClassVar[str] = "tenants"
+    HELP: ClassVar[str] = (
+        "Every tenant with its users, flows and packages, and the ScaiGrid key its deploys and "
+        "lookups use (never shown: only its first and last characters). t tests the key with "
+        "one ScaiGrid lookup.")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "set_credentials", "Set credentials", id="tenants.set_credentials"),
-        Binding("k", "rotate_credentials", "Rotate key", id="tenants.rotate_credentials"),
-        Binding("x", "delete_credentials", "Delete credentials",
-                id="tenants.delete_credentials"),
-        Binding("R", "rotate_master_key", "Rotate master key", id="tenants.rotate_master_key"),
+        Binding("s", "set_credentials", "Set", id="tenants.set_credentials",
+                tooltip="Set ScaiGrid credentials of the tenant"),
+        Binding("k", "rotate_credentials", "Rotate", id="tenants.rotate_credentials",
+                tooltip="Rotate the tenant's ScaiGrid key"),
+        Binding("x", "delete_credentials", "Delete", id="tenants.delete_credentials",
+                tooltip="Delete ScaiGrid credentials of the tenant"),
+        Binding("t", "test_credentials", "Test", id="tenants.test_credentials",
+                tooltip="Test credentials: does ScaiGrid take the tenant's key?"),
     ]
 
     tenants: reactive[tuple[Tenant, ...]] = reactive((), init=False)
+    session_tenant: reactive[str | None] = reactive(None, init=False)
+    """The tenant of the TUI's session: lookups use its credentials."""
+    foreign_tests: reactive[bool] = reactive(False, init=False)
+    """The appliance takes a super admin's `tenant_id` on its lookups."""
 
     class Loaded(Message):
-        def __init__(self, tenants: list[Tenant]) -> None:
+        def __init__(self, tenants: list[Tenant], session_tenant: str | None,
+                     foreign_tests: bool) -> None:
             super().__init__()
             self.tenants = tenants
+            self.session_tenant = session_tenant
+            self.foreign_tests = foreign_tests
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -97,10 +115,18 @@ class TenantsScreen(ApiScreen):
         except AdminClientError as exc:
             self.post_message(self.LoadFailed(exc))
             return
-        self.post_message(self.Loaded(tenants))
+        try:
+            session_tenant: str | None = (await self.client.me()).tenant_id
+        except AdminClientError:
+            session_tenant = None
+        capabilities = await self.console.capabilities()
+        foreign = capabilities is not None and capabilities.takes("GET", MODELS, "tenant_id")
+        self.post_message(self.Loaded(tenants, session_tenant, foreign))
 
     def on_tenants_screen_loaded(self, message: Loaded) -> None:
         self.loaded()
+        self.session_tenant = message.session_tenant
+        self.foreign_tests = message.foreign_tests
         self.tenants = tuple(message.tenants)
         if not self.tenants:
             self.status_text = "No tenants yet: they appear with their first user."
@@ -191,21 +217,28 @@ class TenantsScreen(ApiScreen):
         self.post_message(self.ActionFinished(
             f"Deleted the ScaiGrid credentials of {tenant.id}."))
 
-    # -- master key --------------------------------------------------------------------------
-    def action_rotate_master_key(self) -> None:
-        def answered(reencrypt: bool | None) -> None:
-            if reencrypt is None:
-                self.say("Cancelled; the master key is unchanged.")
-            else:
-                self.rotate_master_key(reencrypt)
-
-        self.app.push_screen(RotateMasterKeyScreen(), answered)
+    # -- test ----------------------------------------------------------------------------------
+    def action_test_credentials(self) -> None:
+        tenant = self.selected_tenant()
+        if tenant is None:
+            self.say("Select a tenant first.")
+            return
+        session = self.session_tenant
+        if tenant.id != session and not self.foreign_tests:
+            self.say(f"This appliance tests only the session's own tenant ({session or '?'}): "
+                     "its ScaiGrid lookups use the caller's tenant.")
+            return
+        self.say(f"Asking ScaiGrid with the credentials of {tenant.id}…")
+        self.test_credentials(tenant, None if tenant.id == session else tenant.id)
 
     @work(exclusive=True, group="action")
-    async def rotate_master_key(self, reencrypt: bool) -> None:
+    async def test_credentials(self, tenant: Tenant, tenant_id: str | None) -> None:
         try:
-            result = await self.client.rotate_master_key(reencrypt=reencrypt)
+            models = await self.client.scaigrid_models(tenant_id=tenant_id)
         except AdminClientError as exc:
-            self.post_message(self.ActionFinished("Could not rotate the master key", exc))
+            self.post_message(self.ActionFinished(
+                f"ScaiGrid did not take the credentials of {tenant.id}", exc,
+                note=test_failure_note(exc)))
             return
-        self.post_message(self.ActionFinished(rotation_text(result, reencrypt=reencrypt)))
+        self.post_message(self.ActionFinished(
+            f"ScaiGrid takes the credentials of {tenant.id}: it lists {models} model(s)."))

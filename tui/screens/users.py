@@ -100,22 +100,31 @@ def sync_failure_note(error: AdminClientError) -> str:
         if error.status == 502:
             return "Nothing was changed: users keep signing in against the mirror as it is."
         return ""
-    return ("The appliance did not answer: the sync may still be running; the overview (1) "
+    return ("The appliance did not answer: the sync may still be running; the Dashboard (1) "
             "shows the last sync once it ends.")
 
 
 class UsersScreen(ApiScreen):
     MODE: ClassVar[str] = "users"
+    HELP: ClassVar[str] = (
+        "Users and groups as mirrored from ScaiKey (or created by their first token), their "
+        "admin roles, and the directory sync. Filters: f cycles the tenant, g (or enter on a "
+        "group) shows its members, d shows soft-deleted ones, / narrows the tables.")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "grant('tenant_admin')", "Grant tenant_admin",
-                id="users.grant_tenant_admin"),
-        Binding("s", "grant('super_admin')", "Grant super_admin",
-                id="users.grant_super_admin"),
-        Binding("x", "revoke_role", "Remove role", id="users.revoke_role"),
-        Binding("f", "next_tenant", "Tenant filter", id="users.next_tenant"),
-        Binding("g", "filter_group", "Group filter", id="users.filter_group"),
-        Binding("d", "toggle_deleted", "Soft-deleted", id="users.toggle_deleted"),
-        Binding("S", "sync_now", "Sync now", id="users.sync_now"),
+        Binding("t", "grant('tenant_admin')", "Tenant admin", id="users.grant_tenant_admin",
+                tooltip="Grant tenant_admin to the user"),
+        Binding("s", "grant('super_admin')", "Super admin", id="users.grant_super_admin",
+                tooltip="Grant super_admin to the user"),
+        Binding("x", "revoke_role", "No role", id="users.revoke_role",
+                tooltip="Remove the user's admin role"),
+        Binding("f", "next_tenant", "Tenant", id="users.next_tenant", show=False,
+                tooltip="Show the next tenant's users and groups"),
+        Binding("g", "filter_group", "Group", id="users.filter_group", show=False,
+                tooltip="Show only the members of the highlighted group"),
+        Binding("d", "toggle_deleted", "Soft-deleted", id="users.toggle_deleted", show=False,
+                tooltip="Show or hide soft-deleted users and groups"),
+        Binding("S", "sync_now", "Sync", id="users.sync_now",
+                tooltip="Sync users and groups from ScaiKey now"),
     ]
 
     users: reactive[tuple[User, ...]] = reactive((), init=False)

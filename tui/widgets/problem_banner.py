@@ -1,11 +1,18 @@
-"""A banner that says why a screen has no (fresh) data: unreachable, refused, forbidden."""
+"""A banner that says why a screen has no (fresh) data: unreachable (the data shown is then
+marked stale, with what still works), refused, forbidden."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.client import AdminClientError, ApiError, ApiUnavailable
+from tui.formatting import clock_time
+from tui.transport import AdminClientError, ApiError, ApiUnavailable
+
+DATA_DIR_HINT = ("9 opens the data-directory tools, which work without the server: backup, "
+                 "restore, key rotation, JWKS import, admin grant.")
 
 
 def describe_problem(error: AdminClientError) -> str:
@@ -23,6 +30,16 @@ def describe_problem(error: AdminClientError) -> str:
     return str(error)
 
 
+def stale_text(url: str, reason: str, *, down_since: datetime | None,
+               loaded_at: datetime | None, tools: bool) -> str:
+    since = f" since {clock_time(down_since)}" if down_since else ""
+    data = (f"The data below is STALE: last read at {clock_time(loaded_at)}."
+            if loaded_at else "No data could be read yet.")
+    text = (f"Appliance unreachable{since}: {reason}\n"
+            f"{data} Checking {url} every few seconds; the screen refreshes when it answers.")
+    return text + ("\n" + DATA_DIR_HINT if tools else "")
+
+
 class ProblemBanner(Static):
     """Hidden while `problem` is None."""
 
@@ -35,6 +52,10 @@ class ProblemBanner(Static):
     def show_error(self, error: AdminClientError) -> None:
         self.set_class(isinstance(error, ApiUnavailable), "-unreachable")
         self.problem = describe_problem(error)
+
+    def show_stale(self, text: str) -> None:
+        self.set_class(True, "-unreachable")
+        self.problem = text
 
     def clear(self) -> None:
         self.problem = None

@@ -1,5 +1,6 @@
 """A row-cursor DataTable keyed by resource id that keeps the cursor on the same resource
-across reloads and keeps over-long values from stretching the screen."""
+across reloads, keeps over-long values from stretching the screen, and filters its rows
+(`/` on every screen) without losing them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
 MAX_CELL_CHARS = 40
+Row = tuple[str, Sequence[str | None]]
 
 
 def shorten(value: str | None, limit: int = MAX_CELL_CHARS) -> str:
@@ -20,6 +22,11 @@ def shorten(value: str | None, limit: int = MAX_CELL_CHARS) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
+def matches(cells: Sequence[str | None], needle: str) -> bool:
+    """Case-insensitive substring of any cell's full value."""
+    return not needle or any(needle in (cell or "").casefold() for cell in cells)
+
+
 class ResourceTable(DataTable[Text]):
     """Rows are `(key, cells)`; `selected_key` is the key under the cursor."""
 
@@ -28,31 +35,58 @@ class ResourceTable(DataTable[Text]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._column_names = tuple(columns)
         self._max_cell_chars = max_cell_chars
+        self._all: list[Row] = []
+        self._needle = ""
 
     def on_mount(self) -> None:
         self.add_columns(*self._column_names)
 
-    def replace_rows(self, rows: Sequence[tuple[str, Sequence[str | None]]]) -> None:
+    @property
+    def total_rows(self) -> int:
+        """Every row, shown or filtered out."""
+        return len(self._all)
+
+    @property
+    def filter_text(self) -> str:
+        return self._needle
+
+    def set_filter(self, text: str) -> None:
+        needle = text.strip().casefold()
+        if needle != self._needle:
+            self._needle = needle
+            self._show(self.selected_key)
+
+    def replace_rows(self, rows: Sequence[Row]) -> None:
         previous = self.selected_key
-        self.clear()
+        self._all = list(rows)
+        self._show(previous)
+
+    def append_rows(self, rows: Sequence[Row]) -> None:
+        known = {key for key, _ in self._all}
         for key, cells in rows:
-            self.add_row(*self._cells(cells), key=key)
-        keys = [key for key, _ in rows]
-        if previous in keys:
-            self.move_cursor(row=keys.index(previous), animate=False)
+            if key in known:
+                continue
+            self._all.append((key, cells))
+            if matches(cells, self._needle):
+                self.add_row(*self._cells(cells), key=key)
+
+    def _show(self, keep: str | None) -> None:
+        self.clear()
+        keys = []
+        for key, cells in self._all:
+            if matches(cells, self._needle):
+                self.add_row(*self._cells(cells), key=key)
+                keys.append(key)
+        if keep in keys:
+            self.move_cursor(row=keys.index(keep), animate=False)
 
     def select_key(self, key: str) -> bool:
-        """Move the cursor onto the row `key`; False when there is no such row."""
+        """Move the cursor onto the row `key`; False when there is no such row (shown)."""
         keys = [row.value for row in self.rows]
         if key not in keys:
             return False
         self.move_cursor(row=keys.index(key), animate=False)
         return True
-
-    def append_rows(self, rows: Sequence[tuple[str, Sequence[str | None]]]) -> None:
-        for key, cells in rows:
-            if key not in self.rows:
-                self.add_row(*self._cells(cells), key=key)
 
     def _cells(self, cells: Sequence[str | None]) -> list[Text]:
         return [Text(shorten(cell, self._max_cell_chars)) for cell in cells]

@@ -1,10 +1,15 @@
 """The TUI's credential: a short-lived service token minted with the key in the data dir.
 
 Whoever can open the data directory (the database and `master.key`) can sign tokens, so
-file-system access is the operator's credential (DESIGN: the TUI is a REST client). The
-data directory is opened exactly as the CLI's `token mint` opens it (and never created); the
-token lives 15 minutes, is renewed shortly before it runs out, and every token of the session
-is revoked on exit.
+file-system access is the operator's credential (DESIGN: the TUI is a REST client; `tui/`
+gets a `TokenSource` from here and never touches the data directory). The data directory is
+opened exactly as the CLI's `token mint` opens it (and never created); the token lives 15
+minutes, is renewed shortly before it runs out, and every token of the session is revoked on
+exit.
+
+A token is minted only for a user who can sign in: one that exists in that tenant, is not
+deleted and is `ACTIVE`. Otherwise the appliance would create the user on the token's first
+use (just-in-time provisioning), and a mistyped `--sub` would leave a stray user behind.
 """
 
 from __future__ import annotations
@@ -21,11 +26,14 @@ from scaiflow_box.config import Settings
 from scaiflow_box.crypto.envelope import DecryptionFailed, MasterKeyError
 from scaiflow_box.services.bootstrap import DataDir, DataDirError, open_data_dir
 from scaiflow_box.services.service_tokens import (
+    MintedToken,
     TokenRequestError,
+    check_mint_request,
     mint_service_token,
     revoke_service_token,
 )
-from tui.client import AdminClientError
+from scaiflow_box.store import users as user_rows
+from tui.transport import AdminClientError
 
 T = TypeVar("T")
 
@@ -63,15 +71,40 @@ def _with_data_dir(settings: Settings, fn: Callable[[DataDir], T]) -> T:
         raise SessionTokenError(f"database error: {exc}") from None
 
 
+def refuse_unknown_user(conn: sqlite3.Connection, *, sub: str, tenant_id: str) -> None:
+    """SessionTokenError unless `sub` is a live, active user of `tenant_id`."""
+    user = user_rows.get_user(conn, tenant_id, sub)
+    if user is None:
+        elsewhere = user_rows.get_user_any_tenant(conn, sub)
+        if elsewhere is not None:
+            raise SessionTokenError(
+                f"cannot sign in as {sub} in {tenant_id}: that user belongs to "
+                f"{elsewhere['tenant_id']} (pass --tenant {elsewhere['tenant_id']})")
+        raise SessionTokenError(
+            f"cannot sign in as {sub} in {tenant_id}: no such user. The TUI signs in as an "
+            "existing user (`scaiflow-box admin users` lists them; `init` creates "
+            "usr_operator in tnt_local)")
+    if user["deleted_at"] is not None:
+        raise SessionTokenError(f"cannot sign in as {sub}: the user was deleted "
+                                f"{user['deleted_at']}")
+    if user["status"] != "ACTIVE":
+        raise SessionTokenError(f"cannot sign in as {sub}: the user is {user['status']}")
+
+
 def mint_session_token(settings: Settings, *, sub: str, tenant_id: str,
                        ttl_seconds: int = SESSION_TTL_SECONDS) -> SessionToken:
     """Mint a service token for `sub@tenant_id` in the data dir's database; blocking."""
 
     def run(data_dir: DataDir) -> SessionToken:
-        try:
-            minted = data_dir.db.write_sync(lambda conn: mint_service_token(
+        def mint(conn: sqlite3.Connection) -> MintedToken:
+            check_mint_request(sub, tenant_id, SESSION_SCOPE, ttl_seconds)  # the ids' form
+            refuse_unknown_user(conn, sub=sub, tenant_id=tenant_id)
+            return mint_service_token(
                 conn, data_dir.issuer, sub=sub, tenant_id=tenant_id, scope=SESSION_SCOPE,
-                ttl_seconds=ttl_seconds, description=SESSION_DESCRIPTION, created_by=ACTOR))
+                ttl_seconds=ttl_seconds, description=SESSION_DESCRIPTION, created_by=ACTOR)
+
+        try:
+            minted = data_dir.db.write_sync(mint)
         except TokenRequestError as exc:
             raise SessionTokenError(f"cannot mint a session token: {exc}") from None
         expires = datetime.fromisoformat(minted.expires_at.replace("Z", "+00:00"))
