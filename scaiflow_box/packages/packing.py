@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from scaiflow_box.compiler.emit_yaml import compile_flow
 from scaiflow_box.compiler.schema import structural_errors
 from scaiflow_box.errors import InvalidFields, InvalidInput
@@ -39,7 +41,10 @@ def pack_flow(info: PackageInfo, content: dict[str, Any], readme: str | None, *,
     problems = structural_errors(flow)
     if problems:
         raise InvalidFields([{**p, "loc": [*loc, *p["loc"]]} for p in problems])
-    result = compile_flow(flow, "yaml")
+    flow_json = flow_json_bytes(flow)
+    # Compiled from flow.json as packed (sorted keys), so the manifest does not depend on the
+    # key order a client sent, and an import of this package regenerates the same manifest.
+    result = compile_flow(orjson.loads(flow_json), "yaml")
     if result.body is None:
         raise InvalidInput("the flow does not compile, so no package was made",
                            code="compile_error",
@@ -52,5 +57,5 @@ def pack_flow(info: PackageInfo, content: dict[str, Any], readme: str | None, *,
         except UnicodeEncodeError:
             raise InvalidFields([{"loc": ["body", "readme"], "msg": "must be valid Unicode text",
                                   "type": "string_unicode"}]) from None
-    data = write_package(info, flow_json_bytes(flow), result.body.encode("utf-8"), readme_bytes)
+    data = write_package(info, flow_json, result.body.encode("utf-8"), readme_bytes)
     return PackedPackage(info, data, hashlib.sha256(data).hexdigest(), readme)
