@@ -92,7 +92,7 @@ def test_same_input_same_bytes_whatever_the_key_order(name: str) -> None:
        version=st.tuples(st.integers(0, 99), st.integers(0, 99), st.integers(0, 999)))
 def test_property_same_input_gives_the_same_bytes_and_reads_back(
         flow: dict[str, Any], readme: str | None, version: tuple[int, int, int]) -> None:
-    info = PackageInfo(package_id="prop", name="Prop", version="%d.%d.%d" % version,
+    info = PackageInfo(package_id="prop", name="Prop", version=".".join(map(str, version)),
                        description="", author_id="usr_a", tenant_id="tnt_a")
     try:
         packed = pack_flow(info, flow, readme, loc=())

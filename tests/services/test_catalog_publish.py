@@ -14,8 +14,14 @@ from typing import Any
 import pytest
 
 from scaiflow_box.auth.principal import VIEW
-from scaiflow_box.errors import Conflict, Forbidden, InvalidFields, InvalidInput, MissingPermission
-from scaiflow_box.errors import NotFound
+from scaiflow_box.errors import (
+    Conflict,
+    Forbidden,
+    InvalidFields,
+    InvalidInput,
+    MissingPermission,
+    NotFound,
+)
 from scaiflow_box.store import acls as acl_rows
 from tests.packages.builders import EXAMPLE_NAMES, load_example
 from tests.services.conftest import CatalogBox, principal

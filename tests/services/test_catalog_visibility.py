@@ -6,6 +6,7 @@ who see the package, 404 for those who do not)."""
 from __future__ import annotations
 
 import json
+
 import pytest
 
 from scaiflow_box.auth.principal import MANAGE, VIEW, Principal
