@@ -182,11 +182,16 @@ def data_dir_commands(tmp_path: Path) -> dict[str, list[str]]:
         "jwks import": ["jwks", "import", str(jwks), "--issuer", "https://key.example"],
         "jwks show": ["jwks", "show"],
         "backup": ["backup", str(tmp_path / "copy.db")],
+        "catalog list": ["catalog", "list"],
+        "catalog export": ["catalog", "export", "hello", str(tmp_path / "copy.db"),
+                           "--tenant", "tnt_local"],
+        "catalog import": ["catalog", "import", str(jwks), "--tenant", "tnt_local"],
     }
 
 
 COMMANDS = ["token mint", "token revoke", "admin grant", "admin revoke", "admin users",
-            "jwks import", "jwks show", "backup"]
+            "jwks import", "jwks show", "backup", "catalog list", "catalog export",
+            "catalog import"]
 
 
 CASES = [(command, "missing") for command in COMMANDS] + [
