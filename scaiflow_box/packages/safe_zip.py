@@ -33,7 +33,7 @@ _DOS_REPARSE_POINT = 0x400  # how Windows zips mark a symbolic link
 _ENCRYPTED = 0x1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"\A[A-Za-z]:")
-_READ_CHUNK = 64 * 1024
+_READ_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -111,18 +111,17 @@ def _check_entry(info: zipfile.ZipInfo, limits: ZipLimits) -> None:
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
     """The member's bytes, never more than `limit` held (zipfile stops at the declared size
     and checks the CRC at the end)."""
-    out = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     with archive.open(info) as member:
-        while True:
-            chunk = member.read(_READ_CHUNK)
-            if not chunk:
-                break
-            out += chunk
-            if len(out) > limit:  # only a lying header gets here
+        while chunk := member.read(_READ_CHUNK):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # only a lying header gets here
                 raise too_large(f"member {info.orig_filename[:80]!r} exceeds {limit} bytes")
-    if len(out) != info.file_size:
+    if size != info.file_size:
         raise invalid(f"member {info.orig_filename[:80]!r} is not the size its header says")
-    return bytes(out)
+    return b"".join(chunks)
 
 
 def read_members(data: bytes, allowed: frozenset[str], limits: ZipLimits) -> dict[str, bytes]:
