@@ -2,7 +2,8 @@
 checked before a byte is decompressed, and nothing is ever written to the file system.
 
 What is refused, and why:
-- more than `max_members` entries (checked first, from the central directory alone);
+- more than `max_members` entries (checked first, from the end record and the central
+  directory, before zipfile builds anything);
 - names that are absolute (`/x`, `C:x`), contain `..` or `.` components, empty components,
   backslashes, NUL or other control characters, or end in `/` (directories): another tool
   that extracts the archive must not be led outside its target;
@@ -22,6 +23,7 @@ from __future__ import annotations
 import io
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -124,12 +126,44 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) ->
     return b"".join(chunks)
 
 
+_EOCD = b"PK\x05\x06"
+_CENTRAL_ENTRY = b"PK\x01\x02"
+_EOCD_SIZE = 22
+_MAX_COMMENT = 65_535
+
+
+def _check_entry_count(data: bytes, limit: int) -> None:
+    """Refuse an archive of more than `limit` entries from its end record and a walk of at
+    most `limit` + 1 central-directory headers, before zipfile parses it: zipfile builds an
+    object for every entry first, and 8 MiB hold some 100,000 empty ones (seconds of CPU).
+    Anything this walk cannot follow is left to zipfile, which then refuses or parses it."""
+    at = data.rfind(_EOCD, max(0, len(data) - _EOCD_SIZE - _MAX_COMMENT))
+    if at < 0 or len(data) < at + _EOCD_SIZE:
+        return
+    declared, cd_size, cd_offset = struct.unpack_from("<HII", data, at + 10)
+    if declared == 0xFFFF or 0xFFFFFFFF in (cd_size, cd_offset):
+        raise invalid("ZIP64 archives are not read (a package never needs one)")
+    if declared > limit:
+        raise unsafe(f"the archive has {declared} members; at most {limit} are read")
+    position, count = at - cd_size, 0
+    while 0 <= position < at and data[position:position + 4] == _CENTRAL_ENTRY:
+        if position + 46 > at:
+            return
+        name, extra, comment = struct.unpack_from("<HHH", data, position + 28)
+        position += 46 + name + extra + comment
+        count += 1
+        if count > limit:
+            raise unsafe(f"the archive has more than {limit} members; at most {limit} are "
+                         "read")
+
+
 def read_members(data: bytes, allowed: frozenset[str], limits: ZipLimits) -> dict[str, bytes]:
     """Every member's bytes by name, or the first reason to refuse the archive (400
     `invalid_archive` / `archive_unsafe`, 413 `archive_too_large`)."""
     if len(data) > limits.max_archive_bytes:
         raise too_large(f"the archive is {len(data)} bytes; the limit is "
                         f"{limits.max_archive_bytes}")
+    _check_entry_count(data, limits.max_members)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError,

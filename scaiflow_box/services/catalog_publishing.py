@@ -133,7 +133,8 @@ def prepare_import(state: PublishState, parts: PackageParts, *, author_id: str
                    ) -> PackedPackage | None:
     """Re-pack an imported package for this tenant (manifest regenerated, package.json
     rewritten); None when its version is already stored with exactly these bytes (importing
-    the same file twice changes nothing). A stored version with other bytes is bumped."""
+    the same file twice changes nothing). A stored version with other bytes is bumped, and so
+    is one of a soft-deleted package (a new version restores it, as a publish does)."""
     meta = parts.meta
     info = PackageInfo(package_id=meta.package_id, name=meta.name, version=meta.version,
                        description=meta.description, author_id=state.author_id or author_id,
@@ -141,7 +142,8 @@ def prepare_import(state: PublishState, parts: PackageParts, *, author_id: str
     packed = pack_flow(info, parts.content, parts.readme, loc=("body", "flow.json"))
     if meta.version not in state.digests:
         return packed
-    if state.digests[meta.version] == packed.sha256:
+    deleted = state.row is not None and state.row["deleted_at"] is not None
+    if state.digests[meta.version] == packed.sha256 and not deleted:
         return None
     bumped = replace(info, version=next_free_version(meta.version, state.digests))
     return pack_flow(bumped, parts.content, parts.readme, loc=("body", "flow.json"))

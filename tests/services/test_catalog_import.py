@@ -130,6 +130,29 @@ def _bzip2() -> bytes:
                    (entry("README.md", compress=zipfile.ZIP_BZIP2), members["README.md"])])
 
 
+def _many(count: int) -> bytes:
+    return zip_of([(f"m{i}", b"") for i in range(count)])
+
+
+def _lying_count() -> bytes:
+    """17 entries whose end record claims 3 (zipfile walks the directory, not the count)."""
+    data = bytearray(_many(17))
+    at = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", data, at + 8, 3, 3)
+    return bytes(data)
+
+
+def _zip64() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("flow.json"), b"{}")
+        archive.writestr(zipfile.ZipInfo("package.json"), b"{}")
+    data = bytearray(buffer.getvalue())
+    at = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<I", data, at + 16, 0xFFFFFFFF)  # "see the ZIP64 record"
+    return bytes(data)
+
+
 # name -> (archive builder, error class, code, text the message must carry)
 HOSTILE: dict[str, tuple[Callable[[], bytes], type[DomainError], str, str]] = {
     "not a zip": (lambda: b"this is not an archive", InvalidInput, "invalid_archive", "zip"),
@@ -156,8 +179,12 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], type[DomainError], str, str]] = {
                   "twice"),
     "unknown member": (lambda: _with_member("install.sh", b"rm -rf /"), InvalidInput,
                        "archive_unsafe", "unknown member"),
-    "17 members": (lambda: zip_of([(f"m{i}.txt", b"x") for i in range(17)]), InvalidInput,
-                   "archive_unsafe", "17 members"),
+    "17 members": (lambda: _many(17), InvalidInput, "archive_unsafe", "17 members"),
+    "50,000 members": (lambda: _many(50_000), InvalidInput, "archive_unsafe",
+                       "50000 members"),
+    "17 members, 3 declared": (_lying_count, InvalidInput, "archive_unsafe",
+                               "more than 16 members"),
+    "zip64": (_zip64, InvalidInput, "invalid_archive", "ZIP64"),
     "member over 8 MiB": (lambda: _with_member("README.md", bytes(8 * MiB + 1)), TooLarge,
                           "archive_too_large", "8388609 bytes uncompressed"),
     "zip bomb ratio": (lambda: _with_member("README.md", bytes(MiB)), TooLarge,
@@ -284,6 +311,17 @@ async def test_import_twice_changes_nothing_and_a_changed_version_is_bumped(
     other = await box.catalog.import_package(ALICE, _flow(changed))  # version 0.1.0 too
     assert (other.created, other.version) == (True, "0.1.1")
     assert box.counts()["catalog_versions"] == 2
+
+
+async def test_importing_a_deleted_packages_file_restores_it(box: CatalogBox) -> None:
+    await box.catalog.publish(ALICE, package_id="hello", name="Hello",
+                              content=load_example("hello-world"))
+    exported = await box.catalog.download(ALICE, "hello", "0.1.0")
+    await box.catalog.delete(ALICE, "hello")
+    back = await box.catalog.import_package(ALICE, exported.data)
+    assert (back.created, back.version, back.package["version"]) == (True, "0.1.1", "0.1.1")
+    assert (await box.catalog.detail(ALICE, "hello"))["versions"][1]["sha256"] == \
+        exported.sha256
 
 
 async def test_import_over_someone_elses_package_is_refused(box: CatalogBox) -> None:
