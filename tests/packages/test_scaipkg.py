@@ -87,7 +87,7 @@ def test_same_input_same_bytes_whatever_the_key_order(name: str) -> None:
     assert pack_flow(INFO, content, "r2", loc=()).data != first
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(flow=valid_flows(), readme=st.none() | st.text(max_size=40),
        version=st.tuples(st.integers(0, 99), st.integers(0, 99), st.integers(0, 999)))
 def test_property_same_input_gives_the_same_bytes_and_reads_back(

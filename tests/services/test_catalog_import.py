@@ -118,9 +118,12 @@ def _lying_size() -> bytes:
     return with_sizes(package_archive(members), "README.md", file_size=10)
 
 
+_ACGT = bytes(b"acgt"[i % 4] for i in range(256))
+
+
 def _dna(size: int, seed: int) -> bytes:
     """Text that deflates about 4:1 (under the ratio limit, unlike runs of one byte)."""
-    return bytes(random.Random(seed).choices(b"acgt", k=size))
+    return random.Random(seed).randbytes(size).translate(_ACGT)
 
 
 def _bzip2() -> bytes:
@@ -180,8 +183,7 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], type[DomainError], str, str]] = {
     "unknown member": (lambda: _with_member("install.sh", b"rm -rf /"), InvalidInput,
                        "archive_unsafe", "unknown member"),
     "17 members": (lambda: _many(17), InvalidInput, "archive_unsafe", "17 members"),
-    "50,000 members": (lambda: _many(50_000), InvalidInput, "archive_unsafe",
-                       "50000 members"),
+    "5,000 members": (lambda: _many(5_000), InvalidInput, "archive_unsafe", "5000 members"),
     "17 members, 3 declared": (_lying_count, InvalidInput, "archive_unsafe",
                                "more than 16 members"),
     "zip64": (_zip64, InvalidInput, "invalid_archive", "ZIP64"),
