@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from scaiflow_box.log_ring import LogRing
     from scaiflow_box.services.acls import AclService
     from scaiflow_box.services.admin import AdminService
+    from scaiflow_box.services.catalog import CatalogService
     from scaiflow_box.services.credentials import CredentialService
     from scaiflow_box.services.deploy import DeployService
     from scaiflow_box.services.directory_sync import DirectorySync
@@ -46,6 +47,7 @@ IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
 FLOWS: web.AppKey[FlowService] = web.AppKey("flows")
 ACLS: web.AppKey[AclService] = web.AppKey("acls")
 PREVIEW: web.AppKey[PreviewService] = web.AppKey("preview")
+CATALOG: web.AppKey[CatalogService] = web.AppKey("catalog")
 ADMIN: web.AppKey[AdminService] = web.AppKey("admin")
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 METRICS: web.AppKey[ApplianceMetrics] = web.AppKey("metrics")
@@ -65,7 +67,7 @@ DIRECTORY_SYNC: web.AppKey[DirectorySync] = web.AppKey("directory_sync")
 WEBHOOKS: web.AppKey[WebhookReceiver] = web.AppKey("webhooks")
 
 
-__all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "DIRECTORY_SYNC",
+__all__ = ["ACLS", "ADMIN", "CATALOG", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "DIRECTORY_SYNC",
            "EVENT_HUB", "FLOWS", "IDENTITY", "ISSUER", "JWKS", "KEYRING", "KEY_ROTATION",
            "LOG_RING", "LOOKUPS", "METRICS", "PREVIEW", "PRINCIPAL", "READINESS", "REQUEST_ID",
            "RETENTION", "ROUTES", "SETTINGS", "SIGN_IN", "SYSTEM", "UPSTREAM_SESSION",
