@@ -35,6 +35,7 @@ from scaiflow_box.services.catalog_access import (
 )
 from scaiflow_box.services.catalog_fields import (
     check_name,
+    check_open_package_id,
     check_publish_fields,
     check_visibility,
 )
@@ -59,6 +60,7 @@ from scaiflow_box.timestamps import now_iso
 T = TypeVar("T")
 
 INSTALLED_VERSION = "1.0.0"  # an installed flow starts over, as a new flow does
+PACKAGE_ID_LOC = ["body", "package.json", "package_id"]
 
 
 @dataclass(frozen=True)
@@ -282,6 +284,7 @@ class CatalogService:
         principal.require_manage()
         parts = await _off_loop(read_package, data)
         package_id = parts.meta.package_id
+        check_open_package_id(package_id, PACKAGE_ID_LOC)
         for _ in range(PLAN_ATTEMPTS):
             state = await self.db.read(lambda conn: publish_state(
                 conn, principal.tenant_id, package_id, principal))
@@ -391,6 +394,7 @@ def import_package_offline(db: Database, data: bytes, tenant_id: str) -> Importe
     own author and may be published over. Audit actor `cli`."""
     parts = read_package(data)
     package_id = parts.meta.package_id
+    check_open_package_id(package_id, PACKAGE_ID_LOC)
     for _ in range(PLAN_ATTEMPTS):
         state = db.read_inline(lambda conn: publish_state(conn, tenant_id, package_id, None))
         packed = prepare_import(state, parts, author_id=parts.meta.author_id)

@@ -11,6 +11,10 @@ from scaiflow_box.packages.scaipkg import PACKAGE_ID_PATTERN, SEMVER_PATTERN
 
 MAX_README_CHARS = 1_000_000
 MAX_VISIBILITY_GROUPS = 100
+# `/catalog/publish` and `/catalog/import` are operations: a package of either id could not be
+# read or deleted through `/catalog/{package_id}`, so neither is a package id.
+RESERVED_PACKAGE_IDS = frozenset({"publish", "import"})
+OPEN_PACKAGE_ID_PATTERN = r"^(?!(?:publish|import)$)" + PACKAGE_ID_PATTERN[1:]
 _PACKAGE_ID = re.compile(PACKAGE_ID_PATTERN.replace("^", r"\A").replace("$", r"\Z"))
 _SEMVER = re.compile(SEMVER_PATTERN.replace("^", r"\A").replace("$", r"\Z"))
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -32,6 +36,7 @@ def check_publish_fields(package_id: str, name: str, description: str | None,
     if not _PACKAGE_ID.match(package_id):
         raise field_error("package_id", "must be a lowercase slug: a-z, 0-9 and '-', 1-64 "
                           "characters, not starting with '-'", "string_pattern_mismatch")
+    check_open_package_id(package_id, ["body", "package_id"])
     check_name(name)
     if description is not None and len(description) > 10_000:
         raise field_error("description", "must be at most 10,000 characters", "string_too_long")
@@ -40,6 +45,13 @@ def check_publish_fields(package_id: str, name: str, description: str | None,
     if readme is not None and len(readme) > MAX_README_CHARS:
         raise field_error("readme", f"must be at most {MAX_README_CHARS:,} characters",
                           "string_too_long")
+
+
+def check_open_package_id(package_id: str, loc: list[str]) -> None:
+    """422 for the ids that name catalog operations (publish, and import's package.json)."""
+    if package_id in RESERVED_PACKAGE_IDS:
+        raise InvalidFields([{"loc": loc, "msg": "`publish` and `import` name catalog "
+                              "operations and cannot be package ids", "type": "value_error"}])
 
 
 def check_visibility(visibility: str, group_ids: list[str]) -> None:
