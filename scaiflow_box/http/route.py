@@ -157,7 +157,7 @@ class BinaryBody:
 
     @property
     def schema(self) -> dict[str, Any]:
-        return binary_schema(self.media_type)
+        return {**binary_schema(self.media_type), "minLength": 1}  # empty: 422
 
 
 def binary_schema(media_type: str) -> dict[str, Any]:
