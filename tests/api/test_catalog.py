@@ -254,3 +254,63 @@ async def test_the_list_pages_through_link_headers(appliance: Appliance) -> None
         assert [item["loc"] for item in (await resp.json())["detail"]] == [["query", loc]]
     resp = await appliance.client.get(f"{CATALOG}?search=else", headers=alice)
     assert [p["package_id"] for p in await resp.json()] == ["other"]
+
+
+async def test_the_document_says_what_the_routes_do(appliance: Appliance) -> None:
+    doc = await (await appliance.client.get("/api/v1/openapi.json")).json()
+    paths = doc["paths"]
+    listing = paths[CATALOG]["get"]["responses"]["200"]
+    assert listing["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CatalogPackageList"}
+    assert set(listing["headers"]) == {"Link"} and not listing["headers"]["Link"]["required"]
+    binary = {"type": "string", "format": "binary", "contentMediaType": "application/zip"}
+    download_op = paths[CATALOG + "/{package_id}/versions/{version}/download"]["get"]
+    assert download_op["responses"]["200"]["content"] == {"application/zip": {"schema": binary}}
+    assert download_op["responses"]["200"]["headers"]["Content-Disposition"]["required"]
+    imported = paths[CATALOG + "/import"]["post"]
+    assert imported["requestBody"]["content"] == {
+        "application/zip": {"schema": {**binary, "minLength": 1}}}
+    assert {"200", "201"} <= set(imported["responses"])
+
+    def codes(operation: dict[str, Any], status: str) -> set[str]:
+        schema = operation["responses"][status]["content"]["application/json"]["schema"]
+        refs = [s["$ref"] for s in schema.get("oneOf", [schema])]
+        found = set()
+        for ref in refs:
+            component = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
+            detail = component["properties"]["detail"]
+            if "$ref" in detail:
+                detail = doc["components"]["schemas"][detail["$ref"].rsplit("/", 1)[1]]
+                found.add(detail["properties"]["error"]["const"])
+            else:
+                found.add(component["title"])
+        return found
+
+    assert codes(imported, "400") == {"bad_request_body", "invalid_archive", "archive_unsafe",
+                                      "invalid_package", "package_integrity", "compile_error"}
+    assert codes(imported, "413") == {"payload_too_large", "archive_too_large"}
+    assert codes(imported, "403") == {"missing_permission", "forbidden"}
+    publish_op = paths[PUBLISH]["post"]
+    assert codes(publish_op, "400") == {"bad_request_body", "invalid_publish", "compile_error"}
+    assert codes(publish_op, "409") == {"publish_conflict"}
+    assert codes(publish_op, "404") == {"PlainError"}
+    visibility = paths[CATALOG + "/{package_id}/visibility"]["put"]
+    assert codes(visibility, "400") == {"bad_request_body", "invalid_visibility",
+                                        "unknown_groups"}
+    unknown = doc["components"]["schemas"]["UnknownGroupsDetail"]
+    assert "group_ids" in unknown["required"]
+    # tenant_id: where a super admin names another tenant's package (the whole catalog).
+    named = {f"{method.upper()} {path}" for path, item in paths.items()
+             if path.startswith(CATALOG)
+             for method, operation in item.items()
+             if any(p["name"] == "tenant_id" and p["in"] == "query"
+                    for p in operation.get("parameters", ()))}
+    assert named == {f"{m} {CATALOG}/{{package_id}}{s}" for m, s in (
+        ("GET", ""), ("DELETE", ""), ("GET", "/versions/{version}/download"),
+        ("POST", "/install"), ("PUT", "/visibility"))}
+    install = paths[CATALOG + "/{package_id}/install"]["post"]["responses"]
+    assert install["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/InstalledContent"}
+    assert install["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/FlowDetail"}
+    assert "ETag" in install["201"]["headers"]
