@@ -238,6 +238,11 @@ async def test_the_list_pages_through_link_headers(appliance: Appliance) -> None
     assert seen == ["pkg-4", "pkg-3", "pkg-2", "pkg-1", "pkg-0"]  # newest first
     assert len(links) == 3 and links[-1] is None
     assert "limit=2" in str(links[0]) and "search=PACKAGE" in str(links[0])
+    # A canvas in the browser may read the header (CORS), and a download's file name.
+    canvas = {**alice, "Origin": "http://localhost:5173"}
+    resp = await appliance.client.get(f"{CATALOG}?limit=2", headers=canvas)
+    exposed = {h.strip() for h in resp.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"Link", "Content-Disposition", "ETag"} <= exposed and "Link" in resp.headers
 
     # The cursor is signed and bound to the caller's tenant.
     cursor = re.search(r"cursor=([^&>]+)", str(links[0]))
