@@ -15,6 +15,9 @@ BINARY=$(realpath "${1:?usage: smoke_test.sh BINARY}")
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 EXAMPLE=$REPO/scaiflow_box/examples/hello-world.flow.json
 JWKS=$REPO/packaging/smoke/jwks.json  # a public EC key, for `jwks import`
+# A .scaipkg of the hello-world example (package smoke-hello 0.1.0, made by the box's own
+# writer), for `catalog import`.
+PACKAGE=$REPO/packaging/smoke/hello.scaipkg
 
 # Re-run inside a private mount namespace, where /tmp can be made noexec for this run only.
 if [ "${SMOKE_NAMESPACE:-}" = "" ]; then
@@ -36,9 +39,10 @@ WORK=$(mktemp -d "$WORK_BASE/scaiflow-smoke.XXXXXX")
 mkdir -p "$WORK/bin" "$WORK/fixtures"
 cp "$BINARY" "$WORK/bin/"
 BINARY=$WORK/bin/$(basename "$BINARY")
-cp "$EXAMPLE" "$JWKS" "$WORK/fixtures/"
+cp "$EXAMPLE" "$JWKS" "$PACKAGE" "$WORK/fixtures/"
 EXAMPLE=$WORK/fixtures/$(basename "$EXAMPLE")
 JWKS=$WORK/fixtures/$(basename "$JWKS")
+PACKAGE=$WORK/fixtures/$(basename "$PACKAGE")
 
 NOEXEC_TMP=0
 if [ "$SMOKE_NAMESPACE" = 1 ] \
@@ -288,6 +292,37 @@ grep -q '"commit":' "$WORK/body" || fail "/admin/system: $(head -c 300 "$WORK/bo
 expect 200 GET "/api/v1/admin/logs?limit=50"
 grep -q 'listening on' "$WORK/body" || fail "/admin/logs lacks the start-up line"
 pass "GET /api/v1/admin/system and /api/v1/admin/logs"
+
+# The package catalog from the CLI while the server runs: the server counts it at once.
+sfb catalog import "$PACKAGE" --tenant tnt_local >"$WORK/import.txt" 2>>"$WORK/cli.log" \
+    || fail "catalog import: $(tail -1 "$WORK/cli.log")"
+grep -qx "smoke-hello@0.1.0" "$WORK/import.txt" || fail "catalog import: $(cat "$WORK/import.txt")"
+sfb catalog list --tenant tnt_local >"$WORK/catalog.txt" 2>>"$WORK/cli.log" || fail "catalog list"
+grep -q "^tnt_local  *smoke-hello  *0.1.0 " "$WORK/catalog.txt" \
+    || fail "catalog list: $(cat "$WORK/catalog.txt")"
+sfb catalog export smoke-hello@0.1.0 "$WORK/exported.scaipkg" --tenant tnt_local \
+    >>"$WORK/cli.log" 2>&1 || fail "catalog export"
+[ "$(head -c 2 "$WORK/exported.scaipkg")" = PK ] || fail "catalog export wrote no zip archive"
+expect 200 GET /api/v1/admin/tenants
+grep -q '"packages":1' "$WORK/body" || fail "the server does not count the package: $(head -c 300 "$WORK/body")"
+pass "catalog import / list / export while serving"
+
+# The catalog through the API: publish the stored flow, download it, import the file back.
+printf '{"package_id": "smoke-api", "name": "Smoke API", "flow_id": "%s"}' "$FLOW_A" \
+    >"$WORK/publish.json"
+expect 201 POST /api/v1/catalog/publish -H 'Content-Type: application/json' \
+    --data-binary @"$WORK/publish.json"
+grep -q '"version":"0.1.0"' "$WORK/body" || fail "publish: $(head -c 300 "$WORK/body")"
+expect 200 GET /api/v1/catalog/smoke-api/versions/0.1.0/download
+cp "$WORK/body" "$WORK/smoke-api.scaipkg"
+[ "$(head -c 2 "$WORK/smoke-api.scaipkg")" = PK ] || fail "the download is no zip archive"
+expect 200 POST /api/v1/catalog/import -H 'Content-Type: application/zip' \
+    --data-binary @"$WORK/smoke-api.scaipkg"  # the same bytes: nothing stored
+expect 204 DELETE /api/v1/catalog/smoke-api
+expect 201 POST /api/v1/catalog/import -H 'Content-Type: application/zip' \
+    --data-binary @"$WORK/smoke-api.scaipkg"  # brings the package back, as the next patch
+grep -q '"version":"0.1.1"' "$WORK/body" || fail "import: $(head -c 300 "$WORK/body")"
+pass "catalog through the API: publish, download, import (200 for the same bytes, 201 after a delete)"
 
 # Rotating the master key while the server runs: the server keeps serving with the new key.
 old_key=$(cat "$DATA/master.key")

@@ -33,6 +33,7 @@ from scaiflow_box.http.route import Route
 from scaiflow_box.keys import (
     ACLS,
     ADMIN,
+    CATALOG,
     CREDENTIALS,
     CURSORS,
     DB,
@@ -63,6 +64,7 @@ from scaiflow_box.log_ring import LogRing
 from scaiflow_box.services.acls import AclService
 from scaiflow_box.services.admin import AdminService
 from scaiflow_box.services.bootstrap import initialize
+from scaiflow_box.services.catalog import CatalogService
 from scaiflow_box.services.credentials import CredentialService
 from scaiflow_box.services.deploy import DeployService
 from scaiflow_box.services.directory_sync import DirectorySync
@@ -117,6 +119,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[FLOWS] = flows
     app[ACLS] = AclService(db)
     app[PREVIEW] = PreviewService(flows)
+    app[CATALOG] = CatalogService(db, flows)
     app[KEYRING] = report.keyring
     app[CREDENTIALS] = CredentialService(db, report.keyring, settings)
     app[ADMIN] = AdminService(db, report.issuer, app[CREDENTIALS])

@@ -99,6 +99,24 @@ cmd_backup = _data_dir_command("cmd_backup")
 cmd_restore = _data_dir_command("cmd_restore")
 
 
+def _catalog_command(name: str) -> Command:
+    """A command of `commands/catalog.py`, imported only when it runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from scaiflow_box.commands import catalog
+
+        command: Command = getattr(catalog, name)
+        return command(args)
+
+    run.__name__ = name
+    return run
+
+
+cmd_catalog_list = _catalog_command("cmd_catalog_list")
+cmd_catalog_export = _catalog_command("cmd_catalog_export")
+cmd_catalog_import = _catalog_command("cmd_catalog_import")
+
+
 # -- offline flow files and the TUI (their modules load only when they run) ------------
 def cmd_validate(args: argparse.Namespace) -> int:
     from scaiflow_box.commands.flow_files import validate_command
@@ -135,6 +153,32 @@ def _add_flow_file_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     compile_.add_argument("--out", metavar="PATH", help="write here instead of stdout")
     compile_.add_argument("--data-dir", help="accepted for uniformity; not used")
     compile_.set_defaults(func=cmd_compile)
+
+
+def _add_catalog_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                          common: argparse.ArgumentParser) -> None:
+    catalog = sub.add_parser(
+        "catalog", help="the package catalog: carry packages between boxes").add_subparsers(
+        dest="catalog_command", metavar="ACTION", required=True)
+    listing = catalog.add_parser("list", parents=[common], help="list live packages")
+    listing.add_argument("--tenant", help="only this tenant's (default: every tenant)")
+    listing.set_defaults(func=cmd_catalog_list)
+    export = catalog.add_parser(
+        "export", parents=[common], help="write a package version's .scaipkg to a file",
+        description="Write exactly the bytes the download route gives. FILE must not exist "
+                    "('-' writes to stdout).")
+    export.add_argument("package", metavar="PACKAGE[@VERSION]",
+                        help="package id, optionally @version (default: its current version)")
+    export.add_argument("file", metavar="FILE")
+    export.add_argument("--tenant", required=True)
+    export.set_defaults(func=cmd_catalog_export)
+    import_ = catalog.add_parser(
+        "import", parents=[common], help="import a .scaipkg into a tenant's catalog",
+        description="The API's checks (names, links, sizes, integrity, schema, compile); a "
+                    "refusal is exit 1 and one line. Prints PACKAGE@VERSION on success.")
+    import_.add_argument("file", metavar="FILE")
+    import_.add_argument("--tenant", required=True)
+    import_.set_defaults(func=cmd_catalog_import)
 
 
 def _add_tui_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -267,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("tenant", metavar="TNT")
     delete.set_defaults(func=cmd_tenants_delete)
 
+    _add_catalog_commands(sub, common)
     _add_flow_file_commands(sub)
     _add_tui_command(sub)
     return parser

@@ -105,6 +105,13 @@ class InvalidFields(DomainError):
         self.items = items
 
 
+class TooLarge(DomainError):
+    """Input over a size limit the domain sets (413), such as a package member beyond its
+    uncompressed limit; the transport's own body limit is `http/`'s."""
+
+    default_code = "too_large"
+
+
 class NotConfigured(DomainError):
     """A dependency this request needs is not configured (503)."""
 

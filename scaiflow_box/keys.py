@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from scaiflow_box.log_ring import LogRing
     from scaiflow_box.services.acls import AclService
     from scaiflow_box.services.admin import AdminService
+    from scaiflow_box.services.catalog import CatalogService
     from scaiflow_box.services.credentials import CredentialService
     from scaiflow_box.services.deploy import DeployService
     from scaiflow_box.services.directory_sync import DirectorySync
@@ -48,6 +49,7 @@ IDENTITY: web.AppKey[IdentityService] = web.AppKey("identity")
 FLOWS: web.AppKey[FlowService] = web.AppKey("flows")
 ACLS: web.AppKey[AclService] = web.AppKey("acls")
 PREVIEW: web.AppKey[PreviewService] = web.AppKey("preview")
+CATALOG: web.AppKey[CatalogService] = web.AppKey("catalog")
 ADMIN: web.AppKey[AdminService] = web.AppKey("admin")
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 METRICS: web.AppKey[ApplianceMetrics] = web.AppKey("metrics")
@@ -69,7 +71,7 @@ PRESENCE: web.AppKey[PresenceService] = web.AppKey("presence")
 LIVE_SYNC: web.AppKey[LiveSync] = web.AppKey("live_sync")
 
 
-__all__ = ["ACLS", "ADMIN", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "DIRECTORY_SYNC",
+__all__ = ["ACLS", "ADMIN", "CATALOG", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "DIRECTORY_SYNC",
            "EVENT_HUB", "FLOWS", "IDENTITY", "ISSUER", "JWKS", "KEYRING", "KEY_ROTATION",
            "LIVE_SYNC", "LOG_RING", "LOOKUPS", "METRICS", "PRESENCE", "PREVIEW", "PRINCIPAL",
            "READINESS", "REQUEST_ID", "RETENTION", "ROUTES", "SETTINGS", "SIGN_IN", "SYSTEM",

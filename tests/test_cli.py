@@ -170,12 +170,16 @@ def data_dir_commands(tmp_path: Path) -> dict[str, list[str]]:
         "tenants delete": ["tenants", "delete", "tnt_acme"],
         "keys list": ["keys", "list"],
         "keys prune": ["keys", "prune", "0123456789ab", "--yes"],
+        "catalog list": ["catalog", "list"],
+        "catalog export": ["catalog", "export", "hello", str(tmp_path / "copy.db"),
+                           "--tenant", "tnt_local"],
+        "catalog import": ["catalog", "import", str(jwks), "--tenant", "tnt_local"],
     }
 
 
 COMMANDS = ["token mint", "token revoke", "admin grant", "admin revoke", "admin users",
             "jwks import", "jwks show", "backup", "tenants list", "tenants delete",
-            "keys list", "keys prune"]
+            "keys list", "keys prune", "catalog list", "catalog export", "catalog import"]
 
 
 CASES = [(command, "missing") for command in COMMANDS] + [

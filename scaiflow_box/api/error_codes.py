@@ -34,6 +34,11 @@ class CompileErrorFields(ErrorFields):
     errors: list[Diagnostic] = Field(description="The error diagnostics (SPEC §5.2)")
 
 
+class UnknownGroupsFields(ErrorFields):
+    group_ids: list[str] = Field(description="The ids that are not live groups of the "
+                                             "package's tenant in the directory mirror")
+
+
 class OAuthErrorFields(ErrorFields):
     error_description: str | None = Field(
         default=None, description="ScaiKey's `error_description` (control characters "
@@ -91,6 +96,27 @@ INVALID_EVENT = ErrorCode(400, "invalid_event",
                           "A handled webhook event that does not name what it is about")
 REDIRECT_URI_MISMATCH = ErrorCode(400, "redirect_uri_mismatch",
                                   "`redirect_uri` is not the configured one")
+# The catalog (SPEC §14).
+INVALID_PUBLISH = ErrorCode(400, "invalid_publish",
+                            "A publish names neither or both of `flow_id` and `content`")
+INVALID_VISIBILITY = ErrorCode(400, "invalid_visibility",
+                               "`tenant` with groups, or `groups` without any")
+UNKNOWN_GROUPS = ErrorCode(400, "unknown_groups",
+                           "A group id is not a live group of the package's tenant (run a "
+                           "directory sync if it is new)", fields=UnknownGroupsFields)
+INVALID_ARCHIVE = ErrorCode(400, "invalid_archive",
+                            "Not a readable zip archive, or a member encrypted, compressed "
+                            "other than stored/deflate, or not the size its header says")
+ARCHIVE_UNSAFE = ErrorCode(400, "archive_unsafe",
+                           "A member name or kind the importer refuses (absolute, `..`, "
+                           "backslash, link, directory, unknown or duplicate), or too many "
+                           "members")
+INVALID_PACKAGE = ErrorCode(400, "invalid_package",
+                            "`package.json` or `flow.json` missing or not a JSON object, or "
+                            "`README.md` not UTF-8")
+PACKAGE_INTEGRITY = ErrorCode(400, "package_integrity",
+                              "A member's sha256 or size differs from `package.json`, or a "
+                              "member is unlisted or missing")
 # ScaiKey's OAuth errors (RFC 6749 §5.2), passed on with ScaiKey's description.
 OAUTH_ERRORS = tuple(
     ErrorCode(400, code, f"ScaiKey refused the grant: `{code}` (RFC 6749 §5.2)",
@@ -115,6 +141,15 @@ PRINCIPAL_NOT_FOUND = ErrorCode(404, "principal_not_found",
 ACL_EXISTS = ErrorCode(409, "acl_exists", "An ACL for that principal exists")
 ROTATION_NOT_POSSIBLE = ErrorCode(409, "rotation_not_possible",
                                   "The master key cannot be rotated now")
+PUBLISH_CONFLICT = ErrorCode(409, "publish_conflict",
+                             "Concurrent publishes of the package kept taking the version; "
+                             "publish again")
+
+# -- 413 --------------------------------------------------------------------------------
+ARCHIVE_TOO_LARGE = ErrorCode(413, "archive_too_large",
+                              "The package is over a size limit: a member over 8 MiB or 100 "
+                              "times its compressed size, or the package as the box stores it "
+                              "(uncompressed) over 8 MiB")
 
 # -- 412 --------------------------------------------------------------------------------
 VERSION_CONFLICT = ErrorCode(412, "version_conflict",

@@ -109,3 +109,22 @@ def code_exchange_example() -> dict[str, Any]:
 
 def token_refresh_example() -> dict[str, Any]:
     return {"refresh_token": "rt_8c1f0b6e2d9a4c57"}
+
+
+def catalog_publish_example() -> dict[str, Any]:
+    """The hello-world flow as a new package, with a readme (inline content: publishing a
+    stored flow names it by `flow_id` instead)."""
+    content = example_flow()
+    return {"package_id": "hello-world", "name": content["name"],
+            "description": content["metadata"]["description"],
+            "readme": "# Hello World\n\nGreets the caller by name.\n", "content": content}
+
+
+def catalog_install_example() -> dict[str, Any]:
+    """Store the package's flow as a new flow of the caller's."""
+    return {"save": True, "name": "Hello World (from the catalog)"}
+
+
+def catalog_visibility_example() -> dict[str, Any]:
+    """Show the package to the members of one group only."""
+    return {"visibility": "groups", "visibility_group_ids": ["grp_support"]}

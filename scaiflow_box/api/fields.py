@@ -12,6 +12,8 @@ from scaiflow_box.compiler.schema import Bunker, FlowGraph
 from scaiflow_box.http.openapi import SCHEMA_MARKER, NamedSchemas
 from scaiflow_box.http.route import PathParam
 from scaiflow_box.ids import is_plain_id
+from scaiflow_box.packages.scaipkg import SEMVER_PATTERN
+from scaiflow_box.services.catalog_fields import OPEN_PACKAGE_ID_PATTERN
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # The same rule as `_display_name`, for the document (generators build names from it).
@@ -159,3 +161,9 @@ TokenId = Annotated[str, PathParam("A service token id (`tok_…`) or its jti", 
 CoreId = Annotated[str, PathParam("A ScaiCore id (`core_…`)", UPSTREAM_ID_PATTERN)]
 CheckpointId = Annotated[str, PathParam("A checkpoint id (`cp_…`)", UPSTREAM_ID_PATTERN)]
 ScopeId = Annotated[str, PathParam("A ScaiQueue scope id (`sc_…`)", UPSTREAM_ID_PATTERN)]
+# The catalog's names (SPEC §14): a package id is a lowercase slug, a version is semver, so a
+# path that holds anything else names no package (404 before the handler).
+PackageId = Annotated[str, PathParam("A package id: a lowercase slug (`support-agent`)",
+                                     OPEN_PACKAGE_ID_PATTERN, max_length=64)]
+PackageVersion = Annotated[str, PathParam("A version of the package (`0.1.2`)",
+                                          SEMVER_PATTERN, max_length=64)]

@@ -28,6 +28,10 @@ from scaiflow_box.compiler.kinds import (
     QueuePurpose,
 )
 
+# The FlowGraph schema this compiler reads ("FlowGraph v2", SPEC §5.1). A `.scaipkg` records
+# the schema of its flow, and an appliance refuses a package written for a newer one.
+FLOWGRAPH_SCHEMA_VERSION = 2
+
 
 def _integral(value: object) -> object:
     """JSON has one number type: ``48.0`` is the integer 48, as JSON Schema reads it."""

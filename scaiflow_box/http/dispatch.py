@@ -19,7 +19,14 @@ from pydantic import BaseModel
 from scaiflow_box.errors import DomainError, InvalidFields, NotFound
 from scaiflow_box.http.call import Blob, Call, RawJson, Reply, Streamed
 from scaiflow_box.http.errors import HttpError, error_response, status_of, undeclared_answer
-from scaiflow_box.http.parsing import RawBody, parse_body, parse_query, read_bytes, refuse_query
+from scaiflow_box.http.parsing import (
+    RawBody,
+    parse_body,
+    parse_query,
+    read_binary,
+    read_bytes,
+    refuse_query,
+)
 from scaiflow_box.http.route import (
     PUBLIC_ALLOW_LIST,
     REQUEST_HEADER_KEYWORDS,
@@ -117,6 +124,9 @@ def make_endpoint(route: Route) -> AiohttpHandler:
     consumed = route.consumed_query - set(query_model.model_fields if query_model else ())
     if route.raw_body and body_model is None:
         raise ValueError(f"{route.name}: a raw body route must declare its body model")
+    binary = route.binary_body
+    if binary is not None and (body_model is not None or route.raw_body):
+        raise ValueError(f"{route.name}: a binary body is the route's only body")
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
         try:
@@ -134,7 +144,10 @@ def make_endpoint(route: Route) -> AiohttpHandler:
             elif request.query_string:
                 refuse_query(request, consumed)
             body: Any = None
-            if body_model is not None:
+            if binary is not None:
+                body = await read_binary(request, limit=limit, media_type=binary.media_type,
+                                         body_timeout=request.app[SETTINGS].body_timeout_seconds)
+            elif body_model is not None:
                 timeout = request.app[SETTINGS].body_timeout_seconds
                 if route.raw_body:
                     body = RawBody(await read_bytes(request, limit=limit, body_timeout=timeout),

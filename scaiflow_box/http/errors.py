@@ -24,6 +24,7 @@ from scaiflow_box.errors import (
     PreconditionFailed,
     RateLimited,
     StorageFull,
+    TooLarge,
     UpstreamFailed,
 )
 
@@ -52,6 +53,7 @@ STATUS_OF: dict[type[DomainError], int] = {
     UpstreamFailed: 502,
     RateLimited: 429,
     StorageFull: 507,
+    TooLarge: 413,
 }
 
 
@@ -215,7 +217,8 @@ PAYLOAD_TOO_LARGE = ErrorCode(413, "payload_too_large", "Request body too large"
 URI_TOO_LONG = ErrorCode(414, "uri_too_long",
                          "The request line (path and query) is longer than 8 KB")
 UNSUPPORTED_MEDIA_TYPE = ErrorCode(415, "unsupported_media_type",
-                                   "The body is not `application/json`")
+                                   "The body is not of the media type the operation takes "
+                                   "(`application/json` unless its request body names another)")
 UNSUPPORTED_CONTENT_ENCODING = ErrorCode(415, "unsupported_content_encoding",
                                          "A Content-Encoding other than gzip or deflate")
 VALIDATION_FAILED = ErrorCode(422, "validation_failed", "Validation failed (FastAPI's list "

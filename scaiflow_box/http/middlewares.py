@@ -137,7 +137,10 @@ async def add_response_headers(request: web.Request, response: web.StreamRespons
     if origin is not None and _origin_allowed(request):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Credentials"] = "true"
-        response.headers["Access-Control-Expose-Headers"] = "ETag, X-Request-ID, Retry-After"
+        # What a canvas reads from answers: the flow's ETag, the catalog list's next page and a
+        # download's file name (browsers hide any other header from cross-origin scripts).
+        response.headers["Access-Control-Expose-Headers"] = (
+            "ETag, X-Request-ID, Retry-After, Link, Content-Disposition")
     # Answers differ by Origin (CORS headers), so every one says so to caches.
     if "Origin" not in response.headers.getall("Vary", ()):
         response.headers.add("Vary", "Origin")

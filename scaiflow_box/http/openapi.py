@@ -29,7 +29,7 @@ from pydantic_core import core_schema
 
 from scaiflow_box import __version__
 from scaiflow_box.http.errors import ErrorCode, body_model
-from scaiflow_box.http.route import Response, Route
+from scaiflow_box.http.route import Response, Route, binary_schema
 
 REF = "#/components/schemas/{model}"
 
@@ -47,6 +47,8 @@ TAGS = {
     "lookups": "Read-only ScaiGrid lookups for the canvas (SPEC §9)",
     "scaicore": "ScaiCore runtime proxy: events, checkpoints, invoke (SPEC §10)",
     "operations": "Health, readiness and this document (SPEC §16)",
+    "catalog": "The tenant package catalog: publish, share, download, install and import "
+               "`.scaipkg` packages (SPEC §14)",
     "reference": "This API reference, served offline",
 }
 # A model field can stand in for a schema the route models do not hold themselves: its JSON
@@ -175,7 +177,10 @@ def _error_response(status: int, errors: tuple[ErrorCode, ...],
 def _content(response: Response, schema: dict[str, Any] | None) -> dict[str, Any]:
     media: dict[str, Any] = {}
     for media_type in (response.content_type, *response.other_media_types):
-        media[media_type] = {"schema": schema} if schema is not None else {}
+        if response.binary:
+            media[media_type] = {"schema": binary_schema(media_type)}
+        else:
+            media[media_type] = {"schema": schema} if schema is not None else {}
     return media
 
 
@@ -214,6 +219,10 @@ def _operation(route: Route, schemas: dict[tuple[type[BaseModel], JsonSchemaMode
         if route.body_example is not None:
             media["example"] = route.body_example()
         operation["requestBody"] = {"required": True, "content": {"application/json": media}}
+    elif route.binary_body is not None:
+        operation["requestBody"] = {
+            "required": True, "description": route.binary_body.description,
+            "content": {route.binary_body.media_type: {"schema": route.binary_body.schema}}}
 
     responses: dict[str, Any] = {}
     for response in route.responses:

@@ -46,11 +46,15 @@ def too_large(limit: int) -> HttpError:
                      close=True)
 
 
-def _check_headers(request: web.Request, limit: int) -> None:
+JSON = "application/json"
+
+
+def _check_headers(request: web.Request, limit: int, media_type: str) -> None:
     content_type = request.headers.get("Content-Type", "")
-    if content_type.split(";")[0].strip().lower() != "application/json":
+    if content_type.split(";")[0].strip().lower() != media_type:
+        what = "JSON" if media_type == JSON else f"`{media_type}` bytes"
         raise HttpError(415, "unsupported_media_type",
-                        "request body must be JSON (Content-Type: application/json)")
+                        f"request body must be {what} (Content-Type: {media_type})")
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ACCEPTED_ENCODINGS:
         raise HttpError(415, "unsupported_content_encoding",
@@ -88,10 +92,12 @@ async def _read_all(request: web.Request, limit: int) -> bytearray:
 
 
 async def read_bytes(request: web.Request, *, limit: int,
-                     body_timeout: float = DEFAULT_BODY_TIMEOUT) -> bytes:
-    """The body as sent (decompressed), with the JSON routes' checks: Content-Type,
-    Content-Encoding, the size limit (after decompression) and the arrival time limit."""
-    _check_headers(request, limit)
+                     body_timeout: float = DEFAULT_BODY_TIMEOUT,
+                     media_type: str = JSON) -> bytes:
+    """The body as sent (decompressed), with the JSON routes' checks: Content-Type (415
+    unless `media_type`), Content-Encoding, the size limit (after decompression) and the
+    arrival time limit."""
+    _check_headers(request, limit, media_type)
     try:
         async with asyncio.timeout(body_timeout):
             raw = await _read_all(request, limit)
@@ -101,6 +107,17 @@ async def read_bytes(request: web.Request, *, limit: int,
                         f"the request body did not arrive within {body_timeout:g} s",
                         close=True) from None
     return bytes(raw)
+
+
+async def read_binary(request: web.Request, *, limit: int, media_type: str,
+                      body_timeout: float = DEFAULT_BODY_TIMEOUT) -> bytes:
+    """A body of raw `media_type` bytes (`http.route.BinaryBody`), read as a JSON body is;
+    an empty one is the 422 an empty JSON body gets."""
+    raw = await read_bytes(request, limit=limit, body_timeout=body_timeout,
+                           media_type=media_type)
+    if not raw:
+        raise InvalidFields([{"loc": ["body"], "msg": "Field required", "type": "missing"}])
+    return raw
 
 
 def _too_deep() -> InvalidFields:

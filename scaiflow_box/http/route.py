@@ -45,6 +45,8 @@ DEFAULT_BODY_LIMIT = 1024 * 1024
 # and is answered 404 before the handler runs.
 PATH_PARAM_MAX_LENGTH = 200
 FLOW_BODY_LIMIT = 8 * 1024 * 1024
+# SPEC §1: 8 MiB for flow content and package uploads.
+UPLOAD_BODY_LIMIT = 8 * 1024 * 1024
 
 PUBLIC_ALLOW_LIST = frozenset({
     "/healthz",
@@ -140,6 +142,31 @@ class Header:
 
 
 @dataclass(frozen=True)
+class BinaryBody:
+    """A request body that is not JSON: raw bytes of one media type (a `.scaipkg` upload is
+    `application/zip`). The handler gets the bytes (`call.body: bytes`), read with the same
+    rules as a JSON body — Content-Type (415 for any other), Content-Encoding, the route's
+    size limit after decompression, the arrival time limit — and an empty body is the 422 a
+    JSON route answers for one. The document types it as binary (`type: string, format:
+    binary`, with `contentMediaType`): a file for openapi-python-client (which needs its
+    `content_type_overrides` for a media type other than `application/octet-stream`), a
+    `Blob` for openapi-typescript with its documented binary transform."""
+
+    media_type: str
+    description: str
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return {**binary_schema(self.media_type), "minLength": 1}  # empty: 422
+
+
+def binary_schema(media_type: str) -> dict[str, Any]:
+    """The schema of raw bytes of `media_type` (OpenAPI 3.0's `format: binary`, which both
+    client generators read, and 3.1's `contentMediaType`)."""
+    return {"type": "string", "format": "binary", "contentMediaType": media_type}
+
+
+@dataclass(frozen=True)
 class Link:
     """An OpenAPI link: a value of this response feeds a parameter of another operation."""
 
@@ -160,6 +187,9 @@ class Response:
     content_type: str = "application/json"
     links: tuple[Link, ...] = ()
     other_media_types: tuple[str, ...] = ()  # for non-JSON bodies that vary by resource
+    # A non-JSON body that is a file (`content_type` bytes), documented as binary so that
+    # generated clients return bytes (a `.scaipkg` download).
+    binary: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,6 +213,8 @@ class Route:
     # `RawBody.parse()` once it has checked them: for signatures over the bytes as sent
     # (ScaiKey webhooks). `body` still documents what the bytes must hold.
     raw_body: bool = False
+    # A body of raw bytes that is not JSON (then `body` is None): see `BinaryBody`.
+    binary_body: BinaryBody | None = None
     body_example: Callable[[], Any] | None = None
     query: type[BaseModel] | None = None
     headers: tuple[Header, ...] = ()
@@ -241,7 +273,7 @@ class Route:
             implied.append(STORAGE_FULL)
         if self.path_params:
             implied.append(NOT_FOUND)
-        if self.body is not None:
+        if self.body is not None or self.binary_body is not None:
             implied += BODY_ERRORS
         if self.query is not None:
             implied.append(URI_TOO_LONG)

@@ -22,6 +22,7 @@ from scaiflow_box.services.service_tokens import (
     revoke_service_token,
 )
 from scaiflow_box.store import audit
+from scaiflow_box.store import catalog as catalog_rows
 from scaiflow_box.store import flows as flow_rows
 from scaiflow_box.store import keys as key_rows
 from scaiflow_box.store import users as user_rows
@@ -52,7 +53,10 @@ class AdminService:
     async def tenants(self, principal: Principal) -> list[dict[str, Any]]:
         """Every tenant: users, flows, packages and the ScaiGrid credential status (masked)."""
         principal.require_super_admin()
-        rows = await self.db.read(user_rows.tenant_overview)
+        def read(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], dict[str, int]]:
+            return user_rows.tenant_overview(conn), catalog_rows.live_counts_by_tenant(conn)
+
+        rows, packages = await self.db.read(read)
         result = []
         for row in rows:
             try:
@@ -67,7 +71,7 @@ class AdminService:
                                "base_url_stored": False, "readable": False}
             result.append({"id": row["id"], "name": row["name"], "source": row["source"],
                            "created_at": row["created_at"], "users": row["users"],
-                           "flows": row["flows"], "packages": 0,
+                           "flows": row["flows"], "packages": packages.get(row["id"], 0),
                            "scaigrid_credentials": credentials})
         return result
 

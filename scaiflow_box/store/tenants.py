@@ -10,7 +10,8 @@ so a new tenant table must say what deleting a tenant means for it):
 - KEPT_AS_HISTORY: rows that stay after it (the audit log, expired or revoked service tokens,
   webhook receipts), so "who did what" survives the tenant;
 - FOLLOW_HOLDINGS: rows that exist only beside a holding (a flow's versions, ACLs,
-  deployments and live document; a group's memberships), so an empty tenant has none.
+  deployments and live document; a group's memberships; a catalog package's versions and
+  visibility groups), so an empty tenant has none.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from scaiflow_box.timestamps import now_iso
 # `tenant_id = :tenant`, and `:now` is the current time.
 HOLDINGS: tuple[tuple[str, str, str], ...] = (
     ("flows", "", "flow(s), deleted ones included (their versions are kept forever)"),
+    ("catalog_packages", "",
+     "catalog package(s), deleted ones included (their versions are kept forever)"),
     ("groups", "", "group(s)"),
     ("users", "AND NOT (source = 'token' AND admin_role IS NULL)",
      "user(s) synced from ScaiKey, made by init, or holding an admin role"),
@@ -38,7 +41,8 @@ REMOVED_WITH_TENANT: tuple[tuple[str, str], ...] = (
 )
 KEPT_AS_HISTORY = frozenset({"audit_log", "service_tokens", "webhook_events"})
 FOLLOW_HOLDINGS = frozenset({"flow_versions", "flow_acls", "deployments", "memberships",
-                             "live_docs", "live_doc_updates"})
+                             "live_docs", "live_doc_updates", "catalog_versions",
+                             "catalog_package_groups"})
 
 
 def tenant_tables(conn: sqlite3.Connection) -> set[str]:

@@ -48,18 +48,26 @@ async def test_every_request_body_has_an_example_that_works(
         SCAIFLOW_API_TOKEN=DEV_TOKEN, SCAIFLOW_SCAIKEY_WEBHOOK_SECRET=WEBHOOK_SECRET)))
     doc = await (await app.client.get("/api/v1/openapi.json")).json()
     examples: dict[str, tuple[str, str, Any]] = {}
+    binary: list[tuple[str, list[str]]] = []
     for path, item in doc["paths"].items():
         for method, operation in item.items():
             if "requestBody" in operation:
-                media = operation["requestBody"]["content"]["application/json"]
+                content = operation["requestBody"]["content"]
+                if "application/json" not in content:  # bytes: a file, not an example
+                    binary.append((operation["operationId"], list(content)))
+                    continue
+                media = content["application/json"]
                 assert "example" in media, (method, path)
                 examples[operation["operationId"]] = (method.upper(), path, media["example"])
+
+    assert binary == [("import_package", ["application/zip"])]
 
     # The world the examples act on: a super admin (every operation is theirs), the users the
     # examples name, a flow, a grant to change, a core with a pending checkpoint.
     admin = await app.headers("usr_root", role="super_admin")
     await app.user("usr_bob")
     await app.user("usr_carol")
+    await app.group("grp_support", "tnt_a", ["usr_bob"])
     flow = await call(app, "POST", "/api/v1/flows", admin, examples["create_flow"][2], 201)
     other = await call(app, "POST", "/api/v1/flows", admin,
                        {"name": "Other", "content": hello_content()}, 201)
@@ -97,6 +105,9 @@ async def test_every_request_body_has_an_example_that_works(
         "invoke_core": ({"core_id": core["core_id"]}, 200),
         "receive_scaikey_webhook": ({}, 200),
         "heartbeat": ({"flow_id": flow["id"]}, 200),
+        "publish_package": ({}, 201),
+        "install_package": ({"package_id": "hello-world"}, 201),
+        "set_package_visibility": ({"package_id": "hello-world"}, 200),
     }
     assert set(plan) == set(examples)
     answers: dict[str, Any] = {}
@@ -136,11 +147,19 @@ async def test_every_request_body_has_an_example_that_works(
     resolved = scaigrid_server.checkpoints[checkpoint.id]
     assert (resolved.status, resolved.resolution) == ("resolved", "approve")
     assert scaigrid_server.last("invoke_core").json() == {"input": {"name": "Ada"}}
-    assert app.sql("SELECT name FROM groups")[0][0] == "Example group"
+    assert app.sql("SELECT name FROM groups WHERE id = 'grp_example'")[0][0] == "Example group"
     assert answers["exchange_code"][0]["token_type"] == "Bearer"
     [viewer] = answers["heartbeat"][0]["viewers"]
     assert (viewer["user_id"], viewer["client_id"], viewer["state"]) == (
         "usr_root", "tab-7f3c2a", {"selected_node": "node_start"})
+    published = answers["publish_package"][0]
+    assert (published["package_id"], published["version"]) == ("hello-world", "0.1.0")
+    installed, example = answers["install_package"]
+    assert installed["name"] == example["name"] and installed["owner_id"] == "usr_root"
+    [row] = app.sql("SELECT visibility FROM catalog_packages WHERE package_id = 'hello-world'")
+    assert row[0] == "groups"
+    assert [tuple(r) for r in app.sql("SELECT group_id FROM catalog_package_groups")] == [
+        ("grp_support",)]
 
 
 async def test_the_reference_with_a_trailing_slash_is_redirected(appliance: Appliance) -> None:

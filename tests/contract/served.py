@@ -271,6 +271,9 @@ class World:
     scope_id: str  # a ScaiQueue scope on the stand-in
     checkpoint_id: str  # a pending checkpoint of a core with a checkpoint step
     scaigrid_url: str  # the stand-in (it accepts any bearer: the run stores tenant keys)
+    package_id: str  # flow_id published as a catalog package, versions 1.0.0 and 1.0.1
+    disposable_package_id: str  # DELETE /catalog/{package_id} acts here
+    package_file: bytes  # package_id's 1.0.1 as downloaded (an import of it changes nothing)
 
 
 def populate(app: ServedAppliance) -> World:
@@ -315,12 +318,25 @@ def populate(app: ServedAppliance) -> World:
     [checkpoint] = app.expect(200, "GET", "/api/v1/scaicore/checkpoints",
                               token=manager)["data"]["checkpoints"]
     [scope] = app.expect(200, "GET", "/api/v1/scaiqueue/scopes", token=manager)["data"]
+    package_id, disposable_package_id = "contract-hello", "contract-disposable"
+    for version in ("1.0.0", "1.0.1"):  # the flows' versions: one dictionary serves both
+        app.expect(201, "POST", "/api/v1/catalog/publish", token=manager, json_body={
+            "package_id": package_id, "name": "Contract hello", "version": version,
+            "readme": "# Contract hello\n", "flow_id": flow["id"]})
+    app.expect(201, "POST", "/api/v1/catalog/publish", token=manager, json_body={
+        "package_id": disposable_package_id, "name": "Disposable", "content": example_content()})
+    package_file = app.expect(200, "GET",
+                              f"/api/v1/catalog/{package_id}/versions/1.0.1/download",
+                              token=manager)
+    assert package_file[:2] == b"PK", package_file[:40]
     return World(manager_token=manager, manager_token_id=manager_id, bob_token=bob,
                  bob_token_id=bob_id, flow_id=flow["id"], acl_id=acl["id"],
                  token_id=service["id"], disposable_flow_id=disposable["id"],
                  disposable_acl_id=disposable_acl["id"], carol_token=carol,
                  core_id=deployed["core_id"], scope_id=scope["id"],
-                 checkpoint_id=checkpoint["id"], scaigrid_url=app.env["SCAIGRID_BASE_URL"])
+                 checkpoint_id=checkpoint["id"], scaigrid_url=app.env["SCAIGRID_BASE_URL"],
+                 package_id=package_id, disposable_package_id=disposable_package_id,
+                 package_file=package_file)
 
 
 def checkpoint_content() -> dict[str, Any]:

@@ -25,6 +25,9 @@ Two more adjustments, for operations schemathesis cannot drive as a client would
   `<t>.<body bytes>` in `X-ScaiKey-Signature`, `X-ScaiKey-Timestamp`), so generated events
   get past the signature check and reach the event handling; the bytes signed are those
   the requests transport sends for a JSON body (`json.dumps(body, allow_nan=False)`).
+- `zip_samples` are the files `application/zip` bodies are drawn from (with arbitrary
+  bytes): schemathesis has no strategy of its own for that media type, and only a real
+  `.scaipkg` gets `POST /catalog/import` past its archive checks.
 
 One failure is let through (`filter_failure`): ST202, a schema-valid request refused, when
 the 422 names only the two rules the document can state in words alone for values it leaves
@@ -38,7 +41,7 @@ The rules come from a JSON file named by SCAIFLOW_CONTRACT_GUARD:
 or "body", "parameter": "flow_id", "protected": [...], "replacement": "..."}],
 "force": [{"operation", "parameter", "value", "valid": [lowest, highest]}],
 "drop": [{"path", "parameter"}],
-"bearer": [{"operation", "token"}], "sign": [{"operation", "secret"}]}`.
+"bearer": [{"operation", "token"}], "sign": [{"operation", "secret"}], "zip_samples": [path]}`.
 """
 
 from __future__ import annotations
@@ -52,10 +55,20 @@ import time
 from typing import Any
 
 import schemathesis
+from hypothesis import strategies as st
 
 _CONFIG: dict[str, Any] = json.loads(
     open(os.environ["SCAIFLOW_CONTRACT_GUARD"], encoding="utf-8").read())
 _LOCK = threading.Lock()
+
+
+def _zip_bodies() -> st.SearchStrategy[bytes]:
+    samples = [open(path, "rb").read() for path in _CONFIG.get("zip_samples", [])]
+    arbitrary = st.binary(min_size=1, max_size=2048)  # empty: 422
+    return st.sampled_from(samples) | arbitrary if samples else arbitrary
+
+
+schemathesis.openapi.media_type("application/zip", _zip_bodies())
 
 
 def _valid_number(value: Any, low: float, high: float) -> bool:

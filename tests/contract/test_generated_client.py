@@ -5,6 +5,7 @@ the generated models, and the SQLite file holds what the client sent."""
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import subprocess
 import sys
@@ -29,8 +30,13 @@ def generated(served: ServedAppliance, tmp_path: Path) -> Iterator[ModuleType]:
     """The generated package, importable for the test's duration."""
     config = tmp_path / "generator.json"
     # No post hooks: the default ones run ruff on the output, which is not the point here.
+    # openapi-python-client knows `application/octet-stream` as bytes but not
+    # `application/zip` (a `.scaipkg`): its `content_type_overrides` says they are read alike.
     config.write_text(json.dumps({"post_hooks": [], "package_name_override": PACKAGE,
-                                  "project_name_override": "scaiflow-box-client"}), "utf-8")
+                                  "project_name_override": "scaiflow-box-client",
+                                  "content_type_overrides": {
+                                      "application/zip": "application/octet-stream"}}),
+                      "utf-8")
     generator = Path(sys.executable).with_name("openapi-python-client")
     done = subprocess.run(
         [str(generator), "generate", "--url", f"{served.url}/api/v1/openapi.json",
@@ -222,3 +228,107 @@ def test_generated_client_sends_only_what_it_is_given_and_narrows_errors(
                               "WHERE flow_id = ?", flow.id)
     assert tuple(deployment) == ("succeeded", None)
     assert shared() == shared_before
+
+
+def test_generated_client_publishes_downloads_installs_and_imports(
+        served: ServedAppliance, world: World, generated: ModuleType) -> None:
+    """The catalog through the generated client: publish (inline content, then a stored flow),
+    list, detail, download as bytes, install, and import the downloaded file (`File` body,
+    `application/zip`) into another tenant (201) and into its own (200, nothing stored)."""
+    create_flow = module("api.flows.create_flow")
+    publish_package = module("api.catalog.publish_package")
+    list_packages = module("api.catalog.list_packages")
+    get_package = module("api.catalog.get_package")
+    download_package = module("api.catalog.download_package")
+    install_package = module("api.catalog.install_package")
+    import_package = module("api.catalog.import_package")
+    models = module("models")
+    types = module("types")
+    client = generated.AuthenticatedClient(base_url=served.url, token=world.manager_token,
+                                           timeout=httpx.Timeout(10.0))
+
+    # Publish inline content: only the fields given are sent.
+    body = models.PublishRequest(package_id="generated-client", name="Generated",
+                                 readme="# Generated\n",
+                                 content=models.FlowContent.from_dict(example_content()))
+    assert set(body.to_dict()) == {"package_id", "name", "readme", "content"}
+    published = publish_package.sync_detailed(client=client, body=body)
+    assert published.status_code == HTTPStatus.CREATED
+    package = published.parsed
+    assert isinstance(package, models.CatalogPackage)
+    assert (package.package_id, package.version, package.author_id, package.tenant_id,
+            package.visibility) == ("generated-client", "0.1.0", OPERATOR, TENANT,
+                                    models.CatalogPackageVisibility.TENANT)
+
+    # Publish a stored flow: the next patch.
+    created = create_flow.sync_detailed(client=client, body=models.FlowCreate(
+        name="Generated, to publish", content=models.FlowContent.from_dict(example_content())))
+    assert isinstance(created.parsed, models.FlowDetail)
+    again = publish_package.sync_detailed(client=client, body=models.PublishRequest(
+        package_id="generated-client", name="Generated", flow_id=created.parsed.id))
+    assert again.status_code == HTTPStatus.CREATED
+    assert isinstance(again.parsed, models.CatalogPackage) and again.parsed.version == "0.1.1"
+    neither = publish_package.sync_detailed(client=client, body=models.PublishRequest(
+        package_id="generated-client", name="Generated"))
+    assert neither.status_code == HTTPStatus.BAD_REQUEST
+    assert isinstance(neither.parsed, models.InvalidPublishError)
+
+    # List (a bare array) and detail.
+    listed = list_packages.sync_detailed(client=client, search="generated-client", limit=5)
+    assert listed.status_code == HTTPStatus.OK and "Link" not in listed.headers
+    assert [p.package_id for p in listed.parsed] == ["generated-client"]
+    detail = get_package.sync_detailed("generated-client", client=client)
+    assert isinstance(detail.parsed, models.CatalogPackageDetail)
+    assert detail.parsed.readme == "# Generated\n"
+    assert [v.version for v in detail.parsed.versions] == ["0.1.1", "0.1.0"]
+
+    # Download: the stored bytes, as a File.
+    downloaded = download_package.sync_detailed("generated-client", "0.1.0", client=client)
+    assert downloaded.status_code == HTTPStatus.OK
+    assert isinstance(downloaded.parsed, types.File)
+    data = downloaded.parsed.payload.read()
+    assert downloaded.headers["Content-Disposition"] == (
+        'attachment; filename="generated-client-0.1.0.scaipkg"')
+    [stored] = served.sql("SELECT scaipkg, sha256 FROM catalog_versions WHERE tenant_id = ? "
+                          "AND package_id = ? AND version = '0.1.0'", TENANT,
+                          "generated-client")
+    assert data == stored["scaipkg"] and detail.parsed.versions[1].sha256 == stored["sha256"]
+
+    # Install: the content with a fresh flow id, nothing stored.
+    flows_before = served.sql("SELECT count(*) FROM flows")[0][0]
+    installed = install_package.sync_detailed("generated-client", client=client,
+                                              body=models.InstallRequest(version="0.1.0"))
+    assert installed.status_code == HTTPStatus.OK
+    assert isinstance(installed.parsed, models.InstalledContent)
+    assert installed.parsed.content.id.startswith("flow_")
+    assert installed.parsed.content.version == "1.0.0"
+    assert served.sql("SELECT count(*) FROM flows")[0][0] == flows_before
+
+    # Import the file into another tenant (201, its caller the author), then into its own
+    # (200: that version already holds these bytes), then bytes that are no archive (400).
+    other_token, _ = served.mint("usr_importer", "tnt_generated")
+    other = generated.AuthenticatedClient(base_url=served.url, token=other_token,
+                                          timeout=httpx.Timeout(10.0))
+    file = types.File(payload=io.BytesIO(data), file_name="generated-client-0.1.0.scaipkg",
+                      mime_type="application/zip")
+    moved = import_package.sync_detailed(client=other, body=file)
+    assert moved.status_code == HTTPStatus.CREATED
+    assert isinstance(moved.parsed, models.CatalogPackage)
+    assert (moved.parsed.tenant_id, moved.parsed.author_id, moved.parsed.version) == (
+        "tnt_generated", "usr_importer", "0.1.0")
+    versions_before = served.sql("SELECT count(*) FROM catalog_versions")[0][0]
+    same = import_package.sync_detailed(client=client, body=types.File(
+        payload=io.BytesIO(data), mime_type="application/zip"))
+    assert same.status_code == HTTPStatus.OK
+    assert isinstance(same.parsed, models.CatalogPackage) and same.parsed.version == "0.1.1"
+    refused = import_package.sync_detailed(client=client, body=types.File(
+        payload=io.BytesIO(b"not a zip")))
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert isinstance(refused.parsed, models.InvalidArchiveError)
+    assert served.sql("SELECT count(*) FROM catalog_versions")[0][0] == versions_before
+    [row] = served.sql("SELECT tenant_id, author_id, version FROM catalog_packages "
+                       "WHERE package_id = 'generated-client' AND tenant_id = 'tnt_generated'")
+    assert tuple(row) == ("tnt_generated", "usr_importer", "0.1.0")
+    [audit] = served.sql("SELECT actor, details FROM audit_log WHERE action = "
+                         "'package.imported' AND tenant_id = 'tnt_generated'")
+    assert audit["actor"] == "usr_importer" and json.loads(audit["details"])["via"] == "api"

@@ -87,7 +87,11 @@ def write_config(world: World, directory: Path) -> Path:
         "scope": [world.scope_id],
         "checkpoint": [world.checkpoint_id],
         "tenant": ["tnt_local"],
+        "package": [world.package_id],
+        "disposable_package": [world.disposable_package_id],
     }
+    sample = directory / "package.scaipkg"
+    sample.write_bytes(world.package_file)
     guard = {
         "log": str(directory / "guard.log"),
         "rules": [
@@ -103,7 +107,12 @@ def write_config(world: World, directory: Path) -> Path:
             _rule("POST /api/v1/flows/{flow_id}/acls", "body", "principal_id", [CAROL], DAVE),
             _rule("POST /api/v1/admin/flows/{flow_id}/owner", "body", "owner_id", [CAROL],
                   DAVE),
+            _rule("DELETE /api/v1/catalog/{package_id}", "path", "package_id",
+                  [world.package_id], world.disposable_package_id),
         ],
+        # Bodies of `POST /catalog/import` (application/zip): the seeded package's own file
+        # (an import of it answers 200) or bytes of any kind (400 invalid_archive).
+        "zip_samples": [str(sample)],
         "force": [{"operation": "GET /api/v1/scaicore/events/stream",
                    "parameter": "max_seconds", "value": "0", "valid": [0, 3600]}],
         "drop": [{"path": "/api/v1/scaicore/events/stream", "parameter": "token"}],
@@ -158,6 +167,8 @@ def write_config(world: World, directory: Path) -> Path:
         "path.scope_id": {"dictionary": "scope", "probability": 0.9},
         "path.checkpoint_id": {"dictionary": "checkpoint", "probability": 0.9},
         "path.tenant_id": {"dictionary": "tenant", "probability": 0.9},
+        "path.package_id": {"dictionary": "package", "probability": 0.9},
+        "query.tenant_id": {"dictionary": "tenant", "probability": 0.5},
     }))
     # Validity a schema cannot express, answered with the documented 400 (each checked in
     # tests/api): a cursor is valid only if this list issued it (its MAC), an import only if
@@ -165,7 +176,11 @@ def write_config(world: World, directory: Path) -> Path:
     # (SPEC §6: 400 compile_error; the run's own PUTs leave the flow in any state), and a
     # ScaiGrid base URL only if it is http(s) with a host the destination policy allows
     # (SPEC §8: 400 invalid_base_url), and a webhook event of a handled type only if its
-    # data names the user or group it is about (SPEC §13; 400 invalid_event). Two depend on
+    # data names the user or group it is about (SPEC §13; 400 invalid_event), and in the
+    # catalog (SPEC §14) a publish only if it names one of flow_id and content and that
+    # flow compiles (400 invalid_publish, compile_error), an import only if its bytes are a
+    # `.scaipkg` (400 invalid_archive and the other archive codes), a visibility only if its
+    # groups are the tenant's and fit it (400 unknown_groups, invalid_visibility). Two depend on
     # what the run did before: a grant to the flow's owner is 400 owner_is_implicit_admin
     # (change_owner's example moves the flow to the user create_acl's example grants), and a
     # refresh token works once (SPEC §11 rotation: a token replayed from an earlier answer is
@@ -175,7 +190,9 @@ def write_config(world: World, directory: Path) -> Path:
                          "list_tenant_flows", "list_users", "list_tenant_users", "list_groups",
                          "import_yaml", "run_flow_tests", "set_scaigrid_credentials",
                          "set_tenant_scaigrid_credentials", "deploy_flow", "dev_deploy",
-                         "receive_scaikey_webhook", "create_acl", "refresh_tokens"):
+                         "receive_scaikey_webhook", "create_acl", "refresh_tokens",
+                         "publish_package", "import_package", "list_packages",
+                         "set_package_visibility"):
         parts.append(_table("operations", {
             "include-operation-id": operation_id,
             "checks": {"positive_data_acceptance": {"expected-statuses": semantic_400}},
@@ -199,6 +216,15 @@ def write_config(world: World, directory: Path) -> Path:
     parts.append(_table("operations", {
         "include-operation-id": "delete_flow",
         "parameters": {"path.flow_id": {"dictionary": "disposable_flow"}},
+    }, array=True))
+    parts.append(_table("operations", {
+        "include-operation-id": "delete_package",
+        "parameters": {"path.package_id": {"dictionary": "disposable_package"}},
+    }, array=True))
+    # A publish of the stored flow (its content compiles unless the run's PUTs broke it).
+    parts.append(_table("operations", {
+        "include-operation-id": "publish_package",
+        "parameters": {"body.flow_id": {"dictionary": "flow", "probability": 0.5}},
     }, array=True))
     parts.append(_table("operations", {
         "include-operation-id": "delete_acl",

@@ -2,8 +2,10 @@
 calls made through openapi-fetch, a scenario (tests/contract/ts/scenario.ts) compiled by
 `tsc --strict` without a single type assertion and run by node: create (without
 `description`), get, rename with If-Match, a stale write narrowed to `version_conflict`,
-search pages, deploy with only `publish_as_model`, delete. The test checks the scenario's
-report and the SQLite file.
+search pages, deploy with only `publish_as_model`, delete; then the catalog: publish, the
+list's `Link` pages, detail, download as a `Blob`, install, delete, import of the downloaded
+file (201, then 200) and a refused import narrowed to `invalid_archive`. The test checks the
+scenario's report and the SQLite file.
 
 The packages are pinned by tests/contract/ts/package-lock.json and installed by `make
 ts-client-deps` (part of `make test`). Skipped, saying why, when node or the packages are
@@ -26,7 +28,9 @@ from tests.contract.served import OPERATOR, TENANT, ServedAppliance, World
 
 HERE = Path(__file__).resolve().parent / "ts"
 SCENARIO = HERE / "scenario.ts"
+GENERATE = HERE / "generate.mjs"
 NAME_PREFIX = "Canvas scenario"
+PACKAGE_ID = "canvas-scenario"
 MIN_NODE = 18
 # Anything that tells the compiler to believe the programmer instead of the document.
 ESCAPES = {
@@ -105,11 +109,12 @@ def test_a_generated_typescript_client_runs_the_canvas_scenario(
     (tmp_path / "config.ts").write_text(
         f"export const BASE_URL = {json.dumps(served.url)};\n"
         f"export const TOKEN = {json.dumps(world.manager_token)};\n"
-        f"export const NAME_PREFIX = {json.dumps(NAME_PREFIX)};\n", "utf-8")
+        f"export const NAME_PREFIX = {json.dumps(NAME_PREFIX)};\n"
+        f"export const PACKAGE_ID = {json.dumps(PACKAGE_ID)};\n", "utf-8")
 
-    # openapi-typescript with its defaults, then tsc --strict (it emits only without errors).
-    run([node, str(HERE / "node_modules/openapi-typescript/bin/cli.js"), "openapi.json",
-         "-o", "api.d.ts"], tmp_path)
+    # openapi-typescript with its defaults and its documented recipe for files (binary
+    # schemas are `Blob`: generate.mjs), then tsc --strict (it emits only without errors).
+    run([node, str(GENERATE), "openapi.json", "api.d.ts"], tmp_path)
     run([node, str(HERE / "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"],
         tmp_path)
     done = run([node, "out/scenario.js"], tmp_path, timeout=60)
@@ -145,9 +150,48 @@ def test_a_generated_typescript_client_runs_the_canvas_scenario(
     content = json.loads(stored["content"])
     assert content["variables"] == [{"name": "greeting", "default": "Hello"}]
     assert content["config"]["plugins"] == ["scaidrive"]
+    _check_catalog(served, report["catalog"])
     [recorded] = served.sql("SELECT id, version, status, core_id, published_slug "
                             "FROM deployments WHERE flow_id = ?", flow_id)
     assert (recorded["id"], recorded["version"], recorded["status"], recorded["core_id"],
             recorded["published_slug"]) == (deployment["id"], "1.0.0", "succeeded",
                                              deployment["core_id"],
                                              deployment["published_slug"])
+
+
+def _check_catalog(served: ServedAppliance, catalog: dict[str, Any]) -> None:
+    """The scenario's catalog steps, against the stored rows."""
+    assert catalog["published"] == {"status": 201, "version": "0.1.0", "tenant_id": TENANT,
+                                    "author_id": OPERATOR}
+    assert catalog["republished"] == "0.1.1"  # 0.1.0 was taken
+    assert catalog["second"] == f"{PACKAGE_ID}-two"
+    assert catalog["invalid_publish"] == "invalid_publish"
+    assert catalog["pages"] == [[f"{PACKAGE_ID}-two"], [PACKAGE_ID]]  # newest first, 1 a page
+    assert catalog["readme"] == "# Canvas\n"
+    stored = {r["version"]: (r["sha256"], r["size_bytes"]) for r in served.sql(
+        "SELECT version, sha256, size_bytes FROM catalog_versions WHERE tenant_id = ? AND "
+        "package_id = ?", TENANT, PACKAGE_ID)}
+    assert [(v["version"], v["sha256"], v["size_bytes"]) for v in catalog["versions"]] == [
+        ("0.1.1", *stored["0.1.1"]), ("0.1.0", *stored["0.1.0"])]
+    assert catalog["download"] == {
+        "size": stored["0.1.0"][1], "start": list(b"PK"),
+        "disposition": f'attachment; filename="{PACKAGE_ID}-0.1.0.scaipkg"'}
+    installed = catalog["installed"]
+    assert (installed["status"], installed["owner_id"]) == (201, OPERATOR)
+    [flow] = served.sql("SELECT name, owner_id FROM flows WHERE id = ?", installed["id"])
+    assert tuple(flow) == (f"{NAME_PREFIX} installed", OPERATOR)
+    assert catalog["deleted"] == 204
+    # The deleted package's own file brought it back under the next free patch; the same file
+    # again changed nothing; no archive, nothing.
+    assert catalog["imported"] == {"status": 201, "version": "0.1.2"}
+    assert catalog["imported_again"] == {"status": 200, "version": "0.1.2"}
+    assert catalog["import_refusal"] == {"status": 400, "error": "invalid_archive"}
+    [package] = served.sql("SELECT version, deleted_at FROM catalog_packages WHERE "
+                           "tenant_id = ? AND package_id = ?", TENANT, PACKAGE_ID)
+    assert tuple(package) == ("0.1.2", None)
+    assert sorted(stored) == ["0.1.0", "0.1.1", "0.1.2"]
+    actions = [r[0] for r in served.sql(
+        "SELECT action FROM audit_log WHERE target_id = ? AND action LIKE 'package.%' "
+        "ORDER BY id", PACKAGE_ID)]
+    assert actions == ["package.published", "package.published", "package.installed",
+                       "package.deleted", "package.imported"]

@@ -7,13 +7,14 @@ import logging
 
 import aiohttp
 import pytest
-from aiohttp import WSMsgType
+from aiohttp import WSMsgType, web
 from pydantic import BaseModel
 
 from scaiflow_box.api.table import all_routes
 from scaiflow_box.errors import Conflict
 from scaiflow_box.http.call import Call, Reply, Streamed, ok
-from scaiflow_box.http.route import Response, Route
+from scaiflow_box.http.dispatch import register_routes
+from scaiflow_box.http.route import BinaryBody, Response, Route
 from tests.conftest import AppFactory, Appliance
 
 
@@ -136,3 +137,32 @@ async def test_a_websocket_is_not_a_plain_route(app_with_test_routes: Appliance)
     with pytest.raises(aiohttp.WSServerHandshakeError):
         async with app.client.ws_connect("/api/v1/flows", headers={"Authorization": token}):
             pass
+
+
+async def binary_length(call: Call[bytes, None]) -> Reply:
+    return ok(Declared(value=len(call.body)))
+
+
+async def test_a_binary_body_arrives_as_bytes_within_its_own_limit(
+        make_appliance: AppFactory) -> None:
+    route = Route("POST", "/api/v1/test/binary", binary_length, "test", "catalog",
+                  (Response(200, Declared, "ok"),),
+                  binary_body=BinaryBody("application/x-test", "bytes"), body_limit=16)
+    app = await make_appliance(routes=[*all_routes(), route])
+    headers = {**await app.headers(), "Content-Type": "application/x-test"}
+    resp = await app.client.post("/api/v1/test/binary", headers=headers, data=b"\x00\xff" * 8)
+    assert (resp.status, await resp.json()) == (200, {"value": 16})
+    resp = await app.client.post("/api/v1/test/binary", headers=headers, data=b"x" * 17)
+    assert resp.status == 413
+    assert (await resp.json())["detail"]["error"] == "payload_too_large"
+    doc = await (await app.client.get("/api/v1/openapi.json")).json()
+    body = doc["paths"]["/api/v1/test/binary"]["post"]["requestBody"]
+    assert body == {"required": True, "description": "bytes", "content": {
+        "application/x-test": {"schema": {"type": "string", "format": "binary",
+                                          "contentMediaType": "application/x-test",
+                                          "minLength": 1}}}}
+    with pytest.raises(ValueError, match="only body"):
+        register_routes(web.Application(), [Route(
+            "POST", "/api/v1/test/both", binary_length, "test", "test",
+            (Response(200, Declared, "ok"),), body=Declared,
+            binary_body=BinaryBody("application/zip", "bytes"))])

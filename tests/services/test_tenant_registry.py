@@ -94,6 +94,16 @@ async def _flow(app: Appliance) -> None:
     await only(app)
 
 
+async def _package(app: Appliance) -> None:
+    """A catalog package, soft-deleted: its versions are immutable, so the tenant keeps it."""
+    headers = await app.headers("usr_author", "tnt_full")
+    resp = await app.client.post("/api/v1/catalog/publish", headers=headers, json={
+        "package_id": "kept", "name": "Kept", "content": hello_content()})
+    assert resp.status == 201, await resp.text()
+    assert (await app.client.delete("/api/v1/catalog/kept", headers=headers)).status == 204
+    await only(app)
+
+
 async def _group(app: Appliance) -> None:
     await app.user("usr_member", "tnt_full")
     await app.group("grp_ops", "tnt_full", ["usr_member"])
@@ -127,13 +137,15 @@ async def _credentials(app: Appliance) -> None:
 
 @pytest.mark.parametrize(("setup", "named"), [
     (_flow, "1 flow(s), deleted ones included (their versions are kept forever)"),
+    (_package, "1 catalog package(s), deleted ones included (their versions are kept "
+               "forever)"),
     (_group, "1 group(s)"),
     (_role, "1 user(s) synced from ScaiKey, made by init, or holding an admin role"),
     (_synced_user, "1 user(s) synced from ScaiKey, made by init, or holding an admin role"),
     (_live_token, "1 live service token(s) (revoke them first: a token would bring the "
                   "tenant back)"),
     (_credentials, "2 stored credential value(s) (ScaiGrid key, base URL)"),
-], ids=["flow", "group", "role", "synced user", "live token", "credentials"])
+], ids=["flow", "package", "group", "role", "synced user", "live token", "credentials"])
 async def test_a_tenant_that_holds_something_is_kept(make_appliance: AppFactory,
                                                      setup: HolderSetup, named: str) -> None:
     appliance = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW="grid.example")

@@ -31,7 +31,7 @@ def test_pragmas_and_migrations(db: Database, tmp_path: Path) -> None:
     for table in ("tenants", "users", "groups", "memberships", "flows", "flow_versions",
                   "flow_acls", "deployments", "tenant_secrets", "data_keys", "issuer_keys",
                   "jwks_cache", "service_tokens", "webhook_events", "audit_log",
-                  "schema_migrations"):
+                  "schema_migrations", "catalog_packages", "catalog_versions"):
         assert table in tables
     assert db._writer_conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     conn.close()

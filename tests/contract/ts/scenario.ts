@@ -5,7 +5,7 @@
 import createClient from "openapi-fetch";
 
 import type { components, paths } from "./api.js";
-import { BASE_URL, NAME_PREFIX, TOKEN } from "./config.js";
+import { BASE_URL, NAME_PREFIX, PACKAGE_ID, TOKEN } from "./config.js";
 
 type FlowContent = components["schemas"]["FlowContent"];
 type EntryApiConfig = components["schemas"]["EntryApiConfig"];
@@ -169,6 +169,116 @@ const gone = await client.GET("/api/v1/flows/{flow_id}", {
 const goneDetail = gone.error?.detail;
 const goneText: string = typeof goneDetail === "string" ? goneDetail : fail("gone", gone.error);
 
+// The catalog: publish inline content (twice: the version is bumped), a second package.
+const published = await client.POST("/api/v1/catalog/publish", {
+  body: { package_id: PACKAGE_ID, name: `${NAME_PREFIX} package`, readme: "# Canvas\n",
+          content: content("Packaged") },
+});
+if (published.data === undefined) {
+  fail("publish", published.error);
+}
+const republished = await client.POST("/api/v1/catalog/publish", {
+  body: { package_id: PACKAGE_ID, name: `${NAME_PREFIX} package`, version: "0.1.0",
+          content: content("Packaged again") },
+});
+if (republished.data === undefined) {
+  fail("republish", republished.error);
+}
+const second = await client.POST("/api/v1/catalog/publish", {
+  body: { package_id: `${PACKAGE_ID}-two`, name: `${NAME_PREFIX} second`, content: content("Two") },
+});
+if (second.data === undefined) {
+  fail("publish second", second.error);
+}
+const noSource = await client.POST("/api/v1/catalog/publish", {
+  body: { package_id: PACKAGE_ID, name: "Neither flow_id nor content" },
+});
+const noSourceDetail = noSource.error?.detail;
+const invalidPublish: string =
+  typeof noSourceDetail === "object" && !Array.isArray(noSourceDetail) &&
+  noSourceDetail.error === "invalid_publish"
+    ? noSourceDetail.error
+    : fail("publish without a source", noSource.error);
+
+// The list is a bare array; its next page is named by the Link header's cursor.
+async function packagePage(cursor: string | null): Promise<{ ids: string[]; next: string | null }> {
+  const page = await client.GET("/api/v1/catalog", {
+    params: { query: { search: PACKAGE_ID, limit: 1, cursor } },
+  });
+  if (page.data === undefined) {
+    return fail("list packages", page.error);
+  }
+  const link = page.response.headers.get("Link");
+  const found = link === null ? null : /[?&]cursor=([^&>]+)/.exec(link);
+  return { ids: page.data.map((item) => item.package_id),
+           next: found === null ? null : decodeURIComponent(found[1]) };
+}
+const packagePages: string[][] = [];
+let nextPackages: string | null = null;
+do {
+  const page = await packagePage(nextPackages);
+  packagePages.push(page.ids);
+  nextPackages = page.next;
+} while (nextPackages !== null);
+
+// Detail, then the first version's file as a Blob.
+const detailed = await client.GET("/api/v1/catalog/{package_id}", {
+  params: { path: { package_id: PACKAGE_ID } },
+});
+if (detailed.data === undefined) {
+  fail("package detail", detailed.error);
+}
+const downloaded = await client.GET("/api/v1/catalog/{package_id}/versions/{version}/download", {
+  params: { path: { package_id: PACKAGE_ID, version: "0.1.0" } },
+  parseAs: "blob",
+});
+if (downloaded.data === undefined) {
+  fail("download", downloaded.error);
+}
+const file: Blob = downloaded.data;
+const fileStart = new Uint8Array(await file.slice(0, 2).arrayBuffer());
+
+// Install it as a new flow of the caller's.
+const installed = await client.POST("/api/v1/catalog/{package_id}/install", {
+  params: { path: { package_id: PACKAGE_ID } },
+  body: { save: true, name: `${NAME_PREFIX} installed` },
+});
+if (installed.data === undefined) {
+  fail("install", installed.error);
+}
+const installedFlow = "owner_id" in installed.data ? installed.data : fail("install", "no flow");
+
+// Delete the package, then import the downloaded file: the package is back (201); the same
+// file again stores nothing (200); bytes that are no archive are refused, narrowed by code.
+const packageDeleted = await client.DELETE("/api/v1/catalog/{package_id}", {
+  params: { path: { package_id: PACKAGE_ID } },
+});
+if (packageDeleted.error !== undefined) {
+  fail("delete package", packageDeleted.error);
+}
+async function importFile(body: Blob) {
+  return client.POST("/api/v1/catalog/import", {
+    body,
+    bodySerializer: (blob) => blob,
+    headers: { "Content-Type": "application/zip" },
+  });
+}
+const imported = await importFile(file);
+if (imported.data === undefined) {
+  fail("import", imported.error);
+}
+const importedAgain = await importFile(file);
+if (importedAgain.data === undefined) {
+  fail("import again", importedAgain.error);
+}
+const notZip = await importFile(new Blob(["not a zip archive"]));
+const notZipDetail = notZip.error?.detail;
+const importRefusal: string =
+  typeof notZipDetail === "object" && !Array.isArray(notZipDetail) &&
+  notZipDetail.error === "invalid_archive"
+    ? notZipDetail.error
+    : fail("import of no archive", notZip.error);
+
 console.log(
   JSON.stringify({
     created: { id: flow.id, name: flow.name, version: flow.version, etag: createdEtag,
@@ -184,5 +294,25 @@ console.log(
     },
     deleted: { status: deleted.response.status, gone_status: gone.response.status,
                gone: goneText },
+    catalog: {
+      published: { status: published.response.status, version: published.data.version,
+                   tenant_id: published.data.tenant_id, author_id: published.data.author_id },
+      republished: republished.data.version,
+      second: second.data.package_id,
+      invalid_publish: invalidPublish,
+      pages: packagePages,
+      readme: detailed.data.readme,
+      versions: detailed.data.versions.map((v) => ({ version: v.version, sha256: v.sha256,
+                                                     size_bytes: v.size_bytes })),
+      download: { size: file.size, start: Array.from(fileStart),
+                  disposition: downloaded.response.headers.get("Content-Disposition") },
+      installed: { id: installedFlow.id, name: installedFlow.name,
+                   owner_id: installedFlow.owner_id, status: installed.response.status },
+      deleted: packageDeleted.response.status,
+      imported: { status: imported.response.status, version: imported.data.version },
+      imported_again: { status: importedAgain.response.status,
+                        version: importedAgain.data.version },
+      import_refusal: { status: notZip.response.status, error: importRefusal },
+    },
   }),
 );
