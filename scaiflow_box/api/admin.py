@@ -363,8 +363,8 @@ ROUTES = [
           "tenant, with its owner and `deleted_at`", TAG,
           (Response(200, TenantFlowPage, "Newest first; soft-deleted flows included unless "
                                          "include_deleted=false"),),
-          errors=(FORBIDDEN,), needs="tenant_admin (own tenant) or super_admin",
-          query=TenantFlowsQuery),
+          errors=(FORBIDDEN,), needs="tenant_admin (own tenant) or super_admin (any tenant)",
+          query=TenantFlowsQuery, acting_tenant=True),
     Route("POST", BASE + "/flows/{flow_id}/owner", change_owner, "Move a flow's ownership",
           TAG, (Response(200, OwnerChanged, "The flow's new owner"),),
           errors=(FORBIDDEN, PRINCIPAL_NOT_FOUND), needs="super_admin", body=OwnerChange,

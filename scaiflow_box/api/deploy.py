@@ -79,7 +79,7 @@ ROUTES = [
                   *DEPLOY_STEPS, CREDENTIALS_UNREADABLE, SCAIGRID_NOT_CONFIGURED),
           needs="deploy ACL", body=DeployRequest,
           body_example=deploy_example,
-          description=DEPLOY_DESCRIPTION),
+          description=DEPLOY_DESCRIPTION, acting_tenant=True),
     Route("POST", "/api/v1/dev/deploy", dev_deploy,
           "Deprecated: compile and deploy content without saving it", TAG,
           (Response(200, DevDeployResult, "Deployed; the answer carries `Deprecation: true`"),),

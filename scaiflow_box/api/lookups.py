@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from scaiflow_box.api.error_codes import (
+    FORBIDDEN,
     MISSING_PERMISSION,
     SCAIGRID_CALL,
 )
@@ -93,14 +94,18 @@ async def list_models(call: Call[None, None]) -> Reply:
 ROUTES = [
     Route("GET", "/api/v1/scaiqueue/scopes", list_scopes, "ScaiQueue scopes", TAG,
           (Response(200, ScopeInfoList, "The tenant's scopes on ScaiGrid"),),
-          errors=UPSTREAM_ERRORS, needs="scaicore:view"),
+          errors=(*UPSTREAM_ERRORS, FORBIDDEN), needs="scaicore:view",
+          acting_tenant=True),
     Route("GET", "/api/v1/scaiqueue/scopes/{scope_id}/queues", list_queues,
           "Queues of a ScaiQueue scope", TAG, (Response(200, QueueInfoList, "The scope's queues"),),
-          errors=UPSTREAM_ERRORS, needs="scaicore:view"),
+          errors=(*UPSTREAM_ERRORS, FORBIDDEN), needs="scaicore:view",
+          acting_tenant=True),
     Route("GET", "/api/v1/scaibunker/bunkers", list_bunkers, "Active BunkerInfo bunkers", TAG,
           (Response(200, BunkerInfoList, "Only active bunkers"),),
-          errors=UPSTREAM_ERRORS, needs="scaicore:view"),
+          errors=(*UPSTREAM_ERRORS, FORBIDDEN), needs="scaicore:view",
+          acting_tenant=True),
     Route("GET", "/api/v1/scaigrid/models", list_models, "Models on ScaiGrid", TAG,
           (Response(200, ModelInfoList, "Normalized from ScaiGrid's and OpenAI's list envelopes"),),
-          errors=UPSTREAM_ERRORS, needs="scaicore:view"),
+          errors=(*UPSTREAM_ERRORS, FORBIDDEN), needs="scaicore:view",
+          acting_tenant=True),
 ]

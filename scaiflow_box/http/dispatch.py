@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from scaiflow_box.errors import DomainError, InvalidFields, NotFound
+from scaiflow_box.http.acting_tenant import act_in_named_tenant
 from scaiflow_box.http.call import Blob, Call, RawJson, Reply, Streamed
 from scaiflow_box.http.errors import HttpError, error_response, status_of, undeclared_answer
 from scaiflow_box.http.parsing import (
@@ -124,6 +125,10 @@ def make_endpoint(route: Route) -> AiohttpHandler:
     consumed = route.consumed_query - set(query_model.model_fields if query_model else ())
     if route.raw_body and body_model is None:
         raise ValueError(f"{route.name}: a raw body route must declare its body model")
+    acting = route.acting_tenant
+    if acting and (route.auth != "token" or "forbidden" not in route.codes):
+        raise ValueError(f"{route.name}: a route that takes tenant_id must need a token and "
+                         "declare 403 forbidden")
     binary = route.binary_body
     if binary is not None and (body_model is not None or route.raw_body):
         raise ValueError(f"{route.name}: a binary body is the route's only body")
@@ -138,6 +143,8 @@ def make_endpoint(route: Route) -> AiohttpHandler:
                 arguments[name] = value
             if headers:
                 check_headers(request, headers)
+            if acting:
+                act_in_named_tenant(request)
             query = None
             if query_model is not None:
                 query = parse_query(request, query_model, consumed)

@@ -14,6 +14,7 @@ bodies, flow content and error details state theirs in the description instead.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ from pydantic.json_schema import (
 from pydantic_core import core_schema
 
 from scaiflow_box import __version__
+from scaiflow_box.http.acting_tenant import PARAMETER as ACTING_TENANT
 from scaiflow_box.http.errors import ErrorCode, body_model
 from scaiflow_box.http.route import Response, Route, binary_schema
 
@@ -208,6 +210,8 @@ def _operation(route: Route, schemas: dict[tuple[type[BaseModel], JsonSchemaMode
         parameters += _query_parameters(route.query)
     if route.token_in_query and route.kind == "http":
         parameters.append(dict(TOKEN_IN_QUERY))
+    if route.acting_tenant:
+        parameters.append(copy.deepcopy(ACTING_TENANT))
     for header in route.headers:
         parameters.append({"name": header.name, "in": "header", "required": header.required,
                            "description": header.description, "schema": header.schema})

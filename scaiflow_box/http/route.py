@@ -221,6 +221,9 @@ class Route:
     # Browsers cannot set headers on EventSource or WebSocket: such routes also take the
     # token from `?token=` (never logged: access logs are off, see docs/operations.md).
     token_in_query: bool = False
+    # A super admin may name another tenant with `?tenant_id=` (http/acting_tenant.py); the
+    # route must declare 403 `forbidden`, what anyone else naming one gets.
+    acting_tenant: bool = False
 
     @cached_property
     def name(self) -> str:
@@ -243,9 +246,12 @@ class Route:
     def consumed_query(self) -> frozenset[str]:
         """Query parameters the middleware layer reads (the token of an event stream or a
         WebSocket), so the query model need not declare them."""
+        consumed: set[str] = set()
         if self.token_in_query or self.kind == "websocket":
-            return frozenset({"token"})
-        return frozenset()
+            consumed.add("token")
+        if self.acting_tenant:
+            consumed.add("tenant_id")
+        return frozenset(consumed)
 
     @cached_property
     def response_by_status(self) -> dict[int, Response]:
@@ -275,9 +281,9 @@ class Route:
             implied.append(NOT_FOUND)
         if self.body is not None or self.binary_body is not None:
             implied += BODY_ERRORS
-        if self.query is not None:
+        if self.query is not None or self.acting_tenant:
             implied.append(URI_TOO_LONG)
-            if "cursor" in self.query.model_fields:
+            if self.query is not None and "cursor" in self.query.model_fields:
                 implied.append(INVALID_CURSOR)
         if self.headers:
             implied.append(INVALID_HEADER)

@@ -88,7 +88,7 @@ async def test_every_operation_documents_its_real_statuses(appliance: Appliance)
     assert update["responses"]["412"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/VersionConflictError"}
     params = {(p["in"], p["name"]) for p in update["parameters"]}
-    assert params == {("path", "flow_id"), ("header", "If-Match")}
+    assert params == {("path", "flow_id"), ("header", "If-Match"), ("query", "tenant_id")}
     listing = ops[("GET", "/api/v1/flows")]
     assert {p["name"] for p in listing["parameters"]} == {"search", "limit", "cursor"}
     assert listing["responses"]["422"]["content"]["application/json"]["schema"] == {

@@ -220,7 +220,7 @@ async def test_delete_and_undelete(tui_session: TuiSession) -> None:
     assert appliance.sql("SELECT deleted_at FROM flows WHERE id = ?", flow_id)[0][0] is None
 
 
-async def test_search_and_the_tenant_switch_this_appliance_does_not_offer(
+async def test_search_narrows_the_flows_and_says_so(
         tui_session: TuiSession) -> None:
     appliance = tui_session.appliance
     await flow_with_versions(appliance)
@@ -237,8 +237,3 @@ async def test_search_and_the_tenant_switch_this_appliance_does_not_offer(
         await settle(pilot)
         assert [row[0] for row in table_rows(app, "flows")] == ["Invoice intake"]
         assert "name contains “invoice”" in static_text(app, "#scope")
-        await pilot.press("T")
-        await settle(pilot)
-        assert static_text(app, "#action").startswith(
-            "This appliance answers /api/v1/admin/tenant/flows for the session's tenant "
-            "(tnt_local) only")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import OptionList
 
 from scaiflow_box.store import deployments as deployment_rows
 from tests.conftest import AppFactory, Appliance, hello_content
@@ -26,6 +27,7 @@ from tests.tui.helpers import (
 from tui.app import ScaiflowAdmin
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.flows import DEPLOYMENTS_PAGE_SIZE, PAGE_SIZE, FlowsScreen
+from tui.screens.tenant_picker import TenantPickerScreen
 from tui.widgets.resource_table import ResourceTable
 
 FLOWS = "/api/v1/flows"
@@ -318,3 +320,39 @@ async def test_deploy_without_scaigrid_credentials_says_how_to_fix_it(
                                  "missing_scaigrid_credentials: ")
         assert "set this tenant's API key" in action  # the contract's fix text
         assert stored_deployments(tui_session.appliance, flow_id) == []
+
+
+async def test_a_super_admin_switches_to_another_tenants_flows(tui_session: TuiSession) -> None:
+    """The appliance takes a super admin's `tenant_id` on the flow routes: `T` shows another
+    tenant's flows, and an action on one acts in that tenant."""
+    appliance = tui_session.appliance
+    await new_flow(appliance, "Ours")
+    other_headers = await appliance.headers("usr_carol", "tnt_other")
+    response = await appliance.client.post(FLOWS, headers=other_headers, json={
+        "name": "Theirs", "content": hello_content()})
+    theirs = (await response.json())["id"]
+    app = tui_session.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_flows(pilot)
+        assert [row[0] for row in table_rows(app, "flows")] == ["Ours"]
+        assert "T switches" in static_text(app, "#scope")
+        await pilot.press("T")
+        await settle(pilot)
+        picker = app.screen
+        assert isinstance(picker, TenantPickerScreen)
+        options = picker.query_one("#tenants", OptionList)
+        options.highlighted = [t for t, _ in picker.tenants].index("tnt_other")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, FlowsScreen)
+        assert set(flow_rows(app)) == {theirs}
+        assert static_text(app, "#scope").startswith("Tenant: tnt_other ·")
+        await pilot.press("x")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await settle(pilot)
+    [row] = appliance.sql("SELECT tenant_id, deleted_at FROM flows WHERE id = ?", theirs)
+    assert row["tenant_id"] == "tnt_other" and row["deleted_at"] is not None
+    [audit] = appliance.sql("SELECT tenant_id, actor FROM audit_log WHERE action = 'flow.deleted'")
+    assert tuple(audit) == ("tnt_other", "usr_operator")

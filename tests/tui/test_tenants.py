@@ -463,9 +463,11 @@ async def test_test_credentials_asks_scaigrid_with_the_tenants_key(
             assert static_text(app, "#action") == (
                 "ScaiGrid takes the credentials of tnt_local: it lists "
                 f"{len(scaigrid_server.models)} model(s).")
-            # another tenant's key: this appliance's lookups answer for the session's only
+            # another tenant's key: the lookup acts in that tenant (a super admin's
+            # `tenant_id`), so its own refused key is what ScaiGrid sees
+            await set_credentials(session, "tnt_acme", "sgk_not_known_to_scaigrid")
             await select_row(pilot, "tenants", "tnt_acme")
             await pilot.press("t")
             await settle(pilot)
             assert static_text(app, "#action").startswith(
-                "This appliance tests only the session's own tenant (tnt_local)")
+                "ScaiGrid did not take the credentials of tnt_acme: 502 scaigrid_auth")
