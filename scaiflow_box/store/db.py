@@ -119,8 +119,8 @@ def open_writer_connection(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
-    # What sqlite-utils' Database() set on this connection when migrations went through it;
-    # kept so triggers behave as they always have (docs/decisions.md).
+    # What sqlite-utils' Database() once set on this connection when migrations went through
+    # it; kept so triggers behave as they always have (docs/decisions.md).
     conn.execute("PRAGMA recursive_triggers = ON")
     apply_migrations(conn)
     return conn

@@ -184,3 +184,18 @@ def test_migration_008_fills_summaries_and_owner_counts_of_existing_flows(
         assert [tuple(r) for r in counts] == [("usr_a", 1), ("usr_b", 1)]
     finally:
         db.close()
+
+
+def test_every_table_has_a_primary_key(db: Database, tmp_path: Path) -> None:
+    """Each table is created with its primary key (a later one would need a table rebuild:
+    docs/decisions.md, "sqlite-utils"); replicated databases need one on every table too."""
+    conn = sqlite3.connect(tmp_path / "test.db")
+    try:
+        tables = [row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        assert len(tables) > 20
+        without = [name for name in tables
+                   if not any(column[5] for column in conn.execute(f"PRAGMA table_info({name})"))]
+    finally:
+        conn.close()
+    assert without == []
