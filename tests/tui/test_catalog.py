@@ -17,6 +17,7 @@ from tests.tui.helpers import SIZE, TuiSession, select_row, settle, static_text,
 from tui.screens.catalog import CatalogScreen
 from tui.screens.catalog_forms import ExportForm, ImportForm, VisibilityForm
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.help import HelpScreen
 from tui.screens.tenant_picker import TenantPickerScreen
 
 CATALOG = "/api/v1/catalog"
@@ -134,6 +135,12 @@ async def test_visibility_changes_through_the_form(tui_session: TuiSession) -> N
     app = tui_session.app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("7")
+        await settle(pilot)
+        await pilot.press("question_mark")  # the key is listed with what it does
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        assert ("v", "Change who sees the package (its tenant, or groups)") in app.screen.own
+        await pilot.press("escape")
         await settle(pilot)
         await select_row(pilot, "packages", "tnt_acme/triage")
         await pilot.press("v")

@@ -129,7 +129,9 @@ class CatalogScreen(CatalogActions):
         return listed if chosen is None else tuple(p for p in listed if p.tenant_id == chosen)
 
     def watch_scope(self) -> None:
-        self.query_one("#scope", Static).update(scope_text(self.scope, self.search))
+        served = self.view is None or self.view.served
+        self.query_one("#scope", Static).update(
+            scope_text(self.scope, self.search) if served else "")
 
     # -- loading --------------------------------------------------------------------------------
     async def know_scope(self) -> TenantScope:
@@ -229,8 +231,8 @@ class CatalogScreen(CatalogActions):
             self.status_text = NOT_SERVED
         elif not view.packages:
             self.status_text = (f"No packages match “{self.search}”." if self.search else
-                                "No packages in the catalog yet: publish one from the "
-                                "canvas, or import a .scaipkg (i).")
+                                "No packages yet: publish one from the canvas, or "
+                                "import a .scaipkg (i).")
         else:
             more = "m loads more" if view.next_cursor else "all shown"
             of = "" if len(shown) == len(view.packages) else \
@@ -254,8 +256,12 @@ class CatalogScreen(CatalogActions):
             self.query_one("#versions-title", Label).update("Versions")
             self.query_one("#detail", Static).update("")
             return
-        self.query_one("#detail", Static).update(package_detail(package, None))
-        if self.detail is None or self.detail.package.key != package.key:
+        # read again when another package is highlighted or this one got a new version
+        known = self.detail
+        detail = known if known and (known.package.key, known.package.version) == (
+            package.key, package.version) else None
+        self.query_one("#detail", Static).update(package_detail(package, detail))
+        if detail is None:
             self.load_detail(package)
 
     @work(exclusive=True, group="detail")

@@ -13,8 +13,7 @@ from tui.catalog_models import CatalogPackage, PackageDetail
 from tui.formatting import format_bytes, short_time
 from tui.screens.tenant_scoped import TenantScope
 
-NOT_SERVED = ("This appliance version serves no catalog (no /api/v1/catalog): packages "
-              "arrive with a newer version.")
+NOT_SERVED = "This appliance version serves no catalog (no /api/v1/catalog)."
 WIDE = 110
 """From this screen width the packages table has room for every column; below it the name and
 the author are left out of the table (the detail line under the tables shows both), so at 80
@@ -51,9 +50,12 @@ class Layout:
 
 
 def package_detail(package: CatalogPackage, detail: PackageDetail | None) -> Text:
-    text = Text(f"{package.package_id}  {package.name}", style="bold")
-    of = f" of {package.tenant_id}" if package.tenant_id else ""
-    text.append(f"{of} · version {package.version} · visible to {package.visible_to}")
+    """The highlighted package in full (the table leaves the name and author out at 80
+    columns)."""
+    text = Text()
+    text.append(f"{package.package_id}  {package.name}", style="bold")
+    of = f" · {package.tenant_id}" if package.tenant_id else ""
+    text.append(f"{of} · {package.version} · visible to {package.visible_to}")
     text.append(f"\nby {package.author_email or package.author_id or '-'} · created "
                 f"{short_time(package.created_at)} · updated {short_time(package.updated_at)}")
     if package.description:
