@@ -1,5 +1,6 @@
-"""What the Catalog screen reads (SPEC §14): packages, one package's versions, and the next
-page of the list (a `Link: <…>; rel="next"` header: the list itself is a bare array)."""
+"""What the Catalog screen reads (SPEC §14): packages (each with its tenant: a super admin's
+list spans every tenant), one package's versions, and the next page of the list (a
+`Link: <…>; rel="next"` header: the list itself is a bare array)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ class CatalogPackage:
     visibility_group_ids: tuple[str, ...]
     created_at: str
     updated_at: str
+    tenant_id: str = ""  # the package's tenant ("" from an appliance that does not say)
+
+    @property
+    def key(self) -> str:
+        """Unique in a super admin's list, which spans tenants (a package id is unique only
+        within its tenant)."""
+        return f"{self.tenant_id}/{self.package_id}"
 
     @property
     def visible_to(self) -> str:
@@ -43,7 +51,8 @@ class CatalogPackage:
                    visibility=opt_str(data, "visibility") or "?",
                    visibility_group_ids=str_list(data, "visibility_group_ids"),
                    created_at=opt_str(data, "created_at") or "",
-                   updated_at=opt_str(data, "updated_at") or "")
+                   updated_at=opt_str(data, "updated_at") or "",
+                   tenant_id=opt_str(data, "tenant_id") or "")
 
 
 def package_list(data: Any) -> list[CatalogPackage]:

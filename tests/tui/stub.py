@@ -108,8 +108,14 @@ def openapi(*, catalog: bool = True, live: bool = True) -> dict[str, Any]:
     if live:
         paths["/api/v1/admin/live-editing"] = {"get": {}}
     if catalog:
+        # As the appliance declares them: the list spans every tenant for a super admin and
+        # takes no tenant_id; the routes of one package take a super admin's.
         paths["/api/v1/catalog"] = {"get": {"parameters": [
-            {"name": "search", "in": "query"}, {"name": "tenant_id", "in": "query"}]}}
+            {"name": "search", "in": "query"}, {"name": "limit", "in": "query"},
+            {"name": "cursor", "in": "query"}]}}
+        paths["/api/v1/catalog/{package_id}"] = {
+            method: {"parameters": [{"name": "tenant_id", "in": "query"}]}
+            for method in ("get", "delete")}
     return {"openapi": "3.1.0", "paths": paths}
 
 
@@ -261,16 +267,31 @@ PACKAGES = [
     {"package_id": "support-triage", "name": "Support triage", "description": "Ticket router",
      "version": "0.3.1", "author_id": "usr_ada", "author_email": "ada@acme.example",
      "visibility": "tenant", "visibility_group_ids": [], "created_at": stamp(1, 12),
-     "updated_at": stamp(4, 8)},
+     "updated_at": stamp(4, 8), "tenant_id": "tnt_acme"},
     {"package_id": "invoice-intake", "name": "Invoice intake", "description": "",
      "version": "1.0.0", "author_id": "usr_grace", "author_email": "grace@acme.example",
      "visibility": "groups", "visibility_group_ids": ["grp_support"],
-     "created_at": stamp(2, 12), "updated_at": stamp(2, 12)}]
+     "created_at": stamp(2, 12), "updated_at": stamp(2, 12), "tenant_id": "tnt_acme"},
+    {"package_id": "hello", "name": "Hello", "description": "The example flow",
+     "version": "0.1.0", "author_id": "usr_operator", "author_email": None,
+     "visibility": "tenant", "visibility_group_ids": [], "created_at": stamp(3, 9),
+     "updated_at": stamp(3, 9), "tenant_id": "tnt_local"}]
 PACKAGE = {**PACKAGES[0], "readme": "# Support triage\nRoutes tickets.",
            "versions": [{"version": "0.3.1", "sha256": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
                          "size_bytes": 5321, "created_at": stamp(4, 8)},
                         {"version": "0.3.0", "sha256": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
                          "size_bytes": 5290, "created_at": stamp(3, 8)}]}
+PACKAGE_DETAILS = {  # as the routes name them: another tenant's with the super admin's tenant_id
+    "GET /api/v1/catalog/support-triage?tenant_id=tnt_acme": PACKAGE,
+    "GET /api/v1/catalog/invoice-intake?tenant_id=tnt_acme": {
+        **PACKAGES[1], "readme": None, "versions": [
+            {"version": "1.0.0", "sha256": "9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a49",
+             "size_bytes": 12_804, "created_at": stamp(2, 12)}]},
+    "GET /api/v1/catalog/hello": {
+        **PACKAGES[2], "readme": None, "versions": [
+            {"version": "0.1.0", "sha256": "5e4d3c2b1a0f9e8d7c6b5a493827160f",
+             "size_bytes": 2_117, "created_at": stamp(3, 9)}]},
+}
 
 
 def log_line(seq: int, at: str, level: str, logger: str, message: str) -> dict[str, Any]:
@@ -309,7 +330,7 @@ class StubAppliance:
             "GET /api/v1/admin/tenant/flows": FLOWS, "GET /api/v1/admin/logs": LOGS,
             f"GET {flow}": FLOW_DETAIL, f"GET {flow}/versions": VERSIONS,
             f"GET {flow}/acls": ACLS, f"GET {flow}/deployments": DEPLOYMENTS,
-            "GET /api/v1/catalog": PACKAGES, "GET /api/v1/catalog/support-triage": PACKAGE,
+            "GET /api/v1/catalog": PACKAGES, **PACKAGE_DETAILS,
         }
 
     @staticmethod

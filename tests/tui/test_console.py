@@ -18,6 +18,7 @@ from tests.tui.stub import stub_app
 from tui.app import SCREENS, screen_actions
 from tui.areas import AREAS
 from tui.screens.acl_forms import AclForm
+from tui.screens.catalog_forms import ExportForm, ImportForm, VisibilityForm
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.data_dir_forms import BackupForm
 from tui.screens.help import HelpScreen
@@ -25,12 +26,14 @@ from tui.screens.mint_token import MintTokenScreen
 from tui.screens.rotate_master_key import RotateMasterKeyScreen
 from tui.screens.security import SecurityScreen
 from tui.screens.set_credentials import SetCredentialsScreen
+from tui.screens.tenant_picker import TenantPickerScreen
 from tui.screens.text_viewer import TextViewerScreen
 from tui.widgets.nav_bar import NavBar, nav_text
 
 TUI = Path(__file__).parents[2] / "tui"
 DIALOGS = (ConfirmScreen, RotateMasterKeyScreen, MintTokenScreen, SetCredentialsScreen,
-           AclForm, BackupForm, TextViewerScreen, HelpScreen)
+           AclForm, BackupForm, TextViewerScreen, HelpScreen, ExportForm, ImportForm,
+           VisibilityForm, TenantPickerScreen)
 
 
 async def test_at_80x24_the_nav_names_every_area_and_the_footer_fits() -> None:

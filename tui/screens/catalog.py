@@ -1,15 +1,15 @@
-"""Catalog (SPEC §14): a tenant's packages with their version, visibility and author; the
-highlighted package's versions; export a version to a `.scaipkg` file, import one, delete a
-package. / searches on the appliance; T switches tenants (a super admin's `tenant_id`)."""
+"""Catalog (SPEC §14): the packages the session sees with their version, visibility, author
+and the size of their version, and (for a super admin, whose list spans every tenant) their
+tenant; the highlighted package's versions; export a version to a `.scaipkg` file, import
+one, change who sees a package, delete one. / searches on the appliance; T shows one tenant of
+a super admin's list (a filter on the screen: the list route takes no `tenant_id`)."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import replace
 from typing import ClassVar
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -17,60 +17,48 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Static
 
-from tui.catalog_client import MAX_PACKAGE_BYTES
+from tui.catalog_client import PACKAGE_ROUTE
 from tui.catalog_models import CatalogPackage, PackageDetail
-from tui.client import AdminClientError
-from tui.data_dir_tools import ToolFailed
-from tui.formatting import format_bytes
-from tui.screens.catalog_forms import ExportForm, ImportForm
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.tenant_scoped import TenantScopedScreen
+from tui.client import AdminClient, AdminClientError
+from tui.formatting import format_bytes, short_time
+from tui.screens.catalog_actions import CatalogActions
+from tui.screens.catalog_text import (
+    NOT_SERVED,
+    WIDE,
+    CatalogView,
+    Layout,
+    package_detail,
+    scope_text,
+    size_key,
+)
+from tui.screens.tenant_picker import TenantPickerScreen
+from tui.screens.tenant_scoped import TenantScope
 from tui.system_models import CATALOG
 from tui.widgets.resource_table import ResourceTable
 
 PAGE_SIZE = 100
-NOT_SERVED = ("This appliance version serves no catalog (no /api/v1/catalog): packages "
-              "arrive with a newer version.")
+SIZE_LOOKUPS = 4  # details read at once for the Size column (the list does not carry sizes)
+EVERY_TENANT = "*"  # the picker's "every tenant" (no tenant id has a `*`)
 
 
-@dataclass(frozen=True)
-class CatalogView:
-    served: bool
-    packages: tuple[CatalogPackage, ...] = ()
-    next_cursor: str | None = None
-
-
-def package_cells(package: CatalogPackage) -> list[str | None]:
-    return [package.package_id, package.name, package.version, package.visible_to,
-            package.author_email or package.author_id, package.updated_at]
-
-
-def package_detail(package: CatalogPackage, detail: PackageDetail | None) -> Text:
-    text = Text(f"{package.package_id}  {package.name}", style="bold")
-    text.append(f" · version {package.version} · visible to {package.visible_to}")
-    text.append(f"\nby {package.author_email or package.author_id or '-'} · created "
-                f"{package.created_at or '-'} · updated {package.updated_at or '-'}")
-    if package.description:
-        text.append(f"\n{package.description}")
-    if detail is not None and detail.readme:
-        text.append(f"\nREADME: {detail.readme.strip().splitlines()[0]}", style="dim")
-    return text
-
-
-class CatalogScreen(TenantScopedScreen):
+class CatalogScreen(CatalogActions):
     MODE: ClassVar[str] = "catalog"
     TENANT_ROUTE: ClassVar[str] = CATALOG
     HELP: ClassVar[str] = (
-        "The packages published to a tenant's catalog, the highlighted one's versions below "
-        "(tab moves there). e exports the highlighted version (or the latest) as a .scaipkg "
-        "file, i imports one (e.g. from another appliance), x deletes a package; / searches.")
+        "The packages the session sees (a super admin: every tenant's, T shows one tenant), "
+        "the highlighted one's versions below (tab moves there). e exports the highlighted "
+        "version (or the latest) as a .scaipkg file, i imports one into the session's tenant "
+        "(e.g. from another appliance), v changes who sees a package, x deletes it; / "
+        "searches.")
     FILTER_HINT: ClassVar[str] = "search packages (on the appliance) · enter searches · " \
                                  "esc clears"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "export", "Export", id="catalog.export",
                 tooltip="Export a package version to a .scaipkg file"),
         Binding("i", "import_package", "Import", id="catalog.import",
-                tooltip="Import a .scaipkg file into the catalog"),
+                tooltip="Import a .scaipkg file into the session's tenant"),
+        Binding("v", "change_visibility", "Visibility", id="catalog.visibility", show=False,
+                tooltip="Change who sees the package (its tenant, or groups)"),
         Binding("x", "delete_package", "Delete", id="catalog.delete", show=False,
                 tooltip="Delete the package from the catalog"),
         Binding("m", "load_more", "More", id="catalog.load_more", show=False,
@@ -82,10 +70,9 @@ class CatalogScreen(TenantScopedScreen):
     search: reactive[str] = reactive("", init=False)
 
     class Loaded(Message):
-        def __init__(self, view: CatalogView, tenant: str | None, *, append: bool) -> None:
+        def __init__(self, view: CatalogView, *, append: bool) -> None:
             super().__init__()
             self.view = view
-            self.tenant = tenant
             self.append = append
 
     class DetailLoaded(Message):
@@ -93,18 +80,38 @@ class CatalogScreen(TenantScopedScreen):
             super().__init__()
             self.detail = detail
 
+    class SizesLoaded(Message):
+        def __init__(self, sizes: dict[str, int]) -> None:
+            super().__init__()
+            self.sizes = sizes
+
+    class TenantChoices(Message):
+        def __init__(self, tenants: list[tuple[str, str]]) -> None:
+            super().__init__()
+            self.tenants = tenants
+
+    def __init__(self, client: AdminClient) -> None:
+        super().__init__(client)
+        self.sizes: dict[str, int] = {}
+        """Each listed package's size of its version (`size_key`), from its detail."""
+        self.table_layout = Layout(spanning=False, wide=True)
+
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield Static("", id="scope", markup=False)
-        yield ResourceTable(("Package", "Name", "Version", "Visible to", "Author", "Updated"),
-                            id="packages")
+        yield ResourceTable(self.table_layout.columns(), id="packages")
         yield Label("Versions", id="versions-title", classes="section", markup=False)
-        yield ResourceTable(("Version", "Size", "sha256", "Created"), id="package-versions")
+        yield ResourceTable(("Version", "Published at", "Size", "sha256"),
+                            id="package-versions")
         yield Static("", id="detail")
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:  # the base class's runs too
         self.packages_table.focus()
+
+    def on_resize(self) -> None:
+        if self.table_layout.wide != (self.size.width >= WIDE):
+            self.show_packages()
 
     @property
     def packages_table(self) -> ResourceTable:
@@ -116,13 +123,31 @@ class CatalogScreen(TenantScopedScreen):
 
     @property
     def packages(self) -> tuple[CatalogPackage, ...]:
-        return self.view.packages if self.view else ()
+        """The packages shown: the list, narrowed to the tenant picked with T."""
+        listed = self.view.packages if self.view else ()
+        chosen = self.scope.chosen
+        return listed if chosen is None else tuple(p for p in listed if p.tenant_id == chosen)
 
     def watch_scope(self) -> None:
-        search = f" · search “{self.search}”" if self.search else ""
-        self.query_one("#scope", Static).update(self.scope.describe() + search)
+        served = self.view is None or self.view.served
+        self.query_one("#scope", Static).update(
+            scope_text(self.scope, self.search) if served else "")
 
     # -- loading --------------------------------------------------------------------------------
+    async def know_scope(self) -> TenantScope:
+        """The session's tenant; switchable (a filter here) when the list spans every tenant,
+        i.e. for a super admin. The list route takes no `tenant_id`: the one-package routes
+        do, and that decides whether another tenant's row can be acted on."""
+        scope = self.scope
+        if scope.session is None:
+            me = await self.client.me()
+            capabilities = await self.console.capabilities()
+            self.names_tenant = capabilities is not None and capabilities.takes(
+                "GET", PACKAGE_ROUTE, "tenant_id")
+            scope = replace(scope, session=me.tenant_id,
+                            switchable=me.admin_role == "super_admin")
+        return scope
+
     @work(exclusive=True, group="load")
     async def load(self) -> None:
         await self._fetch(None, append=False)
@@ -138,48 +163,86 @@ class CatalogScreen(TenantScopedScreen):
                 self.scope = scope
             capabilities = await self.console.capabilities()
             if capabilities is not None and not capabilities.has("GET", CATALOG):
-                self.post_message(self.Loaded(CatalogView(False), scope.current, append=False))
+                self.post_message(self.Loaded(CatalogView(False), append=False))
                 return
             page = await self.client.list_packages(search=self.search or None,
-                                                   limit=PAGE_SIZE, cursor=cursor,
-                                                   tenant_id=scope.param)
+                                                   limit=PAGE_SIZE, cursor=cursor)
         except AdminClientError as exc:
             self.post_message(self.LoadFailed(exc))
             return
         self.post_message(self.Loaded(CatalogView(True, page.items, page.next_cursor),
-                                      scope.current, append=append))
+                                      append=append))
 
     def on_catalog_screen_loaded(self, message: Loaded) -> None:
-        if message.tenant != self.scope.current:
-            return
         self.loaded()
         view = message.view
         if message.append and self.view is not None:
-            known = {p.package_id for p in self.view.packages}
+            known = {p.key for p in self.view.packages}
             view = CatalogView(True, self.view.packages + tuple(
-                p for p in view.packages if p.package_id not in known), view.next_cursor)
+                p for p in view.packages if p.key not in known), view.next_cursor)
         self.view = view
         self.watch_scope()
+        missing = [p for p in view.packages if size_key(p) not in self.sizes]
+        if missing:
+            self.load_sizes(missing)
+
+    @work(exclusive=True, group="sizes")
+    async def load_sizes(self, packages: list[CatalogPackage]) -> None:
+        """The Size column: each package's detail, read once per version (the list carries
+        no sizes); a package that cannot be read keeps `-`."""
+        gate = asyncio.Semaphore(SIZE_LOOKUPS)
+
+        async def one(package: CatalogPackage) -> tuple[str, int] | None:
+            async with gate:
+                try:
+                    detail = await self.client.get_package(
+                        package.package_id, tenant_id=self.tenant_param(package))
+                except AdminClientError:
+                    return None
+            version = next((v for v in detail.versions if v.version == package.version), None)
+            return None if version is None else (size_key(package), version.size_bytes)
+
+        found = await asyncio.gather(*(one(p) for p in packages))
+        self.post_message(self.SizesLoaded(dict(pair for pair in found if pair is not None)))
+
+    def on_catalog_screen_sizes_loaded(self, message: SizesLoaded) -> None:
+        if message.sizes:
+            self.sizes.update(message.sizes)
+            self.show_packages()
 
     def watch_view(self, view: CatalogView | None) -> None:
+        if view is not None:
+            self.show_packages()
+
+    def show_packages(self) -> None:
+        view = self.view
         if view is None:
             return
-        self.packages_table.replace_rows([(p.package_id, package_cells(p))
-                                          for p in view.packages])
+        table = self.packages_table
+        layout = Layout(spanning=self.scope.switchable, wide=self.size.width >= WIDE)
+        if layout != self.table_layout:  # a super admin's list has the Tenant column
+            self.table_layout = layout
+            table.clear(columns=True)
+            table.add_columns(*layout.columns())
+        shown = self.packages
+        table.replace_rows([(p.key, layout.cells(p, self.sizes.get(size_key(p))))
+                            for p in shown])
         if not view.served:
             self.status_text = NOT_SERVED
         elif not view.packages:
             self.status_text = (f"No packages match “{self.search}”." if self.search else
-                                "No packages in this tenant's catalog yet: publish one from "
-                                "the canvas, or import a .scaipkg (i).")
+                                "No packages yet: publish one from the canvas, or "
+                                "import a .scaipkg (i).")
         else:
             more = "m loads more" if view.next_cursor else "all shown"
-            self.status_text = f"{len(view.packages)} package(s); {more}."
+            of = "" if len(shown) == len(view.packages) else \
+                f" of {len(view.packages)} listed"
+            self.status_text = f"{len(shown)} package(s){of}; {more}."
         self._package_changed()
 
     def selected_package(self) -> CatalogPackage | None:
         key = self.packages_table.selected_key
-        return next((p for p in self.packages if p.package_id == key), None)
+        return next((p for p in self.packages if p.key == key), None)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "packages":
@@ -193,14 +256,19 @@ class CatalogScreen(TenantScopedScreen):
             self.query_one("#versions-title", Label).update("Versions")
             self.query_one("#detail", Static).update("")
             return
-        self.query_one("#detail", Static).update(package_detail(package, None))
-        if self.detail is None or self.detail.package.package_id != package.package_id:
-            self.load_detail(package.package_id)
+        # read again when another package is highlighted or this one got a new version
+        known = self.detail
+        detail = known if known and (known.package.key, known.package.version) == (
+            package.key, package.version) else None
+        self.query_one("#detail", Static).update(package_detail(package, detail))
+        if detail is None:
+            self.load_detail(package)
 
     @work(exclusive=True, group="detail")
-    async def load_detail(self, package_id: str) -> None:
+    async def load_detail(self, package: CatalogPackage) -> None:
         try:
-            detail = await self.client.get_package(package_id, tenant_id=self.scope.param)
+            detail = await self.client.get_package(package.package_id,
+                                                   tenant_id=self.tenant_param(package))
         except AdminClientError as exc:
             self.post_message(self.LoadFailed(exc))
             return
@@ -208,11 +276,11 @@ class CatalogScreen(TenantScopedScreen):
 
     def on_catalog_screen_detail_loaded(self, message: DetailLoaded) -> None:
         package = self.selected_package()
-        if package is None or package.package_id != message.detail.package.package_id:
+        if package is None or package.key != message.detail.package.key:
             return
         self.detail = message.detail
         self.versions_table.replace_rows([(v.version, [
-            v.version, format_bytes(v.size_bytes), v.sha256[:16], v.created_at])
+            v.version, short_time(v.created_at), format_bytes(v.size_bytes), v.sha256[:16]])
             for v in message.detail.versions])
         self.query_one("#versions-title", Label).update(
             f"Versions of {package.package_id}: {len(message.detail.versions)}")
@@ -233,9 +301,43 @@ class CatalogScreen(TenantScopedScreen):
             return
         self.load_more_packages(self.view.next_cursor)
 
-    def tenant_changed(self) -> None:
-        self.view = CatalogView(True)
-        super().tenant_changed()
+    # -- T: one tenant of a super admin's list ---------------------------------------------------
+    def action_switch_tenant(self) -> None:
+        if not self.scope.switchable:
+            self.say(f"The list holds the session's tenant ({self.scope.session or '?'}) only: "
+                     "a super admin's spans every tenant, and T shows one of them.")
+            return
+        self.list_tenant_choices()
+
+    @work(exclusive=True, group="tenants")
+    async def list_tenant_choices(self) -> None:
+        listed = {p.tenant_id for p in (self.view.packages if self.view else ())
+                  if p.tenant_id}
+        try:
+            tenants = [(t.id, f"{t.id}  {t.name if t.name != t.id else ''}".rstrip())
+                       for t in await self.client.list_tenants()]
+        except AdminClientError:  # the packages' own tenants are choice enough
+            tenants = []
+        known = {tenant_id for tenant_id, _ in tenants}
+        tenants += [(t, t) for t in sorted(listed - known)]
+        self.post_message(self.TenantChoices(
+            [(EVERY_TENANT, "every tenant (the whole list)"), *tenants]))
+
+    def on_catalog_screen_tenant_choices(self, message: TenantChoices) -> None:
+        def picked(tenant_id: str | None) -> None:
+            if tenant_id is None:
+                self.say("Cancelled; the same packages are shown.")
+                return
+            chosen = None if tenant_id == EVERY_TENANT else tenant_id
+            self.scope = replace(self.scope, chosen=chosen)
+            self.say(f"Showing {chosen}'s packages." if chosen else
+                     "Showing every tenant's packages.")
+            self.show_packages()
+
+        self.app.push_screen(TenantPickerScreen(
+            message.tenants, self.scope.chosen or EVERY_TENANT,
+            note="Narrows the list on this screen (the appliance lists every tenant's "
+                 "packages to a super admin)."), picked)
 
     def _served(self) -> bool:
         if self.view is not None and not self.view.served:
@@ -243,112 +345,6 @@ class CatalogScreen(TenantScopedScreen):
             return False
         return True
 
-    # -- export -----------------------------------------------------------------------------------
-    def action_export(self) -> None:
-        package = self.selected_package()
-        if not self._served():
-            return
-        if package is None:
-            self.say("Select a package first.")
-            return
-        version = package.version
-        if self.versions_table.has_focus and self.versions_table.selected_key:
-            version = self.versions_table.selected_key
-
-        def chosen(path: str | None) -> None:
-            if path is None:
-                self.say("Cancelled; nothing exported.")
-            else:
-                self.export(package, version, path)
-
-        self.app.push_screen(ExportForm(package.package_id, version), chosen)
-
-    @work(exclusive=True, group="action")
-    async def export(self, package: CatalogPackage, version: str, path: str) -> None:
-        try:
-            data = await self.client.download_package(package.package_id, version,
-                                                      tenant_id=self.scope.param)
-            await asyncio.to_thread(write_new_file, Path(path), data)
-        except AdminClientError as exc:
-            self.post_message(self.ActionFinished(
-                f"Could not export {package.package_id} {version}", exc))
-            return
-        except OSError as exc:
-            self.post_message(self.ActionFinished(
-                f"Could not write {path}", ToolFailed(exc.strerror or str(exc))))
-            return
-        self.post_message(self.ActionFinished(
-            f"Exported {package.package_id} {version} to {path} ({format_bytes(len(data))})."))
-
-    # -- import -----------------------------------------------------------------------------------
-    def action_import_package(self) -> None:
-        if not self._served():
-            return
-
-        def chosen(path: str | None) -> None:
-            if path is None:
-                self.say("Cancelled; nothing imported.")
-            else:
-                self.import_file(path)
-
-        self.app.push_screen(ImportForm(), chosen)
-
-    @work(exclusive=True, group="action")
-    async def import_file(self, path: str) -> None:
-        try:
-            data = await asyncio.to_thread(read_package, Path(path))
-            package = await self.client.import_package(data, tenant_id=self.scope.param)
-        except AdminClientError as exc:
-            self.post_message(self.ActionFinished(f"Could not import {path}", exc))
-            return
-        except OSError as exc:
-            self.post_message(self.ActionFinished(
-                f"Could not read {path}", ToolFailed(exc.strerror or str(exc))))
-            return
-        self.post_message(self.ActionFinished(
-            f"Imported {package.package_id} version {package.version} into "
-            f"{self.scope.current}."))
-
-    # -- delete -----------------------------------------------------------------------------------
-    def action_delete_package(self) -> None:
-        package = self.selected_package()
-        if not self._served():
-            return
-        if package is None:
-            self.say("Select a package first.")
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.delete_package(package)
-            else:
-                self.say("Cancelled; nothing changed.")
-
-        self.app.push_screen(ConfirmScreen(
-            f"Delete {package.package_id} ({package.name}) from the catalog?\nNobody can "
-            "install it from then on; importing its file again brings it back.",
-            confirm_label="Delete"), answered)
-
-    @work(exclusive=True, group="action")
-    async def delete_package(self, package: CatalogPackage) -> None:
-        try:
-            await self.client.delete_package(package.package_id, tenant_id=self.scope.param)
-        except AdminClientError as exc:
-            self.post_message(self.ActionFinished(
-                f"Could not delete {package.package_id}", exc))
-            return
-        self.post_message(self.ActionFinished(f"Deleted {package.package_id}."))
-
-
-def write_new_file(path: Path, data: bytes) -> None:
-    """Write `data` to a file that must not exist yet (the form checked; this holds it)."""
-    with path.open("xb") as out:
-        out.write(data)
-
-
-def read_package(path: Path) -> bytes:
-    size = path.stat().st_size
-    if size > MAX_PACKAGE_BYTES:
-        raise OSError(f"{path} is {format_bytes(size)}: packages are at most "
-                      f"{format_bytes(MAX_PACKAGE_BYTES)}")
-    return path.read_bytes()
+    def selected_version(self) -> str | None:
+        table = self.versions_table
+        return table.selected_key if table.has_focus else None

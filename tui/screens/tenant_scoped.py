@@ -4,7 +4,8 @@ other on T where the appliance takes a super admin's `tenant_id` on the screen's
 The appliance's flow and catalog routes answer for the token's tenant; a `tenant_id` the
 route does not know would be ignored, and the screen would show the session's tenant under
 another's name. So a screen switches only where the appliance's OpenAPI document declares
-the parameter, and says so otherwise."""
+the parameter, and says so otherwise. (Catalog's list route takes none: a super admin's list
+spans every tenant, so that screen makes T a filter on its table; see `CatalogScreen`.)"""
 
 from __future__ import annotations
 
