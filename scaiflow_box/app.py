@@ -44,6 +44,7 @@ from scaiflow_box.keys import (
     IDENTITY,
     ISSUER,
     JWKS,
+    KEY_RETENTION,
     KEY_ROTATION,
     KEYRING,
     LIVE_SYNC,
@@ -71,6 +72,7 @@ from scaiflow_box.services.directory_sync import DirectorySync
 from scaiflow_box.services.event_stream import EventHub
 from scaiflow_box.services.flows import FlowService
 from scaiflow_box.services.identity import IdentityService
+from scaiflow_box.services.key_retention import KeyRetentionService
 from scaiflow_box.services.key_rotation import KeyRotationService
 from scaiflow_box.services.live_docs import LiveDocuments
 from scaiflow_box.services.live_sync import LiveLimits, LiveSync
@@ -124,6 +126,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[CREDENTIALS] = CredentialService(db, report.keyring, settings)
     app[ADMIN] = AdminService(db, report.issuer, app[CREDENTIALS])
     app[KEY_ROTATION] = KeyRotationService(db, report.keyring)
+    app[KEY_RETENTION] = KeyRetentionService(db, report.keyring)
     yield
     await loop.run_in_executor(None, db.close)
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from scaiflow_box.services.event_stream import EventHub
     from scaiflow_box.services.flows import FlowService
     from scaiflow_box.services.identity import IdentityService
+    from scaiflow_box.services.key_retention import KeyRetentionService
     from scaiflow_box.services.key_rotation import KeyRotationService
     from scaiflow_box.services.live_sync import LiveSync
     from scaiflow_box.services.lookups import LookupService
@@ -60,6 +61,7 @@ DEPLOY: web.AppKey[DeployService] = web.AppKey("deploy")
 LOOKUPS: web.AppKey[LookupService] = web.AppKey("lookups")
 EVENT_HUB: web.AppKey[EventHub] = web.AppKey("event_hub")
 KEY_ROTATION: web.AppKey[KeyRotationService] = web.AppKey("key_rotation")
+KEY_RETENTION: web.AppKey[KeyRetentionService] = web.AppKey("key_retention")
 SIGN_IN: web.AppKey[SignInService] = web.AppKey("sign_in")
 LOG_RING: web.AppKey[LogRing] = web.AppKey("log_ring")
 SYSTEM: web.AppKey[SystemService] = web.AppKey("system")
@@ -72,8 +74,7 @@ LIVE_SYNC: web.AppKey[LiveSync] = web.AppKey("live_sync")
 
 
 __all__ = ["ACLS", "ADMIN", "CATALOG", "CREDENTIALS", "CURSORS", "DB", "DEPLOY", "DIRECTORY_SYNC",
-           "EVENT_HUB", "FLOWS", "IDENTITY", "ISSUER", "JWKS", "KEYRING", "KEY_ROTATION",
-           "LIVE_SYNC", "LOG_RING", "LOOKUPS", "METRICS", "PRESENCE", "PREVIEW", "PRINCIPAL",
-           "READINESS", "REQUEST_ID", "RETENTION", "ROUTES", "SETTINGS", "SIGN_IN", "SYSTEM",
-           "UPSTREAM_SESSION",
-           "WEBHOOKS"]
+           "EVENT_HUB", "FLOWS", "IDENTITY", "ISSUER", "JWKS", "KEYRING", "KEY_RETENTION",
+           "KEY_ROTATION", "LIVE_SYNC", "LOG_RING", "LOOKUPS", "METRICS", "PRESENCE", "PREVIEW",
+           "PRINCIPAL", "READINESS", "REQUEST_ID", "RETENTION", "ROUTES", "SETTINGS", "SIGN_IN",
+           "SYSTEM", "UPSTREAM_SESSION", "WEBHOOKS"]

@@ -15,6 +15,7 @@ from tui.catalog_client import CatalogCalls
 from tui.client_base import params_of, segment
 from tui.directory_models import Group, LastSync, SyncResult, SyncStatus, WebhookActivity
 from tui.flows_client import DEPLOY_TIMEOUT_SECONDS, FlowCalls
+from tui.key_models import MasterKeyEntry, MasterKeys
 from tui.models import (
     AuditEntry,
     AuditPage,
@@ -56,9 +57,9 @@ __all__ = [
     "DEPLOY_TIMEOUT_SECONDS", "AdminClient", "AdminClientError", "ApiError", "ApiUnavailable",
     "AuditEntry", "AuditPage", "Capabilities", "Deployment", "DeploymentPage", "FlowPage",
     "FlowSummary", "Group", "IssuerStatus", "KeyRotation", "LastSync", "LiveFlow", "LogPage",
-    "Me", "MintedServiceToken", "Readiness", "ServiceToken", "StaticToken", "SyncResult",
-    "SyncStatus", "SystemStatus", "Tenant", "TenantCredentials", "TokenSource", "User",
-    "WebhookActivity", "parse_timestamp",
+    "MasterKeyEntry", "MasterKeys", "Me", "MintedServiceToken", "Readiness", "ServiceToken",
+    "StaticToken", "SyncResult", "SyncStatus", "SystemStatus", "Tenant", "TenantCredentials",
+    "TokenSource", "User", "WebhookActivity", "parse_timestamp",
 ]
 
 # A sync reads every page of every tenant (one ScaiKey call per group on the member walk)
@@ -210,6 +211,11 @@ class AdminClient(FlowCalls, CatalogCalls):
         return await self._get(MODELS, lambda b: len(list_of(b, "data")),
                                params=params_of(tenant_id=tenant_id),
                                timeout_seconds=LOOKUP_TIMEOUT_SECONDS)
+
+    async def master_keys(self) -> MasterKeys:
+        """The current and the retired master keys with the backups made under each (what
+        `scaiflow-box keys list` shows)."""
+        return await self._get("/api/v1/admin/keys", MasterKeys.from_json)
 
     async def rotate_master_key(self, *, reencrypt: bool) -> KeyRotation:
         reply = await self._request("POST", "/api/v1/admin/keys/rotate",

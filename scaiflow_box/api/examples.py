@@ -90,6 +90,27 @@ def key_rotation_example() -> dict[str, Any]:
     return {"reencrypt": False}
 
 
+def master_key_list_example() -> dict[str, Any]:
+    """One rotation ago: the current key with the backup made since, the retired one with
+    the backup made before it."""
+    def backup(name: str, at: str) -> dict[str, Any]:
+        return {"file": f"/var/backups/scaiflow/{name}", "made_at": at, "kind": "backup",
+                "on_disk": True}
+
+    def backups(*items: dict[str, Any]) -> dict[str, Any]:
+        return {"recorded": len(items), "on_disk": len(items),
+                "newest_at": items[-1]["made_at"] if items else None, "items": list(items)}
+
+    return {"source": "file", "items": [
+        {"kek_id": "8d1e07c2b4a9", "state": "current",
+         "where": "/var/lib/scaiflow-box/master.key", "retired_at": None, "problem": None,
+         "backups": backups(backup("2026-05-04.db", "2026-05-04T02:00:00.412Z"))},
+        {"kek_id": "3f9c2a8d1e07", "state": "retired",
+         "where": "/var/lib/scaiflow-box/master.key.retired-3f9c2a8d1e07",
+         "retired_at": "2026-05-03T17:05:12.000Z", "problem": None,
+         "backups": backups(backup("2026-05-03.db", "2026-05-03T02:00:00.387Z"))}]}
+
+
 def resolve_example() -> dict[str, Any]:
     return {"resolution": "approve", "comment": "Checked the draft: good to send."}
 

@@ -12,15 +12,23 @@ of them matters any more.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from scaiflow_box.auth.principal import Principal
+from scaiflow_box.crypto.keyring import Keyring, kek_of_database
 from scaiflow_box.crypto.master_key import MasterKeySource, RetiredKeyFile
 from scaiflow_box.store import audit
 from scaiflow_box.store import keys as key_rows
 from scaiflow_box.store.db import Database
 from scaiflow_box.timestamps import iso, now_iso
+
+# before_restore: the database a restore replaced, kept aside
+BackupKind = Literal["backup", "before_restore"]
+KeyState = Literal["current", "retired"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +36,7 @@ class RecordedBackup:
     file: str
     kek_id: str
     made_at: str
-    kind: str = "backup"  # or before_restore: the database a restore replaced
+    kind: BackupKind = "backup"
 
     @property
     def on_disk(self) -> bool:
@@ -39,11 +47,20 @@ class RecordedBackup:
 @dataclass(frozen=True)
 class KeyEntry:
     kek_id: str
-    status: str  # current | retired
+    status: KeyState
     where: str  # the key file, or SCAIFLOW_MASTER_KEY
     retired_at: str | None
     backups: tuple[RecordedBackup, ...]
     problem: str | None = None  # why a retired key file cannot be used
+
+
+@dataclass(frozen=True)
+class ListedKey:
+    """A key as the admin API lists it: its entry, and for each of its recorded backups
+    whether a file is still at that path (checked when listed, off the event loop)."""
+
+    entry: KeyEntry
+    on_disk: tuple[bool, ...]  # one per entry.backups, in the same order
 
 
 class PruneRefused(Exception):
@@ -51,7 +68,7 @@ class PruneRefused(Exception):
 
 
 def record_backup(conn: sqlite3.Connection, *, file: Path, kek_id: str | None,
-                  size_bytes: int, kind: str = "backup", actor: str = "cli") -> None:
+                  size_bytes: int, kind: BackupKind = "backup", actor: str = "cli") -> None:
     """Remember a backup (or a copy kept aside by restore) and audit it (writer's
     connection). A database without any wrapped key (kek None) needs no key: not recorded."""
     if kek_id is None:
@@ -77,17 +94,25 @@ def carry_over(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> None:
                                kind=row["kind"])
 
 
-def recorded_backups(db: Database) -> list[RecordedBackup]:
-    rows = db.read_inline(key_rows.list_backups)
+def backups_of(rows: list[sqlite3.Row]) -> list[RecordedBackup]:
     return [RecordedBackup(row["file"], row["kek_id"], row["made_at"], row["kind"])
             for row in rows]
+
+
+def recorded_backups(db: Database) -> list[RecordedBackup]:
+    return backups_of(db.read_inline(key_rows.list_backups))
 
 
 def list_keys(db: Database, source: MasterKeySource, current_kek: str) -> list[KeyEntry]:
     """The current master key, then every retired key file, each with the recorded backups
     made under it."""
-    backups = recorded_backups(db)
+    return keys_with(recorded_backups(db), source, current_kek)
 
+
+def keys_with(backups: list[RecordedBackup], source: MasterKeySource,
+              current_kek: str) -> list[KeyEntry]:
+    """`list_keys` from backups already read (the server reads them on a reader thread);
+    blocking: it reads the retired key files."""
     def made_with(kek_id: str) -> tuple[RecordedBackup, ...]:
         return tuple(b for b in backups if b.kek_id == kek_id)
 
@@ -125,3 +150,29 @@ def prune(db: Database, source: MasterKeySource, current_kek: str, kek_id: str, 
         conn, tenant_id=None, actor=actor, action="keys.pruned", target_type="master_key",
         target_id=kek_id, details={"backups": [b.file for b in backups]}))
     return found, backups
+
+
+class KeyRetentionService:
+    """`GET /api/v1/admin/keys`: what `scaiflow-box keys list` shows, from the running server.
+    The backups are read on a reader thread, the key files and backup paths in an executor."""
+
+    def __init__(self, db: Database, keyring: Keyring) -> None:
+        self.db = db
+        self.keyring = keyring
+
+    async def list_keys(self, principal: Principal) -> list[ListedKey]:
+        principal.require_super_admin()
+
+        def read(conn: sqlite3.Connection) -> tuple[list[RecordedBackup], str | None]:
+            return backups_of(key_rows.list_backups(conn)), kek_of_database(conn)
+
+        backups, recorded_kek = await self.db.read(read)
+        # The key the database names: `scaiflow-box keys rotate` may have run beside the
+        # server, which then holds the old key until it next needs the new one.
+        current = recorded_kek or self.keyring.master.kek_id
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._listed, backups, current)
+
+    def _listed(self, backups: list[RecordedBackup], current_kek: str) -> list[ListedKey]:
+        return [ListedKey(entry, tuple(b.on_disk for b in entry.backups))
+                for entry in keys_with(backups, self.keyring.source, current_kek)]

@@ -5,9 +5,11 @@ restart, `reencrypt` replaces every data key and ciphertext, roles, and the env-
 from __future__ import annotations
 
 import base64
+import json
 import stat
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -202,3 +204,127 @@ async def test_cli_rotation_with_an_env_key_prints_the_new_key_on_stdout_only(
     settings = Settings(**{**app.settings.__dict__, "master_key": printed})
     client = await aiohttp_client(serve_app(create_app(settings)))
     await assert_readable(Appliance(client=client, settings=settings), headers)
+
+
+# -- GET /api/v1/admin/keys: what `scaiflow-box keys list` shows -----------------------------
+KEYS_LIST = "/api/v1/admin/keys"
+
+
+def no_backups() -> dict[str, Any]:
+    return {"recorded": 0, "on_disk": 0, "newest_at": None, "items": []}
+
+
+def backup_row(app: Appliance, file: Path) -> dict[str, Any]:
+    [row] = app.sql("SELECT made_at, kek_id FROM backups WHERE file = ?", str(file.resolve()))
+    return {"file": str(file.resolve()), "made_at": row["made_at"], "kind": "backup",
+            "on_disk": file.is_file()}
+
+
+async def list_master_keys(app: Appliance, headers: dict[str, str]) -> dict[str, Any]:
+    resp = await app.client.get(KEYS_LIST, headers=headers)
+    assert resp.status == 200, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def test_the_keys_list_shows_the_current_and_retired_keys_with_their_backups(
+        make_appliance: AppFactory, tmp_path: Path) -> None:
+    app = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW=TENANT_HOSTS)
+    root = await app.headers("usr_root", role="super_admin")
+    key_path = app.settings.master_key_path
+    first = key_file(app.settings)
+    assert await list_master_keys(app, root) == {"source": "file", "items": [
+        {"kek_id": first.kek_id, "state": "current", "where": str(key_path),
+         "retired_at": None, "problem": None, "backups": no_backups()}]}
+
+    before, after = tmp_path / "before.db", tmp_path / "after.db"
+    assert cli(app.settings, "backup", str(before)).returncode == 0
+    resp = await app.client.post(ROTATE, headers=root, json={"reencrypt": False})
+    assert resp.status == 200, await resp.text()
+    second = key_file(app.settings)
+    assert cli(app.settings, "backup", str(after)).returncode == 0
+    retired_file = key_path.with_name(f"master.key.retired-{first.kek_id}")
+
+    body = await list_master_keys(app, root)
+    current, retired = body["items"]
+    assert current == {"kek_id": second.kek_id, "state": "current", "where": str(key_path),
+                       "retired_at": None, "problem": None,
+                       "backups": {"recorded": 1, "on_disk": 1,
+                                   "newest_at": backup_row(app, after)["made_at"],
+                                   "items": [backup_row(app, after)]}}
+    assert retired["retired_at"].endswith("Z")
+    assert retired == {"kek_id": first.kek_id, "state": "retired", "where": str(retired_file),
+                       "retired_at": retired["retired_at"], "problem": None,
+                       "backups": {"recorded": 1, "on_disk": 1,
+                                   "newest_at": backup_row(app, before)["made_at"],
+                                   "items": [backup_row(app, before)]}}
+    # The files and the records it names are those on disk and in the database.
+    assert read_key_file(retired_file) == first
+    assert {r["kek_id"]: r["file"] for r in app.sql("SELECT kek_id, file FROM backups")} == {
+        first.kek_id: str(before.resolve()), second.kek_id: str(after.resolve())}
+    # The same keys, states and counts as `scaiflow-box keys list`.
+    listed = cli(app.settings, "keys", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[:2] + line.split()[-2:] for line in listed.stdout.splitlines()[1:]] \
+        == [[k["kek_id"], k["state"], str(k["backups"]["on_disk"]), k["where"]]
+            for k in body["items"]]
+    # Never a key.
+    text = json.dumps(body)
+    assert first.to_base64() not in text and second.to_base64() not in text
+
+    # A backup moved away is still recorded, no longer on disk; a retired key file open to
+    # others is shown with its problem (it is not used).
+    before.unlink()
+    retired_file.chmod(0o644)
+    _current, retired = (await list_master_keys(app, root))["items"]
+    assert retired["problem"] == "accessible by group or others: chmod 600"
+    assert retired["backups"] == {"recorded": 1, "on_disk": 0,
+                                  "newest_at": backup_row(app, before)["made_at"],
+                                  "items": [{**backup_row(app, before), "on_disk": False}]}
+
+
+async def test_the_keys_list_follows_a_cli_rotation_beside_the_server(
+        make_appliance: AppFactory) -> None:
+    """The server still holds the old key until it needs the new one: the list names the key
+    the database is wrapped by, as the CLI does."""
+    app = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW=TENANT_HOSTS)
+    root = await app.headers("usr_root", role="super_admin")
+    old = key_file(app.settings)
+    assert cli(app.settings, "keys", "rotate").returncode == 0
+    new = key_file(app.settings)
+    body = await list_master_keys(app, root)
+    assert [(k["kek_id"], k["state"]) for k in body["items"]] == [
+        (new.kek_id, "current"), (old.kek_id, "retired")]
+    assert stored(app)[2] == new.kek_id
+
+
+async def test_only_super_admins_list_the_keys(make_appliance: AppFactory) -> None:
+    app = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW=TENANT_HOSTS)
+    for headers in (await app.headers("usr_member"),
+                    await app.headers("usr_admin", role="tenant_admin")):
+        resp = await app.client.get(KEYS_LIST, headers=headers)
+        assert resp.status == 403
+        detail = (await resp.json())["detail"]
+        assert detail["error"] == "forbidden" and "super_admin" in detail["message"]
+        # The same refusal as the rotation's.
+        rotate = await app.client.post(ROTATE, headers=headers, json={})
+        assert (await rotate.json())["detail"]["error"] == detail["error"]
+    resp = await app.client.get(KEYS_LIST)
+    assert resp.status == 401
+    assert await resp.json() == {"detail": "Not authenticated"}
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    # Refused before anything was read: the key files are as they were.
+    assert sorted(p.name for p in app.settings.data_dir.iterdir() if "master.key" in p.name) \
+        == ["master.key"]
+
+
+async def test_an_env_master_key_is_listed_without_a_file(make_appliance: AppFactory) -> None:
+    env_key = MasterKey.generate()
+    app = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW=TENANT_HOSTS,
+                               SCAIFLOW_MASTER_KEY=env_key.to_base64())
+    root = await app.headers("usr_root", role="super_admin")
+    body = await list_master_keys(app, root)
+    assert body == {"source": "environment", "items": [
+        {"kek_id": env_key.kek_id, "state": "current", "where": "SCAIFLOW_MASTER_KEY",
+         "retired_at": None, "problem": None, "backups": no_backups()}]}
+    assert env_key.to_base64() not in json.dumps(body)

@@ -29,10 +29,10 @@ Two more adjustments, for operations schemathesis cannot drive as a client would
   bytes): schemathesis has no strategy of its own for that media type, and only a real
   `.scaipkg` gets `POST /catalog/import` past its archive checks.
 
-Two failures are let through (`filter_failure`). ST301, a resource still there after its
-DELETE, when the DELETE and the later use name different tenants with `tenant_id` (a
-package id is unique within its tenant only: schemathesis compares paths, not queries).
-And ST202, a schema-valid request refused, when
+Two failures are let through (`filter_failure`). ST301, a deleted resource still read, when
+the DELETE and the read name different tenants (`tenant_id`, a super admin's scope; absent is
+the caller's own, `tenant_scope.default`): schemathesis keys a resource by its path alone,
+but a package of one tenant is not that of another. And ST202, a schema-valid request refused, when
 the 422 names only the two rules the document can state in words alone for values it leaves
 open (node `config`, invoke `input`, extra keys of flow content: `JsonValue`, kept `unknown`
 for generated clients): a control character in a string or key, and a number outside the
@@ -44,7 +44,8 @@ The rules come from a JSON file named by SCAIFLOW_CONTRACT_GUARD:
 or "body", "parameter": "flow_id", "protected": [...], "replacement": "..."}],
 "force": [{"operation", "parameter", "value", "valid": [lowest, highest]}],
 "drop": [{"path", "parameter"}],
-"bearer": [{"operation", "token"}], "sign": [{"operation", "secret"}], "zip_samples": [path]}`.
+"bearer": [{"operation", "token"}], "sign": [{"operation", "secret"}], "zip_samples": [path],
+"tenant_scope": {"parameter": "tenant_id", "default": "tnt_…"}}`.
 """
 
 from __future__ import annotations
@@ -63,7 +64,6 @@ from hypothesis import strategies as st
 _CONFIG: dict[str, Any] = json.loads(
     open(os.environ["SCAIFLOW_CONTRACT_GUARD"], encoding="utf-8").read())
 _LOCK = threading.Lock()
-_DELETED_IN: dict[str, str | None] = {}  # DELETE case id -> the tenant it named
 
 
 def _zip_bodies() -> st.SearchStrategy[bytes]:
@@ -83,12 +83,22 @@ def _valid_number(value: Any, low: float, high: float) -> bool:
     return low <= number <= high
 
 
+# The tenant each DELETE named, by case id (for ST301 above).
+_DELETED_IN: dict[str, str] = {}
+
+
+def _tenant_of(case: Any) -> str | None:
+    scope = _CONFIG.get("tenant_scope")
+    if scope is None:
+        return None
+    query = case.query if isinstance(case.query, dict) else {}
+    value = query.get(scope["parameter"])
+    return value if isinstance(value, str) and value else str(scope["default"])
+
+
 @schemathesis.hook
 def before_call(context: Any, case: Any, **kwargs: Any) -> None:
     label = f"{case.method.upper()} {case.path}"
-    if case.method.upper() == "DELETE":
-        with _LOCK:
-            _DELETED_IN[case.id] = _tenant_of(case)
     for force in _CONFIG.get("force", []):
         if force["operation"] == label:
             query = case.query if isinstance(case.query, dict) else {}
@@ -125,12 +135,10 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
             values[name] = rule["replacement"]
             with _LOCK, open(_CONFIG["log"], "a", encoding="utf-8") as log:
                 log.write(f"{label} {name}={value} -> {rule['replacement']}\n")
-
-
-def _tenant_of(case: Any) -> str | None:
-    query = case.query if isinstance(case.query, dict) else {}
-    named = query.get("tenant_id")
-    return named if isinstance(named, str) else _CONFIG.get("own_tenant")
+    tenant = _tenant_of(case)
+    if case.method.upper() == "DELETE" and tenant is not None:
+        with _LOCK:
+            _DELETED_IN[case.id] = tenant
 
 
 def _sign(case: Any, secret: str) -> None:
@@ -165,10 +173,8 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     code = getattr(failure, "code", None)
     if code == "ST301":
         with _LOCK:
-            deleted = getattr(failure, "deleted_case_id", None)
-            if deleted in _DELETED_IN:
-                return bool(_DELETED_IN[deleted] == _tenant_of(case))
-        return True
+            deleted_in = _DELETED_IN.get(getattr(failure, "deleted_case_id", None) or "")
+        return deleted_in is None or deleted_in == _tenant_of(case)
     if code != "ST202" or response.status_code != 422:
         return True
     try:

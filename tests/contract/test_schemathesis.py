@@ -114,9 +114,8 @@ def write_config(world: World, directory: Path) -> Path:
         # Bodies of `POST /catalog/import` (application/zip): the seeded package's own file
         # (an import of it answers 200) or bytes of any kind (400 invalid_archive).
         "zip_samples": [str(sample)],
-        # Ids of packages are unique per tenant only: a use after a DELETE is one only in the
-        # same tenant (`tenant_id`, the caller's when absent).
-        "own_tenant": TENANT,
+        # A package deleted in one tenant is still there in another (ST301 across tenants).
+        "tenant_scope": {"parameter": "tenant_id", "default": TENANT},
         "force": [{"operation": "GET /api/v1/scaicore/events/stream",
                    "parameter": "max_seconds", "value": "0", "valid": [0, 3600]}],
         "drop": [{"path": "/api/v1/scaicore/events/stream", "parameter": "token"}],

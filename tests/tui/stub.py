@@ -224,7 +224,27 @@ AUDIT = {"items": [
     audit_entry(909, stamp(3, 8), "usr_operator", "service_token.revoked", "tnt_local",
                 ("service_token", "tok_grafana9m3p1q8r"), {"sub": "grafana"})],
     "next_cursor": None}
-ROTATIONS = {"items": [AUDIT["items"][2]], "next_cursor": None}
+DATA_DIR = "/var/lib/scaiflow-box"
+
+
+def key_backups(*made: tuple[str, bool]) -> dict[str, Any]:
+    items = [{"file": f"/var/backups/scaiflow/{at[:10]}.db", "made_at": at, "kind": "backup",
+              "on_disk": there} for at, there in made]
+    return {"recorded": len(items), "on_disk": sum(there for _, there in made),
+            "newest_at": made[-1][0] if made else None, "items": items}
+
+
+def master_key(kek_id: str, retired_at: str | None, backups: dict[str, Any]) -> dict[str, Any]:
+    where = f"{DATA_DIR}/master.key" + (f".retired-{kek_id}" if retired_at else "")
+    return {"kek_id": kek_id, "state": "retired" if retired_at else "current", "where": where,
+            "retired_at": retired_at, "problem": None, "backups": backups}
+
+
+# One rotation ago: a backup since; two before it, one of them moved away since.
+MASTER_KEYS = {"source": "file", "items": [
+    master_key("8d1e07c2b4a9", None, key_backups((stamp(4, 2), True))),
+    master_key("3f9c2a8d1e07", "2026-05-03T17:05:12.000Z",
+               key_backups((stamp(2, 2), False), (stamp(3, 2), True)))]}
 FLOW_A = "flow_7q2m4k8d1c5b9x3z"
 FLOW_B = "flow_5h1j3k5l7m9n1p3q"
 FLOWS = {"items": [
@@ -326,7 +346,7 @@ class StubAppliance:
             "GET /api/v1/admin/live-editing": LIVE, "GET /api/v1/admin/tenants": TENANTS,
             "GET /api/v1/admin/users": USERS, "GET /api/v1/admin/groups": GROUPS,
             "GET /api/v1/admin/service-tokens": TOKENS, "GET /api/v1/admin/audit": AUDIT,
-            "GET /api/v1/admin/audit?action=keys.rotated": ROTATIONS,
+            "GET /api/v1/admin/keys": MASTER_KEYS,
             "GET /api/v1/admin/tenant/flows": FLOWS, "GET /api/v1/admin/logs": LOGS,
             f"GET {flow}": FLOW_DETAIL, f"GET {flow}/versions": VERSIONS,
             f"GET {flow}/acls": ACLS, f"GET {flow}/deployments": DEPLOYMENTS,
@@ -354,6 +374,8 @@ class StubAppliance:
             "GET /api/v1/admin/tenants": {"tenants": []},
             "GET /api/v1/admin/users": {"users": []}, "GET /api/v1/admin/groups": {"groups": []},
             "GET /api/v1/admin/service-tokens": {"items": []},
+            "GET /api/v1/admin/keys": {"source": "file", "items": [
+                master_key("3f9c2a8d1e07", None, key_backups())]},
             "GET /api/v1/admin/audit": {"items": [], "next_cursor": None},
             "GET /api/v1/admin/tenant/flows": {"items": [], "total": 0, "next_cursor": None},
             "GET /api/v1/admin/logs": {"items": [], "next_after": 0, "first_seq": 0,

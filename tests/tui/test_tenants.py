@@ -356,9 +356,9 @@ async def test_rotate_the_master_key_rewraps_every_data_key(tui_session: TuiSess
         assert static_text(app, "#action") == (
             f"Master key rotated: new key id {kek_after[0]}; {count} data key(s) and 1 issuer "
             "key(s) now wrapped by it. Back up master.key now.")
-        # Security shows the new key id (from the audit log)
-        assert static_text(app, "#master-key").startswith(
-            f"Master key {kek_after[0]} · rotated ")
+        # Security lists the new key as the current one, the old one as retired
+        assert [row[:2] for row in table_rows(app, "master-keys")] == [
+            [kek_after[0], "current"], [kek_before[0], "retired"]]
         # the appliance still reads the tenant's key, and the TUI still works
         await open_tenants(pilot)
         assert rows_by_id(app)["tnt_a"][4] == "sgk_…aaaa"
@@ -391,6 +391,10 @@ async def test_a_master_key_from_the_environment_is_not_rotated(
         app = session.app()
         async with app.run_test(size=SIZE) as pilot:
             await open_security(pilot)
+            assert static_text(app, "#master-key") == (
+                "Master keys · from SCAIFLOW_MASTER_KEY: rotate it on the Data directory (9)")
+            assert table_rows(app, "master-keys") == [
+                [env_key.kek_id, "current", "-", "0", "-", "-"]]
             await pilot.press("R", "e", "y")
             await settle(pilot)
             action = static_text(app, "#action")

@@ -1,7 +1,8 @@
 """Security (SPEC §2.1, §12, §19): the appliance's service tokens (mint, shown once; revoke;
-expired ones and this TUI's own session tokens hidden until asked), the master key (its id
-from the audit log, rotation), and the token issuers with their key ids and JWKS age (import
-a JWKS file through the data-directory tools)."""
+expired ones and this TUI's own session tokens hidden until asked), the master keys (the
+current one and the retired ones kept for older backups, with the backups made under each, as
+`scaiflow-box keys list` shows them; rotation), and the token issuers with their key ids and
+JWKS age (import a JWKS file through the data-directory tools)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,16 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Static
 
-from tui.client import AdminClientError, AuditEntry, KeyRotation, MintedServiceToken, ServiceToken
+from tui.client import (
+    AdminClientError,
+    KeyRotation,
+    MasterKeyEntry,
+    MasterKeys,
+    MintedServiceToken,
+    ServiceToken,
+)
 from tui.data_dir_tools import ToolFailed, ToolOutcome
-from tui.formatting import format_age
+from tui.formatting import format_age, short_time
 from tui.models import Readiness
 from tui.screens.base import ApiScreen
 from tui.screens.confirm import ConfirmScreen
@@ -37,8 +45,8 @@ class SecuritySnapshot:
     tokens: tuple[ServiceToken, ...]
     readiness: Readiness | None
     local_key_ids: tuple[str, ...]
-    last_rotation: AuditEntry | None
-    rotation_problem: str | None = None
+    master_keys: MasterKeys | None
+    keys_problem: str | None = None  # why the master keys could not be listed
 
 
 def token_state(token: ServiceToken, session_ids: frozenset[str], now: datetime) -> str:
@@ -74,17 +82,32 @@ def shown_tokens(tokens: tuple[ServiceToken, ...], session_ids: frozenset[str], 
 
 
 def master_key_text(snapshot: SecuritySnapshot) -> Text:
-    text = Text("Master key ", style="bold")
-    entry = snapshot.last_rotation
-    if snapshot.rotation_problem:
-        text.append(f"unknown: {snapshot.rotation_problem}", style="red")
-    elif entry is None:
-        text.append("the key `init` created (never rotated, by the audit log)")
+    """The heading of the master keys table: what R does, or why the table is empty."""
+    text = Text("Master keys", style="bold")
+    keys = snapshot.master_keys
+    if snapshot.keys_problem:
+        text.append(f" unknown: {snapshot.keys_problem}", style="red")
+    elif keys is not None and keys.from_env:
+        text.append(" · from SCAIFLOW_MASTER_KEY: rotate it on the Data directory (9)",
+                    style="dim")
     else:
-        text.append(f"{entry.target_id or '?'} · rotated {entry.at} by {entry.actor or '-'}")
-    text.append("\n  R rotates it through the appliance (a key from SCAIFLOW_MASTER_KEY: use "
-                "the Data directory, 9); back up master.key after a rotation", style="dim")
+        text.append(" · R rotates; back up master.key after a rotation", style="dim")
     return text
+
+
+def backups_cell(key: MasterKeyEntry) -> str:
+    """The backups `scaiflow-box backup` recorded under the key, and how many of them are no
+    longer where it wrote them (the CLI's BACKUPS column counts the others)."""
+    moved = key.backups_recorded - key.backups_on_disk
+    return str(key.backups_recorded) + (f" ({moved} moved)" if moved else "")
+
+
+def master_key_rows(snapshot: SecuritySnapshot) -> list[tuple[str, list[str | None]]]:
+    keys = snapshot.master_keys.keys if snapshot.master_keys else ()
+    # Dates only for the newest backup: the five columns fit 80 columns.
+    return [(k.kek_id, [k.kek_id, k.state, short_time(k.retired_at) if k.retired_at else None,
+                        backups_cell(k), short_time(k.newest_backup_at)[:10], k.problem])
+            for k in keys]
 
 
 def issuer_rows(snapshot: SecuritySnapshot) -> list[tuple[str, list[str | None]]]:
@@ -111,7 +134,8 @@ class SecurityScreen(ApiScreen):
     MODE: ClassVar[str] = "security"
     HELP: ClassVar[str] = (
         "Service tokens for CI and tools (a minted token is shown once), the master key that "
-        "wraps every secret, and the issuers whose tokens the appliance accepts. Expired "
+        "wraps every secret with the retired ones kept for older backups (and the backups "
+        "made under each), and the issuers whose tokens the appliance accepts. Expired "
         "tokens and this TUI's own session tokens are hidden until a shows them.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "mint", "Mint", id="security.mint", tooltip="Mint service token"),
@@ -144,6 +168,8 @@ class SecurityScreen(ApiScreen):
                             id="tokens")
         yield Static("", id="detail")
         yield Static("", id="master-key")
+        yield ResourceTable(("Kek id", "State", "Retired at", "Backups", "Newest", "Problem"),
+                            id="master-keys", max_cell_chars=60)
         yield Label("Token issuers", classes="section")
         yield ResourceTable(("Issuer", "Source", "Key ids", "JWKS age"), id="issuers",
                             max_cell_chars=60)
@@ -171,15 +197,14 @@ class SecurityScreen(ApiScreen):
             local_key_ids = await self.client.local_key_ids()
         except AdminClientError:
             pass  # the tokens are shown; the issuers table stays as it was
-        last: AuditEntry | None = None
+        master_keys: MasterKeys | None = None
         problem: str | None = None
         try:
-            page = await self.client.list_audit(action="keys.rotated", limit=1)
-            last = page.items[0] if page.items else None
+            master_keys = await self.client.master_keys()
         except AdminClientError as exc:
             problem = str(exc)
         self.post_message(self.Loaded(SecuritySnapshot(tuple(tokens), readiness, local_key_ids,
-                                                       last, problem)))
+                                                       master_keys, problem)))
 
     def on_security_screen_loaded(self, message: Loaded) -> None:
         self.loaded()
@@ -190,6 +215,7 @@ class SecurityScreen(ApiScreen):
             return
         self._show_tokens()
         self.query_one("#master-key", Static).update(master_key_text(snapshot))
+        self.query_one("#master-keys", ResourceTable).replace_rows(master_key_rows(snapshot))
         self.query_one("#issuers", ResourceTable).replace_rows(issuer_rows(snapshot))
 
     def watch_show_all(self) -> None:
