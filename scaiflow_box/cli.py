@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -38,18 +39,34 @@ class _VersionAction(argparse.Action):
         parser.exit(cmd_version(namespace))
 
 
-def _data_dir_command(name: str) -> Command:
-    """A command of `commands/data_dir.py`, imported only when it runs (a plain import, so
-    PyInstaller's analysis finds the module)."""
+def _lazy_command(load: Callable[[], ModuleType], name: str) -> Command:
+    """Command `name` of the module `load()` imports, imported only when the command runs.
+    Each loader is a plain import, so PyInstaller's analysis finds the module."""
 
     def run(args: argparse.Namespace) -> int:
-        from scaiflow_box.commands import data_dir
-
-        command: Command = getattr(data_dir, name)
+        command: Command = getattr(load(), name)
         return command(args)
 
     run.__name__ = name
     return run
+
+
+def _data_dir() -> ModuleType:
+    from scaiflow_box.commands import data_dir
+
+    return data_dir
+
+
+def _master_keys() -> ModuleType:
+    from scaiflow_box.commands import master_keys
+
+    return master_keys
+
+
+def _catalog() -> ModuleType:
+    from scaiflow_box.commands import catalog
+
+    return catalog
 
 
 def cmd_tenants_list(args: argparse.Namespace) -> int:
@@ -70,51 +87,25 @@ def cmd_config(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def _master_key_command(name: str) -> Command:
-    """A command of `commands/master_keys.py`, imported only when it runs."""
-
-    def run(args: argparse.Namespace) -> int:
-        from scaiflow_box.commands import master_keys
-
-        command: Command = getattr(master_keys, name)
-        return command(args)
-
-    run.__name__ = name
-    return run
-
-
-cmd_serve = _data_dir_command("cmd_serve")
-cmd_init = _data_dir_command("cmd_init")
-cmd_token_mint = _data_dir_command("cmd_token_mint")
-cmd_token_revoke = _data_dir_command("cmd_token_revoke")
-cmd_admin_grant = _data_dir_command("cmd_admin_grant")
-cmd_admin_revoke = _data_dir_command("cmd_admin_revoke")
-cmd_admin_users = _data_dir_command("cmd_admin_users")
-cmd_keys_rotate = _master_key_command("cmd_keys_rotate")
-cmd_keys_list = _master_key_command("cmd_keys_list")
-cmd_keys_prune = _master_key_command("cmd_keys_prune")
-cmd_jwks_import = _data_dir_command("cmd_jwks_import")
-cmd_jwks_show = _data_dir_command("cmd_jwks_show")
-cmd_backup = _data_dir_command("cmd_backup")
-cmd_restore = _data_dir_command("cmd_restore")
+cmd_serve = _lazy_command(_data_dir, "cmd_serve")
+cmd_init = _lazy_command(_data_dir, "cmd_init")
+cmd_token_mint = _lazy_command(_data_dir, "cmd_token_mint")
+cmd_token_revoke = _lazy_command(_data_dir, "cmd_token_revoke")
+cmd_admin_grant = _lazy_command(_data_dir, "cmd_admin_grant")
+cmd_admin_revoke = _lazy_command(_data_dir, "cmd_admin_revoke")
+cmd_admin_users = _lazy_command(_data_dir, "cmd_admin_users")
+cmd_keys_rotate = _lazy_command(_master_keys, "cmd_keys_rotate")
+cmd_keys_list = _lazy_command(_master_keys, "cmd_keys_list")
+cmd_keys_prune = _lazy_command(_master_keys, "cmd_keys_prune")
+cmd_jwks_import = _lazy_command(_data_dir, "cmd_jwks_import")
+cmd_jwks_show = _lazy_command(_data_dir, "cmd_jwks_show")
+cmd_backup = _lazy_command(_data_dir, "cmd_backup")
+cmd_restore = _lazy_command(_data_dir, "cmd_restore")
 
 
-def _catalog_command(name: str) -> Command:
-    """A command of `commands/catalog.py`, imported only when it runs."""
-
-    def run(args: argparse.Namespace) -> int:
-        from scaiflow_box.commands import catalog
-
-        command: Command = getattr(catalog, name)
-        return command(args)
-
-    run.__name__ = name
-    return run
-
-
-cmd_catalog_list = _catalog_command("cmd_catalog_list")
-cmd_catalog_export = _catalog_command("cmd_catalog_export")
-cmd_catalog_import = _catalog_command("cmd_catalog_import")
+cmd_catalog_list = _lazy_command(_catalog, "cmd_catalog_list")
+cmd_catalog_export = _lazy_command(_catalog, "cmd_catalog_export")
+cmd_catalog_import = _lazy_command(_catalog, "cmd_catalog_import")
 
 
 # -- offline flow files and the TUI (their modules load only when they run) ------------

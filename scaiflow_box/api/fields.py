@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
@@ -11,28 +10,14 @@ from scaiflow_box.compiler.node_config import config_json_schemas
 from scaiflow_box.compiler.schema import Bunker, FlowGraph
 from scaiflow_box.http.openapi import SCHEMA_MARKER, NamedSchemas
 from scaiflow_box.http.route import PathParam
-from scaiflow_box.ids import is_plain_id
 from scaiflow_box.packages.scaipkg import SEMVER_PATTERN
 from scaiflow_box.services.catalog_fields import OPEN_PACKAGE_ID_PATTERN
+from scaiflow_box.text_rules import display_name, plain_id
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# The same rule as `_display_name`, for the document (generators build names from it).
+# The same rule as `text_rules.display_name`, for the document (generators build names from it).
 PLAIN_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,200}$"  # ids.PLAIN_ID, in the document's dialect
 NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
 
-
-def _display_name(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-def _plain_id(value: str) -> str:
-    if not is_plain_id(value):
-        raise ValueError("must be 1-200 letters, digits or ._:@- (an id such as usr_…)")
-    return value
 
 
 def _integral(value: object) -> object:
@@ -47,12 +32,12 @@ JsonInt = Annotated[int, BeforeValidator(_integral)]
 
 DisplayName = Annotated[
     str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": NAME_PATTERN}),
-    AfterValidator(_display_name),
+    AfterValidator(display_name),
 ]
 Description = Annotated[str, Field(max_length=10_000)]
 PrincipalId = Annotated[
     str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": PLAIN_ID_PATTERN}),
-    AfterValidator(_plain_id),
+    AfterValidator(plain_id),
 ]
 Timestamp = Annotated[str, Field(description="RFC 3339 UTC with milliseconds and `Z`",
                                  examples=["2026-04-29T12:34:56.123Z"])]

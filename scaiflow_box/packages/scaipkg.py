@@ -33,8 +33,8 @@ from pydantic import ValidationError as PydanticValidationError
 from scaiflow_box import __version__
 from scaiflow_box.compiler.schema import FLOWGRAPH_SCHEMA_VERSION
 from scaiflow_box.errors import InvalidFields, InvalidInput
-from scaiflow_box.ids import is_plain_id
 from scaiflow_box.packages.safe_zip import ZipLimits, read_members, too_large
+from scaiflow_box.text_rules import display_name, plain_id
 
 PACKAGE_JSON = "package.json"
 FLOW_JSON = "flow.json"
@@ -56,7 +56,6 @@ UNIX = 3  # `create_system` of an entry made on Unix
 PACKAGE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 SEMVER_PATTERN = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$"
 _SEMVER = re.compile(SEMVER_PATTERN)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def parse_semver(version: str) -> tuple[int, int, int] | None:
@@ -82,19 +81,6 @@ class PackageInfo:
     scaiflow_box_version: str = __version__
 
 
-def _display_name(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-def _plain_id(value: str) -> str:
-    if not is_plain_id(value):
-        raise ValueError("must be 1-200 letters, digits or ._:@- (an id such as usr_…)")
-    return value
-
 
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
@@ -113,11 +99,11 @@ class PackageJson(BaseModel):
     format: Literal["scaipkg"]
     format_version: int = Field(ge=1)
     package_id: Annotated[str, StringConstraints(pattern=PACKAGE_ID_PATTERN)]
-    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_display_name)]
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(display_name)]
     version: Annotated[str, StringConstraints(pattern=SEMVER_PATTERN, max_length=64)]
     description: Annotated[str, Field(max_length=10_000)] = ""
-    author_id: Annotated[str, AfterValidator(_plain_id)]
-    tenant_id: Annotated[str, AfterValidator(_plain_id)]
+    author_id: Annotated[str, AfterValidator(plain_id)]
+    tenant_id: Annotated[str, AfterValidator(plain_id)]
     flowgraph_schema_version: int = Field(ge=1)
     scaiflow_box_version: Annotated[str, Field(max_length=100)] | None = None
     members: dict[str, MemberDigest]
