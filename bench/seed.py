@@ -135,15 +135,17 @@ class Grant:
 
 def seed_directory(db_path: Path, *, tenant_id: str, users: list[str],
                    groups: dict[str, list[str]], grants: list[Grant]) -> None:
-    """Users, groups with their members and ACL grants, as sync and the ACL API write them
-    (store/users.py, store/acls.py). The server must not be running."""
+    """Users, groups with their members and ACL grants, as the ACL API writes them
+    (store/users.py, store/acls.py). The users are the appliance's own (issuer `local`), as
+    the first use of a service token records them: the bench signs in with service tokens,
+    which never act as a ScaiKey user. The server must not be running."""
     now = iso(datetime(2025, 1, 1, tzinfo=UTC))
     conn = sqlite3.connect(str(db_path), isolation_level=None)
     try:
         conn.execute("BEGIN")
         conn.executemany(
-            "INSERT INTO users (id, tenant_id, email, display_name, status, source, created_at,"
-            " updated_at) VALUES (?, ?, ?, ?, 'ACTIVE', 'scaikey', ?, ?)"
+            "INSERT INTO users (id, tenant_id, email, display_name, status, source, issuer,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, 'ACTIVE', 'token', 'local', ?, ?)"
             " ON CONFLICT (id) DO NOTHING",
             ((user, tenant_id, f"{user}@example.com", user, now, now) for user in users))
         for group_id, members in groups.items():

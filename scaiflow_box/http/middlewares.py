@@ -10,6 +10,7 @@ token in a request, not how to turn one into a principal.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import secrets
@@ -46,6 +47,10 @@ PrincipalResolver = Callable[[web.Application, str | None], Awaitable[Principal]
 DevTokenCheck = Callable[[web.Application, str | None], None]
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A request id needs to be unique, not secret: a random prefix per process and a counter
+# (`secrets.token_hex` per request is a `getrandom` system call: 0.57 µs against 0.19).
+_REQUEST_ID_PREFIX = "req_" + secrets.token_hex(4)
+_REQUEST_SEQUENCE = itertools.count(1)
 CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_HEADERS = ("Authorization, Content-Type, Content-Encoding, If-Match, If-None-Match, "
                 "Last-Event-ID, X-Request-ID")
@@ -61,8 +66,9 @@ def request_middleware(traffic: TrafficWindow, series: RequestMetrics | None, *,
     @web.middleware
     async def handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         incoming = request.headers.get("X-Request-ID", "")
-        request_id = request[REQUEST_ID] = (incoming if _SAFE_REQUEST_ID.match(incoming)
-                                            else "req_" + secrets.token_hex(8))
+        if not _SAFE_REQUEST_ID.match(incoming):
+            incoming = f"{_REQUEST_ID_PREFIX}{next(_REQUEST_SEQUENCE):08x}"
+        request_id = request[REQUEST_ID] = incoming
         started = time.perf_counter()
         status = 500
         streamed = False

@@ -139,7 +139,11 @@ async def test_request_ids(appliance: Appliance) -> None:
     resp = await appliance.client.get("/healthz", headers={"X-Request-ID": "ci-run-42"})
     assert resp.headers["X-Request-ID"] == "ci-run-42"
     resp = await appliance.client.get("/healthz", headers={"X-Request-ID": "bad id\u00e9<>"})
-    assert re.fullmatch(r"req_[0-9a-f]{16}", resp.headers["X-Request-ID"])
+    first = resp.headers["X-Request-ID"]
+    assert re.fullmatch(r"req_[0-9a-f]{16,}", first)
+    resp = await appliance.client.get("/healthz")
+    second = resp.headers["X-Request-ID"]
+    assert re.fullmatch(r"req_[0-9a-f]{16,}", second) and second != first
 
 
 async def test_cors_allow_list(appliance: Appliance) -> None:
