@@ -347,7 +347,10 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = Path(tmp) / "data"
         init_data_dir(data_dir)
         token = mint_token(data_dir)
-        with appliance(data_dir, cpu=server_cpu, log_path=Path(tmp) / "server.log") as server:
+        # Live sockets are busy connections: 1,000 idle editors need a cap above the default
+        # 1,024 with the fan-out's own (docs/operations.md, "Connection limits").
+        with appliance(data_dir, cpu=server_cpu, log_path=Path(tmp) / "server.log",
+                       settings={"SCAIFLOW_MAX_CONNECTIONS": "4096"}) as server:
             server.start("/healthz")
             flow_id = create_flow(server.base_url, token, "Fan-out")
             path = f"/api/v1/flows/{flow_id}/sync?token={token}&presence_frames=false"

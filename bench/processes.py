@@ -146,11 +146,13 @@ def mint_token(data_dir: Path, sub: str = OPERATOR, tenant: str = LOCAL_TENANT) 
                "--ttl", "86400").strip()
 
 
-def appliance(data_dir: Path, *, cpu: int | None, log_path: Path) -> ServerProcess:
+def appliance(data_dir: Path, *, cpu: int | None, log_path: Path,
+              settings: dict[str, str] | None = None) -> ServerProcess:
     port = free_port()
     return ServerProcess("appliance",
                          [sys.executable, "-m", "scaiflow_box", "serve", "--port", str(port)],
-                         port=port, env=appliance_env(data_dir), log_path=log_path, cpu=cpu)
+                         port=port, env={**appliance_env(data_dir), **(settings or {})},
+                         log_path=log_path, cpu=cpu)
 
 
 def ceiling(body_file: Path, *, cpu: int | None, log_path: Path) -> ServerProcess:
