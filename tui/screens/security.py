@@ -57,7 +57,7 @@ def token_state(token: ServiceToken, session_ids: frozenset[str], now: datetime)
 def token_cells(token: ServiceToken, session_ids: frozenset[str], now: datetime
                 ) -> list[str | None]:
     return [token.id, token_state(token, session_ids, now), token.sub, token.tenant_id,
-            token.expires_at, token.scope, token.description]
+            short_time(token.expires_at), token.scope, token.description]
 
 
 def token_detail(token: ServiceToken, session_ids: frozenset[str], now: datetime) -> Text:
