@@ -174,9 +174,9 @@ class CatalogService:
             visible_package(conn, principal, tenant, package_id)
             package = package_view(conn, tenant, package_id)
             versions = catalog_rows.list_versions(conn, tenant, package_id)
-            readme = next((v["readme"] for v in versions if v["version"] == package["version"]),
-                          None)
-            return {**package, "readme": readme,
+            current = catalog_rows.get_version_info(conn, tenant, package_id,
+                                                    package["version"])
+            return {**package, "readme": current["readme"] if current is not None else None,
                     "versions": [{"version": v["version"], "sha256": v["sha256"],
                                   "size_bytes": v["size_bytes"], "created_at": v["created_at"]}
                                  for v in versions]}

@@ -18,6 +18,9 @@ _FROM = ("catalog_packages p LEFT JOIN users u ON u.id = p.author_id"
          " AND u.tenant_id = p.tenant_id")
 VERSION_COLUMNS = ("version, sha256, size_bytes, readme, source, source_flow_id,"
                    " source_flow_version, published_by, created_at")
+# What a version list shows: all in the `catalog_versions_listing` index (migration 009), so
+# listing never reads the blobs stored before these columns.
+LISTING_COLUMNS = "version, sha256, size_bytes, created_at"
 _SEMVER_DESC = "major DESC, minor DESC, patch DESC"
 
 # A member of the tenant sees: `tenant` packages, their own, and `groups` packages of a group
@@ -168,9 +171,9 @@ def live_counts_by_tenant(conn: sqlite3.Connection) -> dict[str, int]:
 # -- versions ------------------------------------------------------------------------------
 def list_versions(conn: sqlite3.Connection, tenant_id: str, package_id: str
                   ) -> list[sqlite3.Row]:
-    """Every version without its bytes, highest first."""
+    """Every version's listing columns, highest first (from the covering index)."""
     return conn.execute(
-        f"SELECT {VERSION_COLUMNS} FROM catalog_versions WHERE tenant_id = ? AND package_id = ?"
+        f"SELECT {LISTING_COLUMNS} FROM catalog_versions WHERE tenant_id = ? AND package_id = ?"
         f" ORDER BY {_SEMVER_DESC}", (tenant_id, package_id)).fetchall()
 
 

@@ -199,3 +199,26 @@ def test_every_table_has_a_primary_key(db: Database, tmp_path: Path) -> None:
     finally:
         conn.close()
     assert without == []
+
+
+def test_version_listings_never_read_the_package_bytes(db: Database, tmp_path: Path) -> None:
+    """The `.scaipkg` blob precedes the columns a version list shows: reading them from the
+    table would walk every version's overflow pages. The list and a publish's digest check
+    read the covering index instead (migration 009)."""
+    from scaiflow_box.store import catalog as catalog_rows
+
+    conn = sqlite3.connect(tmp_path / "test.db")
+    try:
+        conn.row_factory = sqlite3.Row
+        for name, run in (
+                ("list_versions", lambda c: catalog_rows.list_versions(c, "tnt_a", "pkg")),
+                ("version_digests", lambda c: catalog_rows.version_digests(c, "tnt_a", "pkg"))):
+            plans: list[str] = []
+            conn.set_trace_callback(plans.append)
+            run(conn)
+            conn.set_trace_callback(None)
+            [sql] = plans  # as run, its values bound
+            detail = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
+            assert "USING COVERING INDEX catalog_versions_listing" in detail, (name, detail)
+    finally:
+        conn.close()
