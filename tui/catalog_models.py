@@ -28,6 +28,7 @@ class CatalogPackage:
     created_at: str
     updated_at: str
     tenant_id: str = ""  # the package's tenant ("" from an appliance that does not say)
+    size_bytes: int | None = None  # of `version`'s .scaipkg (None: the appliance does not say)
 
     @property
     def key(self) -> str:
@@ -52,7 +53,13 @@ class CatalogPackage:
                    visibility_group_ids=str_list(data, "visibility_group_ids"),
                    created_at=opt_str(data, "created_at") or "",
                    updated_at=opt_str(data, "updated_at") or "",
-                   tenant_id=opt_str(data, "tenant_id") or "")
+                   tenant_id=opt_str(data, "tenant_id") or "",
+                   size_bytes=_size(data))
+
+
+def _size(data: Mapping[str, Any]) -> int | None:
+    value = data.get("size_bytes")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def package_list(data: Any) -> list[CatalogPackage]:

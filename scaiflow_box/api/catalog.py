@@ -156,6 +156,8 @@ class CatalogPackage(BaseModel):
     name: str
     description: str
     version: Version = Field(description="The package's highest version")
+    size_bytes: int = Field(description="Size of that version's `.scaipkg` (what a download "
+                                        "gives) [box]")
     author_id: str
     author_email: str | None
     visibility: Literal["tenant", "groups"]

@@ -52,12 +52,13 @@ def next_free_version(version: str, taken: set[str] | dict[str, str]) -> str:
 
 
 def package_dict(row: sqlite3.Row, group_ids: list[str]) -> dict[str, Any]:
-    """CatalogPackage [upstream fields] plus `tenant_id` [box]."""
+    """CatalogPackage [upstream fields] plus `tenant_id` and `size_bytes` [box]."""
     return {
         "package_id": row["package_id"],
         "name": row["name"],
         "description": row["description"],
         "version": row["version"],
+        "size_bytes": row["size_bytes"],
         "author_id": row["author_id"],
         "author_email": row["author_email"],
         "visibility": row["visibility"],

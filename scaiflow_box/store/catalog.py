@@ -10,9 +10,14 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+# The size of the current version comes from the covering index (migration 009): without
+# INDEXED BY, SQLite takes the primary key and reads the row, walking the version's blob.
 PACKAGE_COLUMNS = (
     "p.tenant_id, p.package_id, p.name, p.description, p.version, p.author_id,"
-    " u.email AS author_email, p.visibility, p.created_at, p.updated_at, p.deleted_at"
+    " u.email AS author_email, p.visibility, p.created_at, p.updated_at, p.deleted_at,"
+    " (SELECT v.size_bytes FROM catalog_versions v INDEXED BY catalog_versions_listing"
+    " WHERE v.tenant_id = p.tenant_id AND v.package_id = p.package_id"
+    " AND v.version = p.version) AS size_bytes"
 )
 _FROM = ("catalog_packages p LEFT JOIN users u ON u.id = p.author_id"
          " AND u.tenant_id = p.tenant_id")

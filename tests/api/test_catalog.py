@@ -44,10 +44,12 @@ async def test_a_package_from_publish_to_delete(appliance: Appliance) -> None:
         "package_id": "hello", "name": "Hello", "description": "says hello",
         "version": "0.1.0", "author_id": "usr_alice", "author_email": None,
         "visibility": "tenant", "visibility_group_ids": [], "tenant_id": "tnt_a",
-        "created_at": package["created_at"], "updated_at": package["created_at"]}
+        "created_at": package["created_at"], "updated_at": package["created_at"],
+        "size_bytes": package["size_bytes"]}
     [row] = appliance.sql("SELECT * FROM catalog_versions")
     assert row["storage_key"] == "catalog/tnt_a/hello/v0.1.0.scaipkg"
     assert row["sha256"] == hashlib.sha256(row["scaipkg"]).hexdigest()
+    assert package["size_bytes"] == row["size_bytes"] == len(row["scaipkg"])
     [published] = audit_rows(appliance, "package.published")
     assert (published["actor"], published["tenant_id"], published["target_id"],
             published["request_id"]) == ("usr_alice", "tnt_a", "hello", "req-pub-1")

@@ -47,10 +47,12 @@ async def test_publish_inline_content_stores_one_version_and_its_audit(box: Cata
         "package_id": "hello", "name": "Hello", "description": "says hello",
         "version": "0.1.0", "author_id": "usr_alice", "author_email": "usr_alice@example.com",
         "visibility": "tenant", "visibility_group_ids": [], "tenant_id": "tnt_a",
-        "created_at": package["created_at"], "updated_at": package["created_at"]}
+        "created_at": package["created_at"], "updated_at": package["created_at"],
+        "size_bytes": package["size_bytes"]}
     [row] = box.sql("SELECT * FROM catalog_versions")
     assert row["storage_key"] == "catalog/tnt_a/hello/v0.1.0.scaipkg"
     assert row["sha256"] == hashlib.sha256(row["scaipkg"]).hexdigest()
+    assert package["size_bytes"] == row["size_bytes"] == len(row["scaipkg"])
     assert row["size_bytes"] == len(row["scaipkg"])
     assert (row["readme"], row["source"], row["published_by"]) == ("# Hello\n", "publish",
                                                                   "usr_alice")

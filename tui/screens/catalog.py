@@ -6,7 +6,6 @@ a super admin's list (a filter on the screen: the list route takes no `tenant_id
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from typing import ClassVar
 
@@ -29,7 +28,6 @@ from tui.screens.catalog_text import (
     Layout,
     package_detail,
     scope_text,
-    size_key,
 )
 from tui.screens.tenant_picker import TenantPickerScreen
 from tui.screens.tenant_scoped import TenantScope
@@ -37,7 +35,6 @@ from tui.system_models import CATALOG
 from tui.widgets.resource_table import ResourceTable
 
 PAGE_SIZE = 100
-SIZE_LOOKUPS = 4  # details read at once for the Size column (the list does not carry sizes)
 EVERY_TENANT = "*"  # the picker's "every tenant" (no tenant id has a `*`)
 
 
@@ -80,11 +77,6 @@ class CatalogScreen(CatalogActions):
             super().__init__()
             self.detail = detail
 
-    class SizesLoaded(Message):
-        def __init__(self, sizes: dict[str, int]) -> None:
-            super().__init__()
-            self.sizes = sizes
-
     class TenantChoices(Message):
         def __init__(self, tenants: list[tuple[str, str]]) -> None:
             super().__init__()
@@ -92,8 +84,6 @@ class CatalogScreen(CatalogActions):
 
     def __init__(self, client: AdminClient) -> None:
         super().__init__(client)
-        self.sizes: dict[str, int] = {}
-        """Each listed package's size of its version (`size_key`), from its detail."""
         self.table_layout = Layout(spanning=False, wide=True)
 
     def compose(self) -> ComposeResult:
@@ -182,33 +172,6 @@ class CatalogScreen(CatalogActions):
                 p for p in view.packages if p.key not in known), view.next_cursor)
         self.view = view
         self.watch_scope()
-        missing = [p for p in view.packages if size_key(p) not in self.sizes]
-        if missing:
-            self.load_sizes(missing)
-
-    @work(exclusive=True, group="sizes")
-    async def load_sizes(self, packages: list[CatalogPackage]) -> None:
-        """The Size column: each package's detail, read once per version (the list carries
-        no sizes); a package that cannot be read keeps `-`."""
-        gate = asyncio.Semaphore(SIZE_LOOKUPS)
-
-        async def one(package: CatalogPackage) -> tuple[str, int] | None:
-            async with gate:
-                try:
-                    detail = await self.client.get_package(
-                        package.package_id, tenant_id=self.tenant_param(package))
-                except AdminClientError:
-                    return None
-            version = next((v for v in detail.versions if v.version == package.version), None)
-            return None if version is None else (size_key(package), version.size_bytes)
-
-        found = await asyncio.gather(*(one(p) for p in packages))
-        self.post_message(self.SizesLoaded(dict(pair for pair in found if pair is not None)))
-
-    def on_catalog_screen_sizes_loaded(self, message: SizesLoaded) -> None:
-        if message.sizes:
-            self.sizes.update(message.sizes)
-            self.show_packages()
 
     def watch_view(self, view: CatalogView | None) -> None:
         if view is not None:
@@ -225,8 +188,7 @@ class CatalogScreen(CatalogActions):
             table.clear(columns=True)
             table.add_columns(*layout.columns())
         shown = self.packages
-        table.replace_rows([(p.key, layout.cells(p, self.sizes.get(size_key(p))))
-                            for p in shown])
+        table.replace_rows([(p.key, layout.cells(p)) for p in shown])
         if not view.served:
             self.status_text = NOT_SERVED
         elif not view.packages:

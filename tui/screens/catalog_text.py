@@ -27,10 +27,6 @@ class CatalogView:
     next_cursor: str | None = None
 
 
-def size_key(package: CatalogPackage) -> str:
-    return f"{package.key}@{package.version}"  # versions are immutable: sizes never change
-
-
 @dataclass(frozen=True)
 class Layout:
     spanning: bool
@@ -42,11 +38,11 @@ class Layout:
                 *(("Name",) if self.wide else ()), "Version", "Visible to",
                 *(("Author",) if self.wide else ()), "Size")
 
-    def cells(self, package: CatalogPackage, size: int | None) -> list[str | None]:
+    def cells(self, package: CatalogPackage) -> list[str | None]:
         return [package.package_id, *((package.tenant_id,) if self.spanning else ()),
                 *((package.name,) if self.wide else ()), package.version, package.visible_to,
                 *((package.author_email or package.author_id,) if self.wide else ()),
-                format_bytes(size)]
+                format_bytes(package.size_bytes)]
 
 
 def package_detail(package: CatalogPackage, detail: PackageDetail | None) -> Text:
