@@ -21,14 +21,8 @@ from scaiflow_box.build_info import build_info
 from scaiflow_box.config import Settings, check_serving
 from scaiflow_box.http.cursors import CursorCodec
 from scaiflow_box.http.dispatch import register_routes
+from scaiflow_box.http.edge import Edge
 from scaiflow_box.http.metrics import ApplianceMetrics, upstream_trace_config
-from scaiflow_box.http.middlewares import (
-    add_response_headers,
-    auth_middleware,
-    cors_middleware,
-    error_middleware,
-    request_middleware,
-)
 from scaiflow_box.http.route import Route
 from scaiflow_box.keys import (
     ACLS,
@@ -247,19 +241,15 @@ def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web
     check_serving(settings)
     metrics = ApplianceMetrics()
     app = web.Application(
-        middlewares=[request_middleware(metrics.traffic,
-                                        metrics.requests if settings.metrics else None,
-                                        access_log=settings.access_log),
-                     cors_middleware, error_middleware,
-                     auth_middleware(_resolve_principal, _check_dev_token)],
         # Bodies are read by the dispatcher with each route's own limit (http/route.py).
         client_max_size=16 * 1024 * 1024,
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[LOG_RING] = LogRing()
-    app.on_response_prepare.append(add_response_headers)
-    register_routes(app, all_routes() if routes is None else routes)
+    edge = Edge(metrics.traffic, metrics.requests if settings.metrics else None,
+                settings.access_log, _resolve_principal, _check_dev_token)
+    register_routes(app, all_routes() if routes is None else routes, edge)
     app.cleanup_ctx.extend([_log_ring, _database, _upstream, _identity, _system, _scaigrid,
                             _sign_in, _directory, _retention, _live_editing])
     app.on_shutdown.append(_close_live_sockets)

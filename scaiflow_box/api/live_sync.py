@@ -2,7 +2,7 @@
 Yjs document syncs through (y-websocket's protocol; services/live_sync.py runs the session).
 
 The token comes as `Authorization: Bearer`, as the `bearer, <token>` subprotocol, or as
-`?token=` (what y-websocket sends from its `params`); the authentication middleware reads it,
+`?token=` (what y-websocket sends from its `params`); the request edge reads it,
 and a missing or bad one is closed with 4401. Access logs are off and no log line carries a
 query string, so the token in the URL is never logged. A browser's `Origin` must be in the
 CORS allow-list (cross-site WebSocket hijacking): any other is refused with a 403 before the

@@ -263,7 +263,7 @@ async def event_stream(call: Call[None, StreamQuery]) -> Reply:
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no"})
     try:
-        await response.prepare(call.request)
+        await call.prepare_stream(response)
         await response.write(b": connected\nretry: %d\n\n" % RETRY_MILLISECONDS)
         if last_event_id and resume is None:
             await response.write(sse_frame(RESUME_FAILED))

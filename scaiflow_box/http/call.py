@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from scaiflow_box.auth.principal import Principal
+from scaiflow_box.http.answer_headers import prepare_stream
 from scaiflow_box.http.cursors import CursorCodec
 from scaiflow_box.http.errors import HttpError
 from scaiflow_box.http.state import CURSORS, PRINCIPAL, REQUEST_ID
@@ -148,5 +149,10 @@ class Call(Generic[B, Q]):
         """Upgrade to a WebSocket. A client that authenticated with the `bearer, <token>`
         subprotocol gets `bearer` back, as browsers require."""
         socket = web.WebSocketResponse(protocols=("bearer",), **options)
-        await socket.prepare(self.request)
+        await self.prepare_stream(socket)
         return socket
+
+    async def prepare_stream(self, response: web.StreamResponse) -> None:
+        """Send the head of an answer this handler writes itself (an event stream, a
+        WebSocket), with the headers of every answer (request id, CORS, `Vary`)."""
+        await prepare_stream(self.request, response)

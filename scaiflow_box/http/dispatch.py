@@ -14,12 +14,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import DynamicResource
 from pydantic import BaseModel
 
 from scaiflow_box.errors import DomainError, InvalidFields, NotFound
 from scaiflow_box.http.acting_tenant import act_in_named_tenant
 from scaiflow_box.http.call import Blob, Call, RawJson, Reply, Streamed
+from scaiflow_box.http.edge import Edge
 from scaiflow_box.http.errors import HttpError, error_response, status_of, undeclared_answer
+from scaiflow_box.http.metrics import UNMATCHED
 from scaiflow_box.http.parsing import (
     RawBody,
     parse_body,
@@ -120,7 +123,7 @@ def make_endpoint(route: Route) -> AiohttpHandler:
     limit = route.body_limit
     headers = checked_headers(route)
     path_params = tuple(route.path_param_specs.items())
-    # What the middleware layer reads from the query (an event stream's `token`) is no
+    # What the request edge reads from the query (an event stream's `token`) is no
     # unknown parameter; a query model that declares it (to document it) gets it as usual.
     consumed = route.consumed_query - set(query_model.model_fields if query_model else ())
     if route.raw_body and body_model is None:
@@ -185,7 +188,21 @@ def _other_methods(table: RouteTable, path: str) -> AiohttpHandler:
     return other_method
 
 
-def register_routes(app: web.Application, routes: Iterable[Route]) -> RouteTable:
+class _EveryPath(DynamicResource):
+    """Registered last, in the index's `/` bucket that aiohttp searches after every longer
+    prefix: matches every path no route declares, `OPTIONS *` included, so those too are
+    answered behind the edge (404 in the documented shape, CORS, request id)."""
+
+    def _match(self, path: str) -> dict[str, str] | None:
+        return {}
+
+
+async def _not_found(request: web.Request) -> web.StreamResponse:
+    raise NotFound("Not Found")
+
+
+def register_routes(app: web.Application, routes: Iterable[Route],
+                    edge: Edge | None = None) -> RouteTable:
     """Register every route; routes of one path are registered together, each path followed
     by its catch-all.
 
@@ -196,7 +213,10 @@ def register_routes(app: web.Application, routes: Iterable[Route]) -> RouteTable
     canvas polls, is the second candidate of its prefix instead of the fourth (measured:
     ~3 us a request). Order cannot change which path matches: a literal path is found by its
     own full prefix before any template, and two templates with different segment counts
-    never match the same path."""
+    never match the same path.
+
+    Every handler is registered behind `edge` (`http/edge.py`); None registers them bare,
+    for tests of the registration rules alone."""
     table = RouteTable()
     seen_names: set[str] = set()
     by_path: dict[str, list[Route]] = {}
@@ -213,6 +233,8 @@ def register_routes(app: web.Application, routes: Iterable[Route]) -> RouteTable
     for path, group in sorted(by_path.items(), key=lambda item: item[0].count("/")):
         for route in group:
             endpoint = make_endpoint(route)
+            if edge is not None:
+                endpoint = edge.wrap(route, endpoint, path)
             if route.kind == "websocket":
                 app.router.add_get(path, endpoint, allow_head=False)
             elif route.method == "GET":
@@ -220,8 +242,12 @@ def register_routes(app: web.Application, routes: Iterable[Route]) -> RouteTable
             else:
                 app.router.add_route(route.method, path, endpoint)
             table.routes.append(route)
-            table.by_handler[endpoint] = route
         table.methods_by_path[path] = [r.method for r in group]
-        app.router.add_route("*", path, _other_methods(table, path))
+        other = _other_methods(table, path)
+        app.router.add_route("*", path, other if edge is None else edge.wrap(None, other, path))
+    if edge is not None:
+        every_path = _EveryPath("/{path:.*}")
+        every_path.add_route("*", edge.wrap(None, _not_found, UNMATCHED))
+        app.router.register_resource(every_path)
     app[ROUTES] = table
     return table

@@ -6,7 +6,7 @@ few lines of escaping. Everything here runs on the event loop thread, so plain c
 need no locks.
 
 - `RequestMetrics`: one latency histogram per (method, route template, status), fed by the
-  outermost middleware (`http/middlewares.py`) only when `SCAIFLOW_METRICS` is on, so a box
+  request edge (`http/edge.py`) only when `SCAIFLOW_METRICS` is on, so a box
   that does not export metrics does not pay for them.
 - `TrafficWindow`: every request's status and latency, kept cheaply for the last minute and
   since start, for the operator's dashboard (`GET /api/v1/admin/system`): requests per
@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Mapping
 from types import SimpleNamespace
 
 import aiohttp
-from aiohttp import web
 
 CONTENT_TYPE = "text/plain; version=0.0.4"
 # Seconds; the appliance's budgets are a few ms (GET) to ~100 ms (compile a big flow).
@@ -172,20 +171,6 @@ class RequestMetrics:
                    "Requests answered, by route template and status")
         for labels, count in totals:
             out.sample("scaiflow_http_requests_total", labels, count)
-
-
-def route_template(request: web.Request) -> str:
-    """The route's path template (`/api/v1/flows/{flow_id}`), never the raw path: label values
-    stay few and carry no ids."""
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else UNMATCHED
-
-
-def is_stream(response: web.StreamResponse) -> bool:
-    """A response the handler wrote itself (server-sent events, a WebSocket session): its
-    duration is how long the client stayed, not latency. Every other answer is a
-    `web.Response` (an isinstance check: reading the content type costs ~1 us)."""
-    return not isinstance(response, web.Response)
 
 
 # -- upstream calls ------------------------------------------------------------------------

@@ -196,7 +196,7 @@ class RawBody(Generic[M]):
 
 def query_values(request: web.Request, consumed: frozenset[str] = frozenset()
                  ) -> dict[str, str]:
-    """The query parameters as one value each, without those the middleware layer consumed
+    """The query parameters as one value each, without those the request edge consumed
     (`token` of an event stream). 422 for a parameter given more than once (every query
     parameter takes one value: a second one was a mistake, never silently dropped) and for a
     value holding a control character."""

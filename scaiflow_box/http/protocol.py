@@ -2,7 +2,7 @@
 with their bytes.
 
 aiohttp's HTTP parser refuses a request line or header over its limits, too many headers, and
-bodies whose Content-Encoding it cannot decode, before any middleware runs; its default answer
+bodies whose Content-Encoding it cannot decode, before the request edge runs; its default answer
 is a plain-text 400 that quotes the offending bytes (a bearer token, say) and an ERROR log
 line with a traceback. `ApplianceRunner` serves with a request handler that answers those as
 414 (request line over 8 KB), 431 (a header over 8 KB, or too many), 415 (an encoding this

@@ -244,7 +244,7 @@ class Route:
 
     @cached_property
     def consumed_query(self) -> frozenset[str]:
-        """Query parameters the middleware layer reads (the token of an event stream or a
+        """Query parameters the request edge reads (the token of an event stream or a
         WebSocket), so the query model need not declare them."""
         consumed: set[str] = set()
         if self.token_in_query or self.kind == "websocket":

@@ -1,5 +1,5 @@
-"""The registered routes: which aiohttp handler serves which route, and each path's methods
-(filled by `http/dispatch.py`, read by the auth middleware and the OpenAPI endpoint)."""
+"""The registered routes and each path's methods (filled by `http/dispatch.py`, read by the
+catch-alls' `Allow` and the OpenAPI endpoint)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,11 @@ AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass
 class RouteTable:
-    """Every registered route, and which aiohttp handler serves which route."""
+    """Every registered route, and the methods of each path."""
 
     routes: list[Route] = field(default_factory=list)
     document: bytes | None = None  # the OpenAPI document, built on first request
-    by_handler: dict[AiohttpHandler, Route] = field(default_factory=dict)
     methods_by_path: dict[str, list[str]] = field(default_factory=dict)
-
-    def route_of(self, request: web.Request) -> Route | None:
-        return self.by_handler.get(request.match_info.handler)
 
     def allow_header(self, path: str) -> str:
         methods = list(self.methods_by_path.get(path, ()))

@@ -110,6 +110,21 @@ async def test_a_stream_ends_after_max_seconds(grid_app: Appliance) -> None:
     await wait_for(lambda: hub(grid_app).stats()["pollers"] == 0)
 
 
+async def test_a_stream_carries_the_headers_of_every_answer(grid_app: Appliance) -> None:
+    """An event stream sends its own head: the request id, CORS for the canvas's origin and
+    `Vary` are on it all the same (a browser's EventSource needs them cross-origin)."""
+    headers = {**await grid_app.headers(), "Origin": "http://localhost:5173",
+               "X-Request-ID": "stream-1"}
+    resp = await grid_app.client.get(STREAM, headers=headers, params={"max_seconds": "1"})
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "text/event-stream"
+    assert resp.headers["X-Request-ID"] == "stream-1"
+    assert resp.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    assert resp.headers["Access-Control-Allow-Credentials"] == "true"
+    assert resp.headers.getall("Vary") == ["Origin"]
+    assert (await asyncio.wait_for(resp.read(), 5)).startswith(b": connected")
+
+
 async def test_a_slow_consumer_is_cut_off_not_buffered() -> None:
     subscription = Subscription(("t", "c", "u", ""), EventHub.__new__(EventHub))
     sent = 0

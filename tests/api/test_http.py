@@ -8,6 +8,7 @@ import jwt
 import pytest
 from aiohttp import web
 
+from scaiflow_box.auth.principal import Principal
 from scaiflow_box.http.call import Call, Reply
 from scaiflow_box.http.dispatch import register_routes
 from scaiflow_box.http.route import PUBLIC_ALLOW_LIST, Response, Route
@@ -218,15 +219,18 @@ async def test_revoked_service_token_is_refused(appliance: Appliance) -> None:
 
 
 async def test_unexpected_errors_are_500_without_internals(aiohttp_client, caplog) -> None:  # type: ignore[no-untyped-def]
+    from scaiflow_box.http.edge import Edge
     from scaiflow_box.http.metrics import TrafficWindow
-    from scaiflow_box.http.middlewares import error_middleware, request_middleware
 
     async def boom(request: web.Request) -> web.Response:
         raise RuntimeError("secret-db-path /var/lib/x")
 
-    app = web.Application(middlewares=[request_middleware(TrafficWindow(), None, access_log=False),
-                                       error_middleware])
-    app.router.add_get("/boom", boom)
+    async def nobody(app: web.Application, token: str | None) -> Principal:
+        raise AssertionError("a public handler needs no principal")
+
+    edge = Edge(TrafficWindow(), None, False, nobody)
+    app = web.Application()
+    app.router.add_get("/boom", edge.wrap(None, boom, "/boom"))
     client = await aiohttp_client(app)
     resp = await client.get("/boom", headers={"X-Request-ID": "trace-1"})
     assert resp.status == 500

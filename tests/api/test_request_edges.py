@@ -15,6 +15,7 @@ import pytest
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from scaiflow_box.keys import METRICS
 from tests.conftest import AppFactory, Appliance, hello_content
 from tests.fakes.scaigrid import FakeScaiGrid
 from tests.fakes.scaikey import WEBHOOK_PATH, webhook_headers
@@ -431,3 +432,21 @@ async def test_the_document_holds_bodies_and_queries_to_the_same_rules(
     resp = await appliance.client.post(FLOWS, headers=headers, json=accepted)
     assert resp.status == 201
     assert len(flow_rows(appliance)) == 1
+
+
+@pytest.mark.parametrize("target", ["*", "http://elsewhere.example/nope", "//",
+                                    "/api/v1/flows/x/y/z", "/%2e%2e/etc/passwd"])
+async def test_a_path_no_route_declares_is_answered_by_the_edge(appliance: Appliance,
+                                                                target: str) -> None:
+    """`OPTIONS *`, an absolute-form target, and paths no route declares: a 404 in the
+    documented shape with the request id and no-store, never aiohttp's plain text."""
+    raw = await raw_request(appliance, request_bytes("OPTIONS", target,
+                                                     {"X-Request-ID": b"edge-404"}))
+    status, headers, body = split_response(raw)
+    assert (status, body) == (404, {"detail": "Not Found"})
+    assert headers["content-type"] == "application/json"
+    assert headers["x-request-id"] == "edge-404"
+    assert headers["cache-control"] == "no-store"
+    assert headers["vary"] == "Origin"
+    # Counted on the dashboard's window like any other answer.
+    assert appliance.client.app[METRICS].traffic.client_errors >= 1
