@@ -25,6 +25,7 @@ from scaiflow_box.store import audit
 from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.engine import Connection
 
 LOCAL_TENANT = "tnt_local"
 OPERATOR = "usr_operator"
@@ -43,7 +44,7 @@ def master_key_source(settings: Settings) -> MasterKeySource:
     return MasterKeySource(settings.master_key_path, settings.master_key)
 
 
-def bootstrap_operator(conn: sqlite3.Connection) -> bool:
+def bootstrap_operator(conn: Connection) -> bool:
     """Create tnt_local/usr_operator as super_admin (source bootstrap) once; idempotent."""
     user_rows.ensure_tenant(conn, LOCAL_TENANT, source="bootstrap")
     if user_rows.get_user_any_tenant(conn, OPERATOR) is not None:
@@ -67,7 +68,7 @@ def initialize(settings: Settings, db: Database) -> InitReport:
     os.chmod(settings.data_dir, 0o700)
     source = master_key_source(settings)
 
-    def run(conn: sqlite3.Connection) -> tuple[Keyring, LocalIssuer, bool]:
+    def run(conn: Connection) -> tuple[Keyring, LocalIssuer, bool]:
         keyring = open_keyring(source, conn, create=True)
         issuer = LocalIssuer.load_or_create(conn, keyring.master)
         secret_rows.set_kek_id(conn, keyring.master.kek_id)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any, NamedTuple
 
 import orjson
+
+from scaiflow_box.store.engine import Connection, Row
 
 # `summary` is the FlowSummary JSON SQLite keeps up to date (migration 008).
 SUMMARY_COLUMNS = (
@@ -19,7 +20,7 @@ def storage_key(tenant_id: str, flow_id: str, version: str) -> str:
     return f"flows/{tenant_id}/{flow_id}/v{version}.flow.json"
 
 
-def tenant_of_flow(conn: sqlite3.Connection, flow_id: str) -> str | None:
+def tenant_of_flow(conn: Connection, flow_id: str) -> str | None:
     """The tenant owning a flow id. Only for super admins' platform-wide actions (ownership
     transfer); everything tenant-scoped goes through `get_flow` with the caller's tenant."""
     row = conn.execute("SELECT tenant_id FROM flows WHERE id = ?", (flow_id,)).fetchone()
@@ -27,9 +28,9 @@ def tenant_of_flow(conn: sqlite3.Connection, flow_id: str) -> str | None:
 
 
 def get_flow(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, *, include_deleted: bool = False
-) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+    conn: Connection, tenant_id: str, flow_id: str, *, include_deleted: bool = False
+) -> Row | None:
+    row: Row | None = conn.execute(
         f"SELECT {SUMMARY_COLUMNS} FROM flows WHERE id = ? AND tenant_id = ?",
         (flow_id, tenant_id),
     ).fetchone()
@@ -39,9 +40,9 @@ def get_flow(
 
 
 def get_version(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, version: str
-) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+    conn: Connection, tenant_id: str, flow_id: str, version: str
+) -> Row | None:
+    row: Row | None = conn.execute(
         "SELECT version, seq, content, sha256, size_bytes, created_by, created_at"
         " FROM flow_versions WHERE flow_id = ? AND version = ? AND tenant_id = ?",
         (flow_id, version, tenant_id),
@@ -50,8 +51,8 @@ def get_version(
 
 
 def list_versions(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, *, before_seq: int | None, limit: int
-) -> list[sqlite3.Row]:
+    conn: Connection, tenant_id: str, flow_id: str, *, before_seq: int | None, limit: int
+) -> list[Row]:
     return conn.execute(
         "SELECT version, seq, created_at, created_by, sha256, size_bytes FROM flow_versions"
         " WHERE flow_id = ? AND tenant_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
@@ -60,9 +61,9 @@ def list_versions(
 
 
 def previous_version(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, seq: int
-) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+    conn: Connection, tenant_id: str, flow_id: str, seq: int
+) -> Row | None:
+    row: Row | None = conn.execute(
         "SELECT version, seq, content FROM flow_versions WHERE flow_id = ? AND tenant_id = ?"
         " AND seq < ? ORDER BY seq DESC LIMIT 1",
         (flow_id, tenant_id, seq),
@@ -71,7 +72,7 @@ def previous_version(
 
 
 def insert_flow(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     flow_id: str,
     tenant_id: str,
@@ -89,7 +90,7 @@ def insert_flow(
 
 
 def insert_version(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     flow_id: str,
     tenant_id: str,
@@ -109,7 +110,7 @@ def insert_version(
 
 
 def update_flow(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, **fields: Any
+    conn: Connection, tenant_id: str, flow_id: str, **fields: Any
 ) -> None:
     if not fields:
         return
@@ -148,7 +149,7 @@ _KEYED_COLUMNS = "summary, created_at, id"
 
 
 def list_summaries(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     tenant_id: str,
     user_id: str,
@@ -216,21 +217,21 @@ def list_summaries(
     return SummaryPage(",".join(page), last_key, total)
 
 
-def _count(conn: sqlite3.Connection, where: str, params: dict[str, Any],
+def _count(conn: Connection, where: str, params: dict[str, Any],
            source: str = "flows") -> int:
     return int(conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", params)
                .fetchone()[0])
 
 
 def list_tenant_flows(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     tenant_id: str,
     search: str | None,
     include_deleted: bool,
     after: tuple[str, str] | None,
     limit: int,
-) -> tuple[list[sqlite3.Row], int]:
+) -> tuple[list[Row], int]:
     """Every flow of the tenant (a tenant admin's view), newest first, with its owner's e-mail
     and name, plus the total matching (ignoring the cursor)."""
     params: dict[str, Any] = {"tenant": tenant_id, "limit": limit}
