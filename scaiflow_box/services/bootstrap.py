@@ -12,7 +12,7 @@ import os
 import shlex
 import sqlite3
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
 from scaiflow_box.store.engine import Connection
+from scaiflow_box.store.migrations import has_schema
 
 LOCAL_TENANT = "tnt_local"
 OPERATOR = "usr_operator"
@@ -101,14 +102,8 @@ def not_initialised(data_dir: Path) -> DataDirError:
 
 def _has_schema(db_path: Path) -> bool:
     """Whether `db_path` is a database `init` migrated; opens it read-only, creates nothing."""
-    if not db_path.is_file():
-        return False
     try:
-        with closing(sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                            " AND name = 'schema_migrations'").fetchone() is None:
-                return False
-            return conn.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone() is not None
+        return has_schema(db_path)
     except sqlite3.Error as exc:
         raise DataDirError(f"cannot open {db_path}: {exc}") from None
 

@@ -106,3 +106,22 @@ def test_sqlite_connection_rows_and_cursors_are_what_the_protocols_name(
         1, "a", ["id", "key"], 2, (1, "a"), {"id": 1, "key": "a"})
     assert [r["key"] for r in conn.execute("SELECT `key` FROM t ORDER BY id")] == ["a", "b", "c"]
     conn.close()
+
+
+def test_only_the_store_runs_sql() -> None:
+    """The seam holds only if nothing outside `store/` talks to a connection directly: a
+    second engine then needs changes in `store/` alone."""
+    import ast
+
+    import scaiflow_box
+
+    package = Path(scaiflow_box.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.is_relative_to(package / "store"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("execute", "executemany", "executescript"):
+                found.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert found == []
