@@ -8,11 +8,27 @@ import orjson
 
 from scaiflow_box.store.engine import Connection, Row
 
-# `summary` is the FlowSummary JSON SQLite keeps up to date (migration 008).
+# `summary` is the FlowSummary JSON of the flow (migration 008), written with every change of
+# a field it shows by `insert_flow` and `update_flow` (migration 010).
 SUMMARY_COLUMNS = (
     "id, name, description, owner_id, tenant_id, version, version_seq, meta_rev, created_at,"
     " updated_at, deleted_at, CAST(summary AS BLOB) AS summary"
 )
+# The fields of a FlowSummary, in its order (SPEC §3).
+SUMMARY_FIELDS = ("id", "name", "description", "owner_id", "tenant_id", "version", "created_at",
+                  "updated_at")
+_SUMMARY_FIELDS = frozenset(SUMMARY_FIELDS)
+
+
+def summary_json(fields: dict[str, Any]) -> str:
+    """The stored FlowSummary of a flow whose row holds `fields` (every SUMMARY_FIELDS key).
+
+    The same bytes as SQLite's `json_object` in the triggers of migration 008 that made it
+    until migration 010 (tests/store/test_flow_summary.py holds them equal): keys in this
+    order, no spaces, non-ASCII as it is, `"` and `\\` and control characters escaped alike.
+    Made here rather than in SQL because MariaDB's JSON_OBJECT prints other bytes (a space
+    after each `:` and `,`), and the bytes are spliced into responses as they are."""
+    return orjson.dumps({name: fields[name] for name in SUMMARY_FIELDS}).decode()
 
 
 def storage_key(tenant_id: str, flow_id: str, version: str) -> str:
@@ -82,10 +98,13 @@ def insert_flow(
     version: str,
     now: str,
 ) -> None:
+    summary = summary_json({"id": flow_id, "name": name, "description": description,
+                            "owner_id": owner_id, "tenant_id": tenant_id, "version": version,
+                            "created_at": now, "updated_at": now})
     conn.execute(
         "INSERT INTO flows (id, tenant_id, name, description, owner_id, version, version_seq,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
-        (flow_id, tenant_id, name, description, owner_id, version, now, now),
+        " created_at, updated_at, summary) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+        (flow_id, tenant_id, name, description, owner_id, version, now, now, summary),
     )
 
 
@@ -112,8 +131,17 @@ def insert_version(
 def update_flow(
     conn: Connection, tenant_id: str, flow_id: str, **fields: Any
 ) -> None:
+    """Set `fields` of the flow, and its summary with them when they change a field the
+    summary shows (in the same statement: the summary never disagrees with its row)."""
     if not fields:
         return
+    if not _SUMMARY_FIELDS.isdisjoint(fields):
+        row = conn.execute(
+            f"SELECT {', '.join(SUMMARY_FIELDS)} FROM flows WHERE id = ? AND tenant_id = ?",
+            (flow_id, tenant_id)).fetchone()
+        if row is not None:  # else the UPDATE below changes nothing either
+            fields = {**fields, "summary": summary_json(
+                {name: fields.get(name, row[name]) for name in SUMMARY_FIELDS})}
     assignments = ", ".join(f"{name} = ?" for name in fields)
     conn.execute(
         f"UPDATE flows SET {assignments} WHERE id = ? AND tenant_id = ?",
