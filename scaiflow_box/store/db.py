@@ -344,8 +344,8 @@ class Database:
         when it succeeds the database no longer reports storage full."""
         filler = "x" * PROBE_BYTES
         await self.write(lambda conn: conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (PROBE_KEY, filler)))
-        await self.write(lambda conn: conn.execute("DELETE FROM meta WHERE key = ?",
+            "INSERT OR REPLACE INTO meta (`key`, value) VALUES (?, ?)", (PROBE_KEY, filler)))
+        await self.write(lambda conn: conn.execute("DELETE FROM meta WHERE `key` = ?",
                                                    (PROBE_KEY,)))
         self.storage_full = False
 

@@ -233,6 +233,6 @@ def get_last_sync(conn: Connection) -> str | None:
 
 
 def set_last_sync(conn: Connection, value: str) -> None:
-    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)"
-                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?)"
+                 " ON CONFLICT (`key`) DO UPDATE SET value = excluded.value",
                  (LAST_SYNC_META, value))

@@ -7,12 +7,12 @@ from scaiflow_box.timestamps import now_iso
 
 
 def get_meta(conn: Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    row = conn.execute("SELECT value FROM meta WHERE `key` = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
 
 
 def set_meta_if_absent(conn: Connection, key: str, value: str) -> str:
-    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+    conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?) ON CONFLICT (`key`) DO NOTHING",
                  (key, value))
     stored = get_meta(conn, key)
     if stored is None:  # cannot happen inside the transaction that just inserted it

@@ -25,8 +25,8 @@ def get_kek_id(conn: Connection) -> str | None:
 
 
 def set_kek_id(conn: Connection, kek_id: str) -> None:
-    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)"
-                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (KEK_META, kek_id))
+    conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?)"
+                 " ON CONFLICT (`key`) DO UPDATE SET value = excluded.value", (KEK_META, kek_id))
 
 
 # -- data keys ------------------------------------------------------------------------------
