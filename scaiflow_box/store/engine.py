@@ -10,10 +10,10 @@ are not translated at run time: they are written once per dialect, side by side 
 repository that owns them, so each can be read and tested as it runs (docs/decisions.md,
 "Scale-out phase 1: the store seam").
 
-`DatabaseUrl` is where a MariaDB database is: `SCAIFLOW_DATABASE_URL`
-(`mariadb://user[:password]@host[:port]/database`, or `?unix_socket=/path` instead of a
-host), the password possibly from `SCAIFLOW_DATABASE_PASSWORD_FILE`. Nothing reads it yet:
-phase 2 of docs/scale-out.md does.
+`DatabaseUrl` is where a MariaDB database is (`mariadb://user[:password]@host[:port]/database`,
+or `?unix_socket=/path` instead of a host), the password possibly from a file. Nothing reads
+it yet: phase 2 of docs/scale-out.md adds the settings that name it (§5), and their rows in
+the settings table.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class DatabaseUrl:
                    unix_socket=socket)
 
     def with_password(self, password: str | None) -> DatabaseUrl:
-        """This URL with the password read from `SCAIFLOW_DATABASE_PASSWORD_FILE`."""
+        """This URL with the password read from the password file."""
         return replace(self, password=password)
 
     def with_database(self, database: str) -> DatabaseUrl:
