@@ -24,7 +24,7 @@ import orjson
 
 from bench.content import bench_content
 from scaiflow_box.ids import new_id
-from scaiflow_box.store.flows import storage_key
+from scaiflow_box.store.flows import storage_key, summary_json
 from scaiflow_box.timestamps import iso
 
 _ID, _VERSION, _MARK = "@@ID@@", "@@VERSION@@", "@@MARK@@"
@@ -81,10 +81,21 @@ def _chunks(rows: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, .
         yield chunk
 
 
+def _flow_row(flow_id: str, tenant_id: str, name: str, owner_id: str, version: str,
+              version_seq: int, created_at: str) -> dict[str, object]:
+    """A flow's row with its stored summary, which the store writes itself (migration 010)."""
+    row: dict[str, object] = {
+        "id": flow_id, "name": name, "description": "", "owner_id": owner_id,
+        "tenant_id": tenant_id, "version": version, "created_at": created_at,
+        "updated_at": created_at}
+    return {**row, "version_seq": version_seq, "summary": summary_json(row)}
+
+
 def seed_database(db_path: Path, *, tenant_id: str, flows: int, versions_per_flow: int,
                   owner_of: Callable[[int], str]) -> SeedReport:
     """Insert `flows` flows (flow i owned by `owner_of(i)`) with `versions_per_flow`
-    versions each; return their ids. Triggers (e.g. the per-tenant flow count) still run."""
+    versions each; return their ids. Triggers (e.g. the per-tenant flow count) still run; the
+    summary is written here, as the store writes it."""
     if versions_per_flow < 1 or flows < 1:
         raise ValueError("need at least one flow and one version per flow")
     started = time.perf_counter()
@@ -104,9 +115,11 @@ def seed_database(db_path: Path, *, tenant_id: str, flows: int, versions_per_flo
         conn.execute("BEGIN")
         conn.executemany(
             "INSERT INTO flows (id, tenant_id, name, description, owner_id, version,"
-            " version_seq, created_at, updated_at) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?)",
-            ((flow_id, tenant_id, f"Seeded flow {i:06d}", owner_of(i), latest,
-              versions_per_flow, created[i], created[i]) for i, flow_id in enumerate(flow_ids)),
+            " version_seq, created_at, updated_at, summary)"
+            " VALUES (:id, :tenant_id, :name, :description, :owner_id, :version, :version_seq,"
+            " :created_at, :updated_at, :summary)",
+            (_flow_row(flow_id, tenant_id, f"Seeded flow {i:06d}", owner_of(i), latest,
+                       versions_per_flow, created[i]) for i, flow_id in enumerate(flow_ids)),
         )
         for chunk in _chunks(_version_rows(flow_ids, owner_of, tenant_id, versions_per_flow,
                                            created, template)):

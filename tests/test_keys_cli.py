@@ -32,7 +32,7 @@ def db_kek(data: Path) -> str:
 
     conn = sqlite3.connect(f"file:{data / 'scaiflow.db'}?mode=ro", uri=True)
     try:
-        return str(conn.execute("SELECT value FROM meta WHERE key = 'kek_id'").fetchone()[0])
+        return str(conn.execute("SELECT value FROM meta WHERE `key` = 'kek_id'").fetchone()[0])
     finally:
         conn.close()
 

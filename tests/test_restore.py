@@ -255,7 +255,7 @@ def test_with_an_env_key_a_retired_key_saved_beside_it_opens_old_backups(
     env = {"SCAIFLOW_MASTER_KEY": new}
     assert not [p for p in data.iterdir() if "master.key" in p.name]
     with sqlite3.connect(f"file:{backup}?mode=ro", uri=True) as conn:
-        [(old_kek,)] = conn.execute("SELECT value FROM meta WHERE key = 'kek_id'")
+        [(old_kek,)] = conn.execute("SELECT value FROM meta WHERE `key` = 'kek_id'")
     before = (data / "scaiflow.db").read_bytes()
     missing = run("restore", str(backup), data_dir=data, env=env)
     assert missing.returncode == 1

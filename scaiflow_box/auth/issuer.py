@@ -11,7 +11,6 @@ import base64
 import hashlib
 import json
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +22,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from scaiflow_box.crypto.envelope import MasterKey, unwrap_with_master, wrap_with_master
 from scaiflow_box.store import keys as key_rows
 from scaiflow_box.store.encrypted_fields import aad_for
+from scaiflow_box.store.engine import Connection, Row
 
 LOCAL_AUDIENCE = "scaiflow-box"
 ALGORITHM = "ES256"
 
 
-def install_id(conn: sqlite3.Connection) -> str:
+def install_id(conn: Connection) -> str:
     """A random id fixed at the first start; names this appliance's issuer."""
     return key_rows.set_meta_if_absent(conn, "install_id", secrets.token_hex(8))
 
@@ -66,7 +66,7 @@ class LocalIssuer:
         self._signing = keys[0]
 
     @classmethod
-    def load_or_create(cls, conn: sqlite3.Connection, master: MasterKey) -> LocalIssuer:
+    def load_or_create(cls, conn: Connection, master: MasterKey) -> LocalIssuer:
         """Load the active keys (creating the first one); `conn` must be the writer's."""
         iss = f"scaiflow-box:{install_id(conn)}"
         rows = key_rows.active_issuer_keys(conn)
@@ -77,7 +77,7 @@ class LocalIssuer:
         return cls._from_rows(iss, rows, master)
 
     @classmethod
-    def load(cls, conn: sqlite3.Connection, master: MasterKey) -> LocalIssuer | None:
+    def load(cls, conn: Connection, master: MasterKey) -> LocalIssuer | None:
         """The issuer `init` created, or None if it never ran; writes nothing."""
         installed = key_rows.get_meta(conn, "install_id")
         rows = key_rows.active_issuer_keys(conn)
@@ -86,7 +86,7 @@ class LocalIssuer:
         return cls._from_rows(f"scaiflow-box:{installed}", rows, master)
 
     @classmethod
-    def _from_rows(cls, iss: str, rows: list[sqlite3.Row], master: MasterKey) -> LocalIssuer:
+    def _from_rows(cls, iss: str, rows: list[Row], master: MasterKey) -> LocalIssuer:
         keys: list[IssuerKey] = []
         for row in rows:
             pem = unwrap_with_master(

@@ -12,7 +12,6 @@ whose `alg` differs from the PyJWK's).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt import PyJWK
 
 from scaiflow_box.store import keys as key_rows
+from scaiflow_box.store.engine import Connection
 
 MAX_KID_LENGTH = 256
 MAX_KEYS = 100
@@ -165,11 +165,11 @@ def read_jwks_file(path: Path, algorithms: Sequence[str]) -> ParsedJwks:
     return parsed
 
 
-def import_jwks_file(conn: sqlite3.Connection, path: str | Path, issuer: str) -> list[str]:
+def import_jwks_file(conn: Connection, path: str | Path, issuer: str) -> list[str]:
     """CLI `jwks import FILE [--issuer ISS]`: validate and persist a static JWKS (source
     "import"); returns the usable key ids. Raises ValueError with a one-line reason.
 
-    `conn` is the writer's sqlite3 connection (e.g. inside `Database.write_sync`).
+    `conn` is the writer's connection (e.g. inside `Database.write_sync`).
     """
     if not isinstance(issuer, str) or not issuer.strip():
         raise ValueError("an issuer is required (--issuer, or set SCAIKEY_ISSUER)")

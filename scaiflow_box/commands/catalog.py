@@ -11,7 +11,6 @@ and the server reads the catalog without a cache, so it serves an imported packa
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ from scaiflow_box.commands.data_dir import err, operator_command, settings_from,
 if TYPE_CHECKING:
     from scaiflow_box.errors import DomainError
     from scaiflow_box.services.bootstrap import DataDir
+    from scaiflow_box.store.engine import Connection
 
 MAX_LINE = 400
 
@@ -83,7 +83,7 @@ def cmd_catalog_export(args: argparse.Namespace) -> int:
         else (args.package, "", "")
 
     def run(data: DataDir) -> int:
-        def read(conn: sqlite3.Connection) -> tuple[str, bytes, str] | str:
+        def read(conn: Connection) -> tuple[str, bytes, str] | str:
             package = catalog_rows.get_package(conn, args.tenant, package_id)
             if package is None or package["deleted_at"] is not None:
                 return f"no package {package_id!r} in tenant {args.tenant}"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from scaiflow_box.config import Settings
     from scaiflow_box.services.bootstrap import DataDir
+    from scaiflow_box.store.engine import Connection
 
 T = TypeVar("T")
 Command = Callable[[argparse.Namespace], int]
@@ -103,8 +104,6 @@ def cmd_init(args: argparse.Namespace) -> int:
 # -- tokens ----------------------------------------------------------------------------
 @operator_command
 def cmd_token_mint(args: argparse.Namespace) -> int:
-    import sqlite3
-
     from scaiflow_box.services.service_tokens import (
         MintedToken,
         SubjectTaken,
@@ -116,7 +115,7 @@ def cmd_token_mint(args: argparse.Namespace) -> int:
     settings = settings_from(args)
 
     def run(data: DataDir) -> int:
-        def mint(conn: sqlite3.Connection) -> tuple[MintedToken, str | None]:
+        def mint(conn: Connection) -> tuple[MintedToken, str | None]:
             notice = new_tenant_notice(conn, args.tenant)  # before the token makes it known
             return mint_service_token(
                 conn, data.issuer, sub=args.sub, tenant_id=args.tenant, scope=args.scope,
@@ -219,7 +218,6 @@ def cmd_admin_users(args: argparse.Namespace) -> int:
 # -- JWKS and backups ------------------------------------------------------------------
 @operator_command
 def cmd_jwks_import(args: argparse.Namespace) -> int:
-    import sqlite3
     from pathlib import Path
 
     from scaiflow_box.auth.jwks import import_jwks_file
@@ -231,7 +229,7 @@ def cmd_jwks_import(args: argparse.Namespace) -> int:
         err("error: name the issuer with --issuer (or set SCAIKEY_ISSUER)")
         return 2
 
-    def import_and_record(conn: sqlite3.Connection) -> list[str]:
+    def import_and_record(conn: Connection) -> list[str]:
         kids = import_jwks_file(conn, args.file, issuer)
         audit.record(conn, tenant_id=None, actor="cli", action="jwks.imported",
                      target_type="issuer", target_id=issuer,
@@ -308,7 +306,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         if problems:
             return 1
 
-        def remember(conn: sqlite3.Connection) -> None:
+        def remember(conn: Connection) -> None:
             # Remembered so that `keys list` and `keys prune` know what needs which key.
             record_backup(conn, file=target, kek_id=kek_id, size_bytes=target.stat().st_size)
             audit.record(conn, tenant_id=None, actor="cli", action="backup.created",

@@ -33,6 +33,7 @@ from scaiflow_box.services.service_tokens import (
     revoke_service_token,
 )
 from scaiflow_box.store import users as user_rows
+from scaiflow_box.store.engine import Connection
 from tui.transport import AdminClientError
 
 T = TypeVar("T")
@@ -71,7 +72,7 @@ def _with_data_dir(settings: Settings, fn: Callable[[DataDir], T]) -> T:
         raise SessionTokenError(f"database error: {exc}") from None
 
 
-def refuse_unknown_user(conn: sqlite3.Connection, *, sub: str, tenant_id: str) -> None:
+def refuse_unknown_user(conn: Connection, *, sub: str, tenant_id: str) -> None:
     """SessionTokenError unless `sub` is a live, active user of `tenant_id`."""
     user = user_rows.get_user(conn, tenant_id, sub)
     if user is None:
@@ -96,7 +97,7 @@ def mint_session_token(settings: Settings, *, sub: str, tenant_id: str,
     """Mint a service token for `sub@tenant_id` in the data dir's database; blocking."""
 
     def run(data_dir: DataDir) -> SessionToken:
-        def mint(conn: sqlite3.Connection) -> MintedToken:
+        def mint(conn: Connection) -> MintedToken:
             check_mint_request(sub, tenant_id, SESSION_SCOPE, ttl_seconds)  # the ids' form
             refuse_unknown_user(conn, sub=sub, tenant_id=tenant_id)
             return mint_service_token(
@@ -119,7 +120,7 @@ def revoke_session_tokens(settings: Settings, token_ids: list[str]) -> list[str]
         return []
 
     def run(data_dir: DataDir) -> list[str]:
-        def revoke_each(conn: sqlite3.Connection) -> list[str]:
+        def revoke_each(conn: Connection) -> list[str]:
             return [t for t in token_ids if revoke_service_token(conn, t, actor=ACTOR)]
 
         return data_dir.db.write_sync(revoke_each)

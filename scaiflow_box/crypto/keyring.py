@@ -16,7 +16,6 @@ Thread-safe: the writer thread encrypts, readers and the event loop decrypt.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 
 from scaiflow_box.crypto.envelope import (
@@ -34,11 +33,12 @@ from scaiflow_box.crypto.master_key import MasterKeyMismatch, MasterKeySource
 from scaiflow_box.ids import new_id
 from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store.encrypted_fields import DATA_KEYS, ENCRYPTED_FIELDS, EncryptedField
+from scaiflow_box.store.engine import Connection
 
 log = logging.getLogger(__name__)
 
 
-def kek_of_database(conn: sqlite3.Connection) -> str | None:
+def kek_of_database(conn: Connection) -> str | None:
     """The id of the master key this database's keys are wrapped by: the recorded one, else
     (a database from before it was recorded) the one its wrapped values name; None when the
     database holds no wrapped value yet."""
@@ -110,7 +110,7 @@ class Keyring:
         self._deks[(tenant_id, dek_id)] = key
         return key
 
-    def data_key(self, conn: sqlite3.Connection, tenant_id: str, dek_id: str) -> bytes:
+    def data_key(self, conn: Connection, tenant_id: str, dek_id: str) -> bytes:
         cached = self._deks.get((tenant_id, dek_id))
         if cached is not None:
             return cached
@@ -119,7 +119,7 @@ class Keyring:
             raise DecryptionFailed(f"tenant {tenant_id} has no data key {dek_id}")
         return self._unwrap_data_key(tenant_id, dek_id, row["wrapped"])
 
-    def create_data_key(self, conn: sqlite3.Connection, tenant_id: str,
+    def create_data_key(self, conn: Connection, tenant_id: str,
                         master: MasterKey) -> tuple[str, bytes]:
         """A new DEK for `tenant_id`, wrapped by `master` and stored (writer's connection)."""
         dek_id = new_id("dek")
@@ -129,14 +129,14 @@ class Keyring:
         self._deks[(tenant_id, dek_id)] = key
         return dek_id, key
 
-    def current_master(self, conn: sqlite3.Connection) -> MasterKey:
+    def current_master(self, conn: Connection) -> MasterKey:
         """The master key this database is wrapped by now (read inside the caller's
         transaction, so a rotation by another process is seen)."""
         kek_id = kek_of_database(conn)
         return self.master if kek_id is None else self.master_for(kek_id)
 
     # -- tenant secrets ------------------------------------------------------------------
-    def encrypt(self, conn: sqlite3.Connection, field: EncryptedField, tenant_id: str,
+    def encrypt(self, conn: Connection, field: EncryptedField, tenant_id: str,
                 name: str, plaintext: bytes) -> str:
         """Encrypt a value of a registered data-key field for `tenant_id`; `conn` is the
         writer's, inside the transaction that stores the value (the tenant's DEK is created
@@ -152,7 +152,7 @@ class Keyring:
             key = self._unwrap_data_key(tenant_id, dek_id, row["wrapped"])
         return encrypt_value(key, kek_id, dek_id, plaintext, field.aad(tenant_id, name))
 
-    def decrypt(self, conn: sqlite3.Connection, field: EncryptedField, tenant_id: str,
+    def decrypt(self, conn: Connection, field: EncryptedField, tenant_id: str,
                 name: str, stored: str) -> bytes:
         """Decrypt a stored value; DecryptionFailed when it was not made for exactly this
         tenant, table and name (or was tampered with)."""
@@ -169,7 +169,7 @@ class Keyring:
             raise ValueError(f"{field.table}.{field.column} is not a registered data-key field")
 
     # -- start-up ------------------------------------------------------------------------
-    def verify(self, conn: sqlite3.Connection) -> int:
+    def verify(self, conn: Connection) -> int:
         """Unwrap every value the master key wraps (data keys, issuer keys), filling the DEK
         cache; MasterKeyError with one clear line when one does not unwrap. Returns the count."""
         count = 0
@@ -191,7 +191,7 @@ class Keyring:
         return count
 
 
-def open_keyring(source: MasterKeySource, conn: sqlite3.Connection, *,
+def open_keyring(source: MasterKeySource, conn: Connection, *,
                  create: bool) -> Keyring:
     """Load the master key, check it against the database and finish (or clean up after) an
     interrupted rotation. `conn` must hold the database's write lock (BEGIN IMMEDIATE): a
@@ -226,12 +226,12 @@ def _finish_rotation(source: MasterKeySource, pending: MasterKey) -> None:
                 pending.kek_id)
 
 
-def _checked(keyring: Keyring, conn: sqlite3.Connection) -> Keyring:
+def _checked(keyring: Keyring, conn: Connection) -> Keyring:
     keyring.verify(conn)
     return keyring
 
 
-def check_encrypted_fields(conn: sqlite3.Connection) -> tuple[str | None, int, list[str]]:
+def check_encrypted_fields(conn: Connection) -> tuple[str | None, int, list[str]]:
     """(kek id, number of encrypted values, problems) of a database, e.g. a backup copy: every
     value of every registered field must be in the `sfb1` format under the database's KEK.
     Needs no key (nothing is decrypted)."""

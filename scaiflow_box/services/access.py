@@ -4,12 +4,11 @@ same 404 as for a flow that does not exist (no existence oracle)."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.errors import Forbidden, NotFound
 from scaiflow_box.store import acls as acl_rows
 from scaiflow_box.store import flows as flow_rows
+from scaiflow_box.store.engine import Connection, Row
 
 LEVELS = ("view", "edit", "deploy", "admin")
 RANK = {level: index for index, level in enumerate(LEVELS)}
@@ -20,7 +19,7 @@ def flow_not_found() -> NotFound:
     return NotFound(FLOW_NOT_FOUND)
 
 
-def granted_level(conn: sqlite3.Connection, principal: Principal, flow_id: str) -> str | None:
+def granted_level(conn: Connection, principal: Principal, flow_id: str) -> str | None:
     """The highest level granted to the caller on the flow (directly or through a group),
     or None. Implicit admins (owner, tenant and super admins) are the caller's to check."""
     levels = acl_rows.levels_for_user(conn, principal.tenant_id, flow_id, principal.sub)
@@ -28,7 +27,7 @@ def granted_level(conn: sqlite3.Connection, principal: Principal, flow_id: str) 
 
 
 def effective_level(
-    conn: sqlite3.Connection, principal: Principal, flow: sqlite3.Row
+    conn: Connection, principal: Principal, flow: Row
 ) -> str | None:
     """The caller's level on the flow, or None when they may not even view it."""
     if principal.is_tenant_admin or flow["owner_id"] == principal.sub:
@@ -49,9 +48,9 @@ def require_level(level: str | None, needed: str) -> None:
 
 
 def check_level(
-    conn: sqlite3.Connection, principal: Principal, flow_id: str, needed: str,
+    conn: Connection, principal: Principal, flow_id: str, needed: str,
     *, include_deleted: bool = False,
-) -> sqlite3.Row:
+) -> Row:
     """The flow row when the caller has `needed`; 404 when they cannot view it, else 403."""
     flow = flow_rows.get_flow(conn, principal.tenant_id, flow_id, include_deleted=include_deleted)
     if flow is None:

@@ -6,7 +6,6 @@ honour `If-Match` against the flow's ETag, like the flow itself.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from scaiflow_box.auth.principal import Principal
@@ -18,12 +17,13 @@ from scaiflow_box.store import acls as acl_rows
 from scaiflow_box.store import audit
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.timestamps import now_iso
 
 PRINCIPAL_TYPES = ("user", "group")
 
 
-def acl_dict(row: sqlite3.Row) -> dict[str, Any]:
+def acl_dict(row: Row) -> dict[str, Any]:
     return {key: row[key] for key in
             ("id", "flow_id", "principal_type", "principal_id", "level", "granted_by",
              "granted_at")}
@@ -38,8 +38,8 @@ def _acl_not_found() -> NotFound:
     return NotFound("ACL not found")
 
 
-def _stored_acl(conn: sqlite3.Connection, tenant_id: str, flow_id: str,
-                acl_id: str) -> sqlite3.Row:
+def _stored_acl(conn: Connection, tenant_id: str, flow_id: str,
+                acl_id: str) -> Row:
     row = acl_rows.get_acl(conn, tenant_id, flow_id, acl_id)
     if row is None:
         raise _acl_not_found()
@@ -53,7 +53,7 @@ class AclService:
     def list(self, principal: Principal, flow_id: str) -> list[dict[str, Any]]:
         principal.require_view()
 
-        def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        def run(conn: Connection) -> list[dict[str, Any]]:
             check_level(conn, principal, flow_id, "admin")
             return [acl_dict(r) for r in acl_rows.list_acls(conn, principal.tenant_id, flow_id)]
 
@@ -68,7 +68,7 @@ class AclService:
                                code="invalid_principal_type")
         _check_level_name(level)
 
-        def run(conn: sqlite3.Connection) -> dict[str, Any]:
+        def run(conn: Connection) -> dict[str, Any]:
             flow = check_level(conn, principal, flow_id, "admin")
             check_if_match(flow, if_match)
             if principal_type == "user" and principal_id == flow["owner_id"]:
@@ -107,7 +107,7 @@ class AclService:
         principal.require_manage()
         _check_level_name(level)
 
-        def run(conn: sqlite3.Connection) -> dict[str, Any]:
+        def run(conn: Connection) -> dict[str, Any]:
             flow = check_level(conn, principal, flow_id, "admin")
             check_if_match(flow, if_match)
             before = _stored_acl(conn, principal.tenant_id, flow_id, acl_id)
@@ -124,7 +124,7 @@ class AclService:
                      if_match: tuple[str, ...] | None, request_id: str | None) -> None:
         principal.require_manage()
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             flow = check_level(conn, principal, flow_id, "admin")
             check_if_match(flow, if_match)
             before = _stored_acl(conn, principal.tenant_id, flow_id, acl_id)

@@ -6,7 +6,6 @@ only `tenant_admin`. Each method checks the caller's role once, here.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from scaiflow_box.auth.issuer import LocalIssuer
@@ -27,18 +26,19 @@ from scaiflow_box.store import flows as flow_rows
 from scaiflow_box.store import keys as key_rows
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.timestamps import now_iso
 
 ROLES = ("tenant_admin", "super_admin")
 
 
-def user_dict(row: sqlite3.Row) -> dict[str, Any]:
+def user_dict(row: Row) -> dict[str, Any]:
     return {key: row[key] for key in ("id", "tenant_id", "email", "display_name", "status",
                                       "issuer", "admin_role", "admin_role_source",
                                       "deleted_at", "last_synced_at")}
 
 
-def token_dict(row: sqlite3.Row) -> dict[str, Any]:
+def token_dict(row: Row) -> dict[str, Any]:
     return {key: row[key] for key in ("id", "tenant_id", "sub", "scope", "description",
                                       "created_by", "created_at", "expires_at", "revoked_at")}
 
@@ -53,7 +53,7 @@ class AdminService:
     async def tenants(self, principal: Principal) -> list[dict[str, Any]]:
         """Every tenant: users, flows, packages and the ScaiGrid credential status (masked)."""
         principal.require_super_admin()
-        def read(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], dict[str, int]]:
+        def read(conn: Connection) -> tuple[list[Row], dict[str, int]]:
             return user_rows.tenant_overview(conn), catalog_rows.live_counts_by_tenant(conn)
 
         rows, packages = await self.db.read(read)
@@ -110,7 +110,7 @@ class AdminService:
         if not principal.is_super_admin and role == "super_admin":
             raise Forbidden("a tenant admin may grant only tenant_admin")
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             target = user_rows.get_user_any_tenant(conn, user_id)
             if not principal.is_super_admin and (target is None
                                                  or target["tenant_id"] != principal.tenant_id):
@@ -135,7 +135,7 @@ class AdminService:
                                  request_id: str | None) -> dict[str, Any]:
         principal.require_super_admin()
 
-        def run(conn: sqlite3.Connection) -> dict[str, Any]:
+        def run(conn: Connection) -> dict[str, Any]:
             tenant_id = flow_rows.tenant_of_flow(conn, flow_id)
             flow = (flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True)
                     if tenant_id is not None else None)
@@ -166,7 +166,7 @@ class AdminService:
                          scope: str, ttl_seconds: int, description: str) -> MintedToken:
         principal.require_super_admin()
 
-        def run(conn: sqlite3.Connection) -> MintedToken:
+        def run(conn: Connection) -> MintedToken:
             try:
                 return mint_service_token(conn, self.issuer, sub=sub,
                                           tenant_id=tenant_id or principal.tenant_id,
@@ -188,7 +188,7 @@ class AdminService:
     async def revoke_token(self, principal: Principal, token_id: str) -> None:
         principal.require_super_admin()
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             if key_rows.find_service_token(conn, token_id) is None:
                 raise NotFound("Service token not found")
             revoke_service_token(conn, token_id, actor=principal.sub)

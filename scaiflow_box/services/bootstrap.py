@@ -12,7 +12,7 @@ import os
 import shlex
 import sqlite3
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,8 @@ from scaiflow_box.store import audit
 from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.engine import Connection
+from scaiflow_box.store.migrations import has_schema
 
 LOCAL_TENANT = "tnt_local"
 OPERATOR = "usr_operator"
@@ -43,7 +45,7 @@ def master_key_source(settings: Settings) -> MasterKeySource:
     return MasterKeySource(settings.master_key_path, settings.master_key)
 
 
-def bootstrap_operator(conn: sqlite3.Connection) -> bool:
+def bootstrap_operator(conn: Connection) -> bool:
     """Create tnt_local/usr_operator as super_admin (source bootstrap) once; idempotent."""
     user_rows.ensure_tenant(conn, LOCAL_TENANT, source="bootstrap")
     if user_rows.get_user_any_tenant(conn, OPERATOR) is not None:
@@ -67,7 +69,7 @@ def initialize(settings: Settings, db: Database) -> InitReport:
     os.chmod(settings.data_dir, 0o700)
     source = master_key_source(settings)
 
-    def run(conn: sqlite3.Connection) -> tuple[Keyring, LocalIssuer, bool]:
+    def run(conn: Connection) -> tuple[Keyring, LocalIssuer, bool]:
         keyring = open_keyring(source, conn, create=True)
         issuer = LocalIssuer.load_or_create(conn, keyring.master)
         secret_rows.set_kek_id(conn, keyring.master.kek_id)
@@ -100,14 +102,8 @@ def not_initialised(data_dir: Path) -> DataDirError:
 
 def _has_schema(db_path: Path) -> bool:
     """Whether `db_path` is a database `init` migrated; opens it read-only, creates nothing."""
-    if not db_path.is_file():
-        return False
     try:
-        with closing(sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                            " AND name = 'schema_migrations'").fetchone() is None:
-                return False
-            return conn.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone() is not None
+        return has_schema(db_path)
     except sqlite3.Error as exc:
         raise DataDirError(f"cannot open {db_path}: {exc}") from None
 

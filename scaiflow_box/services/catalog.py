@@ -13,7 +13,6 @@ database is listed at once); writes go through the writer with their audit row.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -55,6 +54,7 @@ from scaiflow_box.services.flows import FlowDetail, FlowService
 from scaiflow_box.store import audit
 from scaiflow_box.store import catalog as catalog_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.timestamps import now_iso
 
 T = TypeVar("T")
@@ -145,7 +145,7 @@ class CatalogService:
         tenant's."""
         principal.require_view()
 
-        def run(conn: sqlite3.Connection) -> CatalogPage:
+        def run(conn: Connection) -> CatalogPage:
             rows = catalog_rows.list_packages(
                 conn, tenant_id=None if principal.is_super_admin else principal.tenant_id,
                 user_id=principal.sub, see_all=principal.is_tenant_admin, search=search,
@@ -170,7 +170,7 @@ class CatalogService:
         principal.require_view()
         tenant = package_tenant(principal, tenant_id)
 
-        def run(conn: sqlite3.Connection) -> dict[str, Any]:
+        def run(conn: Connection) -> dict[str, Any]:
             visible_package(conn, principal, tenant, package_id)
             package = package_view(conn, tenant, package_id)
             versions = catalog_rows.list_versions(conn, tenant, package_id)
@@ -190,7 +190,7 @@ class CatalogService:
         principal.require_view()
         tenant = package_tenant(principal, tenant_id)
 
-        def run(conn: sqlite3.Connection) -> PackageFile:
+        def run(conn: Connection) -> PackageFile:
             package = visible_package(conn, principal, tenant, package_id)
             return _package_file(conn, tenant, package, version)
 
@@ -211,7 +211,7 @@ class CatalogService:
             check_name(name)
         tenant = package_tenant(principal, tenant_id)
 
-        def run(conn: sqlite3.Connection) -> tuple[sqlite3.Row, PackageFile]:
+        def run(conn: Connection) -> tuple[Row, PackageFile]:
             package = visible_package(conn, principal, tenant, package_id)
             return package, _package_file(conn, tenant, package, version)
 
@@ -313,7 +313,7 @@ class CatalogService:
         check_visibility(visibility, wanted)
         tenant = package_tenant(principal, tenant_id)
 
-        def run(conn: sqlite3.Connection) -> dict[str, Any]:
+        def run(conn: Connection) -> dict[str, Any]:
             managed_package(conn, principal, tenant, package_id)
             known = catalog_rows.known_groups(conn, tenant, wanted)
             unknown = [g for g in wanted if g not in known]
@@ -348,7 +348,7 @@ class CatalogService:
         principal.require_manage()
         tenant = package_tenant(principal, tenant_id)
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             package = managed_package(conn, principal, tenant, package_id)
             now = now_iso()
             catalog_rows.update_package(conn, tenant, package_id, deleted_at=now,
@@ -361,7 +361,7 @@ class CatalogService:
 
 
 # -- shared pieces -------------------------------------------------------------------------
-def _package_file(conn: sqlite3.Connection, tenant_id: str, package: sqlite3.Row,
+def _package_file(conn: Connection, tenant_id: str, package: Row,
                   version: str | None) -> PackageFile:
     chosen = version or str(package["version"])
     row = catalog_rows.get_version(conn, tenant_id, package["package_id"], chosen)

@@ -13,11 +13,10 @@ who sees it but may not manage it gets 403.
 
 from __future__ import annotations
 
-import sqlite3
-
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.errors import Forbidden, NotFound
 from scaiflow_box.store import catalog as catalog_rows
+from scaiflow_box.store.engine import Connection, Row
 
 PACKAGE_NOT_FOUND = "Package not found"
 
@@ -47,7 +46,7 @@ def package_tenant(principal: Principal, tenant_id: str | None) -> str:
     raise package_not_found()
 
 
-def can_view(conn: sqlite3.Connection, principal: Principal, package: sqlite3.Row) -> bool:
+def can_view(conn: Connection, principal: Principal, package: Row) -> bool:
     if package["deleted_at"] is not None:
         return False
     if principal.is_super_admin:
@@ -62,7 +61,7 @@ def can_view(conn: sqlite3.Connection, principal: Principal, package: sqlite3.Ro
                                                  package["package_id"], principal.sub)
 
 
-def may_manage(principal: Principal, package: sqlite3.Row) -> bool:
+def may_manage(principal: Principal, package: Row) -> bool:
     """Author, tenant admin of the package's tenant, super admin (soft-deleted or not)."""
     if principal.is_super_admin:
         return True
@@ -71,16 +70,16 @@ def may_manage(principal: Principal, package: sqlite3.Row) -> bool:
     return principal.is_tenant_admin or package["author_id"] == principal.sub
 
 
-def visible_package(conn: sqlite3.Connection, principal: Principal, tenant_id: str,
-                    package_id: str) -> sqlite3.Row:
+def visible_package(conn: Connection, principal: Principal, tenant_id: str,
+                    package_id: str) -> Row:
     package = catalog_rows.get_package(conn, tenant_id, package_id)
     if package is None or not can_view(conn, principal, package):
         raise package_not_found()
     return package
 
 
-def managed_package(conn: sqlite3.Connection, principal: Principal, tenant_id: str,
-                    package_id: str) -> sqlite3.Row:
+def managed_package(conn: Connection, principal: Principal, tenant_id: str,
+                    package_id: str) -> Row:
     package = visible_package(conn, principal, tenant_id, package_id)
     if not may_manage(principal, package):
         raise not_yours(package_id)

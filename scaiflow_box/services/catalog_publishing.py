@@ -9,7 +9,6 @@ when a concurrent publish changed it. Callers retry a few times.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,6 +18,7 @@ from scaiflow_box.packages.scaipkg import PackageInfo, PackageParts, parse_semve
 from scaiflow_box.services.catalog_access import may_manage, not_yours
 from scaiflow_box.store import audit
 from scaiflow_box.store import catalog as catalog_rows
+from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.timestamps import now_iso
 
 FIRST_PACKAGE_VERSION = "0.1.0"  # [upstream]
@@ -51,7 +51,7 @@ def next_free_version(version: str, taken: set[str] | dict[str, str]) -> str:
     return version
 
 
-def package_dict(row: sqlite3.Row, group_ids: list[str]) -> dict[str, Any]:
+def package_dict(row: Row, group_ids: list[str]) -> dict[str, Any]:
     """CatalogPackage [upstream fields] plus `tenant_id` and `size_bytes` [box]."""
     return {
         "package_id": row["package_id"],
@@ -69,7 +69,7 @@ def package_dict(row: sqlite3.Row, group_ids: list[str]) -> dict[str, Any]:
     }
 
 
-def package_view(conn: sqlite3.Connection, tenant_id: str, package_id: str) -> dict[str, Any]:
+def package_view(conn: Connection, tenant_id: str, package_id: str) -> dict[str, Any]:
     row = catalog_rows.get_package(conn, tenant_id, package_id)
     if row is None:
         raise RuntimeError(f"package {package_id} vanished")
@@ -84,7 +84,7 @@ class PublishState:
 
     tenant_id: str
     package_id: str
-    row: sqlite3.Row | None
+    row: Row | None
     digests: dict[str, str]  # version -> sha256
     readme: str | None = None  # the current version's
 
@@ -93,7 +93,7 @@ class PublishState:
         return None if self.row is None else str(self.row["author_id"])
 
 
-def publish_state(conn: sqlite3.Connection, tenant_id: str, package_id: str,
+def publish_state(conn: Connection, tenant_id: str, package_id: str,
                   manager: Principal | None) -> PublishState:
     """The package's state; 403 when it exists and `manager` may not publish over it (None:
     the operator on the box, who may)."""
@@ -164,7 +164,7 @@ class NewVersion:
     audit_details: dict[str, Any]
 
 
-def store_version(conn: sqlite3.Connection, new: NewVersion) -> dict[str, Any]:
+def store_version(conn: Connection, new: NewVersion) -> dict[str, Any]:
     """Insert the version and upsert the package to it (the writer's job); raises `Replan`
     when the package is not as the plan found it."""
     info = new.packed.info

@@ -7,7 +7,6 @@ plaintext key is never returned, logged or audited: reads give `masked_key` only
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -22,6 +21,7 @@ from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
 from scaiflow_box.store.encrypted_fields import TENANT_SECRETS
+from scaiflow_box.store.engine import Connection
 from scaiflow_box.upstream.client import (
     DestinationNotAllowed,
     check_destination,
@@ -154,7 +154,7 @@ class CredentialService:
         names = {API_KEY: secret_name(tenant_id, API_KEY),
                  BASE_URL: secret_name(tenant_id, BASE_URL)}
 
-        def run(conn: sqlite3.Connection) -> _Stored:
+        def run(conn: Connection) -> _Stored:
             stored = secret_rows.get_secrets(conn, tenant_id, names.values())
             plain: dict[str, str | None] = {}
             for key, name in names.items():
@@ -202,7 +202,7 @@ class CredentialService:
         if base_url is not None and base_url.strip():
             url = normalize_base_url(base_url, allowed=self.allowed)
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             for item, value in ((API_KEY, key), (BASE_URL, url)):
                 name = secret_name(tenant_id, item)
                 if value is None:
@@ -226,7 +226,7 @@ class CredentialService:
         """Remove the tenant's key and base URL (idempotent; audited when something went)."""
         tenant_id = self._target_tenant(principal, tenant_id)
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             removed = secret_rows.delete_secrets(
                 conn, tenant_id, [secret_name(tenant_id, API_KEY),
                                   secret_name(tenant_id, BASE_URL)])

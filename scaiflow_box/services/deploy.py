@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from scaiflow_box.services.scaigrid_errors import upstream_failed
 from scaiflow_box.store import audit
 from scaiflow_box.store import deployments as deployment_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import now_iso
 from scaiflow_box.upstream.scaigrid import ScaiGridAuth, ScaiGridClient, ScaiGridError
 
@@ -206,7 +206,7 @@ class DeployService:
         status = "failed" if error else "succeeded"
         duration_ms = int((time.perf_counter() - started) * 1000)
 
-        def run(conn: sqlite3.Connection) -> dict[str, Any]:
+        def run(conn: Connection) -> dict[str, Any]:
             deployment_rows.insert_deployment(
                 conn, deployment_id=deployment_id, tenant_id=principal.tenant_id,
                 flow_id=flow_id, version=version, core_id=core_id,

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -43,6 +42,7 @@ from scaiflow_box.services.roles import reconcile_group_super_admins
 from scaiflow_box.store import audit, directory
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import now_iso
 from scaiflow_box.upstream.client import UpstreamError
 from scaiflow_box.upstream.scaikey import ScaiKeyError
@@ -106,7 +106,7 @@ def empty_result(skipped_reason: str | None) -> dict[str, Any]:
 
 
 # -- applying one tenant (writer thread) ------------------------------------------------------
-def _apply_users(conn: sqlite3.Connection, tenant: TenantDirectory, counters: SyncCounters,
+def _apply_users(conn: Connection, tenant: TenantDirectory, counters: SyncCounters,
                  request_id: str | None) -> None:
     tenant_id = tenant.tenant_id
     existing = directory.users_of_tenant(conn, tenant_id)
@@ -151,7 +151,7 @@ def _apply_users(conn: sqlite3.Connection, tenant: TenantDirectory, counters: Sy
                      details={"admin_role": row["admin_role"]}, request_id=request_id)
 
 
-def _apply_groups(conn: sqlite3.Connection, tenant: TenantDirectory, counters: SyncCounters,
+def _apply_groups(conn: Connection, tenant: TenantDirectory, counters: SyncCounters,
                   request_id: str | None) -> set[str]:
     """Groups; returns the ids now live in this tenant."""
     tenant_id = tenant.tenant_id
@@ -183,7 +183,7 @@ def _apply_groups(conn: sqlite3.Connection, tenant: TenantDirectory, counters: S
     return seen
 
 
-def _apply_memberships(conn: sqlite3.Connection, tenant: TenantDirectory, groups: set[str],
+def _apply_memberships(conn: Connection, tenant: TenantDirectory, groups: set[str],
                        counters: SyncCounters) -> None:
     tenant_id = tenant.tenant_id
     existing = directory.memberships_of_tenant(conn, tenant_id)
@@ -202,7 +202,7 @@ def _apply_memberships(conn: sqlite3.Connection, tenant: TenantDirectory, groups
             counters.memberships_soft_deleted += 1
 
 
-def apply_tenant(conn: sqlite3.Connection, tenant: TenantDirectory,
+def apply_tenant(conn: Connection, tenant: TenantDirectory,
                  request_id: str | None) -> SyncCounters:
     """Make the mirror of one tenant what ScaiKey says (one transaction)."""
     counters = SyncCounters()
@@ -254,7 +254,7 @@ class DirectorySync:
         if self.client is None:
             skipped = empty_result("credentials_missing")
 
-            def record_skip(conn: sqlite3.Connection) -> dict[str, Any]:
+            def record_skip(conn: Connection) -> dict[str, Any]:
                 skipped["super_admin_count"] = user_rows.count_super_admins(conn)
                 self._record(conn, trigger, started_at, skipped, None)
                 return skipped
@@ -277,7 +277,7 @@ class DirectorySync:
         result: dict[str, Any] = {"skipped_reason": None, "users_method": method,
                                   **counters.as_dict()}
 
-        def finish(conn: sqlite3.Connection) -> dict[str, Any]:
+        def finish(conn: Connection) -> dict[str, Any]:
             promoted, demoted = reconcile_group_super_admins(
                 conn, self.settings.super_admin_groups, actor=ACTOR, request_id=request_id)
             result.update(super_admin_count=user_rows.count_super_admins(conn),
@@ -299,7 +299,7 @@ class DirectorySync:
         return await self.db.write(lambda conn: apply_tenant(conn, tenant, request_id))
 
     @staticmethod
-    def _record(conn: sqlite3.Connection, trigger: Trigger, started_at: str,
+    def _record(conn: Connection, trigger: Trigger, started_at: str,
                 result: dict[str, Any] | None, error: str | None) -> None:
         directory.set_last_sync(conn, orjson.dumps({
             "trigger": trigger, "started_at": started_at, "finished_at": now_iso(),

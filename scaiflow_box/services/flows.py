@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import sqlite3
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -33,6 +32,7 @@ from scaiflow_box.store import deployments as deployment_rows
 from scaiflow_box.store import flows as flow_rows
 from scaiflow_box.store.content_cache import VersionContentCache
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.store.flows import SummaryPage
 from scaiflow_box.store.read_cache import MISSING, tenant_bucket
 from scaiflow_box.timestamps import now_iso
@@ -56,14 +56,14 @@ def version_not_found(version: str | None = None) -> NotFound:
     return NotFound("Version not found" if version is None else f"Version {version} not found")
 
 
-def detail_bytes(row: sqlite3.Row, content: bytes) -> bytes:
+def detail_bytes(row: Row, content: bytes) -> bytes:
     """FlowDetail = the stored summary + content, spliced from stored bytes (nothing is
     re-serialized)."""
     summary: bytes = row["summary"]
     return summary[:-1] + b',"content":' + content + b"}"
 
 
-def _reload(conn: sqlite3.Connection, tenant_id: str, flow_id: str) -> sqlite3.Row:
+def _reload(conn: Connection, tenant_id: str, flow_id: str) -> Row:
     """The flow row as a write job just left it (inside the same transaction)."""
     row = flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True)
     if row is None:  # the job itself wrote it; only a broken store gets here
@@ -80,7 +80,7 @@ class FlowDetail(NamedTuple):
     owner_id: str
 
     @classmethod
-    def of(cls, row: sqlite3.Row, content: bytes) -> FlowDetail:
+    def of(cls, row: Row, content: bytes) -> FlowDetail:
         return cls(detail_bytes(row, content), flow_etag(row), row["owner_id"])
 
 
@@ -113,7 +113,7 @@ class FlowService:
         if errors:
             raise InvalidFields([{**e, "loc": ["body", "content", *e["loc"]]} for e in errors])
 
-    def _content(self, conn: sqlite3.Connection, tenant_id: str, flow_id: str,
+    def _content(self, conn: Connection, tenant_id: str, flow_id: str,
                  version: str, *, on_loop: bool = True) -> bytes:
         """A version's stored bytes; the cache is only touched from the event loop thread."""
         if on_loop:
@@ -136,7 +136,7 @@ class FlowService:
         data = orjson.dumps(stored)
         return data, hashlib.sha256(data).hexdigest()
 
-    def _append_version(self, conn: sqlite3.Connection, flow: sqlite3.Row,
+    def _append_version(self, conn: Connection, flow: Row,
                         content: dict[str, Any], actor: str, now: str) -> tuple[str, bytes]:
         version = bump_patch(flow["version"])
         data, digest = self._serialize(content, flow["id"], version)
@@ -153,7 +153,7 @@ class FlowService:
         tenant_id = principal.tenant_id
         cache = self.db.read_cache
 
-        def load(conn: sqlite3.Connection) -> FlowDetail:
+        def load(conn: Connection) -> FlowDetail:
             flow = flow_rows.get_flow(conn, tenant_id, flow_id)
             if flow is None:  # not cached: a miss costs one primary-key read
                 raise flow_not_found()
@@ -179,7 +179,7 @@ class FlowService:
                     level: str) -> tuple[str, bytes]:
         """(version, stored content) of the current or a named version, needing the `level`
         ACL. The calling service checks the caller's permission."""
-        def run(conn: sqlite3.Connection) -> tuple[str, bytes]:
+        def run(conn: Connection) -> tuple[str, bytes]:
             flow = check_level(conn, principal, flow_id, level)
             chosen = version or flow["version"]
             return chosen, self._content(conn, principal.tenant_id, flow_id, chosen)
@@ -208,7 +208,7 @@ class FlowService:
                  limit: int) -> Page:
         principal.require_view()
 
-        def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+        def run(conn: Connection) -> list[Row]:
             check_level(conn, principal, flow_id, "view")
             return flow_rows.list_versions(conn, principal.tenant_id, flow_id,
                                            before_seq=before_seq, limit=limit + 1)
@@ -224,7 +224,7 @@ class FlowService:
         """`{"version", "created_at", "created_by", "content"}` as JSON bytes."""
         principal.require_view()
 
-        def run(conn: sqlite3.Connection) -> bytes:
+        def run(conn: Connection) -> bytes:
             check_level(conn, principal, flow_id, "view")
             row = flow_rows.get_version(conn, principal.tenant_id, flow_id, version)
             if row is None:
@@ -239,7 +239,7 @@ class FlowService:
              against: str | None) -> dict[str, Any]:
         principal.require_view()
 
-        def run(conn: sqlite3.Connection) -> dict[str, Any]:
+        def run(conn: Connection) -> dict[str, Any]:
             check_level(conn, principal, flow_id, "view")
             target = flow_rows.get_version(conn, principal.tenant_id, flow_id, version)
             if target is None:
@@ -262,7 +262,7 @@ class FlowService:
                     before: tuple[str, str] | None, limit: int) -> Page:
         principal.require_view()
 
-        def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+        def run(conn: Connection) -> list[Row]:
             check_level(conn, principal, flow_id, "view")
             return deployment_rows.list_deployments(conn, principal.tenant_id, flow_id,
                                               before=before, limit=limit + 1)
@@ -279,7 +279,7 @@ class FlowService:
         flow_id = new_id("flow")
         await self._check_content(content, flow_id)
 
-        def run(conn: sqlite3.Connection) -> FlowDetail:
+        def run(conn: Connection) -> FlowDetail:
             now = now_iso()
             flow_rows.insert_flow(conn, flow_id=flow_id, tenant_id=principal.tenant_id,
                                   name=name, description=description, owner_id=principal.sub,
@@ -303,7 +303,7 @@ class FlowService:
         if content is not None:
             await self._check_content(content, flow_id)
 
-        def run(conn: sqlite3.Connection) -> FlowDetail:
+        def run(conn: Connection) -> FlowDetail:
             flow = check_level(conn, principal, flow_id, "edit")
             check_if_match(flow, if_match)
             now = now_iso()
@@ -341,7 +341,7 @@ class FlowService:
         """Save an old version's content as a new patch version (history is never rewritten)."""
         principal.require_manage()
 
-        def run(conn: sqlite3.Connection) -> FlowDetail:
+        def run(conn: Connection) -> FlowDetail:
             flow = check_level(conn, principal, flow_id, "edit")
             old = flow_rows.get_version(conn, principal.tenant_id, flow_id, version)
             if old is None:
@@ -364,7 +364,7 @@ class FlowService:
                      if_match: tuple[str, ...] | None, request_id: str | None) -> None:
         principal.require_manage()
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Connection) -> None:
             flow = check_level(conn, principal, flow_id, "admin")
             check_if_match(flow, if_match)
             now = now_iso()
@@ -381,7 +381,7 @@ class FlowService:
         """Undo a soft delete: tenant and super admins only."""
         principal.require_manage()
 
-        def run(conn: sqlite3.Connection) -> FlowDetail:
+        def run(conn: Connection) -> FlowDetail:
             flow = flow_rows.get_flow(conn, principal.tenant_id, flow_id, include_deleted=True)
             if not principal.is_tenant_admin:
                 # Others must not learn whether a deleted flow exists: 404 unless they can

@@ -3,8 +3,6 @@ revocation; and `GET /api/v1/me`."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from scaiflow_box.auth.principal import MANAGE, VIEW, Principal, effective_permissions
 from scaiflow_box.auth.tokens import InvalidToken, TokenVerifier, VerifiedToken
 from scaiflow_box.config import Settings
@@ -13,9 +11,10 @@ from scaiflow_box.store import audit
 from scaiflow_box.store import keys as key_rows
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.engine import Connection, Row
 
 
-def _check_service_token(conn: sqlite3.Connection, jti: str | None) -> None:
+def _check_service_token(conn: Connection, jti: str | None) -> None:
     row = key_rows.service_token_by_jti(conn, jti or "")
     if row is None or row["revoked_at"] is not None:
         raise InvalidToken("revoked")
@@ -71,7 +70,7 @@ class IdentityService:
             return None
         return self._principal(verified, token, row)
 
-    def _principal(self, verified: VerifiedToken, token: str, row: sqlite3.Row) -> Principal:
+    def _principal(self, verified: VerifiedToken, token: str, row: Row) -> Principal:
         # A user is (issuer, subject), SPEC §2.1: a ScaiKey token whose `sub` is a local
         # user's id (the bootstrap operator, a service-token subject) is not that user, nor
         # is a service token a ScaiKey user.
@@ -96,7 +95,7 @@ class IdentityService:
 
     async def _provision(self, verified: VerifiedToken, token: str) -> Principal:
         """First sight of this `sub`: create the user row (source `token`), then resolve."""
-        def provision(conn: sqlite3.Connection) -> sqlite3.Row | None:
+        def provision(conn: Connection) -> Row | None:
             if user_rows.provision_user_just_in_time(
                 conn, tenant_id=verified.tenant_id, user_id=verified.sub,
                 email=verified.email, display_name=verified.name, issuer=issuer_of(verified),

@@ -13,7 +13,6 @@ of them matters any more.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,6 +23,7 @@ from scaiflow_box.crypto.master_key import MasterKeySource, RetiredKeyFile
 from scaiflow_box.store import audit
 from scaiflow_box.store import keys as key_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.timestamps import iso, now_iso
 
 # before_restore: the database a restore replaced, kept aside
@@ -67,7 +67,7 @@ class PruneRefused(Exception):
     """The key cannot be pruned (or not without confirmation); the message says why."""
 
 
-def record_backup(conn: sqlite3.Connection, *, file: Path, kek_id: str | None,
+def record_backup(conn: Connection, *, file: Path, kek_id: str | None,
                   size_bytes: int, kind: BackupKind = "backup", actor: str = "cli") -> None:
     """Remember a backup (or a copy kept aside by restore) and audit it (writer's
     connection). A database without any wrapped key (kek None) needs no key: not recorded."""
@@ -81,12 +81,12 @@ def record_backup(conn: sqlite3.Connection, *, file: Path, kek_id: str | None,
                  details={"file": path, "kind": kind, "size_bytes": size_bytes})
 
 
-def backup_rows(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+def backup_rows(conn: Connection) -> list[Row]:
     """Every recorded backup, for `restore` to carry over (any connection)."""
     return key_rows.list_backups(conn)
 
 
-def carry_over(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> None:
+def carry_over(conn: Connection, rows: list[Row]) -> None:
     """Put the records of the database a restore replaced into the restored one."""
     for row in rows:
         key_rows.insert_backup(conn, file=row["file"], made_at=row["made_at"],
@@ -94,7 +94,7 @@ def carry_over(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> None:
                                kind=row["kind"])
 
 
-def backups_of(rows: list[sqlite3.Row]) -> list[RecordedBackup]:
+def backups_of(rows: list[Row]) -> list[RecordedBackup]:
     return [RecordedBackup(row["file"], row["kek_id"], row["made_at"], row["kind"])
             for row in rows]
 
@@ -163,7 +163,7 @@ class KeyRetentionService:
     async def list_keys(self, principal: Principal) -> list[ListedKey]:
         principal.require_super_admin()
 
-        def read(conn: sqlite3.Connection) -> tuple[list[RecordedBackup], str | None]:
+        def read(conn: Connection) -> tuple[list[RecordedBackup], str | None]:
             return backups_of(key_rows.list_backups(conn)), kek_of_database(conn)
 
         backups, recorded_kek = await self.db.read(read)

@@ -13,7 +13,6 @@ through the server's writer and the file steps in an executor, never on the even
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from scaiflow_box.store import audit
 from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store.db import Database
 from scaiflow_box.store.encrypted_fields import DATA_KEYS, ENCRYPTED_FIELDS
+from scaiflow_box.store.engine import Connection
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class RotationReport:
     secrets_reencrypted: int
 
 
-def rewrap_database(conn: sqlite3.Connection, keyring: Keyring, new: MasterKey, *,
+def rewrap_database(conn: Connection, keyring: Keyring, new: MasterKey, *,
                     reencrypt: bool, actor: str, request_id: str | None = None
                     ) -> RotationReport:
     """The rotation's transaction body: every registered value moves to `new`. Reads the old
@@ -111,7 +111,7 @@ def rotate_offline(db: Database, keyring: Keyring, *, reencrypt: bool, actor: st
     source = keyring.source
     new = MasterKey.generate()
 
-    def job(conn: sqlite3.Connection) -> RotationReport:
+    def job(conn: Connection) -> RotationReport:
         if not source.from_env:
             source.stage(new)
         report = rewrap_database(conn, keyring, new, reencrypt=reencrypt, actor=actor)
@@ -158,7 +158,7 @@ class KeyRotationService:
         async with self._lock:
             new = MasterKey.generate()
 
-            def job(conn: sqlite3.Connection) -> RotationReport:
+            def job(conn: Connection) -> RotationReport:
                 source.stage(new)
                 return rewrap_database(conn, self.keyring, new, reencrypt=reencrypt,
                                        actor=actor, request_id=request_id)

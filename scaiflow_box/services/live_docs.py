@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from scaiflow_box.store import live_docs as live_rows
 from scaiflow_box.store.db import Database, StoreClosed
+from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import now_iso
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class LiveDocument:
         return rows >= COMPACT_ROWS or row_bytes > max(COMPACT_MIN_BYTES, self.snapshot_bytes)
 
 
-def _load_replica(conn: sqlite3.Connection, tenant_id: str, flow_id: str
+def _load_replica(conn: Connection, tenant_id: str, flow_id: str
                   ) -> tuple[DocumentReplica, live_rows.StoredDocument]:
     """In a reader thread: the stored rows, and a replica built from them."""
     from scaiflow_box.collab.replica import build_replica  # pycrdt: loaded on first use
@@ -188,7 +188,7 @@ class LiveDocuments:
 
     @staticmethod
     def _append_job(document: LiveDocument, batch: list[bytes]
-                    ) -> Callable[[sqlite3.Connection], list[int]]:
+                    ) -> Callable[[Connection], list[int]]:
         return lambda conn: live_rows.append_updates(conn, document.tenant_id,
                                                      document.flow_id, batch, now_iso())
 
@@ -203,7 +203,7 @@ class LiveDocuments:
         kept_batch = [data for data, ok in zip(batch, covered[old:], strict=True) if not ok]
         through = document.rows[-1][0] if document.rows else 0
 
-        def run(conn: sqlite3.Connection) -> list[int]:
+        def run(conn: Connection) -> list[int]:
             now = now_iso()
             ids = live_rows.append_updates(conn, document.tenant_id, document.flow_id,
                                            kept_batch, now)

@@ -7,17 +7,16 @@ representation and two editors cannot silently overwrite each other's rename.
 
 from __future__ import annotations
 
-import sqlite3
-
 from scaiflow_box.errors import VersionConflict
+from scaiflow_box.store.engine import Row
 
 
-def flow_etag(flow: sqlite3.Row) -> str:
+def flow_etag(flow: Row) -> str:
     revision = flow["meta_rev"]
     return f'"{flow["version"]}"' if not revision else f'"{flow["version"]}-{revision}"'
 
 
-def check_if_match(flow: sqlite3.Row, expected: tuple[str, ...] | None) -> None:
+def check_if_match(flow: Row, expected: tuple[str, ...] | None) -> None:
     """`expected` holds the tags `If-Match` named (None: no precondition, or `*`)."""
     if expected is None:
         return

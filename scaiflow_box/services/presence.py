@@ -10,7 +10,6 @@ them to the flow's sockets as JSON text frames).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from scaiflow_box.errors import RateLimited
 from scaiflow_box.services.access import RANK, effective_level, flow_not_found
 from scaiflow_box.store import flows as flow_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import iso
 
 EXPIRY_SECONDS = 30.0
@@ -183,7 +183,7 @@ class PresenceBoard:
 
 
 # -- access --------------------------------------------------------------------------------
-def flow_level(conn: sqlite3.Connection, principal: Principal, flow_id: str) -> str:
+def flow_level(conn: Connection, principal: Principal, flow_id: str) -> str:
     """The caller's level on the flow; 404 when they may not even view it (SPEC §2.3)."""
     flow = flow_rows.get_flow(conn, principal.tenant_id, flow_id)
     if flow is None:

@@ -34,6 +34,7 @@ from scaiflow_box.services.key_rotation import rewrap_database
 from scaiflow_box.store import audit
 from scaiflow_box.store.db import Database
 from scaiflow_box.store.dir_lock import DataDirLock
+from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.store.restore import (
     RestoreRefused,
     discard,
@@ -110,7 +111,7 @@ def restore_backup(settings: Settings, backup: Path) -> RestoreReport:
         aside = swap_in(staged, settings.db_path)
         db = Database(settings.db_path, reader_threads=1)  # an older backup: migrated now
         try:
-            def remember(conn: sqlite3.Connection) -> None:
+            def remember(conn: Connection) -> None:
                 _remember_backups(conn, replaced, aside)
                 # Into the restored database: its history now says it was put back, and from
                 # where.
@@ -133,7 +134,7 @@ def restore_backup(settings: Settings, backup: Path) -> RestoreReport:
 class _Replaced:
     """What the database about to be replaced knows of backups, and the key it needs."""
 
-    records: list[sqlite3.Row]
+    records: list[Row]
     kek_id: str | None
 
 
@@ -152,7 +153,7 @@ def _replaced_database(db_path: Path) -> _Replaced:
         return _Replaced([], None)
 
 
-def _remember_backups(conn: sqlite3.Connection, replaced: _Replaced,
+def _remember_backups(conn: Connection, replaced: _Replaced,
                       aside: Path | None) -> None:
     """The restored database keeps knowing every backup (`keys list`, `keys prune`): those the
     replaced one knew, and the replaced one itself, kept aside."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from datetime import datetime, timedelta
 from scaiflow_box.config import Settings
 from scaiflow_box.store import retention
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import iso, utc_now
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class RetentionService:
                 log.info("retention: deleted %d row(s) from %s", count, table)
         return done
 
-    async def _drain(self, job: Callable[[sqlite3.Connection], int], chunk: int) -> int:
+    async def _drain(self, job: Callable[[Connection], int], chunk: int) -> int:
         total = 0
         while True:
             deleted = await self.db.write(job)

@@ -4,12 +4,12 @@ group-derived super admins of `SCAIFLOW_SUPER_ADMIN_GROUPS`."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Sequence
 
 from scaiflow_box.errors import Conflict
 from scaiflow_box.store import audit, directory
 from scaiflow_box.store import users as user_rows
+from scaiflow_box.store.engine import Connection, Row
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class LastSuperAdmin(Conflict):
         self.user_id = user_id
 
 
-def check_super_admin_remains(conn: sqlite3.Connection, target: sqlite3.Row,
+def check_super_admin_remains(conn: Connection, target: Row,
                               role: str | None) -> None:
     """Refuse (LastSuperAdmin) to remove or demote the last live, ACTIVE super admin. A
     soft-deleted or suspended super admin cannot act anyway: their role may go. Called inside
@@ -45,7 +45,7 @@ def check_super_admin_remains(conn: sqlite3.Connection, target: sqlite3.Row,
         raise LastSuperAdmin(target["id"])
 
 
-def set_role_by_operator(conn: sqlite3.Connection, email_or_id: str, role: str | None) -> str:
+def set_role_by_operator(conn: Connection, email_or_id: str, role: str | None) -> str:
     """Grant (or with None, remove) an admin role with source `manual`; returns the user id."""
     matches = user_rows.find_users(conn, email_or_id)
     if not matches:
@@ -64,7 +64,7 @@ def set_role_by_operator(conn: sqlite3.Connection, email_or_id: str, role: str |
     return str(user["id"])
 
 
-def reconcile_group_super_admins(conn: sqlite3.Connection, selectors: Sequence[str], *,
+def reconcile_group_super_admins(conn: Connection, selectors: Sequence[str], *,
                                  actor: str, request_id: str | None = None) -> tuple[int, int]:
     """The super-admin election (SPEC §12): live members of a live group named (by id or name)
     in `SCAIFLOW_SUPER_ADMIN_GROUPS` become `super_admin` with source `group`; group-sourced

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -11,6 +10,7 @@ from scaiflow_box.ids import is_plain_id, new_id
 from scaiflow_box.store import audit
 from scaiflow_box.store import keys as key_rows
 from scaiflow_box.store import users as user_rows
+from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import iso
 
 MAX_TTL_SECONDS = 30 * 24 * 3600
@@ -47,7 +47,7 @@ def check_mint_request(sub: str, tenant_id: str, scope: str, ttl_seconds: int) -
         raise TokenRequestError(f"unknown scaicore scope(s): {', '.join(unknown)}")
 
 
-def claim_local_subject(conn: sqlite3.Connection, *, sub: str, tenant_id: str, actor: str,
+def claim_local_subject(conn: Connection, *, sub: str, tenant_id: str, actor: str,
                         email: str | None = None, name: str | None = None) -> None:
     """A service token is a local identity (SPEC §2.1: a user is (issuer, subject)). Its
     subject must be a local user of its tenant, or is recorded as one now, so the token works
@@ -71,7 +71,7 @@ def claim_local_subject(conn: sqlite3.Connection, *, sub: str, tenant_id: str, a
 
 
 def mint_service_token(
-    conn: sqlite3.Connection,
+    conn: Connection,
     issuer: LocalIssuer,
     *,
     sub: str,
@@ -101,7 +101,7 @@ def mint_service_token(
     return MintedToken(token_id, token, expires_at)
 
 
-def revoke_service_token(conn: sqlite3.Connection, id_or_jti: str, *, actor: str) -> bool:
+def revoke_service_token(conn: Connection, id_or_jti: str, *, actor: str) -> bool:
     """True when a live token was revoked now; False when unknown or already revoked."""
     row = key_rows.find_service_token(conn, id_or_jti)
     if row is None:

@@ -10,21 +10,21 @@ what "nothing" means per table). Functions of a connection, run in the writer or
 from __future__ import annotations
 
 import difflib
-import sqlite3
 from typing import Any
 
 from scaiflow_box.errors import Conflict, NotFound
 from scaiflow_box.store import audit
 from scaiflow_box.store import tenants as tenant_rows
 from scaiflow_box.store import users as user_rows
+from scaiflow_box.store.engine import Connection
 
 
-def list_tenants(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_tenants(conn: Connection) -> list[dict[str, Any]]:
     """Every tenant with its live users and flows, by id."""
     return [dict(row) for row in user_rows.tenant_overview(conn)]
 
 
-def new_tenant_notice(conn: sqlite3.Connection, tenant_id: str) -> str | None:
+def new_tenant_notice(conn: Connection, tenant_id: str) -> str | None:
     """A line for the operator when no tenant row and no service token knows `tenant_id`
     (None when it is known), naming the known tenants it is closest to."""
     if user_rows.get_tenant(conn, tenant_id) is not None \
@@ -36,7 +36,7 @@ def new_tenant_notice(conn: sqlite3.Connection, tenant_id: str) -> str | None:
     return notice + (f" (did you mean {' or '.join(close)}?)" if close else "")
 
 
-def delete_empty_tenant(conn: sqlite3.Connection, tenant_id: str, *, actor: str,
+def delete_empty_tenant(conn: Connection, tenant_id: str, *, actor: str,
                         request_id: str | None = None) -> dict[str, int]:
     """Delete a tenant that holds nothing; NotFound for an unknown one, Conflict naming what
     it holds otherwise. Writes the audit row in the same transaction. Returns the rows that

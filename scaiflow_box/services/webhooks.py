@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from scaiflow_box.services.roles import reconcile_group_super_admins
 from scaiflow_box.store import audit, directory
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
+from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import iso, now_iso, utc_now
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ class WebhookReceiver:
         cutoff = iso(utc_now() - timedelta(hours=self.settings.webhook_dedupe_hours))
         received_at = now_iso()
 
-        def run(conn: sqlite3.Connection) -> bool:
+        def run(conn: Connection) -> bool:
             directory.purge_webhook_events(conn, cutoff)
             if not directory.record_webhook_event(
                     conn, event_id=event.id, event_type=event.type, tenant_id=event.tenant_id,
@@ -204,7 +204,7 @@ class WebhookReceiver:
         return {"handled": handled}
 
     # -- effects (writer thread) -------------------------------------------------------------
-    def _apply(self, conn: sqlite3.Connection, event: WebhookEvent,
+    def _apply(self, conn: Connection, event: WebhookEvent,
                request_id: str | None) -> None:
         kind = event.type or ""
         if kind in USER_UPSERT or kind in USER_STATUS or kind == "user.deleted":
@@ -221,12 +221,12 @@ class WebhookReceiver:
                          details={"event_id": event.id}, request_id=request_id)
         self._reconcile(conn, request_id)
 
-    def _reconcile(self, conn: sqlite3.Connection, request_id: str | None) -> None:
+    def _reconcile(self, conn: Connection, request_id: str | None) -> None:
         reconcile_group_super_admins(conn, self.settings.super_admin_groups, actor=ACTOR,
                                      request_id=request_id)
 
     @staticmethod
-    def _tenant_for(conn: sqlite3.Connection, event: WebhookEvent, known: str | None,
+    def _tenant_for(conn: Connection, event: WebhookEvent, known: str | None,
                     what: str) -> str:
         """The event's tenant; an object the mirror holds keeps the tenant it has."""
         if known is not None:
@@ -238,7 +238,7 @@ class WebhookReceiver:
                                 "level or in data)")
         return event.tenant_id
 
-    def _user_event(self, conn: sqlite3.Connection, event: WebhookEvent,
+    def _user_event(self, conn: Connection, event: WebhookEvent,
                     request_id: str | None) -> None:
         kind = event.type or ""
         user_id = event.user_id
@@ -276,7 +276,7 @@ class WebhookReceiver:
                      target_id=user_id, details={"event": kind, "event_id": event.id},
                      request_id=request_id)
 
-    def _group_event(self, conn: sqlite3.Connection, event: WebhookEvent,
+    def _group_event(self, conn: Connection, event: WebhookEvent,
                      request_id: str | None) -> None:
         kind = event.type or ""
         group_id = event.plain_id("group_id", "id")
@@ -296,7 +296,7 @@ class WebhookReceiver:
                      target_type="group", target_id=group_id,
                      details={"event": kind, "event_id": event.id}, request_id=request_id)
 
-    def _membership_event(self, conn: sqlite3.Connection, event: WebhookEvent,
+    def _membership_event(self, conn: Connection, event: WebhookEvent,
                           request_id: str | None) -> None:
         kind = event.type or ""
         group_id = event.plain_id("group_id")

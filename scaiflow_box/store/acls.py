@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
+from scaiflow_box.store.engine import Connection, Row
 
 ACL_COLUMNS = "id, flow_id, principal_type, principal_id, level, granted_by, granted_at"
 
 
-def list_acls(conn: sqlite3.Connection, tenant_id: str, flow_id: str) -> list[sqlite3.Row]:
+def list_acls(conn: Connection, tenant_id: str, flow_id: str) -> list[Row]:
     return conn.execute(
         f"SELECT {ACL_COLUMNS} FROM flow_acls WHERE tenant_id = ? AND flow_id = ?"
         " ORDER BY granted_at, id",
@@ -16,9 +16,9 @@ def list_acls(conn: sqlite3.Connection, tenant_id: str, flow_id: str) -> list[sq
 
 
 def get_acl(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, acl_id: str
-) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+    conn: Connection, tenant_id: str, flow_id: str, acl_id: str
+) -> Row | None:
+    row: Row | None = conn.execute(
         f"SELECT {ACL_COLUMNS} FROM flow_acls WHERE id = ? AND flow_id = ? AND tenant_id = ?",
         (acl_id, flow_id, tenant_id),
     ).fetchone()
@@ -26,10 +26,10 @@ def get_acl(
 
 
 def find_acl(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, principal_type: str,
+    conn: Connection, tenant_id: str, flow_id: str, principal_type: str,
     principal_id: str,
-) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+) -> Row | None:
+    row: Row | None = conn.execute(
         f"SELECT {ACL_COLUMNS} FROM flow_acls WHERE tenant_id = ? AND flow_id = ?"
         " AND principal_type = ? AND principal_id = ?",
         (tenant_id, flow_id, principal_type, principal_id),
@@ -38,7 +38,7 @@ def find_acl(
 
 
 def levels_for_user(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, user_id: str
+    conn: Connection, tenant_id: str, flow_id: str, user_id: str
 ) -> list[str]:
     """Every level granted to the user directly or through a live group membership.
 
@@ -60,7 +60,7 @@ def levels_for_user(
 
 
 def insert_acl(
-    conn: sqlite3.Connection, *, acl_id: str, tenant_id: str, flow_id: str, principal_type: str,
+    conn: Connection, *, acl_id: str, tenant_id: str, flow_id: str, principal_type: str,
     principal_id: str, level: str, granted_by: str, granted_at: str,
 ) -> None:
     conn.execute(
@@ -71,7 +71,7 @@ def insert_acl(
 
 
 def update_level(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, acl_id: str, level: str
+    conn: Connection, tenant_id: str, flow_id: str, acl_id: str, level: str
 ) -> bool:
     cursor = conn.execute(
         "UPDATE flow_acls SET level = ? WHERE id = ? AND flow_id = ? AND tenant_id = ?",
@@ -80,7 +80,7 @@ def update_level(
     return cursor.rowcount == 1
 
 
-def delete_acl(conn: sqlite3.Connection, tenant_id: str, flow_id: str, acl_id: str) -> bool:
+def delete_acl(conn: Connection, tenant_id: str, flow_id: str, acl_id: str) -> bool:
     cursor = conn.execute(
         "DELETE FROM flow_acls WHERE id = ? AND flow_id = ? AND tenant_id = ?",
         (acl_id, flow_id, tenant_id),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import orjson
 
+from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.timestamps import now_iso
 
 # Keys whose values never enter an audit row, whatever a caller passes.
@@ -14,7 +14,7 @@ _SECRET_KEYS = frozenset({"api_key", "token", "secret", "password", "client_secr
 
 
 def record(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     tenant_id: str | None,
     actor: str,
@@ -34,7 +34,7 @@ def record(
 
 
 def list_entries(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     tenant_id: str | None,
     actor: str | None = None,
@@ -42,7 +42,7 @@ def list_entries(
     since: str | None = None,
     before_id: int | None = None,
     limit: int = 100,
-) -> list[sqlite3.Row]:
+) -> list[Row]:
     clauses: list[str] = []
     params: list[Any] = []
     if tenant_id is not None:

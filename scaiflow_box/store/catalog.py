@@ -6,9 +6,10 @@ Every query names the tenant, except the super admin's list of every tenant
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
+
+from scaiflow_box.store.engine import Connection, Row
 
 # The size of the current version comes from the covering index (migration 009): without
 # INDEXED BY, SQLite takes the primary key and reads the row, walking the version's blob.
@@ -47,16 +48,16 @@ def storage_key(tenant_id: str, package_id: str, version: str) -> str:
 
 
 # -- packages ------------------------------------------------------------------------------
-def get_package(conn: sqlite3.Connection, tenant_id: str, package_id: str
-                ) -> sqlite3.Row | None:
+def get_package(conn: Connection, tenant_id: str, package_id: str
+                ) -> Row | None:
     """The package row, soft-deleted ones included (the caller decides what they mean)."""
-    row: sqlite3.Row | None = conn.execute(
+    row: Row | None = conn.execute(
         f"SELECT {PACKAGE_COLUMNS} FROM {_FROM} WHERE p.tenant_id = ? AND p.package_id = ?",
         (tenant_id, package_id)).fetchone()
     return row
 
 
-def member_of_package_groups(conn: sqlite3.Connection, tenant_id: str, package_id: str,
+def member_of_package_groups(conn: Connection, tenant_id: str, package_id: str,
                              user_id: str) -> bool:
     row = conn.execute(
         "SELECT 1 FROM catalog_package_groups cg"
@@ -70,7 +71,7 @@ def member_of_package_groups(conn: sqlite3.Connection, tenant_id: str, package_i
 
 
 def list_packages(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     tenant_id: str | None,
     user_id: str,
@@ -78,7 +79,7 @@ def list_packages(
     search: str | None,
     after: tuple[str, str, str] | None,
     limit: int,
-) -> list[sqlite3.Row]:
+) -> list[Row]:
     """Live packages newest first (created_at, then tenant and package id, descending).
 
     `tenant_id=None` lists every tenant (a super admin); `see_all` skips the visibility rule
@@ -108,7 +109,7 @@ def list_packages(
         params).fetchall()
 
 
-def group_ids_of(conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]
+def group_ids_of(conn: Connection, keys: Iterable[tuple[str, str]]
                  ) -> dict[tuple[str, str], list[str]]:
     """The visibility groups of each (tenant, package), sorted; packages without any are
     absent."""
@@ -127,7 +128,7 @@ def group_ids_of(conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]
     return found
 
 
-def insert_package(conn: sqlite3.Connection, *, tenant_id: str, package_id: str, name: str,
+def insert_package(conn: Connection, *, tenant_id: str, package_id: str, name: str,
                    description: str, version: str, author_id: str, now: str) -> None:
     conn.execute(
         "INSERT INTO catalog_packages (tenant_id, package_id, name, description, version,"
@@ -136,7 +137,7 @@ def insert_package(conn: sqlite3.Connection, *, tenant_id: str, package_id: str,
         (tenant_id, package_id, name, description, version, author_id, now, now))
 
 
-def update_package(conn: sqlite3.Connection, tenant_id: str, package_id: str,
+def update_package(conn: Connection, tenant_id: str, package_id: str,
                    **fields: Any) -> None:
     if not fields:
         return
@@ -146,7 +147,7 @@ def update_package(conn: sqlite3.Connection, tenant_id: str, package_id: str,
         (*fields.values(), tenant_id, package_id))
 
 
-def replace_groups(conn: sqlite3.Connection, tenant_id: str, package_id: str,
+def replace_groups(conn: Connection, tenant_id: str, package_id: str,
                    group_ids: Iterable[str]) -> None:
     conn.execute("DELETE FROM catalog_package_groups WHERE tenant_id = ? AND package_id = ?",
                  (tenant_id, package_id))
@@ -155,7 +156,7 @@ def replace_groups(conn: sqlite3.Connection, tenant_id: str, package_id: str,
         [(tenant_id, package_id, group_id) for group_id in dict.fromkeys(group_ids)])
 
 
-def known_groups(conn: sqlite3.Connection, tenant_id: str, group_ids: Iterable[str]
+def known_groups(conn: Connection, tenant_id: str, group_ids: Iterable[str]
                  ) -> set[str]:
     """The ids among `group_ids` that are live groups of the tenant in the mirror."""
     ids = list(dict.fromkeys(group_ids))
@@ -167,22 +168,22 @@ def known_groups(conn: sqlite3.Connection, tenant_id: str, group_ids: Iterable[s
         (tenant_id, *ids))}
 
 
-def live_counts_by_tenant(conn: sqlite3.Connection) -> dict[str, int]:
+def live_counts_by_tenant(conn: Connection) -> dict[str, int]:
     return {row[0]: int(row[1]) for row in conn.execute(
         "SELECT tenant_id, count(*) FROM catalog_packages WHERE deleted_at IS NULL"
         " GROUP BY tenant_id")}
 
 
 # -- versions ------------------------------------------------------------------------------
-def list_versions(conn: sqlite3.Connection, tenant_id: str, package_id: str
-                  ) -> list[sqlite3.Row]:
+def list_versions(conn: Connection, tenant_id: str, package_id: str
+                  ) -> list[Row]:
     """Every version's listing columns, highest first (from the covering index)."""
     return conn.execute(
         f"SELECT {LISTING_COLUMNS} FROM catalog_versions WHERE tenant_id = ? AND package_id = ?"
         f" ORDER BY {_SEMVER_DESC}", (tenant_id, package_id)).fetchall()
 
 
-def version_digests(conn: sqlite3.Connection, tenant_id: str, package_id: str
+def version_digests(conn: Connection, tenant_id: str, package_id: str
                     ) -> dict[str, str]:
     """version -> sha256 of every stored version (what a publish must not collide with)."""
     return {row[0]: row[1] for row in conn.execute(
@@ -190,25 +191,25 @@ def version_digests(conn: sqlite3.Connection, tenant_id: str, package_id: str
         (tenant_id, package_id))}
 
 
-def get_version(conn: sqlite3.Connection, tenant_id: str, package_id: str, version: str
-                ) -> sqlite3.Row | None:
+def get_version(conn: Connection, tenant_id: str, package_id: str, version: str
+                ) -> Row | None:
     """A version with its bytes."""
-    row: sqlite3.Row | None = conn.execute(
+    row: Row | None = conn.execute(
         f"SELECT {VERSION_COLUMNS}, scaipkg FROM catalog_versions WHERE tenant_id = ?"
         " AND package_id = ? AND version = ?", (tenant_id, package_id, version)).fetchone()
     return row
 
 
-def get_version_info(conn: sqlite3.Connection, tenant_id: str, package_id: str,
-                     version: str) -> sqlite3.Row | None:
+def get_version_info(conn: Connection, tenant_id: str, package_id: str,
+                     version: str) -> Row | None:
     """A version without its bytes."""
-    row: sqlite3.Row | None = conn.execute(
+    row: Row | None = conn.execute(
         f"SELECT {VERSION_COLUMNS} FROM catalog_versions WHERE tenant_id = ?"
         " AND package_id = ? AND version = ?", (tenant_id, package_id, version)).fetchone()
     return row
 
 
-def insert_version(conn: sqlite3.Connection, *, tenant_id: str, package_id: str,
+def insert_version(conn: Connection, *, tenant_id: str, package_id: str,
                    version: str, semver: tuple[int, int, int], data: bytes, sha256: str,
                    readme: str | None, source: str, source_flow_id: str | None,
                    source_flow_version: str | None, published_by: str, now: str) -> None:
@@ -222,7 +223,7 @@ def insert_version(conn: sqlite3.Connection, *, tenant_id: str, package_id: str,
          source_flow_id, source_flow_version, published_by, now))
 
 
-def highest_version(conn: sqlite3.Connection, tenant_id: str, package_id: str) -> str | None:
+def highest_version(conn: Connection, tenant_id: str, package_id: str) -> str | None:
     row = conn.execute(
         "SELECT version FROM catalog_versions WHERE tenant_id = ? AND package_id = ?"
         f" ORDER BY {_SEMVER_DESC} LIMIT 1", (tenant_id, package_id)).fetchone()

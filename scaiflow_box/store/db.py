@@ -34,13 +34,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scaiflow_box.errors import StorageFull
+from scaiflow_box.store.engine import Connection
 from scaiflow_box.store.migrations import apply_migrations
 from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL, ReadCache
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-WriteJob = Callable[[sqlite3.Connection], T]
+WriteJob = Callable[[Connection], T]
 
 MAX_BATCH = 256
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -85,7 +86,7 @@ def _storage_error(exc: Exception) -> Exception:
 
 @dataclass
 class _Job:
-    fn: Callable[[sqlite3.Connection], Any]
+    fn: Callable[[Connection], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
     flows_changed: tuple[tuple[str, str], ...] | None  # None: the job may change anything
@@ -157,7 +158,7 @@ class Database:
         self._writer.start()
 
     # -- writes -----------------------------------------------------------------------
-    async def write(self, fn: Callable[[sqlite3.Connection], T], *,
+    async def write(self, fn: Callable[[Connection], T], *,
                     flows_changed: Iterable[tuple[str, str]] | None = None) -> T:
         """Run `fn(conn)` in the writer's next transaction; return once it is committed.
 
@@ -173,7 +174,7 @@ class Database:
         self._queue.put(_Job(fn, loop, future, scope))
         return await future
 
-    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def write_sync(self, fn: Callable[[Connection], T]) -> T:
         """Blocking write for the CLI (no event loop): one job, one transaction."""
         with self._sync_lock:
             conn = self._writer_conn
@@ -343,8 +344,8 @@ class Database:
         when it succeeds the database no longer reports storage full."""
         filler = "x" * PROBE_BYTES
         await self.write(lambda conn: conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (PROBE_KEY, filler)))
-        await self.write(lambda conn: conn.execute("DELETE FROM meta WHERE key = ?",
+            "INSERT OR REPLACE INTO meta (`key`, value) VALUES (?, ?)", (PROBE_KEY, filler)))
+        await self.write(lambda conn: conn.execute("DELETE FROM meta WHERE `key` = ?",
                                                    (PROBE_KEY,)))
         self.storage_full = False
 
@@ -358,7 +359,7 @@ class Database:
                 self._reader_conns.append(conn)
         return conn
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn(conn)` on a reader thread (scans, searches, anything not trivially small).
         A sort spilling to a full disk is StorageFull too."""
         loop = asyncio.get_running_loop()
@@ -370,7 +371,7 @@ class Database:
                 raise
             raise error from exc
 
-    def read_inline(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def read_inline(self, fn: Callable[[Connection], T]) -> T:
         """Run a primary-key read of a few rows right here (on the event loop)."""
         return fn(self._inline_conn)
 

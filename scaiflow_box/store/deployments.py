@@ -3,14 +3,15 @@ takes the tenant id."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
+
+from scaiflow_box.store.engine import Connection, Row
 
 DEPLOYMENT_COLUMNS = ("id, flow_id, version, core_id, published_slug, status, error,"
                       " deployed_by, created_at, duration_ms")
 
 
-def insert_deployment(conn: sqlite3.Connection, *, deployment_id: str, tenant_id: str,
+def insert_deployment(conn: Connection, *, deployment_id: str, tenant_id: str,
                       flow_id: str, version: str, core_id: str | None,
                       published_slug: str | None, status: str, error: str | None,
                       deployed_by: str, created_at: str, duration_ms: int) -> None:
@@ -22,18 +23,18 @@ def insert_deployment(conn: sqlite3.Connection, *, deployment_id: str, tenant_id
     )
 
 
-def get_deployment(conn: sqlite3.Connection, tenant_id: str,
-                   deployment_id: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def get_deployment(conn: Connection, tenant_id: str,
+                   deployment_id: str) -> Row | None:
+    row: Row | None = conn.execute(
         f"SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = ? AND tenant_id = ?",
         (deployment_id, tenant_id)).fetchone()
     return row
 
 
 def list_deployments(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, *, before: tuple[str, str] | None,
+    conn: Connection, tenant_id: str, flow_id: str, *, before: tuple[str, str] | None,
     limit: int,
-) -> list[sqlite3.Row]:
+) -> list[Row]:
     params: list[Any] = [tenant_id, flow_id]
     extra = ""
     if before is not None:

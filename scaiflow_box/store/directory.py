@@ -4,10 +4,10 @@ sync's record. Users, groups and memberships themselves are in `store/users.py`.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.store.keys import get_meta
 from scaiflow_box.timestamps import now_iso
 
@@ -16,7 +16,7 @@ LAST_SYNC_META = "directory_sync.last"
 LOCAL_TENANT_SOURCES = ("bootstrap",)
 
 
-def tenants_to_sync(conn: sqlite3.Connection) -> list[str]:
+def tenants_to_sync(conn: Connection) -> list[str]:
     """Every tenant of the mirror that came from ScaiKey (tokens, sync, webhooks)."""
     marks = ", ".join("?" for _ in LOCAL_TENANT_SOURCES)
     return [row[0] for row in conn.execute(
@@ -24,18 +24,18 @@ def tenants_to_sync(conn: sqlite3.Connection) -> list[str]:
         LOCAL_TENANT_SOURCES)]
 
 
-def users_of_tenant(conn: sqlite3.Connection, tenant_id: str) -> dict[str, sqlite3.Row]:
+def users_of_tenant(conn: Connection, tenant_id: str) -> dict[str, Row]:
     return {row["id"]: row for row in conn.execute(
         "SELECT id, email, display_name, status, source, issuer, deleted_at, admin_role,"
         " admin_role_source FROM users WHERE tenant_id = ?", (tenant_id,))}
 
 
-def groups_of_tenant(conn: sqlite3.Connection, tenant_id: str) -> dict[str, sqlite3.Row]:
+def groups_of_tenant(conn: Connection, tenant_id: str) -> dict[str, Row]:
     return {row["id"]: row for row in conn.execute(
         "SELECT id, name, deleted_at FROM groups WHERE tenant_id = ?", (tenant_id,))}
 
 
-def memberships_of_tenant(conn: sqlite3.Connection, tenant_id: str
+def memberships_of_tenant(conn: Connection, tenant_id: str
                           ) -> dict[tuple[str, str], str | None]:
     """(group id, user id) → deleted_at."""
     return {(row[0], row[1]): row[2] for row in conn.execute(
@@ -43,12 +43,12 @@ def memberships_of_tenant(conn: sqlite3.Connection, tenant_id: str
         (tenant_id,))}
 
 
-def tenant_of_user(conn: sqlite3.Connection, user_id: str) -> str | None:
+def tenant_of_user(conn: Connection, user_id: str) -> str | None:
     row = conn.execute("SELECT tenant_id FROM users WHERE id = ?", (user_id,)).fetchone()
     return None if row is None else str(row[0])
 
 
-def is_local_user(conn: sqlite3.Connection, user_id: str) -> bool:
+def is_local_user(conn: Connection, user_id: str) -> bool:
     """Whether the id is this appliance's own user (bootstrap, service-token subject): ScaiKey's
     directory never changes such a row (SPEC §2.1)."""
     row = conn.execute("SELECT 1 FROM users WHERE id = ? AND issuer = 'local'",
@@ -56,12 +56,12 @@ def is_local_user(conn: sqlite3.Connection, user_id: str) -> bool:
     return row is not None
 
 
-def tenant_of_group(conn: sqlite3.Connection, group_id: str) -> str | None:
+def tenant_of_group(conn: Connection, group_id: str) -> str | None:
     row = conn.execute("SELECT tenant_id FROM groups WHERE id = ?", (group_id,)).fetchone()
     return None if row is None else str(row[0])
 
 
-def upsert_user_fields(conn: sqlite3.Connection, *, tenant_id: str, user_id: str,
+def upsert_user_fields(conn: Connection, *, tenant_id: str, user_id: str,
                        fields: dict[str, Any], undelete: bool) -> None:
     """Insert the user, or update only the given fields (`email`, `display_name`, `status`);
     the row becomes ScaiKey's (source `scaikey`, `last_synced_at` now). A local user's row
@@ -85,7 +85,7 @@ def upsert_user_fields(conn: sqlite3.Connection, *, tenant_id: str, user_id: str
                  " AND issuer = 'scaikey'", (*params, user_id, tenant_id))
 
 
-def upsert_group(conn: sqlite3.Connection, tenant_id: str, group_id: str,
+def upsert_group(conn: Connection, tenant_id: str, group_id: str,
                  name: str | None) -> None:
     """Insert or undelete the group (its name updated when given)."""
     now = now_iso()
@@ -98,14 +98,14 @@ def upsert_group(conn: sqlite3.Connection, tenant_id: str, group_id: str,
         (group_id, tenant_id, name or group_id, now, now, now, name))
 
 
-def soft_delete_group(conn: sqlite3.Connection, tenant_id: str, group_id: str) -> bool:
+def soft_delete_group(conn: Connection, tenant_id: str, group_id: str) -> bool:
     cursor = conn.execute(
         "UPDATE groups SET deleted_at = ?, updated_at = ? WHERE id = ? AND tenant_id = ?"
         " AND deleted_at IS NULL", (now_iso(), now_iso(), group_id, tenant_id))
     return cursor.rowcount == 1
 
 
-def soft_delete_membership(conn: sqlite3.Connection, tenant_id: str, group_id: str,
+def soft_delete_membership(conn: Connection, tenant_id: str, group_id: str,
                            user_id: str) -> bool:
     cursor = conn.execute(
         "UPDATE memberships SET deleted_at = ? WHERE group_id = ? AND user_id = ?"
@@ -113,14 +113,14 @@ def soft_delete_membership(conn: sqlite3.Connection, tenant_id: str, group_id: s
     return cursor.rowcount == 1
 
 
-def live_membership(conn: sqlite3.Connection, group_id: str, user_id: str) -> bool:
+def live_membership(conn: Connection, group_id: str, user_id: str) -> bool:
     row = conn.execute("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?"
                        " AND deleted_at IS NULL", (group_id, user_id)).fetchone()
     return row is not None
 
 
 # -- super-admin election -----------------------------------------------------------------
-def ambiguous_group_names(conn: sqlite3.Connection, selectors: Iterable[str]) -> list[str]:
+def ambiguous_group_names(conn: Connection, selectors: Iterable[str]) -> list[str]:
     """The selectors that are no group's id but the name of more than one live group."""
     wanted = list(dict.fromkeys(selectors))
     if not wanted:
@@ -133,7 +133,7 @@ def ambiguous_group_names(conn: sqlite3.Connection, selectors: Iterable[str]) ->
     return [str(row[0]) for row in rows]
 
 
-def super_admin_group_members(conn: sqlite3.Connection, selectors: Iterable[str]
+def super_admin_group_members(conn: Connection, selectors: Iterable[str]
                               ) -> dict[str, str]:
     """user id → tenant id of every live member of a live group whose id, or whose name, is
     one of `selectors`. A name counts only when exactly one live group bears it: groups are
@@ -152,16 +152,16 @@ def super_admin_group_members(conn: sqlite3.Connection, selectors: Iterable[str]
     return {row[0]: row[1] for row in rows}
 
 
-def users_with_role_source(conn: sqlite3.Connection, role: str, source: str
-                           ) -> list[sqlite3.Row]:
+def users_with_role_source(conn: Connection, role: str, source: str
+                           ) -> list[Row]:
     return conn.execute(
         "SELECT id, tenant_id FROM users WHERE admin_role = ? AND admin_role_source = ?"
         " ORDER BY id", (role, source)).fetchall()
 
 
-def users_by_id(conn: sqlite3.Connection, user_ids: Iterable[str]) -> list[sqlite3.Row]:
+def users_by_id(conn: Connection, user_ids: Iterable[str]) -> list[Row]:
     ids = list(user_ids)
-    rows: list[sqlite3.Row] = []
+    rows: list[Row] = []
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         marks = ", ".join("?" for _ in chunk)
@@ -172,9 +172,9 @@ def users_by_id(conn: sqlite3.Connection, user_ids: Iterable[str]) -> list[sqlit
 
 
 # -- the admin router's group list ----------------------------------------------------------
-def list_groups(conn: sqlite3.Connection, *, tenant_id: str | None, search: str | None,
+def list_groups(conn: Connection, *, tenant_id: str | None, search: str | None,
                 include_deleted: bool, limit: int = 500,
-                after: tuple[str, str, str] | None = None) -> list[sqlite3.Row]:
+                after: tuple[str, str, str] | None = None) -> list[Row]:
     """Groups by tenant, name (case-insensitive) and id, after the keyset `after` (tenant id,
     name, group id), read in the order of the (tenant_id, name, id) index."""
     clauses: list[str] = []
@@ -201,7 +201,7 @@ def list_groups(conn: sqlite3.Connection, *, tenant_id: str | None, search: str 
 
 
 # -- webhook events (dedupe, activity) -------------------------------------------------------
-def record_webhook_event(conn: sqlite3.Connection, *, event_id: str, event_type: str | None,
+def record_webhook_event(conn: Connection, *, event_id: str, event_type: str | None,
                          tenant_id: str | None, handled: bool, received_at: str) -> bool:
     """Remember the event; False when its id was already there (a duplicate)."""
     cursor = conn.execute(
@@ -211,11 +211,11 @@ def record_webhook_event(conn: sqlite3.Connection, *, event_id: str, event_type:
     return cursor.rowcount == 1
 
 
-def purge_webhook_events(conn: sqlite3.Connection, before: str) -> int:
+def purge_webhook_events(conn: Connection, before: str) -> int:
     return conn.execute("DELETE FROM webhook_events WHERE received_at < ?", (before,)).rowcount
 
 
-def webhook_activity(conn: sqlite3.Connection, since: str) -> dict[str, Any]:
+def webhook_activity(conn: Connection, since: str) -> dict[str, Any]:
     row = conn.execute(
         "SELECT count(*), coalesce(sum(handled), 0) FROM webhook_events WHERE received_at >= ?",
         (since,)).fetchone()
@@ -228,11 +228,11 @@ def webhook_activity(conn: sqlite3.Connection, since: str) -> dict[str, Any]:
 
 
 # -- the last sync's record -----------------------------------------------------------------
-def get_last_sync(conn: sqlite3.Connection) -> str | None:
+def get_last_sync(conn: Connection) -> str | None:
     return get_meta(conn, LAST_SYNC_META)
 
 
-def set_last_sync(conn: sqlite3.Connection, value: str) -> None:
-    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)"
-                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+def set_last_sync(conn: Connection, value: str) -> None:
+    conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?)"
+                 " ON CONFLICT (`key`) DO UPDATE SET value = excluded.value",
                  (LAST_SYNC_META, value))

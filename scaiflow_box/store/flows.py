@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any, NamedTuple
 
 import orjson
 
-# `summary` is the FlowSummary JSON SQLite keeps up to date (migration 008).
+from scaiflow_box.store.engine import Connection, Row
+
+# `summary` is the FlowSummary JSON of the flow (migration 008), written with every change of
+# a field it shows by `insert_flow` and `update_flow` (migration 010).
 SUMMARY_COLUMNS = (
     "id, name, description, owner_id, tenant_id, version, version_seq, meta_rev, created_at,"
     " updated_at, deleted_at, CAST(summary AS BLOB) AS summary"
 )
+# The fields of a FlowSummary, in its order (SPEC §3).
+SUMMARY_FIELDS = ("id", "name", "description", "owner_id", "tenant_id", "version", "created_at",
+                  "updated_at")
+_SUMMARY_FIELDS = frozenset(SUMMARY_FIELDS)
+
+
+def summary_json(fields: dict[str, Any]) -> str:
+    """The stored FlowSummary of a flow whose row holds `fields` (every SUMMARY_FIELDS key).
+
+    The same bytes as SQLite's `json_object` in the triggers of migration 008 that made it
+    until migration 010 (tests/store/test_flow_summary.py holds them equal): keys in this
+    order, no spaces, non-ASCII as it is, `"` and `\\` and control characters escaped alike.
+    Made here rather than in SQL because MariaDB's JSON_OBJECT prints other bytes (a space
+    after each `:` and `,`), and the bytes are spliced into responses as they are."""
+    return orjson.dumps({name: fields[name] for name in SUMMARY_FIELDS}).decode()
 
 
 def storage_key(tenant_id: str, flow_id: str, version: str) -> str:
@@ -19,7 +36,7 @@ def storage_key(tenant_id: str, flow_id: str, version: str) -> str:
     return f"flows/{tenant_id}/{flow_id}/v{version}.flow.json"
 
 
-def tenant_of_flow(conn: sqlite3.Connection, flow_id: str) -> str | None:
+def tenant_of_flow(conn: Connection, flow_id: str) -> str | None:
     """The tenant owning a flow id. Only for super admins' platform-wide actions (ownership
     transfer); everything tenant-scoped goes through `get_flow` with the caller's tenant."""
     row = conn.execute("SELECT tenant_id FROM flows WHERE id = ?", (flow_id,)).fetchone()
@@ -27,9 +44,9 @@ def tenant_of_flow(conn: sqlite3.Connection, flow_id: str) -> str | None:
 
 
 def get_flow(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, *, include_deleted: bool = False
-) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+    conn: Connection, tenant_id: str, flow_id: str, *, include_deleted: bool = False
+) -> Row | None:
+    row: Row | None = conn.execute(
         f"SELECT {SUMMARY_COLUMNS} FROM flows WHERE id = ? AND tenant_id = ?",
         (flow_id, tenant_id),
     ).fetchone()
@@ -39,9 +56,9 @@ def get_flow(
 
 
 def get_version(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, version: str
-) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+    conn: Connection, tenant_id: str, flow_id: str, version: str
+) -> Row | None:
+    row: Row | None = conn.execute(
         "SELECT version, seq, content, sha256, size_bytes, created_by, created_at"
         " FROM flow_versions WHERE flow_id = ? AND version = ? AND tenant_id = ?",
         (flow_id, version, tenant_id),
@@ -50,8 +67,8 @@ def get_version(
 
 
 def list_versions(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, *, before_seq: int | None, limit: int
-) -> list[sqlite3.Row]:
+    conn: Connection, tenant_id: str, flow_id: str, *, before_seq: int | None, limit: int
+) -> list[Row]:
     return conn.execute(
         "SELECT version, seq, created_at, created_by, sha256, size_bytes FROM flow_versions"
         " WHERE flow_id = ? AND tenant_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
@@ -60,9 +77,9 @@ def list_versions(
 
 
 def previous_version(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, seq: int
-) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+    conn: Connection, tenant_id: str, flow_id: str, seq: int
+) -> Row | None:
+    row: Row | None = conn.execute(
         "SELECT version, seq, content FROM flow_versions WHERE flow_id = ? AND tenant_id = ?"
         " AND seq < ? ORDER BY seq DESC LIMIT 1",
         (flow_id, tenant_id, seq),
@@ -71,7 +88,7 @@ def previous_version(
 
 
 def insert_flow(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     flow_id: str,
     tenant_id: str,
@@ -81,15 +98,18 @@ def insert_flow(
     version: str,
     now: str,
 ) -> None:
+    summary = summary_json({"id": flow_id, "name": name, "description": description,
+                            "owner_id": owner_id, "tenant_id": tenant_id, "version": version,
+                            "created_at": now, "updated_at": now})
     conn.execute(
         "INSERT INTO flows (id, tenant_id, name, description, owner_id, version, version_seq,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
-        (flow_id, tenant_id, name, description, owner_id, version, now, now),
+        " created_at, updated_at, summary) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+        (flow_id, tenant_id, name, description, owner_id, version, now, now, summary),
     )
 
 
 def insert_version(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     flow_id: str,
     tenant_id: str,
@@ -109,10 +129,19 @@ def insert_version(
 
 
 def update_flow(
-    conn: sqlite3.Connection, tenant_id: str, flow_id: str, **fields: Any
+    conn: Connection, tenant_id: str, flow_id: str, **fields: Any
 ) -> None:
+    """Set `fields` of the flow, and its summary with them when they change a field the
+    summary shows (in the same statement: the summary never disagrees with its row)."""
     if not fields:
         return
+    if not _SUMMARY_FIELDS.isdisjoint(fields):
+        row = conn.execute(
+            f"SELECT {', '.join(SUMMARY_FIELDS)} FROM flows WHERE id = ? AND tenant_id = ?",
+            (flow_id, tenant_id)).fetchone()
+        if row is not None:  # else the UPDATE below changes nothing either
+            fields = {**fields, "summary": summary_json(
+                {name: fields.get(name, row[name]) for name in SUMMARY_FIELDS})}
     assignments = ", ".join(f"{name} = ?" for name in fields)
     conn.execute(
         f"UPDATE flows SET {assignments} WHERE id = ? AND tenant_id = ?",
@@ -148,7 +177,7 @@ _KEYED_COLUMNS = "summary, created_at, id"
 
 
 def list_summaries(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     tenant_id: str,
     user_id: str,
@@ -216,21 +245,21 @@ def list_summaries(
     return SummaryPage(",".join(page), last_key, total)
 
 
-def _count(conn: sqlite3.Connection, where: str, params: dict[str, Any],
+def _count(conn: Connection, where: str, params: dict[str, Any],
            source: str = "flows") -> int:
     return int(conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", params)
                .fetchone()[0])
 
 
 def list_tenant_flows(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     tenant_id: str,
     search: str | None,
     include_deleted: bool,
     after: tuple[str, str] | None,
     limit: int,
-) -> tuple[list[sqlite3.Row], int]:
+) -> tuple[list[Row], int]:
     """Every flow of the tenant (a tenant admin's view), newest first, with its owner's e-mail
     and name, plus the total matching (ignoring the cursor)."""
     params: dict[str, Any] = {"tenant": tenant_id, "limit": limit}

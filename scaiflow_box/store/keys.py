@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.timestamps import now_iso
 
 
-def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+def get_meta(conn: Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE `key` = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
 
 
-def set_meta_if_absent(conn: sqlite3.Connection, key: str, value: str) -> str:
-    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+def set_meta_if_absent(conn: Connection, key: str, value: str) -> str:
+    conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?) ON CONFLICT (`key`) DO NOTHING",
                  (key, value))
     stored = get_meta(conn, key)
     if stored is None:  # cannot happen inside the transaction that just inserted it
@@ -22,7 +21,7 @@ def set_meta_if_absent(conn: sqlite3.Connection, key: str, value: str) -> str:
 
 
 # -- local issuer ----------------------------------------------------------------------
-def active_issuer_keys(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+def active_issuer_keys(conn: Connection) -> list[Row]:
     return conn.execute(
         "SELECT kid, private_key, public_jwk, created_at FROM issuer_keys WHERE active = 1"
         " ORDER BY created_at DESC"
@@ -30,7 +29,7 @@ def active_issuer_keys(conn: sqlite3.Connection) -> list[sqlite3.Row]:
 
 
 def insert_issuer_key(
-    conn: sqlite3.Connection, kid: str, wrapped_private_key: str, public_jwk: str
+    conn: Connection, kid: str, wrapped_private_key: str, public_jwk: str
 ) -> None:
     conn.execute(
         "INSERT INTO issuer_keys (kid, private_key, public_jwk, active, created_at)"
@@ -40,20 +39,20 @@ def insert_issuer_key(
 
 
 # -- JWKS cache --------------------------------------------------------------------------
-def load_jwks(conn: sqlite3.Connection, issuer: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def load_jwks(conn: Connection, issuer: str) -> Row | None:
+    row: Row | None = conn.execute(
         "SELECT issuer, jwks, source, fetched_at FROM jwks_cache WHERE issuer = ?", (issuer,)
     ).fetchone()
     return row
 
 
-def all_jwks(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+def all_jwks(conn: Connection) -> list[Row]:
     return conn.execute(
         "SELECT issuer, jwks, source, fetched_at FROM jwks_cache ORDER BY issuer"
     ).fetchall()
 
 
-def save_jwks(conn: sqlite3.Connection, issuer: str, jwks_json: str, source: str) -> None:
+def save_jwks(conn: Connection, issuer: str, jwks_json: str, source: str) -> None:
     conn.execute(
         "INSERT INTO jwks_cache (issuer, jwks, source, fetched_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, source = excluded.source,"
@@ -70,7 +69,7 @@ SERVICE_TOKEN_COLUMNS = (
 
 
 def insert_service_token(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     token_id: str,
     jti: str,
@@ -88,22 +87,22 @@ def insert_service_token(
     )
 
 
-def service_token_by_jti(conn: sqlite3.Connection, jti: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def service_token_by_jti(conn: Connection, jti: str) -> Row | None:
+    row: Row | None = conn.execute(
         f"SELECT {SERVICE_TOKEN_COLUMNS} FROM service_tokens WHERE jti = ?", (jti,)
     ).fetchone()
     return row
 
 
-def find_service_token(conn: sqlite3.Connection, id_or_jti: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def find_service_token(conn: Connection, id_or_jti: str) -> Row | None:
+    row: Row | None = conn.execute(
         f"SELECT {SERVICE_TOKEN_COLUMNS} FROM service_tokens WHERE id = ? OR jti = ?",
         (id_or_jti, id_or_jti),
     ).fetchone()
     return row
 
 
-def list_service_tokens(conn: sqlite3.Connection, tenant_id: str | None) -> list[sqlite3.Row]:
+def list_service_tokens(conn: Connection, tenant_id: str | None) -> list[Row]:
     if tenant_id is None:
         return conn.execute(
             f"SELECT {SERVICE_TOKEN_COLUMNS} FROM service_tokens ORDER BY created_at DESC"
@@ -115,7 +114,7 @@ def list_service_tokens(conn: sqlite3.Connection, tenant_id: str | None) -> list
     ).fetchall()
 
 
-def revoke_service_token(conn: sqlite3.Connection, token_id: str) -> bool:
+def revoke_service_token(conn: Connection, token_id: str) -> bool:
     cursor = conn.execute(
         "UPDATE service_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
         (now_iso(), token_id),
@@ -127,13 +126,13 @@ def revoke_service_token(conn: sqlite3.Connection, token_id: str) -> bool:
 BACKUP_COLUMNS = "file, made_at, kek_id, size_bytes, kind"
 
 
-def insert_backup(conn: sqlite3.Connection, *, file: str, made_at: str, kek_id: str,
+def insert_backup(conn: Connection, *, file: str, made_at: str, kek_id: str,
                   size_bytes: int, kind: str) -> None:
     conn.execute(f"INSERT INTO backups ({BACKUP_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
                  " ON CONFLICT (file, made_at) DO NOTHING",
                  (file, made_at, kek_id, size_bytes, kind))
 
 
-def list_backups(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+def list_backups(conn: Connection) -> list[Row]:
     return conn.execute(f"SELECT {BACKUP_COLUMNS} FROM backups ORDER BY made_at, file"
                         ).fetchall()

@@ -3,9 +3,10 @@ after it (migration 007). Every query takes the tenant id."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from scaiflow_box.store.engine import Connection
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class StoredDocument:
         return len(self.snapshot or b"") + sum(len(data) for _, data in self.updates)
 
 
-def load(conn: sqlite3.Connection, tenant_id: str, flow_id: str) -> StoredDocument:
+def load(conn: Connection, tenant_id: str, flow_id: str) -> StoredDocument:
     row = conn.execute(
         "SELECT snapshot, snapshot_through FROM live_docs WHERE flow_id = ? AND tenant_id = ?",
         (flow_id, tenant_id)).fetchone()
@@ -33,7 +34,7 @@ def load(conn: sqlite3.Connection, tenant_id: str, flow_id: str) -> StoredDocume
     return StoredDocument(bytes(row[0]) if row is not None else None, updates)
 
 
-def append_updates(conn: sqlite3.Connection, tenant_id: str, flow_id: str,
+def append_updates(conn: Connection, tenant_id: str, flow_id: str,
                    updates: Iterable[bytes], now: str) -> list[int]:
     """Store updates in order; their ids."""
     ids: list[int] = []
@@ -45,7 +46,7 @@ def append_updates(conn: sqlite3.Connection, tenant_id: str, flow_id: str,
     return ids
 
 
-def compact(conn: sqlite3.Connection, tenant_id: str, flow_id: str, *, snapshot: bytes,
+def compact(conn: Connection, tenant_id: str, flow_id: str, *, snapshot: bytes,
             folded_ids: Iterable[int], through: int, now: str) -> None:
     """Replace the snapshot and delete the updates it now holds (`folded_ids`); updates it
     does not hold (pending ones, or rows another writer added) stay."""

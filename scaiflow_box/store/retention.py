@@ -7,13 +7,13 @@ width, so they compare as text.
 
 from __future__ import annotations
 
-import sqlite3
+from scaiflow_box.store.engine import Connection
 
 AUDIT_CHUNK = 5_000
 WEBHOOK_CHUNK = 5_000
 
 
-def prune_audit_chunk(conn: sqlite3.Connection, before: str, limit: int = AUDIT_CHUNK) -> int:
+def prune_audit_chunk(conn: Connection, before: str, limit: int = AUDIT_CHUNK) -> int:
     """Delete up to `limit` of the oldest audit rows written before `before`.
 
     Rows are appended in time order, so the oldest are the lowest ids: the chunk is the run of
@@ -31,7 +31,7 @@ def prune_audit_chunk(conn: sqlite3.Connection, before: str, limit: int = AUDIT_
     return conn.execute("DELETE FROM audit_log WHERE id <= ?", (last_old,)).rowcount
 
 
-def prune_webhook_events_chunk(conn: sqlite3.Connection, before: str,
+def prune_webhook_events_chunk(conn: Connection, before: str,
                                limit: int = WEBHOOK_CHUNK) -> int:
     """Forget up to `limit` webhook event ids received before `before` (the dedupe window,
     SPEC §13: a replay older than that is refused by its timestamp anyway)."""

@@ -8,10 +8,10 @@ checks driven by the registry (`store.encrypted_fields.ENCRYPTED_FIELDS`).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 
 from scaiflow_box.store.encrypted_fields import EncryptedField
+from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.store.keys import get_meta
 from scaiflow_box.timestamps import now_iso
 
@@ -19,55 +19,55 @@ KEK_META = "kek_id"
 
 
 # -- the database's master key id -----------------------------------------------------------
-def get_kek_id(conn: sqlite3.Connection) -> str | None:
+def get_kek_id(conn: Connection) -> str | None:
     """The id of the master key that wraps this database's keys (set at init and rotation)."""
     return get_meta(conn, KEK_META)
 
 
-def set_kek_id(conn: sqlite3.Connection, kek_id: str) -> None:
-    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)"
-                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (KEK_META, kek_id))
+def set_kek_id(conn: Connection, kek_id: str) -> None:
+    conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?)"
+                 " ON CONFLICT (`key`) DO UPDATE SET value = excluded.value", (KEK_META, kek_id))
 
 
 # -- data keys ------------------------------------------------------------------------------
-def active_data_key(conn: sqlite3.Connection, tenant_id: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def active_data_key(conn: Connection, tenant_id: str) -> Row | None:
+    row: Row | None = conn.execute(
         "SELECT id, tenant_id, kek_id, wrapped FROM data_keys WHERE tenant_id = ? AND active = 1"
         " ORDER BY created_at DESC, id LIMIT 1", (tenant_id,)).fetchone()
     return row
 
 
-def data_key(conn: sqlite3.Connection, tenant_id: str, dek_id: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def data_key(conn: Connection, tenant_id: str, dek_id: str) -> Row | None:
+    row: Row | None = conn.execute(
         "SELECT id, tenant_id, kek_id, wrapped FROM data_keys WHERE tenant_id = ? AND id = ?",
         (tenant_id, dek_id)).fetchone()
     return row
 
 
-def insert_data_key(conn: sqlite3.Connection, tenant_id: str, dek_id: str, kek_id: str,
+def insert_data_key(conn: Connection, tenant_id: str, dek_id: str, kek_id: str,
                     wrapped: str) -> None:
     conn.execute("INSERT INTO data_keys (id, tenant_id, kek_id, wrapped, active, created_at)"
                  " VALUES (?, ?, ?, ?, 1, ?)", (dek_id, tenant_id, kek_id, wrapped, now_iso()))
 
 
-def all_data_keys(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+def all_data_keys(conn: Connection) -> list[Row]:
     """Every tenant's data keys (rotation and start-up checks only)."""
     return conn.execute(
         "SELECT id, tenant_id, kek_id, wrapped, active FROM data_keys ORDER BY tenant_id, id"
     ).fetchall()
 
 
-def set_data_keys_kek(conn: sqlite3.Connection, kek_id: str) -> None:
+def set_data_keys_kek(conn: Connection, kek_id: str) -> None:
     """Record that every data key is now wrapped by `kek_id` (inside the rotation)."""
     conn.execute("UPDATE data_keys SET kek_id = ?", (kek_id,))
 
 
-def delete_data_keys(conn: sqlite3.Connection, dek_ids: Iterable[str]) -> None:
+def delete_data_keys(conn: Connection, dek_ids: Iterable[str]) -> None:
     conn.executemany("DELETE FROM data_keys WHERE id = ?", [(d,) for d in dek_ids])
 
 
 # -- tenant secrets -------------------------------------------------------------------------
-def get_secrets(conn: sqlite3.Connection, tenant_id: str, names: Iterable[str]
+def get_secrets(conn: Connection, tenant_id: str, names: Iterable[str]
                 ) -> dict[str, str]:
     """The stored (encrypted) values of the named secrets that exist."""
     wanted = list(names)
@@ -78,7 +78,7 @@ def get_secrets(conn: sqlite3.Connection, tenant_id: str, names: Iterable[str]
     return {row["name"]: row["value"] for row in rows}
 
 
-def put_secret(conn: sqlite3.Connection, tenant_id: str, name: str, value: str,
+def put_secret(conn: Connection, tenant_id: str, name: str, value: str,
                updated_by: str) -> None:
     conn.execute(
         "INSERT INTO tenant_secrets (tenant_id, name, value, updated_by, updated_at)"
@@ -88,7 +88,7 @@ def put_secret(conn: sqlite3.Connection, tenant_id: str, name: str, value: str,
         (tenant_id, name, value, updated_by, now_iso()))
 
 
-def delete_secrets(conn: sqlite3.Connection, tenant_id: str, names: Iterable[str]) -> int:
+def delete_secrets(conn: Connection, tenant_id: str, names: Iterable[str]) -> int:
     """Delete the named secrets of `tenant_id`; returns how many existed."""
     cursor = conn.executemany("DELETE FROM tenant_secrets WHERE tenant_id = ? AND name = ?",
                               [(tenant_id, name) for name in names])
@@ -96,7 +96,7 @@ def delete_secrets(conn: sqlite3.Connection, tenant_id: str, names: Iterable[str
 
 
 # -- registry-driven, appliance-wide (rotation and checks) ----------------------------------
-def encrypted_values(conn: sqlite3.Connection, field: EncryptedField
+def encrypted_values(conn: Connection, field: EncryptedField
                      ) -> list[tuple[str | None, str, str]]:
     """(tenant_id or None, name, stored value) of every row of a registered field."""
     tenant = field.tenant_column or "NULL"
@@ -106,7 +106,7 @@ def encrypted_values(conn: sqlite3.Connection, field: EncryptedField
     return [(row[0], row[1], row[2]) for row in rows]
 
 
-def update_encrypted_value(conn: sqlite3.Connection, field: EncryptedField,
+def update_encrypted_value(conn: Connection, field: EncryptedField,
                            tenant_id: str | None, name: str, value: str) -> None:
     if field.tenant_column is None:
         conn.execute(f"UPDATE {field.table} SET {field.column} = ?"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import now_iso
 
 # (table, extra condition, what the operator is told); each condition is ANDed with
@@ -46,7 +47,8 @@ FOLLOW_HOLDINGS = frozenset({"flow_versions", "flow_acls", "deployments", "membe
 
 
 def tenant_tables(conn: sqlite3.Connection) -> set[str]:
-    """Every table of the database that has a `tenant_id` column."""
+    """Every table of the database that has a `tenant_id` column (SQLite's catalog: only
+    the tests ask, to hold the lists above complete)."""
     names = [row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
     return {name for name in names
@@ -54,7 +56,7 @@ def tenant_tables(conn: sqlite3.Connection) -> set[str]:
                    for column in conn.execute(f"PRAGMA table_info({name})"))}
 
 
-def holdings(conn: sqlite3.Connection, tenant_id: str) -> list[tuple[int, str]]:
+def holdings(conn: Connection, tenant_id: str) -> list[tuple[int, str]]:
     """What stops this tenant's deletion: (count, what) for each kind it holds."""
     found = []
     for table, condition, what in HOLDINGS:
@@ -66,7 +68,7 @@ def holdings(conn: sqlite3.Connection, tenant_id: str) -> list[tuple[int, str]]:
     return found
 
 
-def delete_tenant(conn: sqlite3.Connection, tenant_id: str) -> dict[str, int]:
+def delete_tenant(conn: Connection, tenant_id: str) -> dict[str, int]:
     """Remove the tenant and the rows that go with it; the caller has checked `holdings`
     in the same transaction. Returns the rows removed per table."""
     removed: dict[str, int] = {}
@@ -79,7 +81,7 @@ def delete_tenant(conn: sqlite3.Connection, tenant_id: str) -> dict[str, int]:
     return removed
 
 
-def has_service_tokens(conn: sqlite3.Connection, tenant_id: str) -> bool:
+def has_service_tokens(conn: Connection, tenant_id: str) -> bool:
     """Whether a service token was ever minted for the tenant (its row appears at first use)."""
     [found] = conn.execute("SELECT EXISTS (SELECT 1 FROM service_tokens WHERE tenant_id = ?)",
                            (tenant_id,)).fetchone()

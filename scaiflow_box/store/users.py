@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
+from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.timestamps import now_iso
 
 USER_COLUMNS = (
@@ -17,7 +17,7 @@ LOCAL = "local"
 SCAIKEY = "scaikey"
 
 
-def ensure_tenant(conn: sqlite3.Connection, tenant_id: str, *, source: str = "token") -> None:
+def ensure_tenant(conn: Connection, tenant_id: str, *, source: str = "token") -> None:
     now = now_iso()
     slug = tenant_id.removeprefix("tnt_")
     conn.execute(
@@ -27,14 +27,14 @@ def ensure_tenant(conn: sqlite3.Connection, tenant_id: str, *, source: str = "to
     )
 
 
-def get_tenant(conn: sqlite3.Connection, tenant_id: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def get_tenant(conn: Connection, tenant_id: str) -> Row | None:
+    row: Row | None = conn.execute(
         "SELECT id, name, slug, source, created_at FROM tenants WHERE id = ?", (tenant_id,)
     ).fetchone()
     return row
 
 
-def tenant_overview(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+def tenant_overview(conn: Connection) -> list[Row]:
     """Every tenant with its live users and live flows (a super admin's overview)."""
     return conn.execute(
         "SELECT t.id, t.name, t.slug, t.source, t.created_at,"
@@ -44,22 +44,22 @@ def tenant_overview(conn: sqlite3.Connection) -> list[sqlite3.Row]:
         " FROM tenants t ORDER BY t.id").fetchall()
 
 
-def get_user(conn: sqlite3.Connection, tenant_id: str, user_id: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def get_user(conn: Connection, tenant_id: str, user_id: str) -> Row | None:
+    row: Row | None = conn.execute(
         f"SELECT {USER_COLUMNS} FROM users WHERE id = ? AND tenant_id = ?", (user_id, tenant_id)
     ).fetchone()
     return row
 
 
-def get_user_any_tenant(conn: sqlite3.Connection, user_id: str) -> sqlite3.Row | None:
+def get_user_any_tenant(conn: Connection, user_id: str) -> Row | None:
     """Only for the token check (is this sub known under another tenant?) and super admins."""
-    row: sqlite3.Row | None = conn.execute(
+    row: Row | None = conn.execute(
         f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,)
     ).fetchone()
     return row
 
 
-def find_users(conn: sqlite3.Connection, email_or_id: str) -> list[sqlite3.Row]:
+def find_users(conn: Connection, email_or_id: str) -> list[Row]:
     """Operator look-up (CLI): by id, else by e-mail (case-insensitive), any tenant."""
     rows = conn.execute(
         f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (email_or_id,)
@@ -73,7 +73,7 @@ def find_users(conn: sqlite3.Connection, email_or_id: str) -> list[sqlite3.Row]:
 
 
 def provision_user_just_in_time(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     tenant_id: str,
     user_id: str,
@@ -95,7 +95,7 @@ def provision_user_just_in_time(
 
 
 def upsert_user(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     tenant_id: str,
     user_id: str,
@@ -120,7 +120,7 @@ def upsert_user(
 
 
 def set_user_status(
-    conn: sqlite3.Connection, tenant_id: str, user_id: str, *, status: str | None = None,
+    conn: Connection, tenant_id: str, user_id: str, *, status: str | None = None,
     deleted: bool | None = None,
 ) -> bool:
     sets: list[str] = ["updated_at = ?"]
@@ -139,7 +139,7 @@ def set_user_status(
 
 
 def set_admin_role(
-    conn: sqlite3.Connection, tenant_id: str, user_id: str, role: str | None, source: str | None
+    conn: Connection, tenant_id: str, user_id: str, role: str | None, source: str | None
 ) -> bool:
     cursor = conn.execute(
         "UPDATE users SET admin_role = ?, admin_role_source = ?, updated_at = ?"
@@ -150,7 +150,7 @@ def set_admin_role(
 
 
 def list_users(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     tenant_id: str | None,
     search: str | None = None,
@@ -158,7 +158,7 @@ def list_users(
     limit: int = 500,
     group_id: str | None = None,
     after: tuple[str, str] | None = None,
-) -> list[sqlite3.Row]:
+) -> list[Row]:
     """Users by tenant then id, after the keyset `after` (tenant id, user id); the
     (tenant_id, id) index serves the order, so a page reads `limit` rows plus the ones the
     filters skip."""
@@ -189,14 +189,14 @@ def list_users(
     ).fetchall()
 
 
-def count_super_admins(conn: sqlite3.Connection) -> int:
+def count_super_admins(conn: Connection) -> int:
     row = conn.execute(
         "SELECT count(*) FROM users WHERE admin_role = 'super_admin' AND deleted_at IS NULL"
     ).fetchone()
     return int(row[0])
 
 
-def count_other_active_super_admins(conn: sqlite3.Connection, user_id: str) -> int:
+def count_other_active_super_admins(conn: Connection, user_id: str) -> int:
     """Super admins besides `user_id` who can still act: live (not soft-deleted), ACTIVE."""
     row = conn.execute(
         "SELECT count(*) FROM users WHERE admin_role = 'super_admin' AND deleted_at IS NULL"
@@ -204,7 +204,7 @@ def count_other_active_super_admins(conn: sqlite3.Connection, user_id: str) -> i
     return int(row[0])
 
 
-def groups_of(conn: sqlite3.Connection, tenant_id: str, user_id: str) -> list[sqlite3.Row]:
+def groups_of(conn: Connection, tenant_id: str, user_id: str) -> list[Row]:
     return conn.execute(
         "SELECT g.id, g.name FROM memberships m JOIN groups g ON g.id = m.group_id"
         " WHERE m.user_id = ? AND m.tenant_id = ? AND m.deleted_at IS NULL"
@@ -214,7 +214,7 @@ def groups_of(conn: sqlite3.Connection, tenant_id: str, user_id: str) -> list[sq
 
 
 def principal_exists(
-    conn: sqlite3.Connection, tenant_id: str, principal_type: str, principal_id: str
+    conn: Connection, tenant_id: str, principal_type: str, principal_id: str
 ) -> bool:
     table = "users" if principal_type == "user" else "groups"
     row = conn.execute(
@@ -224,7 +224,7 @@ def principal_exists(
     return row is not None
 
 
-def upsert_group(conn: sqlite3.Connection, tenant_id: str, group_id: str, name: str) -> None:
+def upsert_group(conn: Connection, tenant_id: str, group_id: str, name: str) -> None:
     now = now_iso()
     conn.execute(
         "INSERT INTO groups (id, tenant_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
@@ -234,7 +234,7 @@ def upsert_group(conn: sqlite3.Connection, tenant_id: str, group_id: str, name: 
     )
 
 
-def add_membership(conn: sqlite3.Connection, tenant_id: str, group_id: str, user_id: str) -> None:
+def add_membership(conn: Connection, tenant_id: str, group_id: str, user_id: str) -> None:
     conn.execute(
         "INSERT INTO memberships (group_id, user_id, tenant_id, created_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (group_id, user_id) DO UPDATE SET deleted_at = NULL",
@@ -243,7 +243,7 @@ def add_membership(conn: sqlite3.Connection, tenant_id: str, group_id: str, user
 
 
 def remove_membership(
-    conn: sqlite3.Connection, tenant_id: str, group_id: str, user_id: str
+    conn: Connection, tenant_id: str, group_id: str, user_id: str
 ) -> None:
     conn.execute(
         "UPDATE memberships SET deleted_at = ? WHERE group_id = ? AND user_id = ?"

@@ -57,7 +57,7 @@ def stored(app: Appliance) -> tuple[dict[str, str], dict[str, str], str]:
     secrets = {f"{r['tenant_id']}/{r['name']}": r["value"]
                for r in app.sql("SELECT tenant_id, name, value FROM tenant_secrets")}
     deks = {r["id"]: r["wrapped"] for r in app.sql("SELECT id, wrapped FROM data_keys")}
-    [kek] = app.sql("SELECT value FROM meta WHERE key = 'kek_id'")
+    [kek] = app.sql("SELECT value FROM meta WHERE `key` = 'kek_id'")
     return secrets, deks, kek["value"]
 
 

@@ -81,7 +81,7 @@ async def test_writes_answer_507_and_readyz_reports_it_until_space_returns(
                                  json={"name": "big", "content": content("big", BIG)})
     assert resp.status == 201
     assert sorted(r["name"] for r in app.sql("SELECT name FROM flows")) == ["before", "big"]
-    assert app.sql("SELECT value FROM meta WHERE key = 'storage_probe'") == []
+    assert app.sql("SELECT value FROM meta WHERE `key` = 'storage_probe'") == []
     [check] = app.sql("PRAGMA integrity_check")
     assert check[0] == "ok"
 

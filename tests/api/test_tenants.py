@@ -66,7 +66,7 @@ async def test_set_get_delete_round_trip_with_encrypted_rows_and_audit(
         ("tnt_a", "tenants/tnt_a/scaigrid_api_key", "usr_admin"),
         ("tnt_a", "tenants/tnt_a/scaigrid_base_url", "usr_admin")]
     [dek] = app.sql("SELECT id, kek_id FROM data_keys WHERE tenant_id = 'tnt_a'")
-    [kek] = app.sql("SELECT value FROM meta WHERE key = 'kek_id'")
+    [kek] = app.sql("SELECT value FROM meta WHERE `key` = 'kek_id'")
     for row in stored:
         assert row["value"].startswith(f"sfb1:{kek['value']}:{dek['id']}:")
         assert KEY not in row["value"]

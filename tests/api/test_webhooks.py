@@ -289,7 +289,7 @@ async def test_application_events_refresh_the_effective_users(
         200, {"handled": True})
     # The refresh runs in the background: the users are written first, the sync's own record
     # after them, so wait for the record (a read right after the user row could miss it).
-    last_sync = "SELECT value FROM meta WHERE key = 'directory_sync.last'"
+    last_sync = "SELECT value FROM meta WHERE `key` = 'directory_sync.last'"
     deadline = time.monotonic() + 10
     while not app.sql(last_sync) and time.monotonic() < deadline:
         await asyncio.sleep(0.02)

@@ -59,7 +59,7 @@ async def test_concurrent_writes_are_group_committed(db: Database) -> None:
 
     def insert(i: int):  # type: ignore[no-untyped-def]
         def job(conn: sqlite3.Connection) -> int:
-            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{i}", str(i)))
+            conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?)", (f"k{i}", str(i)))
             return i
         return job
 
@@ -67,24 +67,24 @@ async def test_concurrent_writes_are_group_committed(db: Database) -> None:
     assert results == list(range(200))
     assert sum(batches) == 200
     assert max(batches) > 1, "concurrent writes should share a transaction"
-    count = await db.read(lambda c: c.execute("SELECT count(*) FROM meta WHERE key LIKE 'k%'")
+    count = await db.read(lambda c: c.execute("SELECT count(*) FROM meta WHERE `key` LIKE 'k%'")
                           .fetchone()[0])
     assert count == 200
 
 
 async def test_a_failing_job_rolls_back_alone(db: Database) -> None:
     def good(conn: sqlite3.Connection) -> str:
-        conn.execute("INSERT INTO meta (key, value) VALUES ('good', '1')")
+        conn.execute("INSERT INTO meta (`key`, value) VALUES ('good', '1')")
         return "ok"
 
     def bad(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO meta (key, value) VALUES ('bad', '1')")
+        conn.execute("INSERT INTO meta (`key`, value) VALUES ('bad', '1')")
         raise ValueError("domain rule failed")
 
     results = await asyncio.gather(db.write(good), db.write(bad), return_exceptions=True)
     assert results[0] == "ok"
     assert isinstance(results[1], ValueError)
-    keys = await db.read(lambda c: [r[0] for r in c.execute("SELECT key FROM meta")])
+    keys = await db.read(lambda c: [r[0] for r in c.execute("SELECT `key` FROM meta")])
     assert "good" in keys and "bad" not in keys
 
 
@@ -118,11 +118,11 @@ async def test_write_after_close_is_refused(tmp_path: Path) -> None:
 
 
 def test_backup_is_a_consistent_copy(db: Database, tmp_path: Path) -> None:
-    db.write_sync(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('b', 'kept')"))
+    db.write_sync(lambda c: c.execute("INSERT INTO meta (`key`, value) VALUES ('b', 'kept')"))
     target = tmp_path / "backup.db"
     db.backup_to(target)
     copy = sqlite3.connect(target)
-    assert copy.execute("SELECT value FROM meta WHERE key = 'b'").fetchone()[0] == "kept"
+    assert copy.execute("SELECT value FROM meta WHERE `key` = 'b'").fetchone()[0] == "kept"
     copy.close()
 
 

@@ -32,7 +32,7 @@ async def test_an_idle_writer_empties_the_wal(tmp_path: Path) -> None:
     try:
         for n in range(20):
             await db.write(lambda conn, n=n: conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{n}", "x" * 2000)))
+                "INSERT INTO meta (`key`, value) VALUES (?, ?)", (f"k{n}", "x" * 2000)))
         assert wal_size(path) > 40_000
         deadline = time.monotonic() + 10
         while wal_size(path) and time.monotonic() < deadline:
@@ -40,12 +40,12 @@ async def test_an_idle_writer_empties_the_wal(tmp_path: Path) -> None:
         assert wal_size(path) == 0
         # Everything is in the database file: a reader that ignores the WAL sees it.
         conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
-        assert conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'k%'").fetchone() == (20,)
+        assert conn.execute("SELECT count(*) FROM meta WHERE `key` LIKE 'k%'").fetchone() == (20,)
         conn.close()
         # And writing goes on as before.
         await db.write(lambda conn: conn.execute("INSERT INTO meta VALUES ('after', '1')"))
         assert db.read_inline(lambda c: c.execute(
-            "SELECT value FROM meta WHERE key = 'after'").fetchone()[0]) == "1"
+            "SELECT value FROM meta WHERE `key` = 'after'").fetchone()[0]) == "1"
     finally:
         db.close()
 

@@ -36,12 +36,12 @@ async def test_global_entries_survive_until_a_write_that_may_change_them(tmp_pat
         assert cache.get_or_load("k", load) == "value"
         assert len(loads) == 1
         # A write that names the flows it changes leaves global entries alone ...
-        await db.write(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')"),
+        await db.write(lambda c: c.execute("INSERT INTO meta (`key`, value) VALUES ('a', 'b')"),
                        flows_changed=(("tnt_a", "flow_x"),))
         cache.check()
         assert cache.get_or_load("k", load) == "value" and len(loads) == 1
         # ... one that does not drops them before it is acknowledged.
-        await db.write(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('c', 'd')"))
+        await db.write(lambda c: c.execute("INSERT INTO meta (`key`, value) VALUES ('c', 'd')"))
         cache.check()
         assert len(cache) == 0
         cache.get_or_load("k", load)
@@ -49,7 +49,7 @@ async def test_global_entries_survive_until_a_write_that_may_change_them(tmp_pat
         # A commit by another process (here: a separate connection) empties it within the
         # external check interval.
         other = sqlite3.connect(tmp_path / "c.db")
-        other.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+        other.execute("INSERT INTO meta (`key`, value) VALUES ('x', 'y')")
         other.commit()
         other.close()
         await _wait_for_external_check()
@@ -57,7 +57,7 @@ async def test_global_entries_survive_until_a_write_that_may_change_them(tmp_pat
         assert len(cache) == 0
         # ... and so does a blocking write of this process (the CLI's path).
         cache.get_or_load("k", load)
-        db.write_sync(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('z', 'y')"))
+        db.write_sync(lambda c: c.execute("INSERT INTO meta (`key`, value) VALUES ('z', 'y')"))
         cache.check()
         assert len(cache) == 0
     finally:
@@ -73,7 +73,7 @@ async def test_a_flow_write_drops_only_that_flows_reads(tmp_path: Path) -> None:
         assert cache.flow_value("flow_a", "detail", load_a, weigh=len) == "a"
         assert cache.flow_value("flow_b", "detail", load_b, weigh=len) == "b"
         cache.get_or_load("principal", lambda: "p")
-        await db.write(lambda c: c.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')"),
+        await db.write(lambda c: c.execute("INSERT INTO meta (`key`, value) VALUES ('a', 'b')"),
                        flows_changed=(("tnt_a", "flow_a"),))
         cache.check()
         assert cache.flow_value("flow_a", "detail", load_a, weigh=len) == "a"

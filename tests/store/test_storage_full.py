@@ -24,14 +24,14 @@ NO_LIMIT = 1_073_741_823
 
 
 def put(key: str, size: int) -> object:
-    return lambda conn: conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
+    return lambda conn: conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?)",
                                      (key, "v" * size))
 
 
 def stored_keys(path: Path, prefix: str) -> set[str]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return {k for (k,) in conn.execute("SELECT key FROM meta WHERE key LIKE ?",
+        return {k for (k,) in conn.execute("SELECT `key` FROM meta WHERE `key` LIKE ?",
                                            (prefix + "%",))}
     finally:
         conn.close()

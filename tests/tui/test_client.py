@@ -159,7 +159,7 @@ async def test_tenants_credentials_and_key_rotation(make_appliance: AppFactory) 
             await client.set_scaigrid_credentials("tnt_nope/..", api_key=key, base_url=None)
         assert unknown.value.status == 404
         rotated = await client.rotate_master_key(reencrypt=True)
-        [kek] = appliance.sql("SELECT value FROM meta WHERE key = 'kek_id'")
+        [kek] = appliance.sql("SELECT value FROM meta WHERE `key` = 'kek_id'")
         assert (rotated.kek_id, rotated.data_keys, rotated.secrets_reencrypted) == (
             kek[0], 1, 2)
         await client.delete_scaigrid_credentials("tnt_local")

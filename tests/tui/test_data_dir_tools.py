@@ -143,7 +143,7 @@ async def test_restore_on_a_stopped_data_directory(tmp_path: Path) -> None:
 async def test_master_key_rotation_on_the_data_directory_asks_first(
         tui_session: TuiSession) -> None:
     appliance = tui_session.appliance
-    [before] = appliance.sql("SELECT value FROM meta WHERE key = 'kek_id'")
+    [before] = appliance.sql("SELECT value FROM meta WHERE `key` = 'kek_id'")
     app = tui_session.app()
     async with app.run_test(size=SIZE) as pilot:
         await open_data_dir(pilot)
@@ -153,5 +153,5 @@ async def test_master_key_rotation_on_the_data_directory_asks_first(
         await pilot.press("escape")
         await settle(pilot)
         assert static_text(app, "#action") == "Cancelled; the master key is unchanged."
-        assert appliance.sql("SELECT value FROM meta WHERE key = 'kek_id'")[0][0] == before[0]
+        assert appliance.sql("SELECT value FROM meta WHERE `key` = 'kek_id'")[0][0] == before[0]
         assert not isinstance(app.screen, ConfirmScreen)

@@ -70,7 +70,7 @@ def stored_users(appliance: Appliance) -> dict[str, tuple[Any, ...]]:
 
 
 def last_sync(appliance: Appliance) -> dict[str, Any] | None:
-    rows = appliance.sql("SELECT value FROM meta WHERE key = 'directory_sync.last'")
+    rows = appliance.sql("SELECT value FROM meta WHERE `key` = 'directory_sync.last'")
     return json.loads(rows[0][0]) if rows else None
 
 

@@ -323,7 +323,7 @@ async def test_rotate_the_master_key_rewraps_every_data_key(tui_session: TuiSess
     deks_before = {r["id"]: r["wrapped"]
                    for r in appliance.sql("SELECT id, wrapped FROM data_keys")}
     secrets_before = secrets_of(tui_session, "tnt_a")
-    [kek_before] = appliance.sql("SELECT value FROM meta WHERE key = 'kek_id'")
+    [kek_before] = appliance.sql("SELECT value FROM meta WHERE `key` = 'kek_id'")
     app = tui_session.app()
     async with app.run_test(size=SIZE) as pilot:
         await open_security(pilot)  # the master key is on Security
@@ -335,13 +335,13 @@ async def test_rotate_the_master_key_rewraps_every_data_key(tui_session: TuiSess
         await pilot.press("escape")  # cancelled: the key file is untouched
         await settle(pilot)
         assert static_text(app, "#action") == "Cancelled; the master key is unchanged."
-        assert appliance.sql("SELECT value FROM meta WHERE key = 'kek_id'")[0][0] == \
+        assert appliance.sql("SELECT value FROM meta WHERE `key` = 'kek_id'")[0][0] == \
             kek_before[0]
 
         await pilot.press("R", "y")
         await settle(pilot)
         assert isinstance(app.screen, SecurityScreen)
-        [kek_after] = appliance.sql("SELECT value FROM meta WHERE key = 'kek_id'")
+        [kek_after] = appliance.sql("SELECT value FROM meta WHERE `key` = 'kek_id'")
         assert kek_after[0] != kek_before[0]
         deks_after = {r["id"]: r["wrapped"] for r in appliance.sql(
             "SELECT id, wrapped FROM data_keys")}
@@ -406,7 +406,7 @@ async def test_a_master_key_from_the_environment_is_not_rotated(
             assert app.screen.query_one("#action").has_class("-error")
         assert [tuple(r) for r in appliance.sql("SELECT id, wrapped FROM data_keys")] == \
             [tuple(r) for r in deks_before]
-        assert appliance.sql("SELECT value FROM meta WHERE key = 'kek_id'")[0][0] == \
+        assert appliance.sql("SELECT value FROM meta WHERE `key` = 'kek_id'")[0][0] == \
             env_key.kek_id
 
 

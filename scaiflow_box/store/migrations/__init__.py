@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
@@ -27,6 +29,18 @@ def available_migrations() -> list[tuple[int, str, str]]:
             found.append((int(match.group(1)), match.group(2), entry.read_text("utf-8")))
     found.sort()
     return found
+
+
+def has_schema(db_path: Path) -> bool:
+    """Whether `db_path` is a database the migrations ran on (`init` or `serve` made it).
+    Opens it read-only and creates nothing; `sqlite3.Error` when it cannot be read."""
+    if not db_path.is_file():
+        return False
+    with closing(sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                        " AND name = 'schema_migrations'").fetchone() is None:
+            return False
+        return conn.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone() is not None
 
 
 def apply_migrations(conn: sqlite3.Connection) -> list[int]:
