@@ -30,6 +30,13 @@ from scaiflow_box.keys import DB, ISSUER
 from scaiflow_box.services.service_tokens import mint_service_token
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.db import Database
+from tests.mariadb_server import (
+    MariaDbDatabase,
+    MariaDbServer,
+    MariaDbUnavailable,
+    find_binaries,
+    start_server,
+)
 
 try:  # the ScaiKey fake's fixtures, when present
     from tests.fakes.fixtures import *  # noqa: F403
@@ -40,6 +47,16 @@ VIEW_MANAGE = "scaicore:view scaicore:manage"
 
 
 _OWN_BASETEMP = pytest.StashKey[str]()
+
+DB_BACKENDS = ("sqlite", "mariadb")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db", choices=DB_BACKENDS, default="sqlite",
+        help="the database backend the appliance's tests run against: sqlite (the embedded "
+             "default) or mariadb (a private mariadbd per xdist worker; docs/scale-out.md §6). "
+             "Tests marked `mariadb` use the MariaDB server whatever this says.")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -189,3 +206,38 @@ def make_appliance(aiohttp_client: Any, tmp_path: Path) -> AppFactory:
 @pytest.fixture
 async def appliance(make_appliance: AppFactory) -> Appliance:
     return await make_appliance()
+
+
+# --- MariaDB (docs/scale-out.md §6) --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """The backend `--db` selects (sqlite by default)."""
+    return str(request.config.getoption("--db"))
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDbServer]:
+    """A private mariadbd for this test process (one per xdist worker), started once.
+    Without Debian's mariadb-server installed the tests that need it are skipped, except on
+    CI (CI=true), where the MariaDB tests must run: `.ci/run` installs the package."""
+    try:
+        find_binaries()
+    except MariaDbUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the MariaDB tests: {exc}")
+        pytest.skip(str(exc))
+    server = start_server(tmp_path_factory.mktemp("mariadb"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mariadb_database(mariadb_server: MariaDbServer) -> Iterator[MariaDbDatabase]:
+    """A new empty utf8mb4/utf8mb4_bin database on the private server, dropped after the test;
+    reached over the unix socket as root (`.over_tcp()` for 127.0.0.1)."""
+    name = mariadb_server.create_database()
+    yield MariaDbDatabase(server=mariadb_server, database=name,
+                          unix_socket=str(mariadb_server.socket_path))
+    mariadb_server.drop_database(name)
