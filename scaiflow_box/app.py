@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 
 from aiohttp import web
 
@@ -227,8 +227,8 @@ async def _close_live_sockets(app: web.Application) -> None:
         await app[LIVE_SYNC].shutdown()
 
 
-async def _resolve_principal(app: web.Application, token: str | None) -> Principal:
-    return await app[IDENTITY].authenticate(token)
+def _resolve_principal(app: web.Application, token: str | None) -> Awaitable[Principal]:
+    return app[IDENTITY].authenticate(token)  # its coroutine itself: no layer of our own
 
 
 def _check_dev_token(app: web.Application, token: str | None) -> None:

@@ -22,6 +22,7 @@ from scaiflow_box.api.examples import flow_content_example, import_example, run_
 from scaiflow_box.api.fields import Diagnostic, FlowId, Version
 from scaiflow_box.compiler.errors import SUPPORTED_FORMATS
 from scaiflow_box.http.call import Call, RawJson, Reply, ok
+from scaiflow_box.http.parsing import RawBody
 from scaiflow_box.http.route import FLOW_BODY_LIMIT, RequestModel, Response, Route
 from scaiflow_box.keys import PREVIEW
 
@@ -95,8 +96,12 @@ class TestReport(BaseModel):
     results: list[TestResult]
 
 
-async def validate(call: Call[ValidateRequest, None]) -> Reply:
-    diagnostics = await call.app[PREVIEW].validate(call.principal, call.body.content)
+# validate and compile read their bodies as bytes (`raw_body`) and parse them in the compiler's
+# thread when their turn comes (services/preview.py): the same checks and 422s as any JSON body.
+async def validate(call: Call[RawBody[ValidateRequest], None]) -> Reply:
+    body = call.body
+    diagnostics = await call.app[PREVIEW].validate(call.principal,
+                                                   lambda: body.parse().content)
     return ok(ValidationReport(
         valid=not any(d["severity"] == "error" for d in diagnostics),
         diagnostics=[Diagnostic(**d) for d in diagnostics]))
@@ -116,9 +121,14 @@ def _json(value: dict[str, Any], model: type[BaseModel]) -> RawJson:
 # A manifest (compile) and a FlowGraph (import) are large plain JSON values: serialized once
 # by orjson, not copied into a model first (a 500-node graph as `dict[str, Any]` costs
 # pydantic ~10 ms to serialize).
-async def compile_preview(call: Call[CompileRequest, None]) -> Reply:
-    result = await call.app[PREVIEW].compile(call.principal, call.body.content,
-                                             call.body.format)
+async def compile_preview(call: Call[RawBody[CompileRequest], None]) -> Reply:
+    body = call.body
+
+    def request() -> tuple[Any, str]:
+        parsed = body.parse()
+        return parsed.content, parsed.format
+
+    result = await call.app[PREVIEW].compile(call.principal, request)
     return ok(_json({"format": result.format, "body": result.body,
                      "errors": [_diagnostic(d) for d in result.errors]}, CompileOutput))
 
@@ -139,12 +149,12 @@ ROUTES = [
           "Schema validation plus the analyze stage (nothing is stored)", TAG,
           (Response(200, ValidationReport, "Diagnostics; `valid` when none is an error"),),
           errors=(MISSING_PERMISSION,), needs="scaicore:view", body=ValidateRequest,
-          body_limit=FLOW_BODY_LIMIT, body_example=flow_content_example),
+          raw_body=True, body_limit=FLOW_BODY_LIMIT, body_example=flow_content_example),
     Route("POST", "/api/v1/flows/compile", compile_preview,
           "Compile to the ScaiCore manifest (errors inside a 200)", TAG,
           (Response(200, CompileOutput, "The manifest, or the errors that prevent it"),),
           errors=(UNSUPPORTED_FORMAT, MISSING_PERMISSION), needs="scaicore:view",
-          body=CompileRequest,
+          body=CompileRequest, raw_body=True,
           body_limit=FLOW_BODY_LIMIT, body_example=flow_content_example),
     Route("POST", "/api/v1/flows/import", import_yaml, "ScaiCore YAML manifest to a FlowGraph",
           TAG, (Response(200, ImportOutput, "The FlowGraph and what the import had to guess"),),

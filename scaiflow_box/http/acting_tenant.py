@@ -30,6 +30,8 @@ PARAMETER: dict[str, Any] = {
 
 def act_in_named_tenant(request: web.Request) -> None:
     """Re-scope the request's principal to `?tenant_id=` when a super admin names one."""
+    if not request.query_string:  # most requests: no query to parse
+        return
     values = request.query.getall(NAME, [])
     if not values:
         return

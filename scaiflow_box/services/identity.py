@@ -46,20 +46,23 @@ class IdentityService:
             if self.settings.auth_disabled:
                 return _dev_principal()
             raise NotAuthenticated()
-        verified = await self.verifier.verify(token)
-        return await self.resolve(verified, token)
+        # A token seen before and a user already provisioned (every request but the first of
+        # a token) await nothing.
+        verified = self.verifier.cached(token) or await self.verifier.verify(token)
+        principal = self.known_principal(verified, token)
+        if principal is not None:
+            return principal
+        return await self._provision(verified, token)
 
-    async def resolve(self, verified: VerifiedToken, token: str) -> Principal:
-        """Join the token with the user row, creating the row on first sight (SPEC §20).
+    def known_principal(self, verified: VerifiedToken, token: str) -> Principal | None:
+        """Join the token with the user row; None when the user has no row yet (then it is
+        provisioned, SPEC §20).
 
         Revocation and user status are read from the database, then kept in the read cache
         until a write that may change them (see store/read_cache.py for how soon other
         processes' commits are seen)."""
-        principal = self.db.read_cache.get_or_load(
+        return self.db.read_cache.get_or_load(
             ("principal", token), lambda: self._principal_from_rows(verified, token))
-        if principal is not None:
-            return principal
-        return await self._provision(verified, token)
 
     def _principal_from_rows(self, verified: VerifiedToken, token: str) -> Principal | None:
         """The principal from stored rows; None when the user is not provisioned yet."""

@@ -15,6 +15,7 @@ import orjson
 
 from scaiflow_box.auth.principal import Principal
 from scaiflow_box.compiler.analyze import validate_flow
+from scaiflow_box.compiler.diagnostics import Diagnostic
 from scaiflow_box.compiler.emit_yaml import CompileResult, compile_flow
 from scaiflow_box.compiler.errors import FlowInvalid, ImportFailed, UnsupportedFormat
 from scaiflow_box.compiler.importer import import_manifest
@@ -45,6 +46,14 @@ def _import_paused(yaml_text: str) -> tuple[dict[str, Any], list[str]]:
 COMPILER_JOBS_AT_ONCE = 1
 
 
+def _validate_request(request: Callable[[], Any]) -> list[Diagnostic]:
+    return validate_flow(request())
+
+
+def _compile_request(request: Callable[[], tuple[Any, str]]) -> CompileResult:
+    return compile_flow(*request())
+
+
 class PreviewService:
     def __init__(self, flows: FlowService) -> None:
         self.flows = flows
@@ -54,15 +63,22 @@ class PreviewService:
         async with self._jobs:
             return await _off_loop(fn, *args)
 
-    async def validate(self, principal: Principal, content: Any) -> list[dict[str, Any]]:
+    async def validate(self, principal: Principal,
+                       request: Callable[[], Any]) -> list[dict[str, Any]]:
+        """`request()` gives the content to validate (see `compile`)."""
         principal.require_view()
-        diagnostics = await self._run(validate_flow, content)
+        diagnostics = await self._run(_validate_request, request)
         return [d.to_dict() for d in diagnostics]
 
-    async def compile(self, principal: Principal, content: Any, fmt: str) -> CompileResult:
+    async def compile(self, principal: Principal,
+                      request: Callable[[], tuple[Any, str]]) -> CompileResult:
+        """`request()` gives (content, format): it parses the request body (raising its
+        422s) in the compiler's thread, when the job's turn comes. A waiting request holds
+        its body's bytes, not its parsed tree, and the tree is built just before the compiler
+        walks it, still in the CPU's caches (docs/performance.md, "Compile")."""
         principal.require_view()
         try:
-            return await self._run(compile_flow, content, fmt)
+            return await self._run(_compile_request, request)
         except UnsupportedFormat as exc:
             raise InvalidInput(exc.message, code=exc.error, fix=exc.fix) from None
 
