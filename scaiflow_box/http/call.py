@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -37,8 +37,9 @@ class RouteFacts(Protocol):
     def header_names(self) -> frozenset[str]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class RawJson:
+# Reply and RawJson are built for every answer: named tuples, which are built by one call,
+# where a frozen dataclass sets each field through object.__setattr__.
+class RawJson(NamedTuple):
     """JSON bytes serialized by the service (e.g. a cached FlowDetail) that conform to
     `model`; the route must declare that model for the reply's status."""
 
@@ -62,8 +63,7 @@ class Streamed:
     response: web.StreamResponse
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(NamedTuple):
     status: int
     body: BaseModel | RawJson | Blob | Streamed | None = None
     headers: Mapping[str, str] | None = None

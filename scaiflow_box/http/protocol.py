@@ -104,9 +104,10 @@ class _RequestHandler(web_protocol.RequestHandler):
     async def finish_response(self, request: web.BaseRequest, resp: web.StreamResponse,
                               start_time: float | None) -> tuple[web.StreamResponse, bool]:
         answer = await super().finish_response(request, resp, start_time)
-        registry = self._registry
-        if registry is not None and not self._messages:
-            registry.waiting(self)  # answered; waiting for the next request from now on
+        if not self._messages:  # answered; waiting for the next request from now on
+            registry = self._registry
+            if registry is not None:
+                registry.waiting(self)
         return answer
 
     # -- the header-read timeout ----------------------------------------------------------
@@ -115,11 +116,14 @@ class _RequestHandler(web_protocol.RequestHandler):
                 and (self._last_body is None or self._last_body.is_eof()))
 
     def data_received(self, data: bytes) -> None:
-        head_bytes = bool(data) and self._header_deadline is None and self._reading_head()
+        # Runs for every chunk read: the cheap tests first, `_reading_head` only without a
+        # timer armed (it must see the state before the parser moves on).
+        head_bytes = self._header_deadline is None and bool(data) and self._reading_head()
         parsed = self._request_count
-        super().data_received(data)
+        web_protocol.RequestHandler.data_received(self, data)
         if self._request_count != parsed:  # a request line and headers are complete
-            self._cancel_header_deadline()
+            if self._header_deadline is not None:
+                self._cancel_header_deadline()
             if self._messages:
                 self._last_body = self._messages[-1][1]
             registry = self._registry
