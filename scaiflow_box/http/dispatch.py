@@ -51,7 +51,7 @@ def render(route: Route, reply: Reply) -> web.StreamResponse:
     if spec is None:
         raise UndeclaredResponse(f"{route.name} answered undeclared status {reply.status}")
     body = reply.body
-    headers = dict(reply.headers) if reply.headers else None
+    headers = reply.headers or None  # web.Response copies them into its own headers
     if isinstance(body, RawJson):
         if body.model is not spec.model:
             raise UndeclaredResponse(f"{route.name} answered {body.model.__name__}, "

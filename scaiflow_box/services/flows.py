@@ -91,6 +91,22 @@ class Page:
     total: int | None = None
 
 
+def _load_detail(conn: Connection, contents: VersionContentCache, tenant_id: str,
+                 flow_id: str) -> FlowDetail:
+    """A flow's answer from its row and its current version's content (from `contents` when
+    held there): one primary-key read, two without the content."""
+    flow = flow_rows.get_flow(conn, tenant_id, flow_id)
+    if flow is None:
+        raise flow_not_found()
+    cached = contents.get(flow_id, flow["version"])
+    if cached is not None:
+        return FlowDetail.of(flow, cached)
+    row = flow_rows.get_version(conn, tenant_id, flow_id, flow["version"])
+    if row is None:
+        raise version_not_found()
+    return FlowDetail.of(flow, bytes(row["content"]))
+
+
 class FlowService:
     def __init__(self, db: Database, cache: VersionContentCache) -> None:
         self.db = db
@@ -152,22 +168,13 @@ class FlowService:
         principal.require_view()
         tenant_id = principal.tenant_id
         cache = self.db.read_cache
-
-        def load(conn: Connection) -> FlowDetail:
-            flow = flow_rows.get_flow(conn, tenant_id, flow_id)
-            if flow is None:  # not cached: a miss costs one primary-key read
-                raise flow_not_found()
-            cached = self.cache.get(flow_id, flow["version"])
-            if cached is not None:
-                return FlowDetail.of(flow, cached)
-            row = flow_rows.get_version(conn, tenant_id, flow_id, flow["version"])
-            if row is None:
-                raise version_not_found()
-            return FlowDetail.of(flow, bytes(row["content"]))
-
-        detail = cache.flow_value(flow_id, ("detail", tenant_id),
-                                  lambda: self.db.read_inline(load),
-                                  weigh=lambda d: len(d.body))
+        detail: FlowDetail = cache.peek(flow_id, ("detail", tenant_id))
+        if detail is MISSING:  # else no loader is built: the read every canvas polls
+            detail = cache.flow_value(flow_id, ("detail", tenant_id),
+                                      lambda: self.db.read_inline(
+                                          lambda conn: _load_detail(conn, self.cache,
+                                                                    tenant_id, flow_id)),
+                                      weigh=lambda d: len(d.body))
         if not (principal.is_tenant_admin or detail.owner_id == principal.sub):
             level = cache.flow_value(flow_id, ("level", tenant_id, principal.sub),
                                      lambda: self.db.read_inline(lambda conn: granted_level(
