@@ -41,6 +41,7 @@ from scaiflow_box.keys import (
     KEY_RETENTION,
     KEY_ROTATION,
     KEYRING,
+    LEASES,
     LIVE_SYNC,
     LOG_RING,
     LOOKUPS,
@@ -68,6 +69,7 @@ from scaiflow_box.services.flows import FlowService
 from scaiflow_box.services.identity import IdentityService
 from scaiflow_box.services.key_retention import KeyRetentionService
 from scaiflow_box.services.key_rotation import KeyRotationService
+from scaiflow_box.services.leases import LeaseKeeper
 from scaiflow_box.services.live_docs import LiveDocuments
 from scaiflow_box.services.live_sync import LiveLimits, LiveSync
 from scaiflow_box.services.lookups import LookupService
@@ -178,11 +180,23 @@ async def _sign_in(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _leases(app: web.Application) -> AsyncIterator[None]:
+    """This process's leases: taken before the background work that asks for them starts,
+    given up at stop so another process takes over at once."""
+    keeper = LeaseKeeper(app[DB], app[SETTINGS].lease_seconds)
+    app[LEASES] = keeper
+    await keeper.renew()
+    keeper.start()
+    yield
+    await keeper.close()
+
+
 async def _directory(app: web.Application) -> AsyncIterator[None]:
     """Directory sync (now, and in the background) and the webhook receiver."""
     settings = app[SETTINGS]
     client = ScaiKeyAdminClient.from_settings(settings, lambda: app[UPSTREAM_SESSION])
-    sync = DirectorySync(app[DB], settings, client)
+    sync = DirectorySync(app[DB], settings, client,
+                         leader=lambda: app[LEASES].holds("directory_sync"))
     app[DIRECTORY_SYNC] = sync
     app[WEBHOOKS] = WebhookReceiver(app[DB], settings, sync)
     sync.start()
@@ -192,7 +206,8 @@ async def _directory(app: web.Application) -> AsyncIterator[None]:
 
 async def _retention(app: web.Application) -> AsyncIterator[None]:
     """Audit and webhook-event retention, through the writer, in the background."""
-    service = RetentionService(app[DB], app[SETTINGS])
+    service = RetentionService(app[DB], app[SETTINGS],
+                               leader=lambda: app[LEASES].holds("retention"))
     app[RETENTION] = service
     task = asyncio.create_task(service.run_forever(), name="retention")
     yield
@@ -251,6 +266,7 @@ def create_app(settings: Settings, routes: Iterable[Route] | None = None) -> web
                 settings.access_log, _resolve_principal, _check_dev_token)
     register_routes(app, all_routes() if routes is None else routes, edge)
     app.cleanup_ctx.extend([_log_ring, _database, _upstream, _identity, _system, _scaigrid,
-                            _sign_in, _directory, _retention, _live_editing])
+                            _sign_in, _leases, _directory, _retention,
+                            _live_editing])
     app.on_shutdown.append(_close_live_sockets)
     return app

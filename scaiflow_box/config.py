@@ -221,6 +221,11 @@ class Settings:
     presence_expiry_seconds: float = setting(
         "SCAIFLOW_PRESENCE_EXPIRY_SECONDS", Seconds(3600), "30",
         "a presence viewer disappears this long after its last heartbeat")
+    lease_seconds: float = setting(
+        "SCAIFLOW_LEASE_SECONDS", Seconds(3600), "30",
+        "how long a process holds the leases of work one process of a site runs (scheduled "
+        "directory sync, retention): renewed every third of it; another process takes over "
+        "within it after the holder dies")
 
     @property
     def master_key_path(self) -> Path:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from scaiflow_box.services.identity import IdentityService
     from scaiflow_box.services.key_retention import KeyRetentionService
     from scaiflow_box.services.key_rotation import KeyRotationService
+    from scaiflow_box.services.leases import LeaseKeeper
     from scaiflow_box.services.live_sync import LiveSync
     from scaiflow_box.services.lookups import LookupService
     from scaiflow_box.services.presence import PresenceService
@@ -55,6 +56,7 @@ ADMIN: web.AppKey[AdminService] = web.AppKey("admin")
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 METRICS: web.AppKey[ApplianceMetrics] = web.AppKey("metrics")
 RETENTION: web.AppKey[RetentionService] = web.AppKey("retention")
+LEASES: web.AppKey[LeaseKeeper] = web.AppKey("leases")
 KEYRING: web.AppKey[Keyring] = web.AppKey("keyring")
 CREDENTIALS: web.AppKey[CredentialService] = web.AppKey("credentials")
 DEPLOY: web.AppKey[DeployService] = web.AppKey("deploy")

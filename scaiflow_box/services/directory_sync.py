@@ -222,11 +222,16 @@ class DirectorySync:
     own), and the background loop."""
 
     def __init__(self, db: Database, settings: Settings, client: ScaiKeyAdminClient | None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 leader: Callable[[], bool] = lambda: True) -> None:
         self.db = db
         self.settings = settings
         self.client = client
         self._clock = clock
+        # Whether this process holds the directory-sync lease (services/leases.py): with
+        # several processes on one database, one of them runs the scheduled sync (a sync an
+        # operator or a webhook asks for runs where it was asked).
+        self._leader = leader
         self._lock = asyncio.Lock()
         self._loop_task: asyncio.Task[None] | None = None
         self._extra_tasks: set[asyncio.Task[None]] = set()
@@ -383,7 +388,10 @@ class DirectorySync:
         while True:
             self.next_run_at = self._clock() + delay
             await asyncio.sleep(delay)
-            await self._run_logged("background")
+            if self._leader():
+                await self._run_logged("background")
+            else:
+                log.debug("scheduled directory sync left to the process holding its lease")
             delay = interval
 
     async def _run_logged(self, trigger: Trigger) -> None:

@@ -26,8 +26,12 @@ EVERY_SECONDS = 3600.0
 
 class RetentionService:
     def __init__(self, db: Database, settings: Settings,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now,
+                 leader: Callable[[], bool] = lambda: True) -> None:
         self.db = db
+        # Whether this process holds the retention lease (services/leases.py): with several
+        # processes on one database, one of them prunes.
+        self._leader = leader
         self.audit_days = settings.audit_retention_days
         self.webhook_hours = settings.webhook_dedupe_hours
         self.clock = clock
@@ -65,7 +69,8 @@ class RetentionService:
         await asyncio.sleep(first_after)
         while True:
             try:
-                await self.prune_once()
+                if self._leader():
+                    await self.prune_once()
             except Exception:
                 log.exception("retention pass failed; trying again in %d s", int(every))
             await asyncio.sleep(every)

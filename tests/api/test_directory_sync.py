@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from scaiflow_box.keys import DIRECTORY_SYNC
+from scaiflow_box.keys import DB, DIRECTORY_SYNC, LEASES
 from scaiflow_box.services import directory_sync
+from scaiflow_box.store import leases
 from scaiflow_box.store import users as user_rows
 from tests.conftest import AppFactory, Appliance
 from tests.fakes.scaikey import FakeScaiKey
@@ -387,3 +388,30 @@ async def test_a_sync_of_thousands_of_users_does_not_block_the_event_loop(
     # diff, 4,000 inserts, the audit) runs in the writer thread. Measured: max ~5-13 ms.
     print(f"loop lag during the sync: max {max(lags) * 1000:.1f} ms over {len(lags)} ticks")
     assert max(lags) < 0.1, sorted(lags)[-5:]
+
+
+async def test_the_scheduled_sync_runs_only_where_its_lease_is_held(
+        app: Appliance, scaikey_server: FakeScaiKey) -> None:
+    """Another process holds the directory-sync lease: this one's scheduled runs leave ScaiKey
+    alone; once the lease is given up, this process takes it and syncs."""
+    keeper = app.client.app[LEASES]
+    assert keeper.holds("directory_sync")  # the only process: taken at start
+    await keeper.close()
+    db = app.client.app[DB]
+    await db.write(lambda conn: leases.take(conn, "directory_sync", "other-host:1:abc",
+                                            time.time(), 3600))
+    await keeper.renew()
+    assert not keeper.holds("directory_sync")
+    service = app.client.app[DIRECTORY_SYNC]
+    service.start(first_delay=0.0, interval=0.02)
+    await asyncio.sleep(0.3)  # fifteen turns of the loop, none of them this process's
+    assert app.sql("SELECT count(*) FROM users WHERE source = 'scaikey'")[0][0] == 0
+
+    await db.write(lambda conn: leases.release(conn, "directory_sync", "other-host:1:abc"))
+    await keeper.renew()
+    assert keeper.holds("directory_sync") and keeper.fences["directory_sync"] == 3
+    deadline = time.monotonic() + 10
+    while not app.sql("SELECT 1 FROM users WHERE id = 'usr_alice'") \
+            and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert app.sql("SELECT 1 FROM users WHERE id = 'usr_alice'")

@@ -121,3 +121,29 @@ def test_the_data_dir_lock(tmp_path: Path) -> None:
     with DataDirLock(tmp_path, exclusive=True):  # released on exit
         pass
     assert oct((tmp_path / "scaiflow.lock").stat().st_mode & 0o777) == "0o600"
+
+
+async def test_retention_runs_only_where_its_lease_is_held(tmp_path: Path) -> None:
+    """With several processes on one database, the one holding the retention lease prunes;
+    the others' loops pass (services/leases.py)."""
+    db = Database(tmp_path / "lease.db")
+    try:
+        db.write_sync(lambda conn: audit_rows(conn, [40.0] * 5))
+        settings = load_settings({"SCAIFLOW_ENV_FILE": "", "SCAIFLOW_AUDIT_RETENTION_DAYS": "30"})
+        leader = False
+        service = RetentionService(db, settings, clock=lambda: NOW, leader=lambda: leader)
+        task = asyncio.create_task(service.run_forever(first_after=0, every=0.02))
+        try:
+            await asyncio.sleep(0.2)  # ten turns of the loop, none of them this process's
+            assert service.deleted == {}
+            assert db.read_inline(lambda c: c.execute(
+                "SELECT count(*) FROM audit_log").fetchone()[0]) == 5
+            leader = True
+            deadline = time.monotonic() + 5
+            while not service.deleted and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert service.deleted["audit_log"] == 5
+        finally:
+            task.cancel()
+    finally:
+        db.close()

@@ -23,6 +23,7 @@ COMPATIBLE = {
     "TEXT": {"varchar", "char", "text", "mediumtext", "longtext"},
     "INTEGER": {"bigint", "tinyint"},
     "BLOB": {"longblob"},
+    "REAL": {"double"},
 }
 # `COLLATE NOCASE` in an index: an invisible generated column LOWER(col) on MariaDB
 NOCASE_COLUMNS = {("users", "email"): "email_nocase", ("groups", "name"): "name_nocase"}

@@ -400,3 +400,13 @@ BEGIN
     END IF;
   END IF;
 END
+-- @@
+-- SQLite's migration 011: leases (store/leases.py), one row per lease made here.
+CREATE TABLE IF NOT EXISTS leases (
+  name VARCHAR(64) NOT NULL PRIMARY KEY,
+  holder VARCHAR(200) NOT NULL DEFAULT '',
+  fence BIGINT NOT NULL DEFAULT 0,
+  expires_at DOUBLE NOT NULL DEFAULT 0
+)
+-- @@
+INSERT IGNORE INTO leases (name) VALUES ('directory_sync'), ('retention')

@@ -1,0 +1,95 @@
+"""This process's leases (store/leases.py): taken at start, renewed every third of their
+time, given up at stop. Work only one process of a site should run (the scheduled directory
+sync, retention) asks `holds(name)` first. On one box the only process always holds them; on
+several processes sharing a database (docs/scale-out.md) one does, and another takes over
+within one lease time after it dies.
+
+A holder stops acting a third of the lease time before the database would let another take
+over, so two never act at once while the hosts' clocks agree within that margin (NTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+
+from scaiflow_box.store import leases
+from scaiflow_box.store.db import Database
+
+log = logging.getLogger("scaiflow_box.leases")
+
+# Renewals are writes: none changes a cached read.
+NOTHING_CACHED: tuple[tuple[str, str], ...] = ()
+
+
+def process_id() -> str:
+    """Who holds a lease: host, pid and a random part (a pid is reused after a restart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class LeaseKeeper:
+    def __init__(self, db: Database, ttl_seconds: float, holder: str | None = None,
+                 clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.db = db
+        self.ttl = ttl_seconds
+        self.holder = holder or process_id()
+        self._clock = clock
+        self._monotonic = monotonic
+        self._held_until: dict[str, float] = {}  # by this process's monotonic clock
+        self.fences: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def holds(self, name: str) -> bool:
+        return self._monotonic() < self._held_until.get(name, 0.0)
+
+    async def renew(self) -> None:
+        """Take or renew every lease; a lease another process holds stays theirs."""
+        started = self._monotonic()
+        now = self._clock()
+        taken = await self.db.write(
+            lambda conn: {name: leases.take(conn, name, self.holder, now, self.ttl)
+                          for name in leases.LEASES}, flows_changed=NOTHING_CACHED)
+        for name, fence in taken.items():
+            if fence is None:
+                if self._held_until.pop(name, None) is not None:
+                    log.warning("lease %s lost to another process", name)
+                continue
+            if name not in self._held_until:
+                log.info("lease %s taken (turn %d): this process runs it", name, fence)
+            self._held_until[name] = started + self.ttl * 2 / 3
+            self.fences[name] = fence
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="leases")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.renew()
+            except Exception as exc:  # the database is away: the leases lapse by themselves
+                log.warning("could not renew leases (%s: %s)", type(exc).__name__, exc)
+            await asyncio.sleep(self.ttl / 3)
+
+    async def close(self) -> None:
+        """Stop renewing and give up what this process holds, so another takes over now."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        held = [name for name in leases.LEASES if self.holds(name)]
+        self._held_until.clear()
+        if held:
+            try:
+                await self.db.write(lambda conn: [leases.release(conn, name, self.holder)
+                                                  for name in held],
+                                    flows_changed=NOTHING_CACHED)
+            except Exception as exc:
+                log.warning("could not give up leases at stop (%s); they lapse in %g s",
+                            type(exc).__name__, self.ttl)
