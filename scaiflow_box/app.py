@@ -152,7 +152,8 @@ async def _system(app: web.Application) -> AsyncIterator[None]:
     traffic = app[METRICS].traffic
     app[SYSTEM] = SystemService(app[SETTINGS], app[READINESS], app[LOG_RING],
                                 started_at=app[METRICS].started_at,
-                                recent_traffic=traffic.summary, traffic_totals=traffic.totals)
+                                recent_traffic=traffic.summary, traffic_totals=traffic.totals,
+                                process=lambda: app[LEASES].status())
     # Read once, off the loop: from a source checkout it asks git.
     await asyncio.get_running_loop().run_in_executor(None, build_info)
     yield

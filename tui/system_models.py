@@ -70,6 +70,9 @@ class SystemStatus:
     total_server_errors: int
     log_level: str
     access_log: bool
+    # The leases this process holds (None: an appliance too old to say): the work only one
+    # process of a site runs.
+    leases_held: tuple[str, ...] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SystemStatus:
@@ -79,6 +82,8 @@ class SystemStatus:
         raw_logging = data.get("logging")
         logging: Mapping[str, Any] = raw_logging if isinstance(raw_logging, dict) else {}
         rss = data.get("resident_memory_bytes")
+        raw_process = data.get("process")
+        process: Mapping[str, Any] = raw_process if isinstance(raw_process, dict) else {}
         return cls(version=str_at(data, "version"), commit=opt_str(data, "commit"),
                    build_date=opt_str(data, "build_date"), build=opt_str(data, "build") or "?",
                    python=opt_str(data, "python") or "?",
@@ -95,7 +100,8 @@ class SystemStatus:
                    total_requests=count_at(totals, "requests"),
                    total_server_errors=count_at(totals, "server_errors"),
                    log_level=opt_str(logging, "level") or "?",
-                   access_log=logging.get("access_log") is True)
+                   access_log=logging.get("access_log") is True,
+                   leases_held=str_list(process, "leases_held") if process else None)
 
 
 @dataclass(frozen=True)

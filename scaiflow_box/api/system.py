@@ -55,6 +55,14 @@ class LoggingSettings(BaseModel):
     access_log: bool
 
 
+class ProcessStatus(BaseModel):
+    id: str = Field(description="[box] This process (host:pid:random), as it holds leases")
+    leases_held: list[str] = Field(description="[box] The leases this process holds: the work "
+                                               "only one process of a site runs "
+                                               "(`directory_sync`, `retention`). On one box, "
+                                               "all of them")
+
+
 class SystemStatus(BaseModel):
     version: str
     commit: str | None = Field(description="The commit a binary was built from (`git describe`"
@@ -74,6 +82,7 @@ class SystemStatus(BaseModel):
     totals: TrafficTotals
     logging: LoggingSettings
     metrics_endpoint: bool = Field(description="Whether `GET /metrics` is served")
+    process: ProcessStatus
 
 
 async def system_status(call: Call[None, None]) -> Reply:

@@ -17,6 +17,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 from scaiflow_box.store import leases
 from scaiflow_box.store.db import Database
@@ -47,6 +48,11 @@ class LeaseKeeper:
 
     def holds(self, name: str) -> bool:
         return self._monotonic() < self._held_until.get(name, 0.0)
+
+    def status(self) -> dict[str, Any]:
+        """For the operator's dashboard: who this process is and which leases it holds."""
+        return {"id": self.holder,
+                "leases_held": [name for name in leases.LEASES if self.holds(name)]}
 
     async def renew(self) -> None:
         """Take or renew every lease; a lease another process holds stays theirs."""

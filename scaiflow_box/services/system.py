@@ -35,9 +35,10 @@ def listen_url(settings: Settings) -> str:
 
 class SystemService:
     def __init__(self, settings: Settings, readiness: Readiness, log_ring: LogRing, *,
-                 started_at: float, recent_traffic: Counters, traffic_totals: Counters
-                 ) -> None:
+                 started_at: float, recent_traffic: Counters, traffic_totals: Counters,
+                 process: Counters = lambda: {"id": "", "leases_held": []}) -> None:
         self.settings = settings
+        self._process = process
         self.readiness = readiness
         self.log_ring = log_ring
         self.started_at = started_at
@@ -69,6 +70,7 @@ class SystemService:
             "logging": {"level": settings.log_level, "format": settings.log_format,
                         "access_log": settings.access_log},
             "metrics_endpoint": settings.metrics,
+            "process": dict(self._process()),
         }
 
     def logs(self, principal: Principal, *, after: int | None, level: str,

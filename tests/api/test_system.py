@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from scaiflow_box import __version__
+from scaiflow_box.keys import LEASES
 from tests.conftest import AppFactory, Appliance
 
 SYSTEM = "/api/v1/admin/system"
@@ -65,6 +66,10 @@ async def test_system_status(appliance: Appliance) -> None:
     assert body["totals"] == {"requests": 3, "client_errors": 2, "server_errors": 0}
     assert body["logging"] == {"level": "info", "format": "text", "access_log": False}
     assert body["metrics_endpoint"] is False
+    # The only process holds every lease (services/leases.py), under its own process id.
+    assert body["process"] == {"id": appliance.client.app[LEASES].holder,
+                               "leases_held": ["directory_sync", "retention"]}
+    assert body["process"]["id"].count(":") == 2
     # The answer itself is counted by the next one.
     again = await (await appliance.client.get(SYSTEM, headers=sa)).json()
     assert again["totals"]["requests"] == 4

@@ -133,6 +133,7 @@ SYSTEM = {
     "totals": {"requests": 5_912_330, "client_errors": 4211, "server_errors": 17},
     "logging": {"level": "info", "format": "text", "access_log": False},
     "metrics_endpoint": True,
+    "process": {"id": "box-7:4120:9f2c1a", "leases_held": ["directory_sync", "retention"]},
 }
 ISSUER = "https://scaikey.example/api/v1/platform/oauth"
 READY = {"status": "ready", "reasons": [], "issuers": [

@@ -9,6 +9,8 @@ import time
 import pytest
 
 from scaiflow_box.build_info import build_info
+from scaiflow_box.keys import DB, LEASES
+from scaiflow_box.store import leases
 from tests.conftest import AppFactory, Appliance
 from tests.fakes.scaikey import FakeScaiKey
 from tests.tui.helpers import (
@@ -177,3 +179,22 @@ async def test_q_quits(tui_session: TuiSession) -> None:
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
+
+
+async def test_work_another_process_holds_the_lease_of_is_named(tui_session: TuiSession) -> None:
+    """Several processes on one database: the one that does not run the scheduled sync says
+    who does and when it would take over."""
+    web_app = tui_session.appliance.client.app
+    keeper, db = web_app[LEASES], web_app[DB]
+    await keeper.close()
+    await db.write(lambda conn: leases.take(conn, "directory_sync", "host-b:7:abc",
+                                            time.time(), 3600))
+    await keeper.renew()
+    assert keeper.status()["leases_held"] == ["retention"]
+    app = tui_session.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert static_text(app, "#warnings") == (
+            "Warnings (1)\n  ! The scheduled ScaiKey sync runs in another process of this site "
+            "(it holds its lease); if none is running, this one takes over within "
+            "SCAIFLOW_LEASE_SECONDS.")

@@ -191,6 +191,10 @@ def live_title(snapshot: DashboardSnapshot) -> str:
             if snapshot.live else "Live editing: nobody is editing a flow now")
 
 
+# The work behind each lease (services/leases.py), as the dashboard names it.
+LEASE_WORK = {"directory_sync": "scheduled ScaiKey sync", "retention": "retention pass"}
+
+
 def warnings(snapshot: DashboardSnapshot) -> list[str]:
     """What an operator must act on, most urgent first."""
     found: list[str] = []
@@ -227,6 +231,14 @@ def warnings(snapshot: DashboardSnapshot) -> list[str]:
         if system.wal_size_bytes >= WAL_WARNING_BYTES:
             found.append(f"The WAL is {format_bytes(system.wal_size_bytes)}: checkpoints "
                          "cannot complete (a long reader?).")
+        others = [LEASE_WORK[name] for name in LEASE_WORK
+                  if system.leases_held is not None and name not in system.leases_held]
+        if others:
+            # Not a fault with several processes on one database: one of them holds each.
+            verb, held = ("runs", "its lease") if len(others) == 1 else ("run", "their leases")
+            found.append(f"The {' and '.join(others)} {verb} in another process of this site "
+                         f"(it holds {held}); if none is running, this one takes over within "
+                         "SCAIFLOW_LEASE_SECONDS.")
     return found
 
 
