@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
-from scaiflow_box.http.state import CURSORS, PRINCIPAL, REQUEST_ID, ROUTES, SETTINGS
+from scaiflow_box.http.route_table import ROUTES
+from scaiflow_box.http.state import CURSORS, PRINCIPAL, REQUEST_ID, SETTINGS
 
 if TYPE_CHECKING:
     from scaiflow_box.auth.issuer import LocalIssuer

@@ -37,8 +37,8 @@ from scaiflow_box.http.route import (
     Header,
     Route,
 )
-from scaiflow_box.http.route_table import AiohttpHandler, RouteTable
-from scaiflow_box.http.state import ROUTES, SETTINGS
+from scaiflow_box.http.route_table import ROUTES, AiohttpHandler, RouteTable
+from scaiflow_box.http.state import SETTINGS
 
 log = logging.getLogger("scaiflow_box.http")
 

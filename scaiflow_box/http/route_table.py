@@ -26,3 +26,6 @@ class RouteTable:
         if "GET" in methods:
             methods.append("HEAD")
         return ", ".join([*methods, "OPTIONS"])
+
+
+ROUTES: web.AppKey[RouteTable] = web.AppKey("routes")

@@ -4,8 +4,9 @@ post back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar, Protocol, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -15,16 +16,28 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
-from tui.client import AdminClient
+from tui.client import AdminClient, Capabilities
 from tui.connection import Connection
+from tui.data_dir_tools import DataDirTools
 from tui.transport import AdminClientError, ApiUnavailable
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.nav_bar import NavBar
 from tui.widgets.problem_banner import ProblemBanner, stale_text
 from tui.widgets.resource_table import ResourceTable
 
-if TYPE_CHECKING:
-    from tui.app import ScaiflowAdmin
+
+class Console(Protocol):
+    """What a screen asks of the console app (`tui/app.py` `ScaiflowAdmin`), named here so the
+    screens need not import the app that imports them."""
+
+    tools: DataDirTools | None
+    auto_reload: bool
+    connection: Connection
+    now: Callable[[], datetime]
+
+    async def capabilities(self) -> Capabilities | None: ...
+
+    def note_connection(self, up: bool, reason: str = "") -> None: ...
 
 
 class ApiScreen(Screen[None]):
@@ -79,8 +92,8 @@ class ApiScreen(Screen[None]):
         self._refresh_timer: Timer | None = None
 
     @property
-    def console(self) -> ScaiflowAdmin:
-        return cast("ScaiflowAdmin", self.app)
+    def console(self) -> Console:
+        return cast(Console, self.app)
 
     # -- layout ------------------------------------------------------------------------------
     def compose_top(self) -> ComposeResult:
