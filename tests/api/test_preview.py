@@ -140,3 +140,43 @@ async def test_import_answers_integers_beyond_64_bits(appliance: Appliance) -> N
     assert "123456789012345678901234567890" in text
     assert json.loads(text)["warnings"]
     assert appliance.sql("SELECT count(*) AS n FROM flows")[0]["n"] == 0
+
+
+async def test_compile_and_validate_bodies_are_checked_as_any_json_body(
+        appliance: Appliance) -> None:
+    """Their bodies are parsed in the compiler's thread when their turn comes: the answers to
+    a bad body are the same 422s (and 415) as anywhere, nothing is stored, and the compiler
+    is free for the next request."""
+    viewer = await appliance.headers("usr_v", "tnt_a", scope="scaicore:view")
+    json_type = {**viewer, "Content-Type": "application/json"}
+    deep = "[" * 65 + "]" * 65
+    for path in ("/compile", "/validate"):
+        cases = [
+            (b'{"content": ', "json_invalid", ["body", 12]),
+            (f'{{"content": {{"x": {deep}}}}}'.encode(), "json_too_deep", ["body"]),
+            (b'{"content": {"name": "a\\u0000b"}}', "control_character",
+             ["body", "content", "name"]),
+            (b'{"format": "yaml"}', "missing", ["body", "content"]),
+            (b'{"content": 5}', "dict_type", ["body", "content"]),
+            (b'{"content": {}, "extra": 1}', "extra_forbidden", ["body", "extra"]),
+        ]
+        for raw, kind, loc in cases:
+            resp = await appliance.client.post(FLOWS + path, headers=json_type, data=raw)
+            body = await resp.json()
+            assert resp.status == 422, (path, raw, body)
+            assert body["detail"][0]["type"] == kind, (path, raw, body)
+            if loc is not None:
+                assert body["detail"][0]["loc"] == loc, (path, raw, body)
+        resp = await appliance.client.post(FLOWS + path, headers={
+            **viewer, "Content-Type": "text/plain"}, data=b'{"content": {}}')
+        assert resp.status == 415
+    resp = await appliance.client.post(FLOWS + "/compile", headers=viewer,
+                                       json={"content": example("hello-world"), "format": "ir"})
+    assert resp.status == 400
+    assert (await resp.json())["detail"]["error"] == "unsupported_format"
+    resp = await appliance.client.post(FLOWS + "/compile", headers=viewer,
+                                       json={"content": example("hello-world")})
+    body = await resp.json()
+    assert resp.status == 200 and body["errors"] == [] and body["format"] == "yaml"
+    assert yaml.safe_load(body["body"])["core"]
+    assert appliance.sql("SELECT count(*) AS n FROM flows")[0]["n"] == 0
