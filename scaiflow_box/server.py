@@ -26,8 +26,11 @@ log = logging.getLogger("scaiflow_box")
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        # `pid`: which process of a host wrote the line, once several serve one site behind
+        # a load balancer (the log shipper adds the host).
         entry: dict[str, object] = {"ts": self.formatTime(record), "level": record.levelname,
-                                    "logger": record.name, "message": record.getMessage()}
+                                    "logger": record.name, "pid": record.process,
+                                    "message": record.getMessage()}
         access = getattr(record, "access", None)
         if isinstance(access, dict):  # an access line's fields, for log processors
             entry.update(access)

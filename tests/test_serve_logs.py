@@ -22,6 +22,8 @@ def test_start_up_line_and_json_access_lines(tmp_path: Path) -> None:
                  SCAIFLOW_CORS_ORIGINS="https://canvas.example",
                  SCAIGRID_BASE_URL="https://grid.example", SCAIGRID_API_KEY=GRID_KEY)
     app.start()
+    assert app.proc is not None
+    pid = app.proc.pid
     try:
         # Every route refuses a query parameter it does not declare (422), and the access
         # line still never shows the query string.
@@ -33,6 +35,7 @@ def test_start_up_line_and_json_access_lines(tmp_path: Path) -> None:
     entries = [json.loads(line) for line in log.splitlines()]
     [start] = [e for e in entries if "listening on" in e["message"]]
     assert start["level"] == "INFO" and start["logger"] == "scaiflow_box"
+    assert {e["pid"] for e in entries} == {pid}  # every line names the serving process
     assert start["message"] == "; ".join([
         f"{build_info().describe()} listening on http://127.0.0.1:{app.port}",
         f"data dir {(tmp_path / 'data').resolve()}",
