@@ -328,7 +328,8 @@ class FlowService:
                 fields["meta_rev"] = flow["meta_rev"] + 1
             if fields:
                 fields["updated_at"] = now
-                flow_rows.update_flow(conn, principal.tenant_id, flow_id, **fields)
+                flow_rows.update_flow(conn, principal.tenant_id, flow_id, current=flow,
+                                      **fields)
                 audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
                              action="flow.updated", target_type="flow", target_id=flow_id,
                              details={"fields": sorted(k for k in fields if k not in (
@@ -356,9 +357,9 @@ class FlowService:
             now = now_iso()
             new_version, data = self._append_version(conn, flow, orjson.loads(old["content"]),
                                                      principal.sub, now)
-            flow_rows.update_flow(conn, principal.tenant_id, flow_id, version=new_version,
-                                  version_seq=flow["version_seq"] + 1, meta_rev=0,
-                                  updated_at=now)
+            flow_rows.update_flow(conn, principal.tenant_id, flow_id, current=flow,
+                                  version=new_version, version_seq=flow["version_seq"] + 1,
+                                  meta_rev=0, updated_at=now)
             audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
                          action="flow.version_restored", target_type="flow", target_id=flow_id,
                          details={"from_version": version, "version": new_version},

@@ -129,14 +129,17 @@ def insert_version(
 
 
 def update_flow(
-    conn: Connection, tenant_id: str, flow_id: str, **fields: Any
+    conn: Connection, tenant_id: str, flow_id: str, *, current: Row | None = None,
+    **fields: Any
 ) -> None:
     """Set `fields` of the flow, and its summary with them when they change a field the
-    summary shows (in the same statement: the summary never disagrees with its row)."""
+    summary shows (in the same statement: the summary never disagrees with its row).
+    `current`: the row as this transaction read it (`get_flow`), which saves reading it again
+    for the summary."""
     if not fields:
         return
     if not _SUMMARY_FIELDS.isdisjoint(fields):
-        row = conn.execute(
+        row = current if current is not None else conn.execute(
             f"SELECT {', '.join(SUMMARY_FIELDS)} FROM flows WHERE id = ? AND tenant_id = ?",
             (flow_id, tenant_id)).fetchone()
         if row is not None:  # else the UPDATE below changes nothing either
