@@ -300,7 +300,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         from scaiflow_box.store import audit
         from scaiflow_box.store.db import SqliteDatabase
 
-        assert isinstance(data.db, SqliteDatabase)  # MariaDB was refused above
+        if not isinstance(data.db, SqliteDatabase):  # refused above; never reached
+            raise TypeError("backup copies an SQLite database")
         try:
             data.db.backup_to(target)
         except OSError as exc:

@@ -91,7 +91,8 @@ def _schema_version(conn: MariaDbConnection) -> int | None:
 def _value(conn: MariaDbConnection, sql: str) -> Any:
     """The first column of the one row `sql` answers."""
     row = conn.execute(sql).fetchone()
-    assert row is not None, sql
+    if row is None:  # an aggregate always answers one row
+        raise MariaDbError(f"no row from {sql!r}", 0)
     return row[0]
 
 
