@@ -86,8 +86,14 @@ run: init
 	@echo ""
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) exec $(BIN)/scaiflow-box serve
 
+# The store, service and API tests run a second time on MariaDB (`--db=mariadb`: a private
+# mariadbd per worker, a new database per test; skipped without Debian's mariadb-server, except
+# on CI). About 2 minutes on 2 cores; docs/scale-out.md lists what is skipped there and why.
+MARIADB_TEST_DIRS := tests/store tests/services tests/api
+
 test: $(STAMP) $(INTEROP_STAMP) $(TS_CLIENT_STAMP) $(COLLAB_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --db=mariadb $(MARIADB_TEST_DIRS)
 
 # The contract tests (tests/contract, also part of `make test`) with far more generated cases.
 CONTRACT_EXAMPLES ?= 1000

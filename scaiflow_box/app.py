@@ -59,7 +59,7 @@ from scaiflow_box.keys import (
 from scaiflow_box.log_ring import LogRing
 from scaiflow_box.services.acls import AclService
 from scaiflow_box.services.admin import AdminService
-from scaiflow_box.services.bootstrap import initialize
+from scaiflow_box.services.bootstrap import initialize, open_settings_database
 from scaiflow_box.services.catalog import CatalogService
 from scaiflow_box.services.credentials import CredentialService
 from scaiflow_box.services.deploy import DeployService
@@ -81,7 +81,6 @@ from scaiflow_box.services.sign_in import SignInService
 from scaiflow_box.services.system import SystemService
 from scaiflow_box.services.webhooks import WebhookReceiver
 from scaiflow_box.store.content_cache import VersionContentCache
-from scaiflow_box.store.db import Database
 from scaiflow_box.upstream.client import create_upstream_session, scaigrid_allow_list
 from scaiflow_box.upstream.scaigrid import ScaiGridClient
 from scaiflow_box.upstream.scaikey import ScaiKeyClient, discovery_url
@@ -104,7 +103,7 @@ async def _log_ring(app: web.Application) -> AsyncIterator[None]:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     loop = asyncio.get_running_loop()
-    db = await loop.run_in_executor(None, Database, settings.db_path)
+    db = await loop.run_in_executor(None, open_settings_database, settings)
     try:
         report = await loop.run_in_executor(None, initialize, settings, db)
     except BaseException:

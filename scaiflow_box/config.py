@@ -33,6 +33,7 @@ from scaiflow_box.config_values import (
     SETTING,
     Algorithms,
     Choice,
+    DatabaseUrlText,
     Destinations,
     ExistingFile,
     FilePath,
@@ -53,6 +54,7 @@ from scaiflow_box.config_values import (
 )
 
 if TYPE_CHECKING:
+    from scaiflow_box.store.engine import DatabaseUrl
     from scaiflow_box.upstream.destinations import AllowedDestination
 
 __all__ = ["ASYMMETRIC_ALGORITHMS", "KNOWN_PERMISSIONS", "ConfigError", "Settings",
@@ -79,6 +81,16 @@ class Settings:
         "SCAIFLOW_MASTER_KEY", MasterKeyText(), None,
         "the master key itself (base64 of 32 bytes); wins over the file, which is then "
         "neither read nor created; never logged", secret=True)
+    database_url: DatabaseUrl | None = setting(
+        "SCAIFLOW_DATABASE_URL", DatabaseUrlText(), None,
+        "a MariaDB database instead of SQLite (`<data dir>/scaiflow.db`): "
+        "`mariadb://user@host[:port]/database` or `mariadb://user@/database?unix_socket=/path` "
+        "(utf8mb4/utf8mb4_bin; `init` creates its schema); the password is never shown; see "
+        "[MariaDB](#several-processes--mariadb)")
+    database_password_file: Path | None = setting(
+        "SCAIFLOW_DATABASE_PASSWORD_FILE", ExistingFile(), None,
+        "the password of `SCAIFLOW_DATABASE_URL`'s user, alone in a file of mode 0600 (a "
+        "trailing newline is ignored); never logged")
     # -- ScaiKey: token validation ---------------------------------------------------------
     scaikey_base_url: str | None = setting(
         "SCAIKEY_BASE_URL", HttpUrl(), None,
@@ -316,11 +328,23 @@ def _allow_private_removed(values: Mapping[str, Any], given: Mapping[str, str]
     return None
 
 
+def _database_password_once(values: Mapping[str, Any], given: Mapping[str, str]
+                            ) -> str | None:
+    url = values["database_url"]
+    if values["database_password_file"] is not None and url is None:
+        return ("SCAIFLOW_DATABASE_PASSWORD_FILE: set only with SCAIFLOW_DATABASE_URL (SQLite "
+                "needs no password)")
+    if values["database_password_file"] is not None and url.password is not None:
+        return ("SCAIFLOW_DATABASE_URL: holds a password and SCAIFLOW_DATABASE_PASSWORD_FILE "
+                "names one too: keep the password in the file only")
+    return None
+
+
 # Each takes the values (after command-line overrides) and the texts given, and returns a
 # problem line or None.
 CrossCheck = Callable[[Mapping[str, Any], Mapping[str, str]], str | None]
 CROSS_CHECKS: tuple[CrossCheck, ...] = (_issuer_named, _auth_disabled_only_on_loopback,
-                                        _allow_private_removed)
+                                        _allow_private_removed, _database_password_once)
 
 
 # -- loading -------------------------------------------------------------------------------

@@ -48,6 +48,11 @@ class Kind(Generic[T]):
     def render(self, value: T) -> str:
         return str(value)
 
+    def masked(self, text: str) -> str:
+        """The text as given, as `config` may show it when it is invalid (a kind whose text
+        can hold a secret, such as a password in a URL, masks it)."""
+        return text
+
 
 class Text(Kind[str]):
     def parse(self, text: str) -> str:
@@ -296,6 +301,40 @@ class Destinations(Kind[tuple[Any, ...]]):
 
     def render(self, value: tuple[Any, ...]) -> str:
         return ",".join(item.text for item in value)
+
+
+class DatabaseUrlText(Kind[Any]):
+    """`mariadb://user@host[:port]/database` or `mariadb://user@/database?unix_socket=/path`
+    (a `store.engine.DatabaseUrl`). Every problem of the URL at once; the password (if the URL
+    holds one) is masked wherever the URL is shown, even when it is invalid."""
+
+    def parse(self, text: str) -> Any:
+        from scaiflow_box.store.engine import BadDatabaseUrl, DatabaseUrl
+
+        try:
+            return DatabaseUrl.parse(text)
+        except BadDatabaseUrl as exc:
+            raise Invalid(str(exc)) from None
+
+    def render(self, value: Any) -> str:
+        rendered: str = value.render(mask=True)
+        return rendered
+
+    def masked(self, text: str) -> str:
+        return mask_url_password(text)
+
+
+def mask_url_password(text: str) -> str:
+    """`text` with the password of its `user:password@` (if any) replaced by `********`."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return text
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:********@{host}{slash}{tail}"
 
 
 class MasterKeyText(Kind[str]):

@@ -135,6 +135,21 @@ class RateLimited(DomainError):
         self.retry_after = retry_after
 
 
+class WriteConflict(DomainError):
+    """A write kept meeting other processes' writes to the same rows (a deadlock, a Galera
+    certification failure) on every attempt the store makes: nothing was written (503, with
+    Retry-After). Only with several processes on one MariaDB."""
+
+    default_code = "write_conflict"
+    retry_after = "1"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the database was busy with other writes to the same data: nothing was written",
+            fix="Send the request again (after Retry-After); it changes nothing until it "
+                "succeeds.")
+
+
 class StorageFull(DomainError):
     """The disk holding the database (or the database's size cap) is full: the write was not
     made (507). Writes succeed again by themselves once there is room."""

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from scaiflow_box.services.sign_in import SignInService
     from scaiflow_box.services.system import SystemService
     from scaiflow_box.services.webhooks import WebhookReceiver
-    from scaiflow_box.store.db import Database
+    from scaiflow_box.store.database import Database
 
 DB: web.AppKey[Database] = web.AppKey("db")
 ISSUER: web.AppKey[LocalIssuer] = web.AppKey("issuer")

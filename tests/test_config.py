@@ -157,3 +157,46 @@ def test_where_each_value_came_from(tmp_path: Path) -> None:
         "data_dir": "command line", "api_host": "default", "log_level": "default"}
     assert (evaluation.values["api_port"], evaluation.values["metrics"],
             evaluation.values["api_host"]) == (9100, False, "127.0.0.1")  # blank is unset
+
+
+def test_a_mariadb_url_is_parsed_and_its_password_never_shown(tmp_path: Path) -> None:
+    from scaiflow_box.commands.show_config import _rows
+    from scaiflow_box.config import evaluate
+
+    assert load_settings({}).database_url is None  # unset: SQLite in the data dir
+    settings = load_settings({"SCAIFLOW_DATABASE_URL": "mariadb://app:s3cret@db.lan:3307/flows"})
+    url = settings.database_url
+    assert url is not None and (url.host, url.port, url.user, url.database, url.password) == (
+        "db.lan", 3307, "app", "flows", "s3cret")
+    assert "s3cret" not in repr(settings)
+    rows = {row["name"]: row for row in _rows(evaluate(
+        {"SCAIFLOW_DATABASE_URL": "mariadb://app:s3cret@db.lan:3307/flows"}))}
+    assert rows["SCAIFLOW_DATABASE_URL"]["value"] == "mariadb://app:********@db.lan:3307/flows"
+    # invalid: shown as given, the password masked; the problem line names no password
+    bad = evaluate({"SCAIFLOW_DATABASE_URL": "postgres://app:s3cret@db.lan/"})
+    rows = {row["name"]: row for row in _rows(bad)}
+    assert rows["SCAIFLOW_DATABASE_URL"] == {
+        "name": "SCAIFLOW_DATABASE_URL", "value": "postgres://app:********@db.lan/",
+        "source": "environment", "secret": False, "invalid": True, "default": None}
+    assert len(bad.problems) == 1 and "s3cret" not in bad.problems[0]
+    assert bad.problems[0].startswith("SCAIFLOW_DATABASE_URL: the scheme must be mariadb://")
+
+
+def test_a_database_password_file_needs_the_url_and_is_the_only_password(
+        tmp_path: Path) -> None:
+    password = tmp_path / "db.password"
+    password.write_text("pw\n")
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"SCAIFLOW_DATABASE_PASSWORD_FILE": str(password)})
+    assert refused.value.problems == [
+        "SCAIFLOW_DATABASE_PASSWORD_FILE: set only with SCAIFLOW_DATABASE_URL (SQLite needs no "
+        "password)"]
+    with pytest.raises(ConfigError) as twice:
+        load_settings({"SCAIFLOW_DATABASE_PASSWORD_FILE": str(password),
+                       "SCAIFLOW_DATABASE_URL": "mariadb://app:pw@db.lan/flows"})
+    assert twice.value.problems == [
+        "SCAIFLOW_DATABASE_URL: holds a password and SCAIFLOW_DATABASE_PASSWORD_FILE names one "
+        "too: keep the password in the file only"]
+    settings = load_settings({"SCAIFLOW_DATABASE_PASSWORD_FILE": str(password),
+                              "SCAIFLOW_DATABASE_URL": "mariadb://app@/flows?unix_socket=/s"})
+    assert settings.database_password_file == password

@@ -67,7 +67,7 @@ from scaiflow_box.auth.jwk_set import (
 )
 from scaiflow_box.config import ConfigError, Settings
 from scaiflow_box.store import keys as key_rows
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.timestamps import iso, parse_iso
 from scaiflow_box.upstream.client import UpstreamError
 from scaiflow_box.upstream.scaikey import ScaiKeyClient, discovery_url, platform_issuer

@@ -85,11 +85,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 @operator_command
 def cmd_init(args: argparse.Namespace) -> int:
-    from scaiflow_box.services.bootstrap import initialize
-    from scaiflow_box.store.db import Database
+    from scaiflow_box.services.bootstrap import initialize, open_settings_database
 
     settings = settings_from(args)
-    db = Database(settings.db_path, reader_threads=1)
+    db = open_settings_database(settings, reader_threads=1)
     try:
         report = initialize(settings, db)
     finally:
@@ -277,6 +276,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     settings = settings_from(args)
+    if settings.database_url is not None:
+        url = settings.database_url
+        err(f"error: backup copies the SQLite database; the {url.where} is backed up with "
+            f"MariaDB's tools: `mariadb-dump --single-transaction --routines --triggers "
+            f"{url.database}` or `mariabackup --backup`; keep the master key "
+            f"({settings.master_key_path}) with it, separately")
+        return 1
     target = Path(args.file)
     if target.exists():
         err(f"error: {target} exists; choose a new file")
@@ -292,7 +298,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
         from scaiflow_box.crypto.keyring import check_encrypted_fields
         from scaiflow_box.services.key_retention import record_backup
         from scaiflow_box.store import audit
+        from scaiflow_box.store.db import SqliteDatabase
 
+        if not isinstance(data.db, SqliteDatabase):  # refused above; never reached
+            raise TypeError("backup copies an SQLite database")
         try:
             data.db.backup_to(target)
         except OSError as exc:
@@ -329,6 +338,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from scaiflow_box.store.dir_lock import DataDirBusy
 
     settings = settings_from(args)
+    if settings.database_url is not None:
+        err(f"error: restore puts back an SQLite backup; the {settings.database_url.where} is "
+            "restored with MariaDB's tools: `mariadb` < the dump, or `mariabackup "
+            "--prepare` then `--copy-back`; then start one scaiflow-box process first (it "
+            "checks the schema and the master key) before the others")
+        return 1
     try:
         report = restore_backup(settings, Path(args.file))
     except (RestoreRefused, DataDirBusy) as exc:

@@ -29,7 +29,8 @@ def _rows(evaluation: Evaluation) -> list[dict[str, Any]]:
         value = evaluation.values[row.field_name]
         invalid = row.env in evaluation.invalid
         if invalid:  # the text as given (masked): its value is unknowable
-            shown: str | None = "********" if row.secret else evaluation.given[row.env]
+            shown: str | None = "********" if row.secret \
+                else row.kind.masked(evaluation.given[row.env])
         else:
             shown = None if value is None else row.render(value) or None  # () is unset too
         default = row.doc_default.strip("`") if row.doc_default else row.default

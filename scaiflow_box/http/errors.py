@@ -26,6 +26,7 @@ from scaiflow_box.errors import (
     StorageFull,
     TooLarge,
     UpstreamFailed,
+    WriteConflict,
 )
 
 
@@ -54,6 +55,7 @@ STATUS_OF: dict[type[DomainError], int] = {
     RateLimited: 429,
     StorageFull: 507,
     TooLarge: 413,
+    WriteConflict: 503,
 }
 
 
@@ -84,7 +86,7 @@ def headers_of(exc: DomainError) -> dict[str, str]:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, HttpError) and exc.close:
         return {"Connection": "close"}
-    if isinstance(exc, RateLimited) and exc.retry_after:
+    if isinstance(exc, RateLimited | WriteConflict) and exc.retry_after:
         return {"Retry-After": exc.retry_after}
     return {}
 
@@ -226,5 +228,8 @@ VALIDATION_FAILED = ErrorCode(422, "validation_failed", "Validation failed (Fast
 STORAGE_FULL = ErrorCode(507, "storage_full",
                          "The appliance's storage is full: nothing was written; retry once "
                          "there is room")
+WRITE_CONFLICT = ErrorCode(503, "write_conflict",
+                           "Several processes on one MariaDB: the write kept meeting others to "
+                           "the same rows and was not made; send it again after Retry-After")
 BODY_ERRORS = (BAD_REQUEST_BODY, REQUEST_TIMEOUT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE,
                UNSUPPORTED_CONTENT_ENCODING, VALIDATION_FAILED)

@@ -31,6 +31,7 @@ from scaiflow_box.http.errors import (
     STORAGE_FULL,
     URI_TOO_LONG,
     VALIDATION_FAILED,
+    WRITE_CONFLICT,
     ErrorCode,
 )
 
@@ -269,14 +270,14 @@ class Route:
         body errors 400/408/413/415/422 for a body; 414 for query parameters, whose values can
         make the request line exceed its 8 KB; 400 `invalid_cursor` for a cursor; 400
         `invalid_header` for declared request headers (bytes that are not UTF-8); 507
-        `storage_full` wherever something may be written: every method but GET, and every
-        authenticated route, since a token's first use provisions its user). One code is one
-        error everywhere."""
+        `storage_full` and 503 `write_conflict` wherever something may be written: every
+        method but GET, and every authenticated route, since a token's first use provisions
+        its user). One code is one error everywhere."""
         implied: list[ErrorCode] = [VALIDATION_FAILED]
         if self.auth == "token":
             implied.append(NOT_AUTHENTICATED)
         if self.auth == "token" or self.method not in ("GET", "HEAD"):
-            implied.append(STORAGE_FULL)
+            implied += (STORAGE_FULL, WRITE_CONFLICT)
         if self.path_params:
             implied.append(NOT_FOUND)
         if self.body is not None or self.binary_body is not None:

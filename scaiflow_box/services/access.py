@@ -49,10 +49,13 @@ def require_level(level: str | None, needed: str) -> None:
 
 def check_level(
     conn: Connection, principal: Principal, flow_id: str, needed: str,
-    *, include_deleted: bool = False,
+    *, include_deleted: bool = False, for_update: bool = False,
 ) -> Row:
-    """The flow row when the caller has `needed`; 404 when they cannot view it, else 403."""
-    flow = flow_rows.get_flow(conn, principal.tenant_id, flow_id, include_deleted=include_deleted)
+    """The flow row when the caller has `needed`; 404 when they cannot view it, else 403.
+    `for_update`: the write job goes on to check the row (If-Match) and change the flow, so
+    the row is locked until it commits (`store/flows.py:get_flow`)."""
+    flow = flow_rows.get_flow(conn, principal.tenant_id, flow_id,
+                              include_deleted=include_deleted, for_update=for_update)
     if flow is None:
         raise flow_not_found()
     require_level(effective_level(conn, principal, flow), needed)

@@ -16,7 +16,7 @@ from scaiflow_box.services.preconditions import check_if_match
 from scaiflow_box.store import acls as acl_rows
 from scaiflow_box.store import audit
 from scaiflow_box.store import users as user_rows
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.timestamps import now_iso
 
@@ -69,7 +69,7 @@ class AclService:
         _check_level_name(level)
 
         def run(conn: Connection) -> dict[str, Any]:
-            flow = check_level(conn, principal, flow_id, "admin")
+            flow = check_level(conn, principal, flow_id, "admin", for_update=True)
             check_if_match(flow, if_match)
             if principal_type == "user" and principal_id == flow["owner_id"]:
                 raise InvalidInput(
@@ -108,7 +108,7 @@ class AclService:
         _check_level_name(level)
 
         def run(conn: Connection) -> dict[str, Any]:
-            flow = check_level(conn, principal, flow_id, "admin")
+            flow = check_level(conn, principal, flow_id, "admin", for_update=True)
             check_if_match(flow, if_match)
             before = _stored_acl(conn, principal.tenant_id, flow_id, acl_id)
             acl_rows.update_level(conn, principal.tenant_id, flow_id, acl_id, level)
@@ -125,7 +125,7 @@ class AclService:
         principal.require_manage()
 
         def run(conn: Connection) -> None:
-            flow = check_level(conn, principal, flow_id, "admin")
+            flow = check_level(conn, principal, flow_id, "admin", for_update=True)
             check_if_match(flow, if_match)
             before = _stored_acl(conn, principal.tenant_id, flow_id, acl_id)
             acl_rows.delete_acl(conn, principal.tenant_id, flow_id, acl_id)

@@ -25,7 +25,7 @@ from scaiflow_box.store import catalog as catalog_rows
 from scaiflow_box.store import flows as flow_rows
 from scaiflow_box.store import keys as key_rows
 from scaiflow_box.store import users as user_rows
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.timestamps import now_iso
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,8 +25,8 @@ from scaiflow_box.crypto.master_key import MasterKeySource
 from scaiflow_box.store import audit
 from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store import users as user_rows
-from scaiflow_box.store.db import Database
-from scaiflow_box.store.engine import Connection
+from scaiflow_box.store.database import Database, open_database
+from scaiflow_box.store.engine import Connection, DatabaseUrl
 from scaiflow_box.store.migrations import has_schema
 
 LOCAL_TENANT = "tnt_local"
@@ -100,6 +101,45 @@ def not_initialised(data_dir: Path) -> DataDirError:
                         f"`scaiflow-box init --data-dir {shlex.quote(where)}` first")
 
 
+def database_url(settings: Settings) -> DatabaseUrl | None:
+    """The MariaDB database of `SCAIFLOW_DATABASE_URL` with the password of
+    `SCAIFLOW_DATABASE_PASSWORD_FILE` (mode 0600, as the master key file), or None for SQLite.
+    DataDirError (one line, never the password) when the file cannot be used."""
+    url = settings.database_url
+    path = settings.database_password_file
+    if url is None or path is None:
+        return url
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataDirError(f"cannot read the database password file {path}: "
+                           f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+    if mode & 0o077:
+        raise DataDirError(f"database password file {path} is accessible by group or others "
+                           f"(mode {mode:04o}); run `chmod 600 {path}`")
+    return url.with_password(text.rstrip("\r\n"))
+
+
+def open_settings_database(settings: Settings, *, reader_threads: int = 2) -> Database:
+    """The database the settings name: SQLite in the data dir, or MariaDB. Blocking; creates
+    (SQLite: and migrates) the schema."""
+    return open_database(settings.db_path, database_url(settings),
+                         reader_threads=reader_threads)
+
+
+def _database_has_schema(settings: Settings) -> bool:
+    url = database_url(settings)
+    if url is None:
+        return _has_schema(settings.db_path)
+    from scaiflow_box.store.mariadb_database import has_schema as mariadb_has_schema
+
+    try:
+        return mariadb_has_schema(url)
+    except sqlite3.Error as exc:  # the wrapper's errors are sqlite3's
+        raise DataDirError(f"cannot open the {url.where}: {exc}") from None
+
+
 def _has_schema(db_path: Path) -> bool:
     """Whether `db_path` is a database `init` migrated; opens it read-only, creates nothing."""
     try:
@@ -116,7 +156,7 @@ def open_data_dir(settings: Settings) -> Iterator[DataDir]:
     missing master key or a database that cannot be opened, and `MasterKeyError` /
     `DecryptionFailed` for an unreadable or wrong master key.
     """
-    if not _has_schema(settings.db_path):
+    if not _database_has_schema(settings):
         raise not_initialised(settings.data_dir)
     source = master_key_source(settings)
     key_path = settings.master_key_path
@@ -126,9 +166,10 @@ def open_data_dir(settings: Settings) -> Iterator[DataDir]:
                            f"{settings.data_dir.resolve()} needs the key it was initialised "
                            "with (restore it from your backup)")
     try:
-        db = Database(settings.db_path, reader_threads=1)
+        db = open_settings_database(settings, reader_threads=1)
     except (sqlite3.Error, OSError) as exc:
-        raise DataDirError(f"cannot open {settings.db_path}: {exc}") from None
+        where = settings.database_url.where if settings.database_url else settings.db_path
+        raise DataDirError(f"cannot open {where}: {exc}") from None
     try:
         # Under the write lock: a rotation in another process stages its key file while it
         # holds that lock, so what open_keyring sees of `master.key.new` is settled.

@@ -53,7 +53,7 @@ from scaiflow_box.services.catalog_publishing import (
 from scaiflow_box.services.flows import FlowDetail, FlowService
 from scaiflow_box.store import audit
 from scaiflow_box.store import catalog as catalog_rows
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.timestamps import now_iso
 

@@ -19,7 +19,7 @@ from scaiflow_box.errors import InvalidInput, NotConfigured, NotFound, Precondit
 from scaiflow_box.store import audit
 from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store import users as user_rows
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.store.encrypted_fields import TENANT_SECRETS
 from scaiflow_box.store.engine import Connection
 from scaiflow_box.upstream.client import (

@@ -30,7 +30,7 @@ from scaiflow_box.services.flows import FlowService
 from scaiflow_box.services.scaigrid_errors import upstream_failed
 from scaiflow_box.store import audit
 from scaiflow_box.store import deployments as deployment_rows
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import now_iso
 from scaiflow_box.upstream.scaigrid import ScaiGridAuth, ScaiGridClient, ScaiGridError

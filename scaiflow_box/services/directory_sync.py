@@ -41,7 +41,7 @@ from scaiflow_box.errors import UpstreamFailed
 from scaiflow_box.services.roles import reconcile_group_super_admins
 from scaiflow_box.store import audit, directory
 from scaiflow_box.store import users as user_rows
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import now_iso
 from scaiflow_box.upstream.client import UpstreamError

@@ -31,7 +31,7 @@ from scaiflow_box.store import audit
 from scaiflow_box.store import deployments as deployment_rows
 from scaiflow_box.store import flows as flow_rows
 from scaiflow_box.store.content_cache import VersionContentCache
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.store.flows import SummaryPage
 from scaiflow_box.store.read_cache import MISSING, tenant_bucket
@@ -311,7 +311,7 @@ class FlowService:
             await self._check_content(content, flow_id)
 
         def run(conn: Connection) -> FlowDetail:
-            flow = check_level(conn, principal, flow_id, "edit")
+            flow = check_level(conn, principal, flow_id, "edit", for_update=True)
             check_if_match(flow, if_match)
             now = now_iso()
             fields: dict[str, Any] = {}
@@ -350,7 +350,7 @@ class FlowService:
         principal.require_manage()
 
         def run(conn: Connection) -> FlowDetail:
-            flow = check_level(conn, principal, flow_id, "edit")
+            flow = check_level(conn, principal, flow_id, "edit", for_update=True)
             old = flow_rows.get_version(conn, principal.tenant_id, flow_id, version)
             if old is None:
                 raise version_not_found()
@@ -373,7 +373,7 @@ class FlowService:
         principal.require_manage()
 
         def run(conn: Connection) -> None:
-            flow = check_level(conn, principal, flow_id, "admin")
+            flow = check_level(conn, principal, flow_id, "admin", for_update=True)
             check_if_match(flow, if_match)
             now = now_iso()
             flow_rows.update_flow(conn, principal.tenant_id, flow_id, deleted_at=now,

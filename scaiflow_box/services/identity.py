@@ -10,7 +10,7 @@ from scaiflow_box.errors import NotAuthenticated
 from scaiflow_box.store import audit
 from scaiflow_box.store import keys as key_rows
 from scaiflow_box.store import users as user_rows
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection, Row
 
 

@@ -22,7 +22,7 @@ from scaiflow_box.crypto.keyring import Keyring, kek_of_database
 from scaiflow_box.crypto.master_key import MasterKeySource, RetiredKeyFile
 from scaiflow_box.store import audit
 from scaiflow_box.store import keys as key_rows
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.timestamps import iso, now_iso
 

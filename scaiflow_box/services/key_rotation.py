@@ -23,7 +23,7 @@ from scaiflow_box.crypto.master_key import ENV_NAME
 from scaiflow_box.errors import Conflict
 from scaiflow_box.store import audit
 from scaiflow_box.store import secrets as secret_rows
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.store.encrypted_fields import DATA_KEYS, ENCRYPTED_FIELDS
 from scaiflow_box.store.engine import Connection
 

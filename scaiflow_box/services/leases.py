@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scaiflow_box.store import leases
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 
 log = logging.getLogger("scaiflow_box.leases")
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from scaiflow_box.store import live_docs as live_rows
-from scaiflow_box.store.db import Database, StoreClosed
+from scaiflow_box.store.database import Database, StoreClosed
 from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import now_iso
 

@@ -51,7 +51,7 @@ from scaiflow_box.services.live_rooms import (
 from scaiflow_box.services.presence import Change, PresenceBoard, Viewer, flow_level, may_edit
 from scaiflow_box.store import audit
 from scaiflow_box.store import flows as flow_rows
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from scaiflow_box.services.credentials import CredentialService
 from scaiflow_box.services.event_stream import EventHub, Position, Subscription
 from scaiflow_box.services.scaigrid_errors import lookup_error
 from scaiflow_box.store import audit
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.upstream.scaigrid import ScaiGridAuth, ScaiGridClient, ScaiGridError
 
 T = TypeVar("T")

@@ -20,7 +20,7 @@ from scaiflow_box.auth.principal import MANAGE, Principal
 from scaiflow_box.errors import RateLimited
 from scaiflow_box.services.access import RANK, effective_level, flow_not_found
 from scaiflow_box.store import flows as flow_rows
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import iso
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from scaiflow_box.auth.jwks import JwksCache
 from scaiflow_box.errors import StorageFull
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 
 STORAGE_FULL = "storage_full"
 PROBE_INTERVAL_S = 1.0

@@ -32,7 +32,7 @@ from scaiflow_box.services.bootstrap import master_key_source
 from scaiflow_box.services.key_retention import backup_rows, carry_over, record_backup
 from scaiflow_box.services.key_rotation import rewrap_database
 from scaiflow_box.store import audit
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.db import Database  # SQLite only: MariaDB has no file to restore
 from scaiflow_box.store.dir_lock import DataDirLock
 from scaiflow_box.store.engine import Connection, Row
 from scaiflow_box.store.restore import (

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from scaiflow_box.config import Settings
 from scaiflow_box.store import retention
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import iso, utc_now
 

@@ -31,7 +31,7 @@ from scaiflow_box.services.directory_sync import DirectorySync
 from scaiflow_box.services.roles import reconcile_group_super_admins
 from scaiflow_box.store import audit, directory
 from scaiflow_box.store import users as user_rows
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection
 from scaiflow_box.timestamps import iso, now_iso, utc_now
 

@@ -9,17 +9,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from scaiflow_box.store.engine import Connection, Row
+from scaiflow_box.store.engine import SQLITE, Connection, Row, dialect
 
 # The size of the current version comes from the covering index (migration 009): without
 # INDEXED BY, SQLite takes the primary key and reads the row, walking the version's blob.
-PACKAGE_COLUMNS = (
+# InnoDB keeps the blob off the row's page, so MariaDB reads the primary key without a hint.
+_PACKAGE_COLUMNS = (
     "p.tenant_id, p.package_id, p.name, p.description, p.version, p.author_id,"
     " u.email AS author_email, p.visibility, p.created_at, p.updated_at, p.deleted_at,"
-    " (SELECT v.size_bytes FROM catalog_versions v INDEXED BY catalog_versions_listing"
+    " (SELECT v.size_bytes FROM catalog_versions v{hint}"
     " WHERE v.tenant_id = p.tenant_id AND v.package_id = p.package_id"
     " AND v.version = p.version) AS size_bytes"
 )
+PACKAGE_COLUMNS = _PACKAGE_COLUMNS.format(hint=" INDEXED BY catalog_versions_listing")
+MARIADB_PACKAGE_COLUMNS = _PACKAGE_COLUMNS.format(hint="")
+
+
+def _package_columns(conn: Connection) -> str:
+    return PACKAGE_COLUMNS if dialect(conn) == SQLITE else MARIADB_PACKAGE_COLUMNS
 _FROM = ("catalog_packages p LEFT JOIN users u ON u.id = p.author_id"
          " AND u.tenant_id = p.tenant_id")
 VERSION_COLUMNS = ("version, sha256, size_bytes, readme, source, source_flow_id,"
@@ -52,7 +59,8 @@ def get_package(conn: Connection, tenant_id: str, package_id: str
                 ) -> Row | None:
     """The package row, soft-deleted ones included (the caller decides what they mean)."""
     row: Row | None = conn.execute(
-        f"SELECT {PACKAGE_COLUMNS} FROM {_FROM} WHERE p.tenant_id = ? AND p.package_id = ?",
+        f"SELECT {_package_columns(conn)} FROM {_FROM}"
+        " WHERE p.tenant_id = ? AND p.package_id = ?",
         (tenant_id, package_id)).fetchone()
     return row
 
@@ -104,7 +112,7 @@ def list_packages(
             clauses.append("(p.created_at, p.tenant_id, p.package_id)"
                            " < (:after_at, :after_tenant, :after_id)")
     return conn.execute(
-        f"SELECT {PACKAGE_COLUMNS} FROM {_FROM} WHERE {' AND '.join(clauses)}"
+        f"SELECT {_package_columns(conn)} FROM {_FROM} WHERE {' AND '.join(clauses)}"
         " ORDER BY p.created_at DESC, p.tenant_id DESC, p.package_id DESC LIMIT :limit",
         params).fetchall()
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scaiflow_box.errors import StorageFull
+from scaiflow_box.store.database import SQLITE, StoreClosed
 from scaiflow_box.store.engine import Connection
 from scaiflow_box.store.migrations import apply_migrations
 from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL, ReadCache
@@ -54,10 +55,6 @@ READER_CACHE_KIB = 32 * 1024
 # ordinary size fit again.
 PROBE_BYTES = 64 * 1024
 PROBE_KEY = "storage_probe"
-
-
-class StoreClosed(RuntimeError):
-    """The database was closed while a write was waiting."""
 
 
 class _TransactionLost(Exception):
@@ -127,8 +124,10 @@ def open_writer_connection(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class Database:
+class SqliteDatabase:
     """Owns the writer thread, the reader pool and the inline reader."""
+
+    engine = SQLITE
 
     def __init__(self, path: Path, *, reader_threads: int = 2,
                  checkpoint_idle_seconds: float = CHECKPOINT_IDLE_SECONDS) -> None:
@@ -418,6 +417,11 @@ class Database:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(f"{target}{suffix}")
             raise
+
+
+# The name the tests and the SQLite-only tools (backup, restore) build it by.
+Database = SqliteDatabase
+__all__ = ["Database", "SqliteDatabase", "StoreClosed"]
 
 
 def _changed_flows(batch: list[_Job]) -> tuple[tuple[str, str], ...] | None:

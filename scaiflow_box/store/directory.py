@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from scaiflow_box.store.engine import Connection, Row
-from scaiflow_box.store.keys import get_meta
+from scaiflow_box.store.engine import SQLITE, Connection, Row, dialect, insert_new
+from scaiflow_box.store.keys import get_meta, set_meta
 from scaiflow_box.timestamps import now_iso
 
 LAST_SYNC_META = "directory_sync.last"
@@ -67,10 +67,12 @@ def upsert_user_fields(conn: Connection, *, tenant_id: str, user_id: str,
     the row becomes ScaiKey's (source `scaikey`, `last_synced_at` now). A local user's row
     (issuer `local`) is never touched: callers skip or refuse those first."""
     now = now_iso()
+    conflict = (" ON CONFLICT (id) DO NOTHING" if dialect(conn) == SQLITE
+                else " ON DUPLICATE KEY UPDATE id = id")
     conn.execute(
         "INSERT INTO users (id, tenant_id, email, display_name, status, source, issuer,"
         " created_at, updated_at, last_synced_at)"
-        " VALUES (?, ?, ?, ?, ?, 'scaikey', 'scaikey', ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        f" VALUES (?, ?, ?, ?, ?, 'scaikey', 'scaikey', ?, ?, ?){conflict}",
         (user_id, tenant_id, fields.get("email"), fields.get("display_name"),
          fields.get("status", "ACTIVE"), now, now, now))
     sets = ["source = 'scaikey'", "updated_at = ?", "last_synced_at = ?"]
@@ -89,12 +91,20 @@ def upsert_group(conn: Connection, tenant_id: str, group_id: str,
                  name: str | None) -> None:
     """Insert or undelete the group (its name updated when given)."""
     now = now_iso()
+    if dialect(conn) == SQLITE:
+        conflict = (" ON CONFLICT (id) DO UPDATE SET"
+                    " name = coalesce(?, groups.name), deleted_at = NULL,"
+                    " updated_at = excluded.updated_at, last_synced_at = excluded.last_synced_at"
+                    " WHERE groups.tenant_id = excluded.tenant_id")
+    else:  # no WHERE on MariaDB's upsert: each column keeps its value for another tenant
+        same = "tenant_id = VALUES(tenant_id)"
+        conflict = (f" ON DUPLICATE KEY UPDATE name = IF({same}, coalesce(?, name), name),"
+                    f" deleted_at = IF({same}, NULL, deleted_at),"
+                    f" updated_at = IF({same}, VALUES(updated_at), updated_at),"
+                    f" last_synced_at = IF({same}, VALUES(last_synced_at), last_synced_at)")
     conn.execute(
         "INSERT INTO groups (id, tenant_id, name, created_at, updated_at, last_synced_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-        " name = coalesce(?, groups.name), deleted_at = NULL,"
-        " updated_at = excluded.updated_at, last_synced_at = excluded.last_synced_at"
-        " WHERE groups.tenant_id = excluded.tenant_id",
+        " VALUES (?, ?, ?, ?, ?, ?)" + conflict,
         (group_id, tenant_id, name or group_id, now, now, now, name))
 
 
@@ -182,8 +192,13 @@ def list_groups(conn: Connection, *, tenant_id: str | None, search: str | None,
     if tenant_id is not None:
         clauses.append("g.tenant_id = ?")
         params.append(tenant_id)
+    sqlite = dialect(conn) == SQLITE
+    # The name ignoring case: SQLite's NOCASE, the baseline's invisible LOWER(name) column on
+    # MariaDB (both read in the order of the groups_tenant_name index).
+    folded = "g.name COLLATE NOCASE" if sqlite else "g.name_nocase"
     if after is not None:
-        clauses.append("(g.tenant_id, g.name COLLATE NOCASE, g.id) > (?, ?, ?)")
+        clauses.append(f"(g.tenant_id, {folded}, g.id) > (?, ?, ?)" if sqlite
+                       else f"(g.tenant_id, {folded}, g.id) > (?, LOWER(?), ?)")
         params += list(after)
     if not include_deleted:
         clauses.append("g.deleted_at IS NULL")
@@ -196,7 +211,7 @@ def list_groups(conn: Connection, *, tenant_id: str | None, search: str | None,
         " (SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id"
         "  WHERE m.group_id = g.id AND m.deleted_at IS NULL AND u.deleted_at IS NULL)"
         f" AS member_count FROM groups g {where}"
-        " ORDER BY g.tenant_id, g.name COLLATE NOCASE, g.id LIMIT ?",
+        f" ORDER BY g.tenant_id, {folded}, g.id LIMIT ?",
         (*params, limit)).fetchall()
 
 
@@ -204,11 +219,12 @@ def list_groups(conn: Connection, *, tenant_id: str | None, search: str | None,
 def record_webhook_event(conn: Connection, *, event_id: str, event_type: str | None,
                          tenant_id: str | None, handled: bool, received_at: str) -> bool:
     """Remember the event; False when its id was already there (a duplicate)."""
-    cursor = conn.execute(
-        "INSERT INTO webhook_events (event_id, received_at, event_type, tenant_id, handled)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
-        (event_id, received_at, event_type, tenant_id, int(handled)))
-    return cursor.rowcount == 1
+    insert = ("INSERT INTO webhook_events (event_id, received_at, event_type, tenant_id,"
+              " handled) VALUES (?, ?, ?, ?, ?)")
+    params = (event_id, received_at, event_type, tenant_id, int(handled))
+    if dialect(conn) == SQLITE:
+        return conn.execute(f"{insert} ON CONFLICT (event_id) DO NOTHING", params).rowcount == 1
+    return insert_new(conn, insert, params)
 
 
 def purge_webhook_events(conn: Connection, before: str) -> int:
@@ -219,9 +235,12 @@ def webhook_activity(conn: Connection, since: str) -> dict[str, Any]:
     row = conn.execute(
         "SELECT count(*), coalesce(sum(handled), 0) FROM webhook_events WHERE received_at >= ?",
         (since,)).fetchone()
+    # Ties of received_at: the last inserted on SQLite; MariaDB has no rowid, the event id
+    # decides there.
+    tie = "rowid" if dialect(conn) == SQLITE else "event_id"
     last = conn.execute(
         "SELECT received_at, event_type, handled FROM webhook_events"
-        " ORDER BY received_at DESC, rowid DESC LIMIT 1").fetchone()
+        f" ORDER BY received_at DESC, {tie} DESC LIMIT 1").fetchone()
     return {"received": int(row[0]), "handled": int(row[1]),
             "last_received_at": last["received_at"] if last else None,
             "last_event_type": last["event_type"] if last else None}
@@ -233,6 +252,4 @@ def get_last_sync(conn: Connection) -> str | None:
 
 
 def set_last_sync(conn: Connection, value: str) -> None:
-    conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?)"
-                 " ON CONFLICT (`key`) DO UPDATE SET value = excluded.value",
-                 (LAST_SYNC_META, value))
+    set_meta(conn, LAST_SYNC_META, value)

@@ -24,6 +24,8 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 DEFAULT_PORT = 3306
+SQLITE = "sqlite"
+MARIADB = "mariadb"
 SCHEMES = ("mariadb", "mysql")
 OPTIONS = ("unix_socket",)
 
@@ -67,6 +69,29 @@ class Connection(Protocol):
 
     @property
     def in_transaction(self) -> bool: ...
+
+
+def dialect(conn: Connection) -> str:
+    """`mariadb` for the MariaDB wrapper (`store/mariadb.py`'s connection says so), `sqlite`
+    for anything else: sqlite3's connection, which has no such attribute. A repository whose
+    statement differs between the engines picks its text with this; nothing is rewritten at
+    run time (docs/decisions.md, "Scale-out phase 1: the store seam")."""
+    return str(getattr(conn, "dialect", SQLITE))
+
+
+def insert_new(conn: Connection, sql: str, parameters: Any) -> bool:
+    """MariaDB's `INSERT ... ON CONFLICT (primary key) DO NOTHING` that tells whether it
+    inserted: the plain INSERT `sql`, False when a row with its key is there already. (`ON
+    DUPLICATE KEY UPDATE pk = pk` counts an untouched row as 1 with the FOUND_ROWS flag the
+    wrapper sets, and `INSERT IGNORE` would also hide every other error.) A duplicate key rolls
+    back only the statement, not the transaction."""
+    from scaiflow_box.store.mariadb import DuplicateKey  # never loaded on SQLite
+
+    try:
+        conn.execute(sql, parameters)
+    except DuplicateKey:
+        return False
+    return True
 
 
 class BadDatabaseUrl(ValueError):

@@ -6,14 +6,15 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from scaiflow_box.store.engine import Connection, Row
+from scaiflow_box.store.engine import SQLITE, Connection, Row, dialect
 
 # `summary` is the FlowSummary JSON of the flow (migration 008), written with every change of
 # a field it shows by `insert_flow` and `update_flow` (migration 010).
-SUMMARY_COLUMNS = (
-    "id, name, description, owner_id, tenant_id, version, version_seq, meta_rev, created_at,"
-    " updated_at, deleted_at, CAST(summary AS BLOB) AS summary"
-)
+# The summary as bytes (spliced into responses as they are): BLOB is SQLite's, BINARY MariaDB's.
+_ROW_COLUMNS = ("id, name, description, owner_id, tenant_id, version, version_seq, meta_rev,"
+                " created_at, updated_at, deleted_at")
+SUMMARY_COLUMNS = f"{_ROW_COLUMNS}, CAST(summary AS BLOB) AS summary"
+MARIADB_SUMMARY_COLUMNS = f"{_ROW_COLUMNS}, CAST(summary AS BINARY) AS summary"
 # The fields of a FlowSummary, in its order (SPEC §3).
 SUMMARY_FIELDS = ("id", "name", "description", "owner_id", "tenant_id", "version", "created_at",
                   "updated_at")
@@ -44,12 +45,20 @@ def tenant_of_flow(conn: Connection, flow_id: str) -> str | None:
 
 
 def get_flow(
-    conn: Connection, tenant_id: str, flow_id: str, *, include_deleted: bool = False
+    conn: Connection, tenant_id: str, flow_id: str, *, include_deleted: bool = False,
+    for_update: bool = False,
 ) -> Row | None:
-    row: Row | None = conn.execute(
-        f"SELECT {SUMMARY_COLUMNS} FROM flows WHERE id = ? AND tenant_id = ?",
-        (flow_id, tenant_id),
-    ).fetchone()
+    """The flow's row. `for_update` (in a write job that checks the row before changing it:
+    If-Match, the caller's level): on MariaDB the row is locked until the job's transaction
+    ends, so another process's writer cannot change it between the check and the write
+    (SQLite's single writer already serializes them: the clause is MariaDB's only)."""
+    if dialect(conn) == SQLITE:
+        sql = f"SELECT {SUMMARY_COLUMNS} FROM flows WHERE id = ? AND tenant_id = ?"
+    else:
+        sql = f"SELECT {MARIADB_SUMMARY_COLUMNS} FROM flows WHERE id = ? AND tenant_id = ?"
+        if for_update:
+            sql += " FOR UPDATE"
+    row: Row | None = conn.execute(sql, (flow_id, tenant_id)).fetchone()
     if row is not None and row["deleted_at"] is not None and not include_deleted:
         return None
     return row

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scaiflow_box.store.engine import Connection, Row
+from scaiflow_box.store.engine import SQLITE, Connection, Row, dialect
 from scaiflow_box.timestamps import now_iso
 
 
@@ -11,9 +11,17 @@ def get_meta(conn: Connection, key: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def set_meta(conn: Connection, key: str, value: str) -> None:
+    """Insert or replace the meta row."""
+    conflict = (" ON CONFLICT (`key`) DO UPDATE SET value = excluded.value"
+                if dialect(conn) == SQLITE else " ON DUPLICATE KEY UPDATE value = VALUES(value)")
+    conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?)" + conflict, (key, value))
+
+
 def set_meta_if_absent(conn: Connection, key: str, value: str) -> str:
-    conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?) ON CONFLICT (`key`) DO NOTHING",
-                 (key, value))
+    conflict = (" ON CONFLICT (`key`) DO NOTHING" if dialect(conn) == SQLITE
+                else " ON DUPLICATE KEY UPDATE `key` = `key`")
+    conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?)" + conflict, (key, value))
     stored = get_meta(conn, key)
     if stored is None:  # cannot happen inside the transaction that just inserted it
         raise RuntimeError(f"meta key {key!r} vanished")
@@ -53,10 +61,14 @@ def all_jwks(conn: Connection) -> list[Row]:
 
 
 def save_jwks(conn: Connection, issuer: str, jwks_json: str, source: str) -> None:
+    conflict = (" ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks,"
+                " source = excluded.source, fetched_at = excluded.fetched_at"
+                if dialect(conn) == SQLITE else
+                " ON DUPLICATE KEY UPDATE jwks = VALUES(jwks), source = VALUES(source),"
+                " fetched_at = VALUES(fetched_at)")
     conn.execute(
         "INSERT INTO jwks_cache (issuer, jwks, source, fetched_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, source = excluded.source,"
-        " fetched_at = excluded.fetched_at",
+        + conflict,
         (issuer, jwks_json, source, now_iso()),
     )
 
@@ -128,8 +140,9 @@ BACKUP_COLUMNS = "file, made_at, kek_id, size_bytes, kind"
 
 def insert_backup(conn: Connection, *, file: str, made_at: str, kek_id: str,
                   size_bytes: int, kind: str) -> None:
-    conn.execute(f"INSERT INTO backups ({BACKUP_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
-                 " ON CONFLICT (file, made_at) DO NOTHING",
+    conflict = (" ON CONFLICT (file, made_at) DO NOTHING" if dialect(conn) == SQLITE
+                else " ON DUPLICATE KEY UPDATE file = file")
+    conn.execute(f"INSERT INTO backups ({BACKUP_COLUMNS}) VALUES (?, ?, ?, ?, ?){conflict}",
                  (file, made_at, kek_id, size_bytes, kind))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from scaiflow_box.store.engine import Connection
+from scaiflow_box.store.engine import SQLITE, Connection, dialect
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,20 @@ def compact(conn: Connection, tenant_id: str, flow_id: str, *, snapshot: bytes,
             folded_ids: Iterable[int], through: int, now: str) -> None:
     """Replace the snapshot and delete the updates it now holds (`folded_ids`); updates it
     does not hold (pending ones, or rows another writer added) stay."""
+    if dialect(conn) == SQLITE:
+        conflict = (" ON CONFLICT (flow_id) DO UPDATE SET"
+                    " snapshot = excluded.snapshot, snapshot_through = excluded.snapshot_through,"
+                    " updated_at = excluded.updated_at"
+                    " WHERE live_docs.tenant_id = excluded.tenant_id")
+    else:  # no WHERE on MariaDB's upsert: each column keeps its value for another tenant
+        same = "tenant_id = VALUES(tenant_id)"
+        conflict = (f" ON DUPLICATE KEY UPDATE snapshot = IF({same}, VALUES(snapshot), snapshot),"
+                    f" snapshot_through = IF({same}, VALUES(snapshot_through),"
+                    " snapshot_through),"
+                    f" updated_at = IF({same}, VALUES(updated_at), updated_at)")
     conn.execute(
         "INSERT INTO live_docs (flow_id, tenant_id, snapshot, snapshot_through, updated_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (flow_id) DO UPDATE SET"
-        " snapshot = excluded.snapshot, snapshot_through = excluded.snapshot_through,"
-        " updated_at = excluded.updated_at WHERE live_docs.tenant_id = excluded.tenant_id",
+        " VALUES (?, ?, ?, ?, ?)" + conflict,
         (flow_id, tenant_id, snapshot, through, now))
     conn.executemany("DELETE FROM live_doc_updates WHERE id = ? AND flow_id = ? AND tenant_id = ?",
                      [(update_id, flow_id, tenant_id) for update_id in folded_ids])

@@ -7,7 +7,7 @@ width, so they compare as text.
 
 from __future__ import annotations
 
-from scaiflow_box.store.engine import Connection
+from scaiflow_box.store.engine import SQLITE, Connection, dialect
 
 AUDIT_CHUNK = 5_000
 WEBHOOK_CHUNK = 5_000
@@ -35,6 +35,10 @@ def prune_webhook_events_chunk(conn: Connection, before: str,
                                limit: int = WEBHOOK_CHUNK) -> int:
     """Forget up to `limit` webhook event ids received before `before` (the dedupe window,
     SPEC §13: a replay older than that is refused by its timestamp anyway)."""
-    return conn.execute(
-        "DELETE FROM webhook_events WHERE rowid IN (SELECT rowid FROM webhook_events"
-        " WHERE received_at < ? LIMIT ?)", (before, limit)).rowcount
+    if dialect(conn) == SQLITE:
+        return conn.execute(
+            "DELETE FROM webhook_events WHERE rowid IN (SELECT rowid FROM webhook_events"
+            " WHERE received_at < ? LIMIT ?)", (before, limit)).rowcount
+    # MariaDB has no rowid, and takes LIMIT on a DELETE itself.
+    return conn.execute("DELETE FROM webhook_events WHERE received_at < ? LIMIT ?",
+                        (before, limit)).rowcount

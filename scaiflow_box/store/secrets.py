@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from scaiflow_box.store.encrypted_fields import EncryptedField
-from scaiflow_box.store.engine import Connection, Row
-from scaiflow_box.store.keys import get_meta
+from scaiflow_box.store.engine import SQLITE, Connection, Row, dialect
+from scaiflow_box.store.keys import get_meta, set_meta
 from scaiflow_box.timestamps import now_iso
 
 KEK_META = "kek_id"
@@ -25,8 +25,7 @@ def get_kek_id(conn: Connection) -> str | None:
 
 
 def set_kek_id(conn: Connection, kek_id: str) -> None:
-    conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?)"
-                 " ON CONFLICT (`key`) DO UPDATE SET value = excluded.value", (KEK_META, kek_id))
+    set_meta(conn, KEK_META, kek_id)
 
 
 # -- data keys ------------------------------------------------------------------------------
@@ -80,11 +79,14 @@ def get_secrets(conn: Connection, tenant_id: str, names: Iterable[str]
 
 def put_secret(conn: Connection, tenant_id: str, name: str, value: str,
                updated_by: str) -> None:
+    conflict = (" ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value,"
+                " updated_by = excluded.updated_by, updated_at = excluded.updated_at"
+                if dialect(conn) == SQLITE else
+                " ON DUPLICATE KEY UPDATE value = VALUES(value), updated_by = VALUES(updated_by),"
+                " updated_at = VALUES(updated_at)")
     conn.execute(
         "INSERT INTO tenant_secrets (tenant_id, name, value, updated_by, updated_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, name) DO UPDATE SET"
-        " value = excluded.value, updated_by = excluded.updated_by,"
-        " updated_at = excluded.updated_at",
+        " VALUES (?, ?, ?, ?, ?)" + conflict,
         (tenant_id, name, value, updated_by, now_iso()))
 
 

@@ -16,9 +16,7 @@ so a new tenant table must say what deleting a tenant means for it):
 
 from __future__ import annotations
 
-import sqlite3
-
-from scaiflow_box.store.engine import Connection
+from scaiflow_box.store.engine import SQLITE, Connection, dialect
 from scaiflow_box.timestamps import now_iso
 
 # (table, extra condition, what the operator is told); each condition is ANDed with
@@ -46,9 +44,13 @@ FOLLOW_HOLDINGS = frozenset({"flow_versions", "flow_acls", "deployments", "membe
                              "catalog_package_groups"})
 
 
-def tenant_tables(conn: sqlite3.Connection) -> set[str]:
-    """Every table of the database that has a `tenant_id` column (SQLite's catalog: only
+def tenant_tables(conn: Connection) -> set[str]:
+    """Every table of the database that has a `tenant_id` column (the engine's catalog: only
     the tests ask, to hold the lists above complete)."""
+    if dialect(conn) != SQLITE:
+        return {str(row[0]) for row in conn.execute(
+            "SELECT table_name FROM information_schema.columns"
+            " WHERE table_schema = DATABASE() AND column_name = 'tenant_id'")}
     names = [row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
     return {name for name in names

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scaiflow_box.store.engine import Connection, Row
+from scaiflow_box.store.engine import SQLITE, Connection, Row, dialect, insert_new
 from scaiflow_box.timestamps import now_iso
 
 USER_COLUMNS = (
@@ -20,9 +20,11 @@ SCAIKEY = "scaikey"
 def ensure_tenant(conn: Connection, tenant_id: str, *, source: str = "token") -> None:
     now = now_iso()
     slug = tenant_id.removeprefix("tnt_")
+    conflict = (" ON CONFLICT (id) DO NOTHING" if dialect(conn) == SQLITE
+                else " ON DUPLICATE KEY UPDATE id = id")
     conn.execute(
         "INSERT INTO tenants (id, name, slug, source, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        f" VALUES (?, ?, ?, ?, ?, ?){conflict}",
         (tenant_id, slug, slug, source, now, now),
     )
 
@@ -66,8 +68,12 @@ def find_users(conn: Connection, email_or_id: str) -> list[Row]:
     ).fetchall()
     if rows:
         return rows
+    if dialect(conn) == SQLITE:
+        by_email = "email = ? COLLATE NOCASE"
+    else:  # the invisible LOWER(email) column of the baseline, and its index
+        by_email = "email_nocase = LOWER(?)"
     return conn.execute(
-        f"SELECT {USER_COLUMNS} FROM users WHERE email = ? COLLATE NOCASE ORDER BY tenant_id",
+        f"SELECT {USER_COLUMNS} FROM users WHERE {by_email} ORDER BY tenant_id",
         (email_or_id,),
     ).fetchall()
 
@@ -85,13 +91,12 @@ def provision_user_just_in_time(
     a row was created."""
     ensure_tenant(conn, tenant_id)
     now = now_iso()
-    cursor = conn.execute(
-        "INSERT INTO users (id, tenant_id, email, display_name, status, source, issuer,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, 'ACTIVE', 'token', ?, ?, ?)"
-        " ON CONFLICT (id) DO NOTHING",
-        (user_id, tenant_id, email, display_name, issuer, now, now),
-    )
-    return cursor.rowcount == 1
+    insert = ("INSERT INTO users (id, tenant_id, email, display_name, status, source, issuer,"
+              " created_at, updated_at) VALUES (?, ?, ?, ?, 'ACTIVE', 'token', ?, ?, ?)")
+    params = (user_id, tenant_id, email, display_name, issuer, now, now)
+    if dialect(conn) == SQLITE:
+        return conn.execute(f"{insert} ON CONFLICT (id) DO NOTHING", params).rowcount == 1
+    return insert_new(conn, insert, params)
 
 
 def upsert_user(
@@ -108,13 +113,24 @@ def upsert_user(
     """Insert or update the user; a row another issuer owns is left as it is."""
     ensure_tenant(conn, tenant_id)
     now = now_iso()
+    insert = ("INSERT INTO users (id, tenant_id, email, display_name, status, source, issuer,"
+              " created_at, updated_at, last_synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    if dialect(conn) == SQLITE:
+        conflict = (
+            " ON CONFLICT (id) DO UPDATE SET email = excluded.email,"
+            " display_name = excluded.display_name, status = excluded.status,"
+            " source = excluded.source, deleted_at = NULL, updated_at = excluded.updated_at,"
+            " last_synced_at = excluded.last_synced_at WHERE users.issuer = excluded.issuer")
+    else:  # no WHERE on MariaDB's upsert: each column keeps its value for another issuer
+        same = "issuer = VALUES(issuer)"
+        conflict = " ON DUPLICATE KEY UPDATE " + ", ".join(
+            f"{column} = IF({same}, {value}, {column})" for column, value in (
+                ("email", "VALUES(email)"), ("display_name", "VALUES(display_name)"),
+                ("status", "VALUES(status)"), ("source", "VALUES(source)"),
+                ("deleted_at", "NULL"), ("updated_at", "VALUES(updated_at)"),
+                ("last_synced_at", "VALUES(last_synced_at)")))
     conn.execute(
-        "INSERT INTO users (id, tenant_id, email, display_name, status, source, issuer,"
-        " created_at, updated_at, last_synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET email = excluded.email,"
-        " display_name = excluded.display_name, status = excluded.status,"
-        " source = excluded.source, deleted_at = NULL, updated_at = excluded.updated_at,"
-        " last_synced_at = excluded.last_synced_at WHERE users.issuer = excluded.issuer",
+        insert + conflict,
         (user_id, tenant_id, email, display_name, status, source, issuer, now, now, now),
     )
 
@@ -226,18 +242,23 @@ def principal_exists(
 
 def upsert_group(conn: Connection, tenant_id: str, group_id: str, name: str) -> None:
     now = now_iso()
+    conflict = (" ON CONFLICT (id) DO UPDATE SET name = excluded.name, deleted_at = NULL,"
+                " updated_at = excluded.updated_at" if dialect(conn) == SQLITE else
+                " ON DUPLICATE KEY UPDATE name = VALUES(name), deleted_at = NULL,"
+                " updated_at = VALUES(updated_at)")
     conn.execute(
         "INSERT INTO groups (id, tenant_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, deleted_at = NULL,"
-        " updated_at = excluded.updated_at",
+        + conflict,
         (group_id, tenant_id, name, now, now),
     )
 
 
 def add_membership(conn: Connection, tenant_id: str, group_id: str, user_id: str) -> None:
+    conflict = (" ON CONFLICT (group_id, user_id) DO UPDATE SET deleted_at = NULL"
+                if dialect(conn) == SQLITE else " ON DUPLICATE KEY UPDATE deleted_at = NULL")
     conn.execute(
         "INSERT INTO memberships (group_id, user_id, tenant_id, created_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (group_id, user_id) DO UPDATE SET deleted_at = NULL",
+        + conflict,
         (group_id, user_id, tenant_id, now_iso()),
     )
 

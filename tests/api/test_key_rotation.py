@@ -18,6 +18,7 @@ from scaiflow_box.app import create_app
 from scaiflow_box.config import Settings
 from scaiflow_box.crypto.envelope import MasterKey, read_key_file
 from tests.conftest import AppFactory, Appliance, serve_app
+from tests.db_backend import database_environment
 from tests.test_cli import environment
 
 ROTATE = "/api/v1/admin/keys/rotate"
@@ -148,7 +149,8 @@ async def test_an_env_master_key_cannot_be_rotated_by_the_server(
 def cli(settings: Settings, *args: str, env: dict[str, str] | None = None
         ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "scaiflow_box", *args, "--data-dir",
-                           str(settings.data_dir)], env=environment(None, env),
+                           str(settings.data_dir)],
+                          env=environment(None, {**database_environment(settings), **(env or {})}),
                           capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -227,6 +229,7 @@ async def list_master_keys(app: Appliance, headers: dict[str, str]) -> dict[str,
     return body
 
 
+@pytest.mark.sqlite_only("lists the backups `backup` made of the SQLite file")
 async def test_the_keys_list_shows_the_current_and_retired_keys_with_their_backups(
         make_appliance: AppFactory, tmp_path: Path) -> None:
     app = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW=TENANT_HOSTS)

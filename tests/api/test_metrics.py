@@ -45,6 +45,8 @@ async def test_metrics_are_off_by_default(make_appliance: AppFactory) -> None:
     assert await resp.json() == {"detail": "metrics are disabled (set SCAIFLOW_METRICS=true)"}
 
 
+@pytest.mark.mariadb_gap(
+    "scaiflow_db_size_bytes is the SQLite file's size; MariaDB's is not reported yet")
 async def test_metrics_in_the_text_format(make_appliance: AppFactory) -> None:
     appliance = await make_appliance(SCAIFLOW_METRICS="true")
     client = appliance.client

@@ -18,6 +18,10 @@ import pytest
 
 from tests.conftest import Appliance, hello_content
 
+pytestmark = pytest.mark.sqlite_only(
+    "fills the database with SQLite's PRAGMA max_page_count (MariaDB's full disk errors are "
+    "mapped to StorageFull in tests/store/test_mariadb_connection.py)")
+
 BIG = "x" * 400_000  # needs ~100 new pages
 NO_LIMIT = 1_073_741_823
 

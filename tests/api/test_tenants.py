@@ -98,6 +98,7 @@ async def test_set_get_delete_round_trip_with_encrypted_rows_and_audit(
     assert KEY not in caplog.text and "sgk_second" not in caplog.text
 
 
+@pytest.mark.sqlite_only("reads the SQLite file and its WAL for the plaintext key")
 async def test_the_database_file_and_its_wal_never_hold_the_plaintext_key(
         app: Appliance) -> None:
     admin = await app.headers("usr_admin", role="tenant_admin")
@@ -127,15 +128,11 @@ async def test_a_ciphertext_copied_into_another_tenant_or_field_does_not_decrypt
     assert (await call(app, "POST", bob, {"api_key": "sgk_bob_key_1234567890"}))[0] == 204
 
     def copy(src_tenant: str, src: str, dst_tenant: str, dst: str) -> None:
-        conn = sqlite3.connect(app.settings.db_path)
-        [value] = conn.execute("SELECT value FROM tenant_secrets WHERE tenant_id = ? AND"
-                               " name = ?", (src_tenant, f"tenants/{src_tenant}/{src}")
-                               ).fetchone()
-        conn.execute("INSERT OR REPLACE INTO tenant_secrets (tenant_id, name, value,"
-                     " updated_by, updated_at) VALUES (?, ?, ?, 'mallory', 'now')",
-                     (dst_tenant, f"tenants/{dst_tenant}/{dst}", value))
-        conn.commit()
-        conn.close()
+        [value] = app.sql("SELECT value FROM tenant_secrets WHERE tenant_id = ? AND name = ?",
+                          src_tenant, f"tenants/{src_tenant}/{src}")[0]
+        app.execute("REPLACE INTO tenant_secrets (tenant_id, name, value, updated_by,"
+                    " updated_at) VALUES (?, ?, ?, 'mallory', 'now')",
+                    dst_tenant, f"tenants/{dst_tenant}/{dst}", value)
 
     unreadable = {"error": "credentials_unreadable"}
     copy("tnt_a", "scaigrid_api_key", "tnt_b", "scaigrid_api_key")  # another tenant's row

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel
@@ -166,3 +167,24 @@ async def test_a_binary_body_arrives_as_bytes_within_its_own_limit(
             "POST", "/api/v1/test/both", binary_length, "test", "test",
             (Response(200, Declared, "ok"),), body=Declared,
             binary_body=BinaryBody("application/zip", "bytes"))])
+
+
+def test_a_write_conflict_is_503_with_retry_after_and_declared_wherever_writes_are() -> None:
+    """Several processes on one MariaDB: a write that kept conflicting is answered 503
+    `write_conflict` with Retry-After, declared on every route that may write."""
+    from scaiflow_box.api.table import all_routes
+    from scaiflow_box.errors import WriteConflict
+    from scaiflow_box.http.errors import error_response
+
+    response = error_response(WriteConflict())
+    assert response.status == 503 and response.headers["Retry-After"] == "1"
+    assert orjson.loads(response.body) == {"detail": {
+        "error": "write_conflict",
+        "message": "the database was busy with other writes to the same data: nothing was "
+                   "written",
+        "fix": "Send the request again (after Retry-After); it changes nothing until it "
+               "succeeds."}}
+    routes = all_routes()
+    writing = [r for r in routes if r.auth == "token" or r.method not in ("GET", "HEAD")]
+    assert writing and all("write_conflict" in r.codes for r in writing)
+    assert all(("write_conflict" in r.codes) == ("storage_full" in r.codes) for r in routes)

@@ -16,7 +16,9 @@ from scaiflow_box.services.catalog import CatalogService
 from scaiflow_box.services.flows import FlowService
 from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.content_cache import VersionContentCache
-from scaiflow_box.store.db import Database
+from scaiflow_box.store.database import Database
+from scaiflow_box.store.db import SqliteDatabase
+from tests.db_backend import Backend, stored_rows
 
 CATALOG_TABLES = ("catalog_packages", "catalog_package_groups", "catalog_versions")
 
@@ -38,12 +40,7 @@ class CatalogBox:
 
     def sql(self, query: str, *params: Any) -> list[sqlite3.Row]:
         """The stored state, read through a separate connection."""
-        conn = sqlite3.connect(f"file:{self.db.path}?mode=ro", uri=True)
-        conn.row_factory = sqlite3.Row
-        try:
-            return conn.execute(query, params).fetchall()
-        finally:
-            conn.close()
+        return stored_rows(self.db, query, *params)
 
     def counts(self) -> dict[str, int]:
         """Rows of the catalog's tables and of the catalog's audit actions."""
@@ -66,22 +63,23 @@ class CatalogBox:
         return principal(sub, tenant)
 
 
-def open_box(path: Path) -> CatalogBox:
-    db = Database(path)
+def open_box(path: Path, backend: Backend | None = None) -> CatalogBox:
+    """A data directory's database (SQLite at `path`, or MariaDB with `--db=mariadb`)."""
+    db = backend.open(path) if backend is not None else SqliteDatabase(path)
     flows = FlowService(db, VersionContentCache())
     return CatalogBox(db, flows, CatalogService(db, flows))
 
 
 @pytest.fixture
-async def box(tmp_path: Path) -> AsyncIterator[CatalogBox]:
-    opened = open_box(tmp_path / "box" / "scaiflow.db")
+async def box(tmp_path: Path, backend: Backend) -> AsyncIterator[CatalogBox]:
+    opened = open_box(tmp_path / "box" / "scaiflow.db", backend)
     yield opened
     opened.db.close()
 
 
 @pytest.fixture
-async def other_box(tmp_path: Path) -> AsyncIterator[CatalogBox]:
+async def other_box(tmp_path: Path, backend: Backend) -> AsyncIterator[CatalogBox]:
     """A second, independent data directory (another appliance)."""
-    opened = open_box(tmp_path / "other" / "scaiflow.db")
+    opened = open_box(tmp_path / "other" / "scaiflow.db", backend)
     yield opened
     opened.db.close()

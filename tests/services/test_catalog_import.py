@@ -377,6 +377,8 @@ async def test_an_import_at_the_limits_is_accepted(box: CatalogBox) -> None:
     assert 6 * MiB < row[0] <= 8 * MiB
 
 
+@pytest.mark.sqlite_only(
+    "SQLite's backup API (MariaDB is backed up with mariadb-dump or mariabackup)")
 async def test_backup_and_restore_keep_the_catalog(box: CatalogBox, tmp_path: Path) -> None:
     await box.catalog.publish(ALICE, package_id="hello", name="Hello",
                               content=load_example("hello-world"), readme="# R")

@@ -130,16 +130,12 @@ async def test_no_base_url_anywhere_is_503_scaigrid_not_configured(
 async def test_a_stored_key_that_does_not_decrypt_is_a_503_not_a_fallback(
         make_appliance: AppFactory) -> None:
     """A damaged tenant key must not silently fall through to SCAIGRID_API_KEY."""
-    import sqlite3
 
     app = await make_appliance(SCAIGRID_BASE_URL=ENV_URL, SCAIGRID_API_KEY=ENV_KEY)
     admin = await app.headers("usr_admin", role="tenant_admin")
     assert (await app.client.post(PATH, headers=admin, json={"api_key": TENANT_KEY})).status == 204
-    conn = sqlite3.connect(app.settings.db_path)
-    conn.execute("UPDATE tenant_secrets SET value = substr(value, 1, length(value) - 8)"
-                 " || 'AAAAAAA='")
-    conn.commit()
-    conn.close()
+    app.execute("UPDATE tenant_secrets SET value = substr(value, 1, length(value) - 8)"
+                " || 'AAAAAAA='")
     principal = await app.client.app[IDENTITY].authenticate(admin["Authorization"][7:])
     with pytest.raises(NotConfigured) as caught:
         await app.client.app[CREDENTIALS].scaigrid_auth(principal,

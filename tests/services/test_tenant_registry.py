@@ -19,16 +19,12 @@ FLOWS = "/api/v1/flows"
 
 def tenant_state(app: Appliance, tenant: str) -> dict[str, int]:
     """Rows naming the tenant, per table that has a `tenant_id` column, and its own row."""
-    conn = sqlite3.connect(f"file:{app.settings.db_path}?mode=ro", uri=True)
-    try:
-        state = {table: conn.execute(f"SELECT count(*) FROM {table} WHERE tenant_id = ?",
-                                     (tenant,)).fetchone()[0]
-                 for table in sorted(tenant_rows.tenant_tables(conn))}
-        state["tenants"] = conn.execute("SELECT count(*) FROM tenants WHERE id = ?",
-                                        (tenant,)).fetchone()[0]
-        return state
-    finally:
-        conn.close()
+    tables = app.db.read_inline(tenant_rows.tenant_tables)
+    state = {table: int(app.sql(f"SELECT count(*) FROM {table} WHERE tenant_id = ?",
+                                tenant)[0][0])
+             for table in sorted(tables)}
+    state["tenants"] = int(app.sql("SELECT count(*) FROM tenants WHERE id = ?", tenant)[0][0])
+    return state
 
 
 async def delete(app: Appliance, tenant: str) -> dict[str, int]:

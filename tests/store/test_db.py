@@ -12,15 +12,17 @@ import pytest
 
 from scaiflow_box.store.db import Database, StoreClosed
 from scaiflow_box.store.migrations import available_migrations
+from tests.db_backend import Backend
 
 
 @pytest.fixture
-def db(tmp_path: Path):
-    database = Database(tmp_path / "test.db")
+def db(tmp_path: Path, backend: Backend):
+    database = backend.open(tmp_path / "test.db")
     yield database
     database.close()
 
 
+@pytest.mark.sqlite_only("SQLite's pragmas and migration files")
 def test_pragmas_and_migrations(db: Database, tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "test.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -37,6 +39,7 @@ def test_pragmas_and_migrations(db: Database, tmp_path: Path) -> None:
     conn.close()
 
 
+@pytest.mark.sqlite_only("SQLite's migration files (MariaDB: test_mariadb_database.py)")
 def test_reopen_does_not_reapply_migrations(tmp_path: Path) -> None:
     first = Database(tmp_path / "x.db")
     first.close()
@@ -110,13 +113,14 @@ async def test_flow_versions_are_append_only(db: Database) -> None:
         await db.write(lambda c: c.execute("DELETE FROM flow_versions"))
 
 
-async def test_write_after_close_is_refused(tmp_path: Path) -> None:
-    database = Database(tmp_path / "closed.db")
+async def test_write_after_close_is_refused(tmp_path: Path, backend: Backend) -> None:
+    database = backend.open(tmp_path / "closed.db")
     database.close()
     with pytest.raises(StoreClosed):
         await database.write(lambda c: None)
 
 
+@pytest.mark.sqlite_only("SQLite's backup API")
 def test_backup_is_a_consistent_copy(db: Database, tmp_path: Path) -> None:
     db.write_sync(lambda c: c.execute("INSERT INTO meta (`key`, value) VALUES ('b', 'kept')"))
     target = tmp_path / "backup.db"
@@ -149,6 +153,7 @@ async def test_flow_counts_follow_inserts_soft_deletes_and_restores(db: Database
     assert live == 3
 
 
+@pytest.mark.sqlite_only("SQLite's migration 008 (MariaDB starts at the baseline)")
 def test_migration_008_fills_summaries_and_owner_counts_of_existing_flows(
         tmp_path: Path) -> None:
     """A database written before 008 gets every flow's summary and the per-owner counts."""
@@ -186,6 +191,7 @@ def test_migration_008_fills_summaries_and_owner_counts_of_existing_flows(
         db.close()
 
 
+@pytest.mark.sqlite_only("SQLite's catalog (MariaDB's keys: test_mariadb_schema.py)")
 def test_every_table_has_a_primary_key(db: Database, tmp_path: Path) -> None:
     """Each table is created with its primary key (a later one would need a table rebuild:
     docs/decisions.md, "sqlite-utils"); replicated databases need one on every table too."""
@@ -201,6 +207,7 @@ def test_every_table_has_a_primary_key(db: Database, tmp_path: Path) -> None:
     assert without == []
 
 
+@pytest.mark.sqlite_only("SQLite's query plan (EXPLAIN QUERY PLAN)")
 def test_version_listings_never_read_the_package_bytes(db: Database, tmp_path: Path) -> None:
     """The `.scaipkg` blob precedes the columns a version list shows: reading them from the
     table would walk every version's overflow pages. The list and a publish's digest check

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from scaiflow_box.store import flows as flow_rows
 from scaiflow_box.store.migrations import apply_migrations, available_migrations
@@ -101,6 +102,7 @@ def history() -> list[Step]:
     return steps
 
 
+@pytest.mark.sqlite_only("compares with SQLite's json_object triggers of migration 008")
 def test_the_summary_bytes_are_the_triggers_bytes(tmp_path: Path) -> None:
     """The same writes on a database with the triggers (009: their `json_object` overwrites
     what the store wrote) and on one without (010: the store's alone) leave the same bytes
@@ -123,6 +125,7 @@ def test_the_summary_bytes_are_the_triggers_bytes(tmp_path: Path) -> None:
     without.close()
 
 
+@pytest.mark.sqlite_only("SQLite's migration 010")
 def test_migration_010_drops_the_triggers_and_keeps_the_summaries(tmp_path: Path) -> None:
     conn = database_at(tmp_path / "old.db", 9)
     for step in history()[:40]:

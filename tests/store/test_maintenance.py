@@ -17,6 +17,7 @@ from scaiflow_box.store import retention
 from scaiflow_box.store.db import Database
 from scaiflow_box.store.dir_lock import DataDirBusy, DataDirLock
 from scaiflow_box.timestamps import iso
+from tests.db_backend import Backend
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -26,6 +27,7 @@ def wal_size(path: Path) -> int:
     return wal.stat().st_size if wal.exists() else 0
 
 
+@pytest.mark.sqlite_only("checkpoints SQLite's WAL file")
 async def test_an_idle_writer_empties_the_wal(tmp_path: Path) -> None:
     path = tmp_path / "idle.db"
     db = Database(path, checkpoint_idle_seconds=0.2)
@@ -56,8 +58,8 @@ def audit_rows(conn: sqlite3.Connection, ages_days: list[float]) -> None:
         [(iso(NOW - timedelta(days=age)),) for age in ages_days])
 
 
-def test_audit_chunks_delete_only_the_old_run(tmp_path: Path) -> None:
-    db = Database(tmp_path / "a.db")
+def test_audit_chunks_delete_only_the_old_run(tmp_path: Path, backend: Backend) -> None:
+    db = backend.open(tmp_path / "a.db")
     try:
         db.write_sync(lambda conn: audit_rows(conn, [400, 300, 200, 10, 500, 1]))
         before = iso(NOW - timedelta(days=100))
@@ -73,8 +75,9 @@ def test_audit_chunks_delete_only_the_old_run(tmp_path: Path) -> None:
         db.close()
 
 
-async def test_retention_service_prunes_through_the_writer(tmp_path: Path) -> None:
-    db = Database(tmp_path / "r.db")
+async def test_retention_service_prunes_through_the_writer(tmp_path: Path, backend: Backend
+                                                         ) -> None:
+    db = backend.open(tmp_path / "r.db")
     try:
         def seed(conn: sqlite3.Connection) -> None:
             audit_rows(conn, [40.0] * 12_000 + [5.0] * 3)
@@ -96,8 +99,8 @@ async def test_retention_service_prunes_through_the_writer(tmp_path: Path) -> No
         db.close()
 
 
-async def test_audit_is_kept_forever_by_default(tmp_path: Path) -> None:
-    db = Database(tmp_path / "k.db")
+async def test_audit_is_kept_forever_by_default(tmp_path: Path, backend: Backend) -> None:
+    db = backend.open(tmp_path / "k.db")
     try:
         db.write_sync(lambda conn: audit_rows(conn, [4000.0]))
         settings = load_settings({"SCAIFLOW_ENV_FILE": ""})

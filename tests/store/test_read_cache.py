@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from scaiflow_box.store.db import EXTERNAL_CHECK_INTERVAL, Database
+import pytest
+
+from scaiflow_box.store.db import EXTERNAL_CHECK_INTERVAL
 from tests.conftest import Appliance, hello_content
+from tests.db_backend import Backend, stored_write
 
 
 def _counting_loader(value: str) -> tuple[list[int], Callable[[], str]]:
@@ -25,8 +27,11 @@ async def _wait_for_external_check() -> None:
     await asyncio.sleep(EXTERNAL_CHECK_INTERVAL * 3)  # the writer polls every interval
 
 
-async def test_global_entries_survive_until_a_write_that_may_change_them(tmp_path: Path) -> None:
-    db = Database(tmp_path / "c.db")
+@pytest.mark.mariadb_gap("another process's commit is noticed through PRAGMA data_version; "
+                         "MariaDB's change sequence is phase 3 (docs/scale-out.md §3)")
+async def test_global_entries_survive_until_a_write_that_may_change_them(
+        tmp_path: Path, backend: Backend) -> None:
+    db = backend.open(tmp_path / "c.db")
     try:
         cache = db.read_cache
         cache.check()
@@ -48,10 +53,8 @@ async def test_global_entries_survive_until_a_write_that_may_change_them(tmp_pat
         assert len(loads) == 2
         # A commit by another process (here: a separate connection) empties it within the
         # external check interval.
-        other = sqlite3.connect(tmp_path / "c.db")
-        other.execute("INSERT INTO meta (`key`, value) VALUES ('x', 'y')")
-        other.commit()
-        other.close()
+        stored_write(db.url if backend.mariadb else tmp_path / "c.db",  # type: ignore[attr-defined]
+                     "INSERT INTO meta (`key`, value) VALUES ('x', 'y')")
         await _wait_for_external_check()
         cache.check()
         assert len(cache) == 0
@@ -64,8 +67,8 @@ async def test_global_entries_survive_until_a_write_that_may_change_them(tmp_pat
         db.close()
 
 
-async def test_a_flow_write_drops_only_that_flows_reads(tmp_path: Path) -> None:
-    db = Database(tmp_path / "f.db")
+async def test_a_flow_write_drops_only_that_flows_reads(tmp_path: Path, backend: Backend) -> None:
+    db = backend.open(tmp_path / "f.db")
     try:
         cache = db.read_cache
         loads_a, load_a = _counting_loader("a")
@@ -92,14 +95,14 @@ async def test_a_flow_write_drops_only_that_flows_reads(tmp_path: Path) -> None:
         db.close()
 
 
+@pytest.mark.mariadb_gap("another process's commit is noticed through PRAGMA data_version; "
+                         "MariaDB's change sequence is phase 3 (docs/scale-out.md §3)")
 async def test_revocation_from_another_process_applies_at_once(appliance: Appliance) -> None:
     headers = await appliance.headers("usr_ci", "tnt_a")
     for _ in range(3):  # warm every cache
         assert (await appliance.client.get("/api/v1/me", headers=headers)).status == 200
-    cli = sqlite3.connect(appliance.settings.db_path)  # as `scaiflow-box token revoke` would
-    cli.execute("UPDATE service_tokens SET revoked_at = 'now'")
-    cli.commit()
-    cli.close()
+    # as `scaiflow-box token revoke` would: another connection
+    appliance.execute("UPDATE service_tokens SET revoked_at = 'now'")
     await asyncio.sleep(EXTERNAL_CHECK_INTERVAL * 3)  # the documented bound, and slack
     resp = await appliance.client.get("/api/v1/me", headers=headers)
     assert (resp.status, await resp.json()) == (401, {"detail": "invalid token: revoked"})
@@ -153,10 +156,10 @@ def test_version_content_cache_counts_overhead_and_evicts_lru() -> None:
 
 
 async def test_a_flow_write_drops_its_tenants_lists_and_late_loads_are_not_kept(
-        tmp_path: Path) -> None:
+        tmp_path: Path, backend: Backend) -> None:
     from scaiflow_box.store.read_cache import MISSING, tenant_bucket
 
-    db = Database(tmp_path / "t.db")
+    db = backend.open(tmp_path / "t.db")
     try:
         cache = db.read_cache
         cache.keep(tenant_bucket("tnt_a"), "page", "a-page", 10)

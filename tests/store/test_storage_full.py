@@ -20,6 +20,10 @@ import pytest
 from scaiflow_box.errors import StorageFull
 from scaiflow_box.store.db import Database
 
+pytestmark = pytest.mark.sqlite_only(
+    "fills SQLite's file with PRAGMA max_page_count and a real full tmpfs; MariaDB's full "
+    "disk errors: test_mariadb_connection.py")
+
 NO_LIMIT = 1_073_741_823
 
 

@@ -11,6 +11,9 @@ import pytest
 
 from scaiflow_box.store.migrations import apply_migrations, available_migrations
 
+pytestmark = pytest.mark.sqlite_only(
+    "SQLite's migration 005 (MariaDB starts at the baseline)")
+
 
 def database_at_schema_4(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)

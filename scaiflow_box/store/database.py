@@ -1,0 +1,67 @@
+"""What services need of a database, whichever engine holds it, and the one place that picks
+the engine.
+
+`Database` is the surface of `store/db.py`'s SQLite database (the embedded default) and of
+`store/mariadb_database.py`'s MariaDB database (`SCAIFLOW_DATABASE_URL`): writes through one
+writer thread with group commit, reads on reader threads, tiny primary-key reads inline, a
+read cache, and the storage-full state readiness reports. `open_database` builds one of them;
+nothing else chooses (docs/scale-out.md §1, phase 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from scaiflow_box.store.engine import MARIADB, SQLITE, Connection, DatabaseUrl
+from scaiflow_box.store.read_cache import ReadCache
+
+T = TypeVar("T")
+
+__all__ = ["MARIADB", "SQLITE", "Database", "StoreClosed", "open_database"]
+
+
+class StoreClosed(RuntimeError):
+    """The database was closed while a write was waiting."""
+
+
+class Database(Protocol):
+    """Writes, reads and the read cache of one database (see the module's docstring)."""
+
+    read_cache: ReadCache
+    # Set by the writer when a write found no room; cleared by a successful probe.
+    storage_full: bool
+
+    @property
+    def engine(self) -> str:
+        """`sqlite` or `mariadb`."""
+        ...
+
+    async def write(self, fn: Callable[[Connection], T], *,
+                    flows_changed: Iterable[tuple[str, str]] | None = None) -> T: ...
+
+    def write_sync(self, fn: Callable[[Connection], T]) -> T: ...
+
+    async def read(self, fn: Callable[[Connection], T]) -> T: ...
+
+    def read_inline(self, fn: Callable[[Connection], T]) -> T: ...
+
+    async def check_writable(self) -> None: ...
+
+    async def probe_storage(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def open_database(path: Path, url: DatabaseUrl | None, *, reader_threads: int = 2) -> Database:
+    """SQLite at `path` when `url` is None (creating and migrating it), else the MariaDB
+    database `url` names (its schema created on an empty database). Blocking."""
+    if url is None:
+        from scaiflow_box.store.db import SqliteDatabase
+
+        return SqliteDatabase(path, reader_threads=reader_threads)
+    # Imported only here: an SQLite box never loads the driver.
+    from scaiflow_box.store.mariadb_database import MariaDatabase
+
+    return MariaDatabase(url, reader_threads=reader_threads)

@@ -1,0 +1,418 @@
+"""The MariaDB database: `store/db.py`'s model (one writer thread, group commit, reader threads)
+over PyMySQL connections (docs/scale-out.md §1, option A; docs/decisions.md, "Scale-out phase
+2: MariaDB, one process").
+
+- **Writes.** One writer thread with one connection takes every waiting job (at most
+  `MAX_BATCH`), runs each inside its own `SAVEPOINT job` (a failing job rolls back alone) and
+  commits the batch once; futures are settled after COMMIT returns, so an acknowledged write is
+  committed. A batch that meets a deadlock or a Galera certification failure (1213) or a lock
+  wait timeout (1205), in a statement or at COMMIT, is rolled back and run again whole, at most
+  `CONFLICT_ATTEMPTS` times with a short jittered pause: the callers never see it. When the last
+  attempt fails too, every job of the batch fails with `WriteConflict`, a clear message and
+  nothing written. A connection that broke is opened again for the next batch; the batch it
+  broke fails (its fate is unknown to the server's client, and jobs are not re-run blindly).
+- **Reads.** Each reader thread has a connection; each read is one transaction (REPEATABLE
+  READ: one snapshot for the whole job), ended after the job, so the next read sees every
+  commit made before it began. `read_inline` runs on the calling thread over a connection of
+  its own (under a lock): on MariaDB it is a round trip over the socket, not a page-cache read,
+  which the call sites accept for primary-key reads (scale-out §1 notes the cost).
+- **Schema.** Opening an empty database creates the baseline (`mariadb_schema`); a database
+  whose `schema_migrations` is ahead of this binary is refused (`SchemaTooNew`), and so is a
+  database whose character set is not utf8mb4/utf8mb4_bin (`BadDatabase`, naming the `ALTER
+  DATABASE` that fixes it).
+- **Storage full.** The driver wrapper maps a full disk or table to `StorageFull`; the job (or
+  the batch, at COMMIT) fails with it and `storage_full` is set until `probe_storage` finds
+  room, as on SQLite.
+
+Other processes' commits (the CLI) are not followed here yet: that is phase 3's change
+sequence (scale-out §3); until then a CLI change reaches a serving process's read cache when
+the cached entry is next dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from scaiflow_box.errors import StorageFull, WriteConflict
+from scaiflow_box.store.database import MARIADB, StoreClosed
+from scaiflow_box.store.db import MAX_BATCH, PROBE_BYTES, PROBE_KEY, _changed_flows, _Job, _settle
+from scaiflow_box.store.engine import Connection, DatabaseUrl
+from scaiflow_box.store.mariadb import (
+    COLLATION,
+    ConnectionLost,
+    MariaDbConnection,
+    MariaDbError,
+    RetryableConflict,
+    connect,
+)
+from scaiflow_box.store.mariadb_schema import BASELINE_VERSION, apply_baseline
+from scaiflow_box.store.migrations import SchemaTooNew
+from scaiflow_box.store.read_cache import ReadCache
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# How often a batch is run before its jobs fail with WriteConflict (scale-out §1).
+CONFLICT_ATTEMPTS = 4
+# The pause before a retry, drawn uniformly (seconds): other writers get a chance to finish.
+RETRY_PAUSE = (0.005, 0.05)
+# How long the writer waits for a job before looking again whether it should stop.
+IDLE_WAIT = 0.5
+
+
+
+
+class BadDatabase(Exception):
+    """The MariaDB database cannot be used as it is; the message says what to change."""
+
+
+def _schema_version(conn: MariaDbConnection) -> int | None:
+    """The highest migration recorded, 0 for an empty `schema_migrations`, None without it."""
+    exists = _value(conn, "SELECT COUNT(*) FROM information_schema.tables"
+                    " WHERE table_schema = DATABASE() AND table_name = 'schema_migrations'")
+    if not exists:
+        return None
+    return int(_value(conn, "SELECT MAX(version) FROM schema_migrations") or 0)
+
+
+def _value(conn: MariaDbConnection, sql: str) -> Any:
+    """The first column of the one row `sql` answers."""
+    row = conn.execute(sql).fetchone()
+    if row is None:  # an aggregate always answers one row
+        raise MariaDbError(f"no row from {sql!r}", 0)
+    return row[0]
+
+
+def has_schema(url: DatabaseUrl) -> bool:
+    """Whether `url`'s database holds a schema `init` made (for commands other than `init`
+    and `serve`, which must not create one). ConnectionLost/MariaDbError when unreachable."""
+    conn = connect(url)
+    try:
+        return bool(_schema_version(conn))
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def prepare_schema(conn: MariaDbConnection, where: str) -> None:
+    """Check the database's character set, then create the baseline schema on an empty one
+    (or finish one that stopped halfway); refuse a schema newer than this binary."""
+    found = conn.execute(
+        "SELECT default_character_set_name, default_collation_name"
+        " FROM information_schema.schemata WHERE schema_name = DATABASE()").fetchone()
+    charset, collation = found if found is not None else (None, None)
+    if (charset, collation) != ("utf8mb4", COLLATION):
+        raise BadDatabase(
+            f"{where} uses {charset}/{collation}; scaiflow-box needs utf8mb4/{COLLATION} "
+            f"(ids compare byte for byte): run `ALTER DATABASE `<name>` CHARACTER SET utf8mb4 "
+            f"COLLATE {COLLATION}` on the empty database first")
+    version = _schema_version(conn)
+    conn.rollback()
+    if version is not None and version > BASELINE_VERSION:
+        raise SchemaTooNew(
+            f"{where} has schema version {version}, newer than this scaiflow-box knows "
+            f"({BASELINE_VERSION}): run the scaiflow-box that wrote it")
+    if version is None:
+        tables = _value(conn, "SELECT COUNT(*) FROM information_schema.tables"
+                              " WHERE table_schema = DATABASE()")
+        conn.rollback()
+        if tables:
+            raise BadDatabase(f"{where} holds {tables} table(s) but no scaiflow-box schema: "
+                              "give scaiflow-box an empty database of its own")
+    if version is None or version < BASELINE_VERSION:
+        log.info("creating the scaiflow-box schema (version %d) in %s", BASELINE_VERSION, where)
+        apply_baseline(conn)
+
+
+class MariaDatabase:
+    """Owns the writer thread, the reader pool and the inline reader, on MariaDB."""
+
+    engine = MARIADB
+
+    def __init__(self, url: DatabaseUrl, *, reader_threads: int = 2) -> None:
+        self.url = url
+        self._writer_conn: MariaDbConnection | None = connect(url)
+        try:
+            prepare_schema(self._writer_conn, url.where)
+        except BaseException:
+            self._writer_conn.close()
+            raise
+        self.storage_full = False
+        # Batches run again after a conflict (the tests and the bench read it).
+        self.conflict_retries = 0
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._closed = False
+        self._sync_lock = threading.Lock()
+        self._sync_conn: MariaDbConnection | None = None
+        self._inline_lock = threading.Lock()
+        self._inline_conn: MariaDbConnection | None = None
+        self._local = threading.local()
+        self._reader_conns: list[MariaDbConnection] = []
+        self._reader_lock = threading.Lock()
+        self._readers = ThreadPoolExecutor(max_workers=reader_threads,
+                                           thread_name_prefix="sfb-reader")
+        self.read_cache = ReadCache()
+        self._writer = threading.Thread(target=self._write_loop, name="sfb-writer", daemon=True)
+        self._writer.start()
+
+    # -- writes -----------------------------------------------------------------------
+    async def write(self, fn: Callable[[Connection], T], *,
+                    flows_changed: Iterable[tuple[str, str]] | None = None) -> T:
+        """As `SqliteDatabase.write`: run `fn(conn)` in the writer's next transaction; return
+        once it is committed."""
+        if self._closed:
+            raise StoreClosed("database is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        scope = None if flows_changed is None else tuple(flows_changed)
+        self._queue.put(_Job(fn, loop, future, scope))
+        return await future
+
+    def write_sync(self, fn: Callable[[Connection], T]) -> T:
+        """Blocking write for the CLI and start-up: one job, one transaction, retried on a
+        conflict like a batch."""
+        with self._sync_lock:
+            for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+                if self._sync_conn is None:
+                    self._sync_conn = connect(self.url)
+                conn = self._sync_conn
+                try:
+                    conn.execute("BEGIN")
+                    result = fn(conn)
+                    conn.commit()
+                except RetryableConflict as exc:
+                    self._roll_back(conn)
+                    if attempt == CONFLICT_ATTEMPTS:
+                        raise _gave_up(exc) from exc
+                    self.conflict_retries += 1
+                    time.sleep(random.uniform(*RETRY_PAUSE))
+                    continue
+                except ConnectionLost:
+                    self._sync_conn = None
+                    _close_quietly(conn)
+                    raise
+                except BaseException:
+                    self._roll_back(conn)
+                    raise
+                self.read_cache.changed(None)
+                return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _write_loop(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=IDLE_WAIT)
+            except queue.Empty:
+                continue
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                batch.append(job)
+            try:
+                self._run_batch(self._writer_conn, batch)
+            except Exception as exc:  # a bug must not stop the writer with callers waiting
+                log.exception("write batch of %d failed", len(batch))
+                for job in batch:
+                    job.loop.call_soon_threadsafe(_settle, job.future, False, exc)
+            if stop:
+                return
+
+    def _writer_connection(self) -> MariaDbConnection:
+        if self._writer_conn is None:
+            self._writer_conn = connect(self.url)
+        return self._writer_conn
+
+    def _run_batch(self, conn: MariaDbConnection | None, batch: list[_Job]) -> None:
+        """Run `batch` on the writer's connection (`conn`; None: it broke, open another)."""
+        outcomes: list[tuple[bool, Any]] = []
+        rest: list[_Job] = []
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                conn = self._writer_connection()
+            except Exception as exc:  # the server is unreachable: nothing ran
+                log.warning("write batch of %d failed: %s", len(batch), exc)
+                outcomes = [(False, exc) for _ in batch]
+                break
+            try:
+                outcomes, done, rest = self._attempt(conn, batch)
+                batch = done
+            except RetryableConflict as exc:
+                self._roll_back(conn)
+                if attempt == CONFLICT_ATTEMPTS:
+                    log.warning("write batch of %d failed after %d attempts: %s", len(batch),
+                                attempt, exc)
+                    outcomes = [(False, _gave_up(exc)) for _ in batch]
+                    break
+                self.conflict_retries += 1
+                time.sleep(random.uniform(*RETRY_PAUSE))
+                continue
+            except ConnectionLost as exc:
+                log.warning("write batch of %d failed: the connection to MariaDB broke (%s)",
+                            len(batch), exc)
+                self._writer_conn = None
+                _close_quietly(conn)
+                outcomes = [(False, exc) for _ in batch]
+            except Exception as exc:  # nothing in the batch is committed
+                if isinstance(exc, StorageFull):
+                    log.warning("write batch of %d failed: storage full (nothing of it was "
+                                "written)", len(batch))
+                else:
+                    log.exception("write batch of %d failed", len(batch))
+                self._roll_back(conn)
+                outcomes = [(False, exc) for _ in batch]
+            break
+        if any(not ok and isinstance(value, StorageFull) for ok, value in outcomes):
+            self.storage_full = True
+        # Told to the read cache before anyone is answered (see store/db.py).
+        self.read_cache.changed(_changed_flows(batch))
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+        if rest:
+            self._run_batch(self._writer_conn, rest)
+
+    def _attempt(self, conn: MariaDbConnection, batch: list[_Job]
+                 ) -> tuple[list[tuple[bool, Any]], list[_Job], list[_Job]]:
+        """Run the batch in one transaction and commit it: (outcomes, the jobs they are of,
+        the jobs left for a batch of their own when the server rolled the transaction back
+        under a failing job). RetryableConflict and ConnectionLost propagate."""
+        outcomes: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN")
+        for n, job in enumerate(batch):
+            conn.execute("SAVEPOINT job")
+            try:
+                result = job.fn(conn)
+            except (RetryableConflict, ConnectionLost):
+                raise
+            except Exception as exc:  # the job's own failure: roll back just this job
+                if not conn.in_transaction:
+                    # The server ended the transaction under the job: what ran so far is
+                    # undone. Those jobs fail with the cause; the rest run on their own.
+                    return [(False, exc)] * (n + 1), batch[:n + 1], batch[n + 1:]
+                conn.execute("ROLLBACK TO SAVEPOINT job")
+                conn.execute("RELEASE SAVEPOINT job")
+                outcomes.append((False, exc))
+            else:
+                conn.execute("RELEASE SAVEPOINT job")
+                outcomes.append((True, result))
+        conn.commit()
+        return outcomes, batch, []
+
+    @staticmethod
+    def _roll_back(conn: MariaDbConnection) -> None:
+        try:
+            conn.rollback()
+        except MariaDbError:
+            log.warning("rolling back a failed write batch failed", exc_info=True)
+
+    async def check_writable(self) -> None:
+        """A round trip through the writer (raises when the database cannot be written)."""
+        await self.write(lambda conn: None)
+
+    async def probe_storage(self) -> None:
+        """As `SqliteDatabase.probe_storage`: write PROBE_BYTES and remove them again."""
+        filler = "x" * PROBE_BYTES
+        await self.write(lambda conn: conn.execute(
+            "REPLACE INTO meta (`key`, value) VALUES (?, ?)", (PROBE_KEY, filler)))
+        await self.write(lambda conn: conn.execute("DELETE FROM meta WHERE `key` = ?",
+                                                   (PROBE_KEY,)))
+        self.storage_full = False
+
+    # -- reads ------------------------------------------------------------------------
+    def _reader_conn(self) -> MariaDbConnection:
+        conn: MariaDbConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.url)
+            self._local.conn = conn
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    def _read_on_thread(self, fn: Callable[[Connection], T]) -> T:
+        conn = self._reader_conn()
+        try:
+            return _one_read(conn, fn)
+        except ConnectionLost:
+            self._local.conn = None
+            with self._reader_lock:
+                self._reader_conns.remove(conn)
+            _close_quietly(conn)
+            raise
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(conn)` on a reader thread, in a transaction of its own."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read_on_thread, fn)
+
+    def read_inline(self, fn: Callable[[Connection], T]) -> T:
+        """Run a primary-key read of a few rows on the calling thread."""
+        with self._inline_lock:
+            if self._inline_conn is None:
+                self._inline_conn = connect(self.url)
+            conn = self._inline_conn
+            try:
+                return _one_read(conn, fn)
+            except ConnectionLost:
+                self._inline_conn = None
+                _close_quietly(conn)
+                raise
+
+    # -- lifecycle --------------------------------------------------------------------
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._writer.join(timeout=30)
+        self._readers.shutdown(wait=True)
+        with self._reader_lock:
+            for conn in self._reader_conns:
+                _close_quietly(conn)
+        for other in (self._inline_conn, self._sync_conn, self._writer_conn):
+            if other is not None:
+                _close_quietly(other)
+
+
+def _close_quietly(conn: MariaDbConnection) -> None:
+    """Close a connection that may already be broken (closing one sends a goodbye)."""
+    try:
+        conn.close()
+    except Exception:  # a broken connection is closed all the same
+        log.debug("closing a MariaDB connection failed", exc_info=True)
+
+
+def _one_read(conn: MariaDbConnection, fn: Callable[[Connection], T]) -> T:
+    """`fn(conn)` as one transaction, ended afterwards so the next read sees newer commits."""
+    try:
+        return fn(conn)
+    finally:
+        if conn.raw.open:
+            conn.rollback()
+
+
+def _gave_up(exc: RetryableConflict) -> WriteConflict:
+    """The error every job of a batch that conflicted on each attempt fails with: a domain
+    error (503 with Retry-After), whose answer names no table or statement; the server's
+    message goes to the log."""
+    log.warning("a write batch met other transactions on each of %d attempts and was not "
+                "made (%s)", CONFLICT_ATTEMPTS, exc)
+    error = WriteConflict()
+    error.__cause__ = exc
+    return error

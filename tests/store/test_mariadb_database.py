@@ -1,0 +1,222 @@
+"""store/mariadb_database.py on a real mariadbd: the schema at open, readers that see new
+commits, conflicts retried at the writer, FOR UPDATE on read-then-write, and the CLI's
+MariaDB paths (password file, backup/restore refusals)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from scaiflow_box.store import flows as flow_rows
+from scaiflow_box.store.database import open_database
+from scaiflow_box.store.engine import DatabaseUrl
+from scaiflow_box.store.mariadb import RetryableConflict, connect
+from scaiflow_box.store.mariadb_database import (
+    CONFLICT_ATTEMPTS,
+    BadDatabase,
+    MariaDatabase,
+    WriteConflict,
+)
+from scaiflow_box.store.mariadb_schema import BASELINE_VERSION
+from scaiflow_box.store.migrations import SchemaTooNew
+from tests.cli_process import run
+from tests.mariadb_server import MariaDbDatabase
+
+pytestmark = pytest.mark.mariadb
+
+
+def url_of(database: MariaDbDatabase) -> DatabaseUrl:
+    return DatabaseUrl(host="localhost", port=database.port, user="root",
+                       database=database.database, unix_socket=database.unix_socket)
+
+
+def admin_rows(database: MariaDbDatabase, sql: str) -> list[tuple[object, ...]]:
+    conn = database.connect()
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+            return list(cursor.fetchall())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def db(mariadb_database: MariaDbDatabase):
+    opened = MariaDatabase(url_of(mariadb_database))
+    yield opened
+    opened.close()
+
+
+def test_an_empty_database_gets_the_baseline_once(mariadb_database: MariaDbDatabase) -> None:
+    first = open_database(Path("unused"), url_of(mariadb_database))
+    first.close()
+    applied = admin_rows(mariadb_database, "SELECT version, applied_at FROM schema_migrations"
+                                           " ORDER BY version")
+    assert [version for version, _ in applied] == list(range(1, BASELINE_VERSION + 1))
+    second = open_database(Path("unused"), url_of(mariadb_database))  # nothing re-applied
+    second.close()
+    assert admin_rows(mariadb_database, "SELECT version, applied_at FROM schema_migrations"
+                                        " ORDER BY version") == applied
+
+
+def test_a_schema_newer_than_the_binary_is_refused(mariadb_database: MariaDbDatabase) -> None:
+    MariaDatabase(url_of(mariadb_database)).close()
+    conn = mariadb_database.connect()
+    conn.cursor().execute("INSERT INTO schema_migrations VALUES (99, 'future', 'now')")
+    conn.close()
+    with pytest.raises(SchemaTooNew, match=f"schema version 99, newer than this scaiflow-box "
+                                           f"knows \\({BASELINE_VERSION}\\)"):
+        MariaDatabase(url_of(mariadb_database))
+
+
+def test_a_case_insensitive_or_foreign_database_is_refused(
+        mariadb_database: MariaDbDatabase) -> None:
+    mariadb_database.server.admin(
+        f"ALTER DATABASE `{mariadb_database.database}` CHARACTER SET utf8mb4"
+        " COLLATE utf8mb4_general_ci")
+    with pytest.raises(BadDatabase, match=r"uses utf8mb4/utf8mb4_general_ci; .*ALTER DATABASE"):
+        MariaDatabase(url_of(mariadb_database))
+    assert admin_rows(mariadb_database, "SHOW TABLES") == []  # nothing was created
+    mariadb_database.server.admin(
+        f"ALTER DATABASE `{mariadb_database.database}` COLLATE utf8mb4_bin",
+        f"CREATE TABLE `{mariadb_database.database}`.other (id INT PRIMARY KEY)")
+    with pytest.raises(BadDatabase, match="holds 1 table\\(s\\) but no scaiflow-box schema"):
+        MariaDatabase(url_of(mariadb_database))
+
+
+async def test_reads_see_every_commit_made_before_them(
+        db: MariaDatabase, mariadb_database: MariaDbDatabase) -> None:
+    def value(conn) -> object:
+        row = conn.execute("SELECT value FROM meta WHERE `key` = 'k'").fetchone()
+        return None if row is None else row[0]
+
+    assert await db.read(value) is None and db.read_inline(value) is None
+    other = mariadb_database.connect()  # another process's commit
+    other.cursor().execute("INSERT INTO meta (`key`, value) VALUES ('k', 'v1')")
+    other.close()
+    assert await db.read(value) == "v1" and db.read_inline(value) == "v1"
+    await db.write(lambda conn: conn.execute("UPDATE meta SET value = 'v2' WHERE `key` = 'k'"))
+    assert await db.read(value) == "v2" and db.read_inline(value) == "v2"
+
+
+async def test_a_conflict_runs_the_batch_again_unseen(
+        db: MariaDatabase, mariadb_database: MariaDbDatabase) -> None:
+    await db.write(lambda conn: conn.execute(
+        "INSERT INTO meta (`key`, value) VALUES ('hot', 'before')"))
+    holder = connect(url_of(mariadb_database))  # another process holds the row
+    holder.execute("SELECT value FROM meta WHERE `key` = 'hot' FOR UPDATE").fetchall()
+    attempts: list[str] = []
+
+    def job(conn) -> int:
+        attempts.append("run")
+        conn.execute("SET SESSION innodb_lock_wait_timeout = 0")  # fail at once, not in 50 s
+        if len(attempts) == 2:
+            holder.rollback()  # the other transaction ends between the attempts
+        return conn.execute("UPDATE meta SET value = 'after' WHERE `key` = 'hot'").rowcount
+
+    retries = db.conflict_retries
+    assert await db.write(job) == 1
+    assert attempts == ["run", "run"] and db.conflict_retries == retries + 1
+    assert admin_rows(mariadb_database, "SELECT value FROM meta WHERE `key` = 'hot'") == [
+        ("after",)]
+    holder.close()
+
+
+async def test_a_batch_that_keeps_conflicting_fails_its_jobs_and_writes_nothing(
+        db: MariaDatabase, mariadb_database: MariaDbDatabase,
+        caplog: pytest.LogCaptureFixture) -> None:
+    await db.write(lambda conn: conn.execute(
+        "INSERT INTO meta (`key`, value) VALUES ('hot', 'before')"))
+    holder = connect(url_of(mariadb_database))
+    holder.execute("SELECT value FROM meta WHERE `key` = 'hot' FOR UPDATE").fetchall()
+
+    def blocked(conn) -> None:
+        conn.execute("SET SESSION innodb_lock_wait_timeout = 0")
+        conn.execute("UPDATE meta SET value = 'after' WHERE `key` = 'hot'")
+
+    def beside(conn) -> None:  # grouped with it: fails with it
+        conn.execute("INSERT INTO meta (`key`, value) VALUES ('beside', 'x')")
+
+    results = await asyncio.gather(db.write(blocked), db.write(beside), return_exceptions=True)
+    holder.rollback()
+    holder.close()
+    assert all(isinstance(result, WriteConflict) for result in results), results
+    # A domain error (503 with Retry-After), naming no table or statement; the log has them.
+    assert str(results[0]) == ("the database was busy with other writes to the same data: "
+                               "nothing was written")
+    assert results[0].code == "write_conflict"
+    assert f"on each of {CONFLICT_ATTEMPTS} attempts" in caplog.text
+    assert isinstance(results[0].__cause__, RetryableConflict)
+    assert admin_rows(mariadb_database, "SELECT `key`, value FROM meta ORDER BY `key`") == [
+        ("hot", "before")]
+    # the writer goes on
+    await db.write(beside)
+    assert admin_rows(mariadb_database, "SELECT count(*) FROM meta") == [(2,)]
+
+
+async def test_a_flow_read_for_update_holds_the_row_until_the_write_commits(
+        db: MariaDatabase, mariadb_database: MariaDbDatabase) -> None:
+    await db.write(lambda conn: flow_rows.insert_flow(
+        conn, flow_id="flw_1", tenant_id="tnt_a", owner_id="usr_a", name="one",
+        description="", version="0.1.0", now="2026-01-01T00:00:00Z"))
+    other = connect(url_of(mariadb_database))  # another process's writer
+    other.execute("SET SESSION innodb_lock_wait_timeout = 0")
+    seen: list[str] = []
+
+    def check_then_write(conn) -> None:
+        flow = flow_rows.get_flow(conn, "tnt_a", "flw_1", for_update=True)
+        assert flow is not None
+        with pytest.raises(RetryableConflict):  # the other writer cannot change it now
+            other.execute("UPDATE flows SET name = 'theirs' WHERE id = 'flw_1'")
+        seen.append(flow["name"])
+        flow_rows.update_flow(conn, "tnt_a", "flw_1", name="mine")
+
+    await db.write(check_then_write)
+    other.rollback()
+    assert seen == ["one"]
+    assert other.execute("UPDATE flows SET name = 'theirs' WHERE id = 'flw_1'").rowcount == 1
+    other.rollback()
+    other.close()
+    assert admin_rows(mariadb_database, "SELECT name FROM flows") == [("mine",)]
+
+
+def test_the_cli_on_mariadb_password_file_backup_and_restore(
+        mariadb_database: MariaDbDatabase, tmp_path: Path) -> None:
+    mariadb_database.server.user_with_password("box", "Pa55-w0rd!", mariadb_database.database)
+    password = tmp_path / "db.password"
+    password.write_text("Pa55-w0rd!\n")
+    env = {"SCAIFLOW_DATABASE_URL": f"mariadb://box@127.0.0.1:{mariadb_database.port}/"
+                                    f"{mariadb_database.database}",
+           "SCAIFLOW_DATABASE_PASSWORD_FILE": str(password)}
+    data = tmp_path / "data"
+    os.chmod(password, 0o644)
+    refused = run("init", data_dir=data, env=env)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"error: database password file {password} is accessible by group or others (mode "
+        f"0644); run `chmod 600 {password}`")
+    os.chmod(password, 0o600)
+    done = run("init", data_dir=data, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "usr_operator" in done.stderr and "Pa55" not in done.stderr + done.stdout
+    assert admin_rows(mariadb_database, "SELECT id, admin_role FROM users") == [
+        ("usr_operator", "super_admin")]
+    assert not (data / "scaiflow.db").exists()  # nothing went to SQLite
+    shown = run("config", data_dir=data, env={**env, "SCAIFLOW_DATABASE_URL": env[
+        "SCAIFLOW_DATABASE_URL"].replace("box@", "box:inline@")})
+    assert "inline" not in shown.stdout + shown.stderr and "Pa55" not in shown.stdout
+    assert "mariadb://box:********@127.0.0.1" in shown.stdout
+    listed = run("admin", "users", data_dir=data, env=env)  # a command opening the data dir
+    assert listed.returncode == 0, listed.stderr
+    backup = run("backup", str(tmp_path / "b.db"), data_dir=data, env=env)
+    assert (backup.returncode, backup.stdout) == (1, "")
+    assert "mariadb-dump --single-transaction --routines --triggers" in backup.stderr
+    assert "mariabackup --backup" in backup.stderr and "Pa55" not in backup.stderr
+    assert not (tmp_path / "b.db").exists()
+    restore = run("restore", str(tmp_path / "b.db"), data_dir=data, env=env)
+    assert (restore.returncode, restore.stdout) == (1, "")
+    assert "mariabackup --prepare" in restore.stderr and "start one scaiflow-box process" in \
+        restore.stderr
