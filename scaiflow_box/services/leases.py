@@ -67,7 +67,8 @@ class LeaseKeeper:
                     log.warning("lease %s lost to another process", name)
                 continue
             if name not in self._held_until:
-                log.info("lease %s taken (turn %d): this process runs it", name, fence)
+                # Debug: every start of a single box takes them; the dashboard shows who holds.
+                log.debug("lease %s taken (turn %d): this process runs it", name, fence)
             self._held_until[name] = started + self.ttl * 2 / 3
             self.fences[name] = fence
 

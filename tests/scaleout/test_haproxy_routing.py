@@ -68,8 +68,8 @@ def test_a_killed_process_is_routed_around_and_taken_back(own_site: Site) -> Non
     assert {live_process(site, f, "sync") for f in stayed} == {survivor.prefix}
 
     victim.start()  # the same port: HAProxy takes it back after two good checks
-    wait_until(lambda: any(process_of(get(site.proxy.url + "/healthz")[1]) == victim.prefix
-                           for _ in range(6)), 10, 0.2)
+    wait_until(lambda: all(site.proxy.server_states(backend)[victim.name] == "UP"
+                           for backend in ("api", "live")), 10, 0.1)
     # Consistent hashing gives its flows back, and only those.
     assert {f: live_process(site, f, "sync") for f in FLOW_IDS} == \
         {f: (victim.prefix if f in moved else survivor.prefix) for f in FLOW_IDS}
