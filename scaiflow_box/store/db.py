@@ -124,6 +124,22 @@ def open_writer_connection(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def take_batch(jobs: queue.SimpleQueue[_Job | None], first: _Job) -> tuple[list[_Job], bool]:
+    """`first` and the jobs already waiting behind it, up to MAX_BATCH: one commit for them all
+    (group commit). True when the stop marker (None) came among them: the writer stops after
+    this batch."""
+    batch = [first]
+    while len(batch) < MAX_BATCH:
+        try:
+            job = jobs.get_nowait()
+        except queue.Empty:
+            return batch, False
+        if job is None:
+            return batch, True
+        batch.append(job)
+    return batch, False
+
+
 class SqliteDatabase:
     """Owns the writer thread, the reader pool and the inline reader."""
 
@@ -207,17 +223,7 @@ class SqliteDatabase:
                 continue
             if first is None:
                 return
-            batch = [first]
-            stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stop = True
-                    break
-                batch.append(job)
+            batch, stop = take_batch(self._queue, first)
             self._run_batch(conn, batch)
             if stop:
                 return

@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 
 from scaiflow_box.errors import StorageFull, WriteConflict
 from scaiflow_box.store.database import MARIADB, StoreClosed
-from scaiflow_box.store.db import MAX_BATCH, PROBE_BYTES, PROBE_KEY, _changed_flows, _Job, _settle
+from scaiflow_box.store.db import PROBE_BYTES, PROBE_KEY, _changed_flows, _Job, _settle, take_batch
 from scaiflow_box.store.engine import Connection, DatabaseUrl
 from scaiflow_box.store.mariadb import (
     COLLATION,
@@ -215,17 +215,7 @@ class MariaDatabase:
                 continue
             if first is None:
                 return
-            batch = [first]
-            stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stop = True
-                    break
-                batch.append(job)
+            batch, stop = take_batch(self._queue, first)
             try:
                 self._run_batch(self._writer_conn, batch)
             except Exception as exc:  # a bug must not stop the writer with callers waiting
