@@ -175,8 +175,8 @@ class MariaDbDatabase:
         return self.server.connect(self.database)
 
 
-def _install(install_db: str, datadir: Path) -> None:
-    command = [install_db, "--no-defaults", f"--datadir={datadir}",
+def _install(install_db: str, datadir: Path, tmpdir: Path) -> None:
+    command = [install_db, "--no-defaults", f"--datadir={datadir}", f"--tmpdir={tmpdir}",
                "--auth-root-authentication-method=normal", "--skip-test-db",
                "--skip-name-resolve", "--innodb-log-file-size=8M",
                "--innodb-buffer-pool-size=32M", "--character-set-server=utf8mb4",
@@ -217,13 +217,26 @@ def start_server(base: Path) -> MariaDbServer:
     """A fresh server with its data directory under `base`; ready to accept connections."""
     mariadbd, install_db = find_binaries()
     datadir = base / "data"
-    _install(install_db, datadir)
+    # Its own directory for temporary tables, not the shared /tmp: two suites at once (CI's
+    # clone beside a developer's run) made the bootstrap of one fail on the other's files.
+    tmpdir = base / "tmp"
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    try:
+        _install(install_db, datadir, tmpdir)
+    except RuntimeError as first:
+        # Once more from nothing (a bootstrap that failed leaves a half-made datadir); a
+        # second failure is reported with the first one's output.
+        shutil.rmtree(datadir, ignore_errors=True)
+        try:
+            _install(install_db, datadir, tmpdir)
+        except RuntimeError as second:
+            raise RuntimeError(f"{second}\n(first attempt: {first})") from None
     socket_dir = _socket_dir(base)
     socket_path = socket_dir / "mariadb.sock"
     for attempt in range(_PORT_ATTEMPTS):
         # Another process may take the free port before mariadbd binds it: try another one.
         port = _free_port()
-        command = [mariadbd, "--no-defaults", f"--datadir={datadir}",
+        command = [mariadbd, "--no-defaults", f"--datadir={datadir}", f"--tmpdir={tmpdir}",
                    f"--socket={socket_path}", f"--port={port}", "--bind-address=127.0.0.1",
                    f"--pid-file={datadir / 'mariadbd.pid'}",
                    f"--log-error={datadir / 'err.log'}", *SERVER_OPTIONS, *_user_options()]
