@@ -185,8 +185,7 @@ async def _leases(app: web.Application) -> AsyncIterator[None]:
     given up at stop so another process takes over at once."""
     keeper = LeaseKeeper(app[DB], app[SETTINGS].lease_seconds)
     app[LEASES] = keeper
-    await keeper.renew()
-    keeper.start()
+    await keeper.begin()
     yield
     await keeper.close()
 

@@ -72,17 +72,24 @@ class LeaseKeeper:
             self._held_until[name] = started + self.ttl * 2 / 3
             self.fences[name] = fence
 
-    def start(self) -> None:
+    async def begin(self) -> None:
+        """Take the leases now, then keep renewing them. A first renewal that fails (the disk
+        is full, the database away) does not stop start-up: the appliance serves and reports
+        it (`/readyz`), and the leases are taken at a later renewal."""
+        await self._renew_logged()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="leases")
 
+    async def _renew_logged(self) -> None:
+        try:
+            await self.renew()
+        except Exception as exc:  # the leases lapse by themselves; the next renewal tries again
+            log.warning("could not renew leases (%s: %s)", type(exc).__name__, exc)
+
     async def _run(self) -> None:
         while True:
-            try:
-                await self.renew()
-            except Exception as exc:  # the database is away: the leases lapse by themselves
-                log.warning("could not renew leases (%s: %s)", type(exc).__name__, exc)
             await asyncio.sleep(self.ttl / 3)
+            await self._renew_logged()
 
     async def close(self) -> None:
         """Stop renewing and give up what this process holds, so another takes over now."""

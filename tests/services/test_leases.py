@@ -27,9 +27,9 @@ async def test_one_holds_and_the_other_takes_over_when_it_dies(tmp_path: Path) -
     db = Database(tmp_path / "scaiflow.db")
     try:
         first, second = LeaseKeeper(db, TTL, "p1"), LeaseKeeper(db, TTL, "p2")
-        first.start()
+        await first.begin()
         await _until(lambda: first.holds("directory_sync") and first.holds("retention"))
-        second.start()
+        await second.begin()
         await asyncio.sleep(TTL)  # several renewals of both
         assert first.holds("retention") and not second.holds("retention")
         assert first.fences == {"directory_sync": 1, "retention": 1}
@@ -72,3 +72,17 @@ async def test_a_holder_that_stops_hands_over_at_once(tmp_path: Path) -> None:
         assert [expires for *_, expires in await db.read(leases.holders)] == [0.0, 0.0]
     finally:
         db.close()
+
+
+async def test_a_first_renewal_that_fails_does_not_stop_start_up(tmp_path: Path,
+                                                                caplog: object) -> None:
+    """The database refuses the write (here: closed; in life: a full disk): start-up goes on
+    without the leases, says why in one line, and keeps trying."""
+    db = Database(tmp_path / "scaiflow.db")
+    db.close()
+    keeper = LeaseKeeper(db, TTL, "p1")
+    await keeper.begin()  # does not raise
+    assert not keeper.holds("directory_sync") and keeper.status()["leases_held"] == []
+    assert keeper._task is not None and not keeper._task.done()
+    assert "could not renew leases (StoreClosed" in caplog.text  # type: ignore[attr-defined]
+    await keeper.close()
