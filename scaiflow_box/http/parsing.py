@@ -91,6 +91,23 @@ async def _read_all(request: web.Request, limit: int) -> bytearray:
     return raw
 
 
+def _read_arrived(request: web.Request, limit: int) -> bytes:
+    """The body already received whole, with _read_all's checks and errors."""
+    try:
+        raw = request.content.read_nowait()
+    except (web.RequestPayloadError, HttpProcessingError):
+        _stop_reading(request)
+        raise HttpError(400, "bad_request_body",
+                        "the request body could not be decoded (Content-Encoding or length)",
+                        fix="Send the body as declared by Content-Encoding and Content-Length.",
+                        close=True) from None
+    except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        raise ClientGone() from exc
+    if len(raw) > limit:
+        raise too_large(limit)
+    return raw
+
+
 async def read_bytes(request: web.Request, *, limit: int,
                      body_timeout: float = DEFAULT_BODY_TIMEOUT,
                      media_type: str = JSON) -> bytes:
@@ -98,6 +115,9 @@ async def read_bytes(request: web.Request, *, limit: int,
     unless `media_type`), Content-Encoding, the size limit (after decompression) and the
     arrival time limit."""
     _check_headers(request, limit, media_type)
+    content = request.content
+    if content.is_eof():  # the whole body came with the head (most bodies): no wait, no timer
+        return _read_arrived(request, limit)
     try:
         async with asyncio.timeout(body_timeout):
             raw = await _read_all(request, limit)
