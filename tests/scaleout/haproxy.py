@@ -89,6 +89,10 @@ class HaProxy:
             self._proc = subprocess.Popen([binary, "-db", "-f", str(self.config_path)],
                                           stdout=log, stderr=subprocess.STDOUT)
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def stop(self) -> None:
         if self._proc.poll() is None:
             self._proc.terminate()
