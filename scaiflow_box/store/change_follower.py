@@ -46,6 +46,7 @@ class ChangeFollower:
         self._rebaseline = False
         self._conn: MariaDbConnection | None = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         # Counters for tests and the curious: polls made, log reads, whole-cache drops.
         self.polls = 0
         self.log_reads = 0
@@ -76,14 +77,16 @@ class ChangeFollower:
             self.poll_once()
 
     def poll_once(self) -> None:
-        """One poll: the heads, and the rows of those that moved (see the module)."""
-        try:
-            everything, flows = self._poll(self._connection())
-        except Exception:
-            log.warning("following other processes' changes failed; dropping every cached read",
-                        exc_info=True)
-            self._forget()
-            everything, flows = True, []
+        """One poll: the heads, and the rows of those that moved (see the module). Safe to
+        call from another thread (the tests do): polls take turns on the one connection."""
+        with self._lock:
+            try:
+                everything, flows = self._poll(self._connection())
+            except Exception:
+                log.warning("following other processes' changes failed; dropping every cached "
+                            "read", exc_info=True)
+                self._forget()
+                everything, flows = True, []
         if everything:
             self.drops += 1
             self.read_cache.changed(None)
@@ -137,6 +140,7 @@ class ChangeFollower:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
