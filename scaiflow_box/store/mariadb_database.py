@@ -434,8 +434,8 @@ class MariaDatabase:
         try:
             changes.stopped(conn, self.process_id)
             conn.commit()
-        except Exception:  # the beat then ages out within LIVE_WITHIN_SECONDS
-            log.warning("marking the change head stopped failed", exc_info=True)
+        except Exception as exc:  # the beat then ages out within LIVE_WITHIN_SECONDS
+            log.warning("marking the change head stopped failed: %s", exc)
 
 
 def _close_quietly(conn: MariaDbConnection) -> None:
