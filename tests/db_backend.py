@@ -70,8 +70,8 @@ def database_environment(settings: Any) -> dict[str, str]:
 
 
 def stored_write(where: Path | DatabaseUrl, statement: str, *params: Any) -> int:
-    """Run one statement through a separate connection and commit it (as another process, or
-    someone with a SQL shell, would); the rows it changed."""
+    """Run one statement through a separate connection and commit it as another process would
+    (the CLI; on MariaDB with its change-log row): the rows it changed."""
     if isinstance(where, Path):
         conn = sqlite3.connect(where)
         try:
@@ -80,11 +80,18 @@ def stored_write(where: Path | DatabaseUrl, statement: str, *params: Any) -> int
             return changed
         finally:
             conn.close()
+    from scaiflow_box.store import changes
     from scaiflow_box.store.mariadb import connect
 
     maria = connect(where)
     try:
         changed = maria.execute(statement, params).rowcount
+        # What another process of the appliance (the CLI's write_sync) logs with its commit, so
+        # serving processes drop their cached reads: a short-lived head with one "anything"
+        # row, stopped at once. (A bare SQL shell's commit is not seen on MariaDB.)
+        process_id = changes.new_process_id()
+        changes.record(maria, process_id, 0, [changes.ANYTHING])
+        changes.stopped(maria, process_id)
         maria.commit()
         return changed
     finally:

@@ -126,6 +126,7 @@ ROUTES = [
           description="A new master key wraps every data key and the issuer keys, in one "
                       "transaction; `master.key` is replaced crash-safely. 409 "
                       "`rotation_not_possible` when the key comes from SCAIFLOW_MASTER_KEY "
-                      "(use `scaiflow-box keys rotate`).",
+                      "(use `scaiflow-box keys rotate`), or, on MariaDB, while other "
+                      "processes sharing the database are running (the detail says how many).",
           body=KeyRotationRequest, body_example=key_rotation_example),
 ]

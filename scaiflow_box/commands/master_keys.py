@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 @operator_command
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     from scaiflow_box.crypto.envelope import MasterKey
+    from scaiflow_box.errors import Conflict
     from scaiflow_box.services.key_rotation import rotate_offline
 
     settings = settings_from(args)
@@ -38,6 +39,14 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
             report, new = rotate_offline(data.db, data.keyring, reencrypt=args.reencrypt,
                                          before_commit=print_env_key if source.from_env
                                          else None)
+        except Conflict as exc:  # other processes share the database (MariaDB)
+            if printed:
+                err(f"the rotation did not commit: discard the key printed above "
+                    f"(kek {printed[0]})")
+            err(f"error: {exc}")
+            if exc.fix:
+                err(exc.fix)
+            return 1
         except Exception:
             if printed:
                 err(f"error: the rotation did not commit; the database still uses the old "

@@ -8,6 +8,11 @@ while the transaction holds the write lock, renamed over `master.key` after the 
 
 The CLI runs `rotate_offline`; the admin API (`KeyRotationService`) runs the same transaction
 through the server's writer and the file steps in an executor, never on the event loop.
+
+On MariaDB both refuse while another process sharing the database is alive (its change head
+beat within `changes.LIVE_WITHIN_SECONDS`): the new key would reach only this host's key file,
+and the others could no longer unwrap a data key (docs/scale-out.md §5). The check runs inside
+the rotation's transaction, before the key file is staged.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from scaiflow_box.crypto.envelope import MasterKey, MasterKeyError, encrypt_valu
 from scaiflow_box.crypto.keyring import Keyring
 from scaiflow_box.crypto.master_key import ENV_NAME
 from scaiflow_box.errors import Conflict
-from scaiflow_box.store import audit
+from scaiflow_box.store import audit, changes
 from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store.database import Database
 from scaiflow_box.store.encrypted_fields import DATA_KEYS, ENCRYPTED_FIELDS
@@ -102,6 +107,21 @@ def rewrap_database(conn: Connection, keyring: Keyring, new: MasterKey, *,
     return report
 
 
+def refuse_while_others_live(conn: Connection, process_id: str) -> None:
+    """Conflict (`rotation_not_possible`) while other processes share the database (never on
+    SQLite, where `live_processes` finds none)."""
+    others = changes.live_processes(conn, exclude=process_id)
+    if others:
+        raise Conflict(
+            f"{len(others)} other scaiflow-box process(es) sharing this database are running: "
+            "a new master key would reach only this host's key file, and they could no longer "
+            "read the encrypted values",
+            code="rotation_not_possible",
+            fix="Stop the other processes, rotate from this one, copy the new master key to "
+                "their hosts, then start them again (a stopped process stops counting at once, "
+                f"one that died after {changes.LIVE_WITHIN_SECONDS:.0f} s).")
+
+
 def rotate_offline(db: Database, keyring: Keyring, *, reencrypt: bool, actor: str = "cli",
                    before_commit: Callable[[MasterKey], None] | None = None,
                    ) -> tuple[RotationReport, MasterKey]:
@@ -112,6 +132,7 @@ def rotate_offline(db: Database, keyring: Keyring, *, reencrypt: bool, actor: st
     new = MasterKey.generate()
 
     def job(conn: Connection) -> RotationReport:
+        refuse_while_others_live(conn, db.process_id)
         if not source.from_env:
             source.stage(new)
         report = rewrap_database(conn, keyring, new, reencrypt=reencrypt, actor=actor)
@@ -159,6 +180,7 @@ class KeyRotationService:
             new = MasterKey.generate()
 
             def job(conn: Connection) -> RotationReport:
+                refuse_while_others_live(conn, self.db.process_id)
                 source.stage(new)
                 return rewrap_database(conn, self.keyring, new, reencrypt=reencrypt,
                                        actor=actor, request_id=request_id)

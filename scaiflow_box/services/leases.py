@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,18 +25,14 @@ log = logging.getLogger("scaiflow_box.leases")
 NOTHING_CACHED: tuple[tuple[str, str], ...] = ()
 
 
-def process_id() -> str:
-    """Who holds a lease: host, pid and a random part (a pid is reused after a restart)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
 class LeaseKeeper:
     def __init__(self, db: Database, ttl_seconds: float, holder: str | None = None,
                  clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.db = db
         self.ttl = ttl_seconds
-        self.holder = holder or process_id()
+        # The database's name for this process, which also names its change head.
+        self.holder = holder or db.process_id
         self._clock = clock
         self._monotonic = monotonic
         self._held_until: dict[str, float] = {}  # by this process's monotonic clock

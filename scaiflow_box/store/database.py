@@ -30,6 +30,8 @@ class Database(Protocol):
     """Writes, reads and the read cache of one database (see the module's docstring)."""
 
     read_cache: ReadCache
+    # This process's name among those sharing the database (change heads, leases).
+    process_id: str
     # Set by the writer when a write found no room; cleared by a successful probe.
     storage_full: bool
 

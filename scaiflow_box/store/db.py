@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scaiflow_box.errors import StorageFull
+from scaiflow_box.store.changes import new_process_id
 from scaiflow_box.store.database import SQLITE, StoreClosed
 from scaiflow_box.store.engine import Connection
 from scaiflow_box.store.migrations import apply_migrations
@@ -148,6 +149,7 @@ class SqliteDatabase:
     def __init__(self, path: Path, *, reader_threads: int = 2,
                  checkpoint_idle_seconds: float = CHECKPOINT_IDLE_SECONDS) -> None:
         self.path = path
+        self.process_id = new_process_id()
         self._checkpoint_idle_seconds = checkpoint_idle_seconds
         self._uncheckpointed = False  # commits since the writer's last checkpoint
         self._writer_conn = open_writer_connection(path)

@@ -24,9 +24,10 @@ over PyMySQL connections (docs/scale-out.md §1, option A; docs/decisions.md, "S
   the batch, at COMMIT) fails with it and `storage_full` is set until `probe_storage` finds
   room, as on SQLite.
 
-Other processes' commits (the CLI) are not followed here yet: that is phase 3's change
-sequence (scale-out §3); until then a CLI change reaches a serving process's read cache when
-the cached entry is next dropped.
+- **Other processes.** Each commit that may change cached reads logs what it changed in the
+  same transaction, under this process's head (`store/changes.py`); a thread follows the other
+  processes' heads every 50 ms into the read cache (`store/change_follower.py`). The writer
+  beats the head and prunes its old rows when idle (docs/scale-out.md §3).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from scaiflow_box.errors import StorageFull, WriteConflict
+from scaiflow_box.store import changes
+from scaiflow_box.store.change_follower import ChangeFollower
 from scaiflow_box.store.database import MARIADB, StoreClosed
 from scaiflow_box.store.db import PROBE_BYTES, PROBE_KEY, _changed_flows, _Job, _settle, take_batch
 from scaiflow_box.store.engine import Connection, DatabaseUrl
@@ -138,11 +141,16 @@ class MariaDatabase:
 
     engine = MARIADB
 
-    def __init__(self, url: DatabaseUrl, *, reader_threads: int = 2) -> None:
+    def __init__(self, url: DatabaseUrl, *, reader_threads: int = 2,
+                 process_id: str | None = None, follow_changes: bool = True) -> None:
         self.url = url
+        self.process_id = process_id or changes.new_process_id()
+        # This process's change sequence (its head in `change_heads`).
+        self.changes = changes.ChangeSequence(self.process_id)
         self._writer_conn: MariaDbConnection | None = connect(url)
         try:
             prepare_schema(self._writer_conn, url.where)
+            self._upkeep(self._writer_conn)  # the first beat: this process is alive
         except BaseException:
             self._writer_conn.close()
             raise
@@ -161,6 +169,9 @@ class MariaDatabase:
         self._readers = ThreadPoolExecutor(max_workers=reader_threads,
                                            thread_name_prefix="sfb-reader")
         self.read_cache = ReadCache()
+        # Other processes' commits, followed into the read cache (None: not followed).
+        self.follower = (ChangeFollower(url, self.process_id, self.read_cache)
+                         if follow_changes else None)
         self._writer = threading.Thread(target=self._write_loop, name="sfb-writer", daemon=True)
         self._writer.start()
 
@@ -188,7 +199,8 @@ class MariaDatabase:
                 try:
                     conn.execute("BEGIN")
                     result = fn(conn)
-                    conn.commit()
+                    with self.changes.commit(conn, None):
+                        conn.commit()
                 except RetryableConflict as exc:
                     self._roll_back(conn)
                     if attempt == CONFLICT_ATTEMPTS:
@@ -198,6 +210,7 @@ class MariaDatabase:
                     continue
                 except ConnectionLost:
                     self._sync_conn = None
+                    self.changes.lost()
                     _close_quietly(conn)
                     raise
                 except BaseException:
@@ -212,6 +225,7 @@ class MariaDatabase:
             try:
                 first = self._queue.get(timeout=IDLE_WAIT)
             except queue.Empty:
+                self._idle_upkeep()
                 continue
             if first is None:
                 return
@@ -224,10 +238,36 @@ class MariaDatabase:
                     job.loop.call_soon_threadsafe(_settle, job.future, False, exc)
             if stop:
                 return
+            self._idle_upkeep()
+
+    def _idle_upkeep(self) -> None:
+        """Beat and prune when due (the writer's connection, a transaction of its own)."""
+        if not (self.changes.beat_due() or self.changes.prune_due()):
+            return
+        try:
+            self._upkeep(self._writer_connection())
+        except ConnectionLost as exc:
+            log.warning("beating the change head failed: the connection broke (%s)", exc)
+            if self._writer_conn is not None:
+                _close_quietly(self._writer_conn)
+            self._writer_conn = None
+            self.changes.lost()
+        except Exception:  # tried again at the next idle moment
+            log.warning("beating or pruning the change head failed", exc_info=True)
+            if self._writer_conn is not None:
+                self._roll_back(self._writer_conn)
+
+    def _upkeep(self, conn: MariaDbConnection) -> None:
+        conn.execute("BEGIN")
+        if self.changes.prune_due():
+            self.changes.prune(conn)
+        with self.changes.commit(conn, (), beat=True):
+            conn.commit()
 
     def _writer_connection(self) -> MariaDbConnection:
         if self._writer_conn is None:
             self._writer_conn = connect(self.url)
+            self.changes.lost()  # the last COMMIT may or may not have happened
         return self._writer_conn
 
     def _run_batch(self, conn: MariaDbConnection | None, batch: list[_Job]) -> None:
@@ -258,6 +298,7 @@ class MariaDatabase:
                 log.warning("write batch of %d failed: the connection to MariaDB broke (%s)",
                             len(batch), exc)
                 self._writer_conn = None
+                self.changes.lost()
                 _close_quietly(conn)
                 outcomes = [(False, exc) for _ in batch]
             except Exception as exc:  # nothing in the batch is committed
@@ -302,7 +343,9 @@ class MariaDatabase:
             else:
                 conn.execute("RELEASE SAVEPOINT job")
                 outcomes.append((True, result))
-        conn.commit()
+        # The batch's changes are logged in its transaction (other processes follow them).
+        with self.changes.commit(conn, _changed_flows(batch)):
+            conn.commit()
         return outcomes, batch, []
 
     @staticmethod
@@ -369,8 +412,11 @@ class MariaDatabase:
         if self._closed:
             return
         self._closed = True
+        if self.follower is not None:
+            self.follower.stop()
         self._queue.put(None)
         self._writer.join(timeout=30)
+        self._say_stopped()
         self._readers.shutdown(wait=True)
         with self._reader_lock:
             for conn in self._reader_conns:
@@ -378,6 +424,18 @@ class MariaDatabase:
         for other in (self._inline_conn, self._sync_conn, self._writer_conn):
             if other is not None:
                 _close_quietly(other)
+
+
+    def _say_stopped(self) -> None:
+        """Mark this process's head stopped (no longer alive for `live_processes`)."""
+        conn = self._writer_conn
+        if conn is None:
+            return
+        try:
+            changes.stopped(conn, self.process_id)
+            conn.commit()
+        except Exception as exc:  # the beat then ages out within LIVE_WITHIN_SECONDS
+            log.warning("marking the change head stopped failed: %s", exc)
 
 
 def _close_quietly(conn: MariaDbConnection) -> None:

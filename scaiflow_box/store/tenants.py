@@ -11,7 +11,10 @@ so a new tenant table must say what deleting a tenant means for it):
   webhook receipts), so "who did what" survives the tenant;
 - FOLLOW_HOLDINGS: rows that exist only beside a holding (a flow's versions, ACLs,
   deployments and live document; a group's memberships; a catalog package's versions and
-  visibility groups), so an empty tenant has none.
+  visibility groups), so an empty tenant has none;
+- PRUNED_ON_THEIR_OWN: rows each process deletes after minutes whatever they name (the change
+  log, store/changes.py: only its writer deletes them, and pollers treat a row missing
+  early as "drop everything").
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ KEPT_AS_HISTORY = frozenset({"audit_log", "service_tokens", "webhook_events"})
 FOLLOW_HOLDINGS = frozenset({"flow_versions", "flow_acls", "deployments", "memberships",
                              "live_docs", "live_doc_updates", "catalog_versions",
                              "catalog_package_groups"})
+PRUNED_ON_THEIR_OWN = frozenset({"change_log"})
 
 
 def tenant_tables(conn: Connection) -> set[str]:

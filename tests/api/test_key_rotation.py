@@ -154,6 +154,8 @@ def cli(settings: Settings, *args: str, env: dict[str, str] | None = None
                           capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.sqlite_only("on MariaDB a rotation is refused while the server runs "
+                         "(tests/api/test_two_processes.py)")
 async def test_a_running_server_keeps_decrypting_after_a_cli_rotation(
         make_appliance: AppFactory, aiohttp_client: Any) -> None:
     app = await make_appliance(SCAIFLOW_UPSTREAM_ALLOW=TENANT_HOSTS)
@@ -286,6 +288,8 @@ async def test_the_keys_list_shows_the_current_and_retired_keys_with_their_backu
                                   "items": [{**backup_row(app, before), "on_disk": False}]}
 
 
+@pytest.mark.sqlite_only("on MariaDB a rotation is refused while the server runs "
+                         "(tests/api/test_two_processes.py)")
 async def test_the_keys_list_follows_a_cli_rotation_beside_the_server(
         make_appliance: AppFactory) -> None:
     """The server still holds the old key until it needs the new one: the list names the key

@@ -35,7 +35,8 @@ async def test_every_tenant_table_has_a_role(appliance: Appliance) -> None:
     """A new table with a `tenant_id` must say what deleting a tenant means for it."""
     roles = ({table for table, _condition, _what in tenant_rows.HOLDINGS}
              | {table for table, _condition in tenant_rows.REMOVED_WITH_TENANT}
-             | tenant_rows.KEPT_AS_HISTORY | tenant_rows.FOLLOW_HOLDINGS)
+             | tenant_rows.KEPT_AS_HISTORY | tenant_rows.FOLLOW_HOLDINGS
+             | tenant_rows.PRUNED_ON_THEIR_OWN)
     assert appliance.db.read_inline(tenant_rows.tenant_tables) == roles
 
 

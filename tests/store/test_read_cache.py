@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from scaiflow_box.store.db import EXTERNAL_CHECK_INTERVAL
 from tests.conftest import Appliance, hello_content
 from tests.db_backend import Backend, stored_write
@@ -27,8 +25,6 @@ async def _wait_for_external_check() -> None:
     await asyncio.sleep(EXTERNAL_CHECK_INTERVAL * 3)  # the writer polls every interval
 
 
-@pytest.mark.mariadb_gap("another process's commit is noticed through PRAGMA data_version; "
-                         "MariaDB's change sequence is phase 3 (docs/scale-out.md §3)")
 async def test_global_entries_survive_until_a_write_that_may_change_them(
         tmp_path: Path, backend: Backend) -> None:
     db = backend.open(tmp_path / "c.db")
@@ -95,8 +91,6 @@ async def test_a_flow_write_drops_only_that_flows_reads(tmp_path: Path, backend:
         db.close()
 
 
-@pytest.mark.mariadb_gap("another process's commit is noticed through PRAGMA data_version; "
-                         "MariaDB's change sequence is phase 3 (docs/scale-out.md §3)")
 async def test_revocation_from_another_process_applies_at_once(appliance: Appliance) -> None:
     headers = await appliance.headers("usr_ci", "tnt_a")
     for _ in range(3):  # warm every cache

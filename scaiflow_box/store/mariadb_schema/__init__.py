@@ -20,7 +20,7 @@ from importlib import resources
 from scaiflow_box.store.mariadb import MariaDbConnection
 from scaiflow_box.store.migrations import available_migrations
 
-BASELINE_VERSION = 11  # 010 only dropped the summary triggers, which MariaDB never had
+BASELINE_VERSION = 12  # 010 only dropped the summary triggers, which MariaDB never had
 SEPARATOR = "-- @@"
 
 

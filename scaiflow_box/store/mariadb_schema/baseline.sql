@@ -410,3 +410,19 @@ CREATE TABLE IF NOT EXISTS leases (
 )
 -- @@
 INSERT IGNORE INTO leases (name) VALUES ('directory_sync'), ('retention')
+-- @@
+-- SQLite's migration 012: the change sequence (store/changes.py). Each process writes only its
+-- own head row and log rows, so processes on different Galera nodes never conflict on them.
+CREATE TABLE IF NOT EXISTS change_heads (
+  process_id VARCHAR(200) NOT NULL PRIMARY KEY,
+  seq BIGINT NOT NULL,
+  beat_at DOUBLE NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
+-- @@
+CREATE TABLE IF NOT EXISTS change_log (
+  process_id VARCHAR(200) NOT NULL,
+  seq BIGINT NOT NULL,
+  tenant_id VARCHAR(200) NULL,
+  flow_id VARCHAR(200) NULL,
+  PRIMARY KEY (process_id, seq)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
