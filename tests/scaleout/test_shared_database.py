@@ -10,13 +10,16 @@ within it do not happen by accident."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.scaleout.api import FLOWS, call, content, new_flow
-from tests.scaleout.conftest import Site
+from tests.scaleout.api import FLOWS, Answer, call, content, new_flow
+from tests.scaleout.conftest import Appliance, Site
 
 pytestmark = pytest.mark.mariadb
 
@@ -24,6 +27,7 @@ pytestmark = pytest.mark.mariadb
 # sequence (plus Galera's apply lag); 150 ms leaves room for a loaded 2-core machine.
 CHANGE_BOUND_S = 0.15
 ROUNDS = 16
+RACE_ROUNDS = 30
 # A super admin's read that writes nothing (`/admin/system` runs the readiness check, a write
 # that drops the process's whole read cache).
 TENANTS = "/api/v1/admin/tenants"
@@ -144,3 +148,37 @@ def _rows(site: Site, query: str, *params: object) -> tuple[tuple[object, ...], 
             return tuple(cursor.fetchall())
     finally:
         stored.close()
+
+
+def test_if_match_saves_raced_from_two_processes_have_one_winner(maria_site: Site) -> None:
+    p1, p2 = maria_site.appliances
+    token = maria_site.operator
+    created = new_flow(p1.url, token, "raced")
+    flow_id, etag = created.body["id"], created.headers["etag"]
+    winners = []
+    with ThreadPoolExecutor(2) as pool:
+        for n in range(RACE_ROUNDS):
+            start = threading.Barrier(2)
+
+            def save(appliance: Appliance, n: int = n, etag: str = etag,
+                     start: threading.Barrier = start) -> Answer:
+                start.wait()
+                return call("PUT", f"{appliance.url}{FLOWS}/{flow_id}", token,
+                            {"content": content(round=n, by=appliance.name)},
+                            {"If-Match": etag})
+
+            answers = dict(zip((p1.name, p2.name), pool.map(save, (p1, p2)), strict=True))
+            assert sorted(a.status for a in answers.values()) == [200, 412], answers
+            winner = next(name for name, a in answers.items() if a.status == 200)
+            lost = next(a for a in answers.values() if a.status == 412)
+            etag = answers[winner].headers["etag"]
+            # The loser was refused against the winner's save, not a stale view of its own.
+            assert lost.body["detail"]["current_etag"] == etag, answers
+            winners.append(winner)
+    assert set(winners) == {p1.name, p2.name}, winners  # a real race, won by both
+    stored = _rows(maria_site, "SELECT seq, version, content FROM flow_versions "
+                               "WHERE flow_id = %s ORDER BY seq", flow_id)
+    assert [(seq, version) for seq, version, _ in stored] == [
+        (n + 1, f"1.0.{n}") for n in range(RACE_ROUNDS + 1)]  # contiguous, none lost
+    assert [json.loads(data)["metadata"] for _, _, data in stored[1:]] == [
+        {"round": n, "by": winner} for n, winner in enumerate(winners)]
