@@ -219,11 +219,11 @@ def _maria_site(server: MariaDbServer, workdir: Path, processes: int) -> Iterato
         server.drop_database(database.database)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def maria_site(mariadb_server: MariaDbServer, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[Site]:
-    """Two processes on one MariaDB database behind HAProxy, shared by a module's tests (which
-    must leave both up)."""
+    """Two processes on one MariaDB database behind HAProxy, shared by the session's tests
+    (which must leave both up; each makes flows and users of its own)."""
     yield from _maria_site(mariadb_server, tmp_path_factory.mktemp("maria-site"), 2)
 
 
