@@ -13,7 +13,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,23 +222,14 @@ def _maria_site(server: MariaDbServer, workdir: Path, processes: int) -> Iterato
 @pytest.fixture(scope="session")
 def maria_site(mariadb_server: MariaDbServer, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[Site]:
-    """Two processes on one MariaDB database behind HAProxy, shared by the session's tests
-    (which must leave both up; each makes flows and users of its own)."""
-    yield from _maria_site(mariadb_server, tmp_path_factory.mktemp("maria-site"), 2)
+    """Three processes on one MariaDB database behind HAProxy, shared by the session's tests
+    (each makes flows and users of its own). A test that kills a process starts it again
+    (`restart`) before it ends: starting a site costs more than all its tests."""
+    yield from _maria_site(mariadb_server, tmp_path_factory.mktemp("maria-site"), 3)
 
 
-@pytest.fixture
-def own_maria_site(mariadb_server: MariaDbServer, tmp_path: Path
-                   ) -> Iterator[Callable[[int], Site]]:
-    """`own_maria_site(n)`: n processes on one MariaDB database for one test, which may kill
-    them."""
-    opened: list[Iterator[Site]] = []
-
-    def open_site(processes: int) -> Site:
-        sites = _maria_site(mariadb_server, tmp_path / f"site{len(opened)}", processes)
-        opened.append(sites)
-        return next(sites)
-
-    yield open_site
-    for sites in opened:
-        sites.close()
+def restart(site: Site, appliance: Appliance) -> None:
+    """Start a killed process again on its port, and wait until HAProxy routes to it."""
+    appliance.start()
+    wait_until(lambda: all(site.proxy.server_states(backend)[appliance.name] == "UP"
+                           for backend in ("api", "live")), 15, 0.1)
