@@ -178,6 +178,10 @@ def own_site(tmp_path: Path) -> Iterator[Site]:
 
 # --- several processes on one MariaDB database -----------------------------------------------
 
+# The marks of a module whose tests use `maria_site`: on one xdist worker (pyproject's
+# `--dist loadgroup`), so the site is started once per run.
+ON_MARIA_SITE = [pytest.mark.mariadb, pytest.mark.xdist_group("maria_site")]
+
 # Leases of 3 s (renewed every second): a killed holder is replaced within seconds, not 30.
 LEASE_SECONDS = 3
 

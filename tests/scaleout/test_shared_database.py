@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.scaleout.api import FLOWS, Answer, call, content, new_flow
-from tests.scaleout.conftest import Appliance, Site
+from tests.scaleout.conftest import ON_MARIA_SITE, Appliance, Site
 
-pytestmark = pytest.mark.mariadb
+pytestmark = ON_MARIA_SITE
 
 # docs/scale-out.md §3: a process learns of another's commit within its 50 ms poll of the change
 # sequence (plus Galera's apply lag); 150 ms leaves room for a loaded 2-core machine.

@@ -10,13 +10,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-import pytest
-
 from tests.scaleout.api import FLOWS, call, content, new_flow
-from tests.scaleout.conftest import LEASE_SECONDS, Site, process_of, restart
+from tests.scaleout.conftest import LEASE_SECONDS, ON_MARIA_SITE, Site, process_of, restart
 from tests.scaleout.haproxy import CHECK_FALL, CHECK_INTERVAL_MS
 
-pytestmark = pytest.mark.mariadb
+pytestmark = ON_MARIA_SITE
 WRITERS = 4
 SYSTEM = "/api/v1/admin/system"
 

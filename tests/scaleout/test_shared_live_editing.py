@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.collab.conftest import NodeClients, needs_node
 from tests.scaleout.api import FLOWS, new_flow
-from tests.scaleout.conftest import Site, get, process_of
+from tests.scaleout.conftest import ON_MARIA_SITE, Site, get, process_of
 
-pytestmark = [pytest.mark.mariadb, needs_node]
+pytestmark = [*ON_MARIA_SITE, needs_node]
 EDITS = 20
 
 
