@@ -186,6 +186,10 @@ ON_MARIA_SITE = [pytest.mark.mariadb, pytest.mark.xdist_group("maria_site")]
 LEASE_SECONDS = 3
 
 
+def _site_user(database: str) -> str:
+    return f"box_{database}"
+
+
 def shared_settings(server: MariaDbServer, workdir: Path) -> tuple[dict[str, str],
                                                                      MariaDbDatabase]:
     """What every process of a site is given, as docs/operations.md has an operator give it:
@@ -195,7 +199,7 @@ def shared_settings(server: MariaDbServer, workdir: Path) -> tuple[dict[str, str
     _require_haproxy()  # before anything is made on the server
     workdir.mkdir(parents=True, exist_ok=True)
     name = server.create_database("site")
-    user = f"box_{name}"
+    user = _site_user(name)
     password = secrets.token_urlsafe(18)
     server.user_with_password(user, password, name)
     password_file = workdir / "db.password"
@@ -221,6 +225,7 @@ def _maria_site(server: MariaDbServer, workdir: Path, processes: int) -> Iterato
             yield site
     finally:
         server.drop_database(database.database)
+        server.admin(f"DROP USER IF EXISTS '{_site_user(database.database)}'@'127.0.0.1'")
 
 
 @pytest.fixture(scope="session")
