@@ -89,6 +89,8 @@ run: init
 # The store, service and API tests run a second time on MariaDB (`--db=mariadb`: a private
 # mariadbd per worker, a new database per test; skipped without Debian's mariadb-server, except
 # on CI). About 2 minutes on 2 cores; docs/scale-out.md lists what is skipped there and why.
+# The first pass runs tests/scaleout too: its site of three processes on one MariaDB database
+# behind HAProxy (tests/scaleout/conftest.py) uses the server whatever --db says.
 MARIADB_TEST_DIRS := tests/store tests/services tests/api
 
 test: $(STAMP) $(INTEROP_STAMP) $(TS_CLIENT_STAMP) $(COLLAB_STAMP)
