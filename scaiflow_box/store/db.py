@@ -343,17 +343,19 @@ class SqliteDatabase:
 
     async def check_writable(self) -> None:
         """Take the write lock through the writer (raises when the database cannot be written)."""
-        await self.write(lambda conn: None)
+        await self.write(lambda conn: None, flows_changed=())  # changes nothing cached
 
     async def probe_storage(self) -> None:
         """Write PROBE_BYTES and remove them again, each through the writer in a commit of its
         own (so the bytes really reach the WAL): raises StorageFull while there is no room;
         when it succeeds the database no longer reports storage full."""
         filler = "x" * PROBE_BYTES
+        # The probe row is read by nothing cached: the read cache keeps everything.
         await self.write(lambda conn: conn.execute(
-            "INSERT OR REPLACE INTO meta (`key`, value) VALUES (?, ?)", (PROBE_KEY, filler)))
+            "INSERT OR REPLACE INTO meta (`key`, value) VALUES (?, ?)", (PROBE_KEY, filler)),
+            flows_changed=())
         await self.write(lambda conn: conn.execute("DELETE FROM meta WHERE `key` = ?",
-                                                   (PROBE_KEY,)))
+                                                   (PROBE_KEY,)), flows_changed=())
         self.storage_full = False
 
     # -- reads ------------------------------------------------------------------------

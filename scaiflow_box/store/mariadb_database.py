@@ -357,15 +357,16 @@ class MariaDatabase:
 
     async def check_writable(self) -> None:
         """A round trip through the writer (raises when the database cannot be written)."""
-        await self.write(lambda conn: None)
+        await self.write(lambda conn: None, flows_changed=())  # changes nothing cached
 
     async def probe_storage(self) -> None:
         """As `SqliteDatabase.probe_storage`: write PROBE_BYTES and remove them again."""
         filler = "x" * PROBE_BYTES
         await self.write(lambda conn: conn.execute(
-            "REPLACE INTO meta (`key`, value) VALUES (?, ?)", (PROBE_KEY, filler)))
+            "REPLACE INTO meta (`key`, value) VALUES (?, ?)", (PROBE_KEY, filler)),
+            flows_changed=())
         await self.write(lambda conn: conn.execute("DELETE FROM meta WHERE `key` = ?",
-                                                   (PROBE_KEY,)))
+                                                   (PROBE_KEY,)), flows_changed=())
         self.storage_full = False
 
     # -- reads ------------------------------------------------------------------------

@@ -189,3 +189,24 @@ async def test_a_cached_list_follows_a_rename(appliance: Appliance) -> None:
     assert [i["name"] for i in body["items"]] == ["After"]
     [row] = appliance.sql("SELECT name FROM flows WHERE id = ?", flow_id)
     assert row["name"] == "After"
+
+
+async def test_health_checks_keep_the_cached_reads(appliance: Appliance) -> None:
+    """A load balancer asks `/readyz` every half second: its write-through check and the
+    storage probe change nothing a cached read was made from, so they must not empty the read
+    cache (they did: every HAProxy check dropped every cached flow of the process)."""
+    from scaiflow_box.store.read_cache import MISSING
+    from tests.api.test_flows import FLOWS, create
+
+    owner = await appliance.headers("usr_owner", "tnt_a")
+    flow = await create(appliance, owner)
+    assert (await appliance.client.get(f"{FLOWS}/{flow['id']}", headers=owner)).status == 200
+    db = appliance.db
+    cached = db.read_cache.peek(flow["id"], ("detail", "tnt_a"))
+    assert cached is not MISSING
+    for _ in range(3):
+        resp = await appliance.client.get("/readyz")
+        assert (resp.status, (await resp.json())["status"]) == (200, "ready")
+    await db.probe_storage()
+    db.read_cache.check()
+    assert db.read_cache.peek(flow["id"], ("detail", "tnt_a")) is cached
