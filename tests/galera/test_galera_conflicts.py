@@ -178,6 +178,13 @@ async def test_concurrent_creates_in_one_tenant_through_two_nodes_keep_the_count
     galera_database.cluster.admin(f"USE `{galera_database.name}`",
                                   "DROP TRIGGER flow_counts_insert",
                                   "DROP TRIGGER flow_owner_counts_insert")
+    # DDL is applied on the other nodes after it returns, like any commit: an INSERT through
+    # node 2 racing the drop there once failed with "Trigger ... has an error in its body".
+    for node in (1, 2, 3):  # a read with wsrep_sync_wait waits for the drop
+        assert galera_database.rows(
+            node, "SELECT count(*) FROM information_schema.triggers WHERE trigger_schema ="
+                  " DATABASE() AND trigger_name IN ('flow_counts_insert',"
+                  " 'flow_owner_counts_insert')") == [(0,)]
     figures.append(await measure_creates("node 1 and node 2, no counter triggers",
                                          (db1, db2)))
     print("\nGalera, concurrent creates in one tenant, one owner, "
