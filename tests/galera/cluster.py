@@ -217,9 +217,20 @@ def _wait_synced(node: GaleraNode, size: int, timeout: float) -> None:
 def start_cluster() -> GaleraCluster:
     """Three synced nodes in a new directory of their own (node N in `<it>/nodeN`, on tmpfs
     when the machine has one; owned by the nodes' user, which may not enter the test's
-    temporary directories). On failure every node started is stopped and the error carries
-    the failing node's log."""
+    temporary directories). A failed start is tried once more from nothing (a port chosen
+    free may be taken before its node binds it); on a second failure the error carries the
+    failing node's log, and no node is left running."""
     find_galera()
+    try:
+        return _start_cluster()
+    except RuntimeError as first:
+        try:
+            return _start_cluster()
+        except RuntimeError as second:
+            raise RuntimeError(f"{second}\n(first attempt: {first})") from None
+
+
+def _start_cluster() -> GaleraCluster:
     user = node_user()
     shm = Path("/dev/shm")
     base = Path(tempfile.mkdtemp(prefix="sfgalera-",
