@@ -29,7 +29,7 @@ TS_CLIENT_STAMP := $(TS_CLIENT)/node_modules/.installed-stamp
 COLLAB := tests/collab/js
 COLLAB_STAMP := $(COLLAB)/node_modules/.installed-stamp
 
-.PHONY: run test contract lint bench clean init interop-deps ts-client-deps collab-deps binary \
+.PHONY: run test test-galera contract lint bench clean init interop-deps ts-client-deps collab-deps binary \
 	smoke
 
 $(RUN_STAMP): pyproject.toml
@@ -94,8 +94,18 @@ run: init
 MARIADB_TEST_DIRS := tests/store tests/services tests/api
 
 test: $(STAMP) $(INTEROP_STAMP) $(TS_CLIENT_STAMP) $(COLLAB_STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not galera"
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --db=mariadb $(MARIADB_TEST_DIRS)
+	@$(MAKE) --no-print-directory test-galera
+
+# The Galera tests (tests/galera, marked `galera` and `slow`): a three-node MariaDB Galera
+# cluster of their own (Debian's galera-4, mariadb-server, rsync) and one appliance process per
+# node; skipped with the reason when those are missing, except on CI. About a minute here (the
+# cluster starts in ~12 s), so part of `make test`; run apart from the main suite, in one
+# process, so that their three servers and three appliances do not compete with its timed
+# tests, and with -s for the figures they print (docs/scale-out.md, phase 4).
+test-galera: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -s -m galera tests/galera
 
 # The contract tests (tests/contract, also part of `make test`) with far more generated cases.
 CONTRACT_EXAMPLES ?= 1000

@@ -23,12 +23,13 @@ import contextlib
 import ctypes
 import itertools
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def find_binaries() -> tuple[str, str]:
     return server, install
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -89,6 +90,11 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
     """The server gets SIGKILL when the test process ends, however it ends."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _group_of(user: str | None) -> int | None:
+    """The primary group of `user` (None for None: the test process's own)."""
+    return None if user is None else pwd.getpwnam(user).pw_gid
 
 
 def _user_options() -> list[str]:
@@ -102,6 +108,7 @@ class MariaDbServer:
     socket_path: Path
     port: int
     process: subprocess.Popen[bytes]
+    own_group: bool = False
     _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def connect(self, database: str | None = None, **options: object
@@ -142,9 +149,13 @@ class MariaDbServer:
 
     def stop(self) -> None:
         """Kill the server (its data is thrown away) and remove its files."""
+        if self.own_group:
+            # the whole group: what the server started (an SST script, rsync) goes with it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
         if self.process.poll() is None:
             self.process.kill()
-            self.process.wait(timeout=10)
+        self.process.wait(timeout=10)
         shutil.rmtree(self.datadir, ignore_errors=True)
         shutil.rmtree(self.socket_path.parent, ignore_errors=True)
 
@@ -175,13 +186,15 @@ class MariaDbDatabase:
         return self.server.connect(self.database)
 
 
-def _install(install_db: str, datadir: Path, tmpdir: Path) -> None:
+def _install(install_db: str, datadir: Path, tmpdir: Path, run_as: str | None) -> None:
     command = [install_db, "--no-defaults", f"--datadir={datadir}", f"--tmpdir={tmpdir}",
                "--auth-root-authentication-method=normal", "--skip-test-db",
                "--skip-name-resolve", "--innodb-log-file-size=8M",
                "--innodb-buffer-pool-size=32M", "--character-set-server=utf8mb4",
-               "--collation-server=utf8mb4_bin", *_user_options()]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+               "--collation-server=utf8mb4_bin", *([] if run_as else _user_options())]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
+                          user=run_as, group=_group_of(run_as),
+                          extra_groups=None if run_as is None else [])
     if done.returncode != 0:
         raise RuntimeError(f"mariadb-install-db failed ({done.returncode}):\n"
                            f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -197,8 +210,67 @@ def _socket_dir(base: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="sfmdb-", dir="/tmp"))
 
 
-def _wait_ready(server: MariaDbServer, deadline: float) -> bool:
-    """True once a client can log in; False if the server exited first."""
+def install_datadir(base: Path, run_as: str | None = None) -> tuple[Path, Path]:
+    """A fresh data directory `base/data` made by Debian's `mariadb-install-db`, and the
+    server's own directory for temporary tables `base/tmp`: (datadir, tmpdir). `run_as`: see
+    `spawn` (`base` must then be that user's)."""
+    _, install_db = find_binaries()
+    datadir = base / "data"
+    # Its own directory for temporary tables, not the shared /tmp: two suites at once (CI's
+    # clone beside a developer's run) made the bootstrap of one fail on the other's files.
+    tmpdir = base / "tmp"
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    if run_as is not None:
+        shutil.chown(tmpdir, run_as, _group_of(run_as))
+    try:
+        _install(install_db, datadir, tmpdir, run_as)
+    except RuntimeError as first:
+        # Once more from nothing (a bootstrap that failed leaves a half-made datadir); a
+        # second failure is reported with the first one's output.
+        shutil.rmtree(datadir, ignore_errors=True)
+        try:
+            _install(install_db, datadir, tmpdir, run_as)
+        except RuntimeError as second:
+            raise RuntimeError(f"{second}\n(first attempt: {first})") from None
+    return datadir, tmpdir
+
+
+def socket_path_under(base: Path) -> Path:
+    """Where a server's unix socket goes: `base/run/mariadb.sock`, or a short directory of its
+    own in /tmp when that path is too long for a socket."""
+    return _socket_dir(base) / "mariadb.sock"
+
+
+def spawn(datadir: Path, tmpdir: Path, socket_path: Path, port: int,
+          options: Sequence[str] = (), *, own_group: bool = False,
+          run_as: str | None = None) -> MariaDbServer:
+    """Start `mariadbd` on an installed `datadir` with the tests' SERVER_OPTIONS plus
+    `options`, not waiting for it. It dies with the test process (`PR_SET_PDEATHSIG`); with
+    `own_group` it leads a process group of its own, which `stop()` kills whole (a Galera
+    node's SST script and its rsync daemon with it). `run_as` (a root test process only): the
+    server runs as that user from the start rather than as root (`--user=root`), so what it
+    starts is not root either; the death signal is set after the change of user, which would
+    clear it."""
+    mariadbd, _ = find_binaries()
+    command = [mariadbd, "--no-defaults", f"--datadir={datadir}", f"--tmpdir={tmpdir}",
+               f"--socket={socket_path}", f"--port={port}", "--bind-address=127.0.0.1",
+               f"--pid-file={datadir / 'mariadbd.pid'}",
+               f"--log-error={datadir / 'err.log'}", *SERVER_OPTIONS, *options,
+               *([] if run_as else _user_options())]
+    # Popen changes the user before it calls preexec_fn
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=_die_with_parent, start_new_session=own_group,
+                               user=run_as, group=_group_of(run_as),
+                               extra_groups=None if run_as is None else [])
+    return MariaDbServer(datadir=datadir, socket_path=socket_path, port=port,
+                         process=process, own_group=own_group)
+
+
+def wait_ready(server: MariaDbServer, timeout: float = START_TIMEOUT) -> bool:
+    """True once a client can log in; False if the server exited first (RuntimeError with the
+    end of its error log when it does neither within `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             return False
@@ -209,46 +281,22 @@ def _wait_ready(server: MariaDbServer, deadline: float) -> bool:
             except pymysql.err.OperationalError:
                 pass
         time.sleep(0.02)
-    raise RuntimeError(f"mariadbd did not accept connections within {START_TIMEOUT:.0f} s:\n"
+    raise RuntimeError(f"mariadbd did not accept connections within {timeout:.0f} s:\n"
                        f"{server.error_log()[-3000:]}")
 
 
 def start_server(base: Path) -> MariaDbServer:
     """A fresh server with its data directory under `base`; ready to accept connections."""
-    mariadbd, install_db = find_binaries()
-    datadir = base / "data"
-    # Its own directory for temporary tables, not the shared /tmp: two suites at once (CI's
-    # clone beside a developer's run) made the bootstrap of one fail on the other's files.
-    tmpdir = base / "tmp"
-    tmpdir.mkdir(parents=True, exist_ok=True)
-    try:
-        _install(install_db, datadir, tmpdir)
-    except RuntimeError as first:
-        # Once more from nothing (a bootstrap that failed leaves a half-made datadir); a
-        # second failure is reported with the first one's output.
-        shutil.rmtree(datadir, ignore_errors=True)
-        try:
-            _install(install_db, datadir, tmpdir)
-        except RuntimeError as second:
-            raise RuntimeError(f"{second}\n(first attempt: {first})") from None
-    socket_dir = _socket_dir(base)
-    socket_path = socket_dir / "mariadb.sock"
+    datadir, tmpdir = install_datadir(base)
+    socket_path = socket_path_under(base)
     for attempt in range(_PORT_ATTEMPTS):
         # Another process may take the free port before mariadbd binds it: try another one.
-        port = _free_port()
-        command = [mariadbd, "--no-defaults", f"--datadir={datadir}", f"--tmpdir={tmpdir}",
-                   f"--socket={socket_path}", f"--port={port}", "--bind-address=127.0.0.1",
-                   f"--pid-file={datadir / 'mariadbd.pid'}",
-                   f"--log-error={datadir / 'err.log'}", *SERVER_OPTIONS, *_user_options()]
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   preexec_fn=_die_with_parent)
-        server = MariaDbServer(datadir=datadir, socket_path=socket_path, port=port,
-                               process=process)
-        if _wait_ready(server, time.monotonic() + START_TIMEOUT):
+        server = spawn(datadir, tmpdir, socket_path, free_port())
+        if wait_ready(server):
             return server
         log = server.error_log()
         if "already in use" not in log or attempt == _PORT_ATTEMPTS - 1:
             server.stop()
-            raise RuntimeError(f"mariadbd exited with {process.returncode}:\n{log[-3000:]}")
+            raise RuntimeError(f"mariadbd exited with {server.process.returncode}:\n"
+                               f"{log[-3000:]}")
     raise AssertionError("unreachable")  # pragma: no cover
