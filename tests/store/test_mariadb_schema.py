@@ -272,3 +272,18 @@ def test_nocase_lookups_and_orders_match_sqlite(lite: sqlite3.Connection,
         ["g0", "g2", "g3", "g1", "g4"]
     assert maria.execute("SELECT count(*) FROM users WHERE email = ?",
                          ("ann@example.org",)).fetchone()[0] == 0  # `=` itself stays exact
+
+
+def test_a_tenants_secret_names_fit_the_longest_tenant_id(maria: MariaDbConnection) -> None:
+    """`tenants/{tenant id}/scaigrid_base_url` for a tenant id of 200 characters (ids.PLAIN_ID)
+    fits `tenant_secrets.name`: schemathesis found a 500 (error 1406, data too long) when the
+    column was as wide as an id."""
+    from scaiflow_box.services.credentials import BASE_URL, secret_name
+    from scaiflow_box.store.secrets import put_secret
+
+    tenant_id = "tnt_" + "x" * 196
+    name = secret_name(tenant_id, BASE_URL)
+    put_secret(maria, tenant_id, name, "sealed", "usr_root")
+    maria.commit()
+    assert _maria_rows(maria, "SELECT name FROM tenant_secrets WHERE tenant_id = ?",
+                       tenant_id) == [(name,)]

@@ -166,7 +166,9 @@ CREATE TABLE IF NOT EXISTS data_keys (
 -- @@
 CREATE TABLE IF NOT EXISTS tenant_secrets (
   tenant_id VARCHAR(200) NOT NULL,
-  name VARCHAR(200) NOT NULL,
+  -- `tenants/{tenant id}/{key}` (services/credentials.py): up to 226 characters for a
+  -- 200-character tenant id.
+  name VARCHAR(255) NOT NULL,
   value MEDIUMTEXT NOT NULL,
   updated_by VARCHAR(200) NOT NULL,
   updated_at VARCHAR(40) NOT NULL,
