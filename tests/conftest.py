@@ -152,6 +152,17 @@ class Appliance:
         SQLite file, or the MariaDB database of `--db=mariadb`."""
         return stored_rows(self.settings.database_url or self.settings.db_path, query, *params)
 
+    def stored_size(self) -> tuple[str, int, int]:
+        """(engine, size, WAL size) of the database as seen apart from the appliance: the
+        SQLite file and its WAL, or the MariaDB schema's tables (data and indexes)."""
+        if self.settings.database_url is None:
+            path = self.settings.db_path
+            wal = Path(f"{path}-wal")
+            return "sqlite", path.stat().st_size, wal.stat().st_size if wal.exists() else 0
+        [(total,)] = self.sql("SELECT SUM(data_length + index_length) FROM"
+                              " information_schema.tables WHERE table_schema = DATABASE()")
+        return "mariadb", int(total), 0
+
     def execute(self, statement: str, *params: Any) -> int:
         """Change the stored state behind the appliance's back (a separate connection,
         committed): the rows changed."""

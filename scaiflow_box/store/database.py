@@ -11,6 +11,7 @@ nothing else chooses (docs/scale-out.md §1, phase 2).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -19,11 +20,20 @@ from scaiflow_box.store.read_cache import ReadCache
 
 T = TypeVar("T")
 
-__all__ = ["MARIADB", "SQLITE", "Database", "StoreClosed", "open_database"]
+__all__ = ["MARIADB", "SQLITE", "Database", "StoreClosed", "StoredSize", "open_database"]
 
 
 class StoreClosed(RuntimeError):
     """The database was closed while a write was waiting."""
+
+
+@dataclass(frozen=True)
+class StoredSize:
+    """What the database takes on disk, as `/metrics` and the dashboard report it."""
+
+    engine: str
+    size_bytes: int  # SQLite: the file; MariaDB: the schema's tables, data and indexes
+    wal_size_bytes: int  # SQLite's write-ahead log; 0 on MariaDB (its logs are the server's)
 
 
 class Database(Protocol):
@@ -46,6 +56,10 @@ class Database(Protocol):
     async def read(self, fn: Callable[[Connection], T]) -> T: ...
 
     def read_inline(self, fn: Callable[[Connection], T]) -> T: ...
+
+    async def size(self) -> StoredSize:
+        """The database's size; never blocks the loop (MariaDB asks on a reader thread)."""
+        ...
 
     async def check_writable(self) -> None: ...
 

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scaiflow_box.errors import StorageFull
-from scaiflow_box.store.database import SQLITE, StoreClosed
+from scaiflow_box.process_facts import file_size, wal_path
+from scaiflow_box.store.database import SQLITE, StoreClosed, StoredSize
 from scaiflow_box.store.engine import Connection
 from scaiflow_box.store.migrations import apply_migrations
 from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL, ReadCache
@@ -379,6 +380,10 @@ class SqliteDatabase:
     def read_inline(self, fn: Callable[[Connection], T]) -> T:
         """Run a primary-key read of a few rows right here (on the event loop)."""
         return fn(self._inline_conn)
+
+    async def size(self) -> StoredSize:
+        """The file and its WAL: two `stat` calls, fine on the loop."""
+        return StoredSize(SQLITE, file_size(self.path), file_size(wal_path(self.path)))
 
     # -- lifecycle --------------------------------------------------------------------
     def close(self) -> None:

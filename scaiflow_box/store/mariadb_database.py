@@ -42,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from scaiflow_box.errors import StorageFull, WriteConflict
-from scaiflow_box.store.database import MARIADB, StoreClosed
+from scaiflow_box.store.database import MARIADB, StoreClosed, StoredSize
 from scaiflow_box.store.db import PROBE_BYTES, PROBE_KEY, _changed_flows, _Job, _settle, take_batch
 from scaiflow_box.store.engine import Connection, DatabaseUrl
 from scaiflow_box.store.mariadb import (
@@ -67,6 +67,11 @@ CONFLICT_ATTEMPTS = 4
 RETRY_PAUSE = (0.005, 0.05)
 # How long the writer waits for a job before looking again whether it should stop.
 IDLE_WAIT = 0.5
+# How long `size()` answers from its last reading (information_schema is a scan of the
+# schema's tables; a scraper and a dashboard may ask every second).
+SIZE_CACHE_SECONDS = 5.0
+SCHEMA_BYTES = ("SELECT COALESCE(SUM(data_length + index_length), 0)"
+                " FROM information_schema.tables WHERE table_schema = DATABASE()")
 
 
 
@@ -161,6 +166,7 @@ class MariaDatabase:
         self._readers = ThreadPoolExecutor(max_workers=reader_threads,
                                            thread_name_prefix="sfb-reader")
         self.read_cache = ReadCache()
+        self._size: tuple[float, StoredSize] | None = None  # (when read, what)
         self._writer = threading.Thread(target=self._write_loop, name="sfb-writer", daemon=True)
         self._writer.start()
 
@@ -363,6 +369,18 @@ class MariaDatabase:
                 self._inline_conn = None
                 _close_quietly(conn)
                 raise
+
+    async def size(self) -> StoredSize:
+        """The schema's tables, data and indexes, as InnoDB counts them (pages allocated,
+        refreshed with the table statistics), read on a reader thread and kept
+        `SIZE_CACHE_SECONDS`."""
+        now = time.monotonic()
+        if self._size is not None and now - self._size[0] < SIZE_CACHE_SECONDS:
+            return self._size[1]
+        total = await self.read(lambda conn: int(conn.execute(SCHEMA_BYTES).fetchone()[0]))
+        size = StoredSize(MARIADB, total, 0)
+        self._size = (now, size)
+        return size
 
     # -- lifecycle --------------------------------------------------------------------
     def close(self) -> None:
