@@ -14,7 +14,8 @@ database then reports `storage_full` until `probe_storage` finds room again.
 
 Reads run on a small pool of threads, each with its own read-only connection (WAL lets them
 proceed while the writer writes). A primary-key read of a few rows may run inline on the event
-loop through `read_inline`: a thread hand-off costs more than such a query.
+loop through `read_small` (or `read_inline`, its blocking form for the CLI): a thread hand-off
+costs more than such a query.
 """
 
 from __future__ import annotations
@@ -379,6 +380,11 @@ class SqliteDatabase:
 
     def read_inline(self, fn: Callable[[Connection], T]) -> T:
         """Run a primary-key read of a few rows right here (on the event loop)."""
+        return fn(self._inline_conn)
+
+    async def read_small(self, fn: Callable[[Connection], T]) -> T:
+        """`read_inline` from the event loop: a page-cache read of microseconds, run right
+        here without suspending (so nothing else runs between its caller's steps)."""
         return fn(self._inline_conn)
 
     async def size(self) -> StoredSize:
