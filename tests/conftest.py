@@ -63,9 +63,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With `--db=mariadb`, tests marked `sqlite_only("why")` are skipped, saying why (each is
     listed in docs/scale-out.md): what they test is SQLite's own (its file, pragmas, backup
-    API, WAL)."""
+    API, WAL).
+
+    Tests that never ask for the backend (`db_backend`, through `backend`, `make_appliance`,
+    `appliance`, ...) are deselected: they would run exactly as in the default pass (their
+    databases, if any, are SQLite files of their own, or the `mariadb` tests' server, which
+    the default pass uses too)."""
     if config.getoption("--db") != "mariadb":
         return
+    chosen = [item for item in items if "db_backend" in getattr(item, "fixturenames", ())]
+    if len(chosen) != len(items):
+        kept = {id(item) for item in chosen}
+        config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept])
+        items[:] = chosen
     for item in items:
         marker = item.get_closest_marker("sqlite_only")
         if marker is not None:
