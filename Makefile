@@ -86,10 +86,12 @@ run: init
 	@echo ""
 	@SCAIFLOW_DATA_DIR=$(DATA_DIR) exec $(BIN)/scaiflow-box serve
 
-# The store, service and API tests run a second time on MariaDB (`--db=mariadb`: a private
+# Every test that asks for the backend runs a second time on MariaDB (`--db=mariadb`: a private
 # mariadbd per worker, a new database per test; skipped without Debian's mariadb-server, except
-# on CI). About 2 minutes on 2 cores; docs/scale-out.md lists what is skipped there and why.
-MARIADB_TEST_DIRS := tests/store tests/services tests/api
+# on CI); the others are deselected there, as they would run the same. docs/scale-out.md lists
+# what is skipped there and why, and the time it takes.
+MARIADB_TEST_DIRS := tests/store tests/services tests/api tests/collab tests/http tests/tui \
+	tests/interop tests/contract
 
 test: $(STAMP) $(INTEROP_STAMP) $(TS_CLIENT_STAMP) $(COLLAB_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
