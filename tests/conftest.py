@@ -235,7 +235,10 @@ def backend(request: pytest.FixtureRequest, db_backend: str) -> Iterator[Backend
 
 
 @pytest.fixture
-def make_appliance(aiohttp_client: Any, tmp_path: Path, backend: Backend) -> AppFactory:
+def make_appliance(backend: Backend, aiohttp_client: Any, tmp_path: Path) -> AppFactory:
+    # `backend` first: set up first, torn down last, so a MariaDB database is dropped after
+    # the appliances on it have stopped (a drop under a running appliance held its shutdown
+    # ~10 s).
     counter = {"n": 0}
     databases: dict[str, dict[str, str]] = {}
 
