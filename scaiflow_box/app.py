@@ -149,7 +149,7 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
 async def _system(app: web.Application) -> AsyncIterator[None]:
     """The operator's dashboard and log views (after readiness exists)."""
     traffic = app[METRICS].traffic
-    app[SYSTEM] = SystemService(app[SETTINGS], app[READINESS], app[LOG_RING],
+    app[SYSTEM] = SystemService(app[SETTINGS], app[DB], app[READINESS], app[LOG_RING],
                                 started_at=app[METRICS].started_at,
                                 recent_traffic=traffic.summary, traffic_totals=traffic.totals,
                                 process=lambda: app[LEASES].status())

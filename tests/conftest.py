@@ -63,9 +63,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With `--db=mariadb`, tests marked `sqlite_only("why")` are skipped, saying why (each is
     listed in docs/scale-out.md): what they test is SQLite's own (its file, pragmas, backup
-    API, WAL)."""
+    API, WAL).
+
+    Tests that never ask for the backend (`db_backend`, through `backend`, `make_appliance`,
+    `appliance`, ...) are deselected: they would run exactly as in the default pass (their
+    databases, if any, are SQLite files of their own, or the `mariadb` tests' server, which
+    the default pass uses too)."""
     if config.getoption("--db") != "mariadb":
         return
+    chosen = [item for item in items if "db_backend" in getattr(item, "fixturenames", ())]
+    if len(chosen) != len(items):
+        kept = {id(item) for item in chosen}
+        config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept])
+        items[:] = chosen
     for item in items:
         marker = item.get_closest_marker("sqlite_only")
         if marker is not None:
@@ -152,6 +162,17 @@ class Appliance:
         SQLite file, or the MariaDB database of `--db=mariadb`."""
         return stored_rows(self.settings.database_url or self.settings.db_path, query, *params)
 
+    def stored_size(self) -> tuple[str, int, int]:
+        """(engine, size, WAL size) of the database as seen apart from the appliance: the
+        SQLite file and its WAL, or the MariaDB schema's tables (data and indexes)."""
+        if self.settings.database_url is None:
+            path = self.settings.db_path
+            wal = Path(f"{path}-wal")
+            return "sqlite", path.stat().st_size, wal.stat().st_size if wal.exists() else 0
+        [(total,)] = self.sql("SELECT SUM(data_length + index_length) FROM"
+                              " information_schema.tables WHERE table_schema = DATABASE()")
+        return "mariadb", int(total), 0
+
     def execute(self, statement: str, *params: Any) -> int:
         """Change the stored state behind the appliance's back (a separate connection,
         committed): the rows changed."""
@@ -214,7 +235,10 @@ def backend(request: pytest.FixtureRequest, db_backend: str) -> Iterator[Backend
 
 
 @pytest.fixture
-def make_appliance(aiohttp_client: Any, tmp_path: Path, backend: Backend) -> AppFactory:
+def make_appliance(backend: Backend, aiohttp_client: Any, tmp_path: Path) -> AppFactory:
+    # `backend` first: set up first, torn down last, so a MariaDB database is dropped after
+    # the appliances on it have stopped (a drop under a running appliance held its shutdown
+    # ~10 s).
     counter = {"n": 0}
     databases: dict[str, dict[str, str]] = {}
 

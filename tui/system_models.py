@@ -73,6 +73,8 @@ class SystemStatus:
     # The leases this process holds (None: an appliance too old to say): the work only one
     # process of a site runs.
     leases_held: tuple[str, ...] | None = None
+    # `sqlite` or `mariadb` (None: an appliance too old to say, which is SQLite).
+    db_engine: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SystemStatus:
@@ -93,6 +95,7 @@ class SystemStatus:
                    data_dir=opt_str(data, "data_dir") or "?",
                    db_size_bytes=count_at(database, "size_bytes"),
                    wal_size_bytes=count_at(database, "wal_size_bytes"),
+                   db_engine=opt_str(database, "engine"),
                    resident_memory_bytes=rss if isinstance(rss, int) else None,
                    ready=readiness.get("status") == "ready",
                    reasons=str_list(readiness, "reasons"),

@@ -65,7 +65,7 @@ ACL_LINKS = (
 
 
 async def list_acls(call: Call[None, None], flow_id: FlowId) -> Reply:
-    acls = call.app[ACLS].list(call.principal, flow_id)
+    acls = await call.app[ACLS].list(call.principal, flow_id)
     return ok(AclList([Acl(**acl) for acl in acls]))
 
 

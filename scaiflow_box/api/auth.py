@@ -143,7 +143,7 @@ async def local_jwks(call: Call[None, None]) -> Reply:
 
 
 async def me(call: Call[None, None]) -> Reply:
-    return ok(Me.model_validate(call.app[IDENTITY].describe(call.principal)))
+    return ok(Me.model_validate(await call.app[IDENTITY].describe(call.principal)))
 
 
 _NO_STORE_HEADERS = (

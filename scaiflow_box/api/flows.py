@@ -211,7 +211,7 @@ async def create_flow(call: Call[FlowCreate, None]) -> Reply:
 
 
 async def get_flow(call: Call[None, None], flow_id: FlowId) -> Reply:
-    detail = call.app[FLOWS].get(call.principal, flow_id)
+    detail = await call.app[FLOWS].get(call.principal, flow_id)
     if none_match_fails(call.header("If-None-Match"), detail.etag):
         return Reply(304, None, {"ETag": detail.etag})
     return detail_reply(detail)
@@ -240,7 +240,7 @@ async def restore_flow(call: Call[None, None], flow_id: FlowId) -> Reply:
 
 async def list_versions(call: Call[None, PageQuery], flow_id: FlowId) -> Reply:
     cursor = call.cursor(1)
-    page = call.app[FLOWS].versions(call.principal, flow_id,
+    page = await call.app[FLOWS].versions(call.principal, flow_id,
                                     before_seq=int(cursor[0]) if cursor else None,
                                     limit=call.query.limit)
     return ok(VersionList(items=[VersionSummary(**item) for item in page.items],
@@ -249,13 +249,13 @@ async def list_versions(call: Call[None, PageQuery], flow_id: FlowId) -> Reply:
 
 
 async def get_version(call: Call[None, None], flow_id: FlowId, version: VersionParam) -> Reply:
-    body = call.app[FLOWS].version(call.principal, flow_id, version)
+    body = await call.app[FLOWS].version(call.principal, flow_id, version)
     return ok(RawJson(body, VersionContent))
 
 
 async def diff_version(call: Call[None, DiffQuery],
                        flow_id: FlowId, version: VersionParam) -> Reply:
-    diff = call.app[FLOWS].diff(call.principal, flow_id, version,
+    diff = await call.app[FLOWS].diff(call.principal, flow_id, version,
                                 call.query.against or None)
     return ok(FlowDiff.model_validate(diff))
 
@@ -268,7 +268,7 @@ async def restore_version(call: Call[None, None], flow_id: FlowId, version: Vers
 
 async def list_deployments(call: Call[None, PageQuery], flow_id: FlowId) -> Reply:
     cursor = call.cursor(2)
-    page = call.app[FLOWS].deployments(
+    page = await call.app[FLOWS].deployments(
         call.principal, flow_id, limit=call.query.limit,
         before=(str(cursor[0]), str(cursor[1])) if cursor else None)
     return ok(DeploymentList(items=[Deployment(**item) for item in page.items],

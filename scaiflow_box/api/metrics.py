@@ -21,8 +21,8 @@ from scaiflow_box.http.call import Blob, Call, Reply, ok
 from scaiflow_box.http.errors import NOT_FOUND
 from scaiflow_box.http.metrics import CONTENT_TYPE, Exposition, write_upstream_failures
 from scaiflow_box.http.route import Response, Route
-from scaiflow_box.keys import JWKS, LIVE_SYNC, METRICS, RETENTION, SETTINGS
-from scaiflow_box.process_facts import file_size, resident_bytes, wal_path
+from scaiflow_box.keys import DB, JWKS, LIVE_SYNC, METRICS, RETENTION, SETTINGS
+from scaiflow_box.process_facts import resident_bytes
 from scaiflow_box.services.live_sync import LiveSync
 
 TAG = "operations"
@@ -94,12 +94,12 @@ async def metrics(call: Call[None, None]) -> Reply:
         out.gauge("process_resident_memory_bytes", "Resident memory of the serving process",
                   [({}, resident)])
     counters.requests.write(out)
-    db_path = settings.db_path
-    out.gauge("scaiflow_db_size_bytes", "Size of the SQLite database file",
-              [({}, file_size(db_path))])
-    out.gauge("scaiflow_db_wal_size_bytes", "Size of the database's write-ahead log "
-              "(emptied by checkpoints; large and growing means they cannot complete)",
-              [({}, file_size(wal_path(db_path)))])
+    size = await app[DB].size()
+    out.gauge("scaiflow_db_size_bytes", "Size of the database (SQLite: its file; MariaDB: its "
+              "tables' data and indexes)", [({}, size.size_bytes)])
+    out.gauge("scaiflow_db_wal_size_bytes", "Size of SQLite's write-ahead log (emptied by "
+              "checkpoints; large and growing means they cannot complete; 0 on MariaDB)",
+              [({}, size.wal_size_bytes)])
     ages: dict[tuple[str, str], float] = {}
     for entry in app[JWKS].status():
         if entry.get("age_seconds") is not None:

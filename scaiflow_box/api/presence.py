@@ -72,23 +72,23 @@ class LiveEditing(BaseModel):
 
 
 async def heartbeat(call: Call[Heartbeat, None], flow_id: FlowId) -> Reply:
-    viewers = call.app[PRESENCE].heartbeat(call.principal, flow_id,
+    viewers = await call.app[PRESENCE].heartbeat(call.principal, flow_id,
                                            call.body.client_id, call.body.state)
     return ok(Viewers(viewers=[Viewer(**v) for v in viewers]))
 
 
 async def list_viewers(call: Call[None, None], flow_id: FlowId) -> Reply:
-    viewers = call.app[PRESENCE].list(call.principal, flow_id)
+    viewers = await call.app[PRESENCE].list(call.principal, flow_id)
     return ok(Viewers(viewers=[Viewer(**v) for v in viewers]))
 
 
 async def leave(call: Call[None, LeaveQuery], flow_id: FlowId) -> Reply:
-    call.app[PRESENCE].leave(call.principal, flow_id, call.query.client_id)
+    await call.app[PRESENCE].leave(call.principal, flow_id, call.query.client_id)
     return NO_CONTENT
 
 
 async def live_editing(call: Call[None, None]) -> Reply:
-    flows = call.app[LIVE_SYNC].overview(call.principal)
+    flows = await call.app[LIVE_SYNC].overview(call.principal)
     return ok(LiveEditing(flows=[LiveFlow(**flow) for flow in flows]))
 
 

@@ -19,9 +19,14 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 # -- /system -------------------------------------------------------------------------------
 class DatabaseFiles(BaseModel):
-    size_bytes: int
-    wal_size_bytes: int = Field(description="Emptied by checkpoints; large and growing means "
-                                            "they cannot complete")
+    engine: Literal["sqlite", "mariadb"] = Field(
+        description="`mariadb` when SCAIFLOW_DATABASE_URL is set")
+    size_bytes: int = Field(description="SQLite: the database file; MariaDB: the schema's "
+                                        "tables, data and indexes (information_schema, read "
+                                        "at most every 5 seconds)")
+    wal_size_bytes: int = Field(description="SQLite's write-ahead log: emptied by checkpoints; "
+                                            "large and growing means they cannot complete. "
+                                            "Always 0 on MariaDB")
 
 
 class ReadinessSummary(BaseModel):

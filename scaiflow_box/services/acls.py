@@ -50,14 +50,14 @@ class AclService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def list(self, principal: Principal, flow_id: str) -> list[dict[str, Any]]:
+    async def list(self, principal: Principal, flow_id: str) -> list[dict[str, Any]]:
         principal.require_view()
 
         def run(conn: Connection) -> list[dict[str, Any]]:
             check_level(conn, principal, flow_id, "admin")
             return [acl_dict(r) for r in acl_rows.list_acls(conn, principal.tenant_id, flow_id)]
 
-        return self.db.read_inline(run)
+        return await self.db.read_small(run)
 
     async def grant(self, principal: Principal, flow_id: str, *, principal_type: str,
                     principal_id: str, level: str, if_match: tuple[str, ...] | None,

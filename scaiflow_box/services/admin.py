@@ -60,7 +60,7 @@ class AdminService:
         result = []
         for row in rows:
             try:
-                status = self.credentials.status_of(row["id"])
+                status = await self.credentials.status_of(row["id"])
                 credentials: dict[str, Any] = {"configured": status.configured,
                                                "base_url": status.base_url,
                                                "masked_key": status.masked_key,

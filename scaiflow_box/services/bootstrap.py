@@ -21,7 +21,7 @@ from scaiflow_box.auth.issuer import LocalIssuer
 from scaiflow_box.config import Settings
 from scaiflow_box.crypto.envelope import MasterKey
 from scaiflow_box.crypto.keyring import Keyring, open_keyring
-from scaiflow_box.crypto.master_key import MasterKeySource
+from scaiflow_box.crypto.master_key import MasterKeyMismatch, MasterKeySource
 from scaiflow_box.store import audit
 from scaiflow_box.store import secrets as secret_rows
 from scaiflow_box.store import users as user_rows
@@ -71,9 +71,15 @@ def initialize(settings: Settings, db: Database) -> InitReport:
     source = master_key_source(settings)
 
     def run(conn: Connection) -> tuple[Keyring, LocalIssuer, bool]:
+        # First, so that processes starting together on one empty database (scale-out) run
+        # this one after the other: the first records its master key, the others must hold
+        # the same key or refuse to start (MasterKeyMismatch names both ids).
+        secret_rows.lock_kek_id(conn)
         keyring = open_keyring(source, conn, create=True)
+        recorded = secret_rows.claim_kek_id(conn, keyring.master.kek_id)
+        if recorded != keyring.master.kek_id:
+            raise MasterKeyMismatch(source.where, keyring.master.kek_id, recorded, source.hint)
         issuer = LocalIssuer.load_or_create(conn, keyring.master)
-        secret_rows.set_kek_id(conn, keyring.master.kek_id)
         created = False if settings.scaikey_configured else bootstrap_operator(conn)
         return keyring, issuer, created
 

@@ -251,8 +251,8 @@ class CatalogService:
         if content is not None:
             source = content
         else:  # the flow's current version, read with the deploy level (SPEC §2.3)
-            flow_version, source = self.flows.content_for(principal, str(flow_id), None,
-                                                          "deploy")
+            flow_version, source = await self.flows.content_for(principal, str(flow_id),
+                                                                None, "deploy")
             source_flow = (str(flow_id), flow_version)
         audit_details: dict[str, Any] = {}
         if source_flow is not None:

@@ -148,7 +148,7 @@ class CredentialService:
         self.allowed = scaigrid_allow_list(settings)
 
     # -- stored credentials --------------------------------------------------------------
-    def _read(self, tenant_id: str) -> _Stored:
+    async def _read(self, tenant_id: str) -> _Stored:
         """Two primary-key reads and an AES-GCM decryption (the tenant's data key is cached
         after its first use): small enough for the event loop (SPEC §19.1)."""
         names = {API_KEY: secret_name(tenant_id, API_KEY),
@@ -164,17 +164,17 @@ class CredentialService:
             return _Stored(plain[API_KEY], plain[BASE_URL])
 
         try:
-            return self.db.read_inline(run)
+            return await self.db.read_small(run)
         except (DecryptionFailed, MasterKeyError, UnicodeDecodeError) as exc:
             raise _unreadable(exc) from None
 
     async def status(self, principal: Principal) -> CredentialStatus:
         """Any member of the tenant: whether a key is set, the base URL calls use, the key
         masked."""
-        return self.status_of(principal.tenant_id)
+        return await self.status_of(principal.tenant_id)
 
-    def status_of(self, tenant_id: str) -> CredentialStatus:
-        stored = self._read(tenant_id)
+    async def status_of(self, tenant_id: str) -> CredentialStatus:
+        stored = await self._read(tenant_id)
         if stored.api_key is None:
             return CredentialStatus(configured=False, base_url=None, masked_key=None)
         return CredentialStatus(configured=True,
@@ -182,21 +182,21 @@ class CredentialService:
                                 masked_key=mask_key(stored.api_key),
                                 base_url_stored=stored.base_url is not None)
 
-    def _target_tenant(self, principal: Principal, tenant_id: str | None) -> str:
+    async def _target_tenant(self, principal: Principal, tenant_id: str | None) -> str:
         """The caller's own tenant (tenant or super admins), or another one (super admins
         only, through the admin router); an unknown tenant is 404."""
         if tenant_id is None or tenant_id == principal.tenant_id:
             principal.require_tenant_admin()
             return principal.tenant_id
         principal.require_super_admin()
-        if self.db.read_inline(lambda conn: user_rows.get_tenant(conn, tenant_id)) is None:
+        if await self.db.read_small(lambda conn: user_rows.get_tenant(conn, tenant_id)) is None:
             raise NotFound("Tenant not found")
         return tenant_id
 
     async def set(self, principal: Principal, *, api_key: str, base_url: str | None,
                   request_id: str | None = None, tenant_id: str | None = None) -> None:
         """Store the tenant's key (and base URL; without one, SCAIGRID_BASE_URL applies)."""
-        tenant_id = self._target_tenant(principal, tenant_id)
+        tenant_id = await self._target_tenant(principal, tenant_id)
         key = normalize_api_key(api_key)
         url = None
         if base_url is not None and base_url.strip():
@@ -224,7 +224,7 @@ class CredentialService:
     async def delete(self, principal: Principal, *, request_id: str | None = None,
                      tenant_id: str | None = None) -> None:
         """Remove the tenant's key and base URL (idempotent; audited when something went)."""
-        tenant_id = self._target_tenant(principal, tenant_id)
+        tenant_id = await self._target_tenant(principal, tenant_id)
 
         def run(conn: Connection) -> None:
             removed = secret_rows.delete_secrets(
@@ -249,7 +249,7 @@ class CredentialService:
         `scaigrid_not_configured`; a stored one the allow-list no longer permits is 503
         `base_url_not_allowed` (not a silent fallback to SCAIGRID_BASE_URL)."""
         mode = self.settings.deploy_auth
-        stored = self._read(principal.tenant_id)
+        stored = await self._read(principal.tenant_id)
         source: Literal["user_jwt", "tenant_key", "env_key"]
         if mode != "api_key" and principal.token_source == "scaikey" and principal.token:
             bearer, source = principal.token, "user_jwt"

@@ -176,7 +176,7 @@ class DeployService:
         too, then raised (its detail names the deployment id)."""
         principal.require_manage()
         started = time.perf_counter()
-        chosen, raw = self.flows.content_for(principal, flow_id, version, "deploy")
+        chosen, raw = await self.flows.content_for(principal, flow_id, version, "deploy")
         content: dict[str, Any] = orjson.loads(raw)
         loop = asyncio.get_running_loop()
         manifest = await loop.run_in_executor(None, compile_for_deploy, content, chosen)

@@ -30,6 +30,7 @@ from scaiflow_box.services.preconditions import check_if_match, flow_etag
 from scaiflow_box.store import audit
 from scaiflow_box.store import deployments as deployment_rows
 from scaiflow_box.store import flows as flow_rows
+from scaiflow_box.store.cache_loads import flow_value
 from scaiflow_box.store.content_cache import VersionContentCache
 from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection, Row
@@ -162,7 +163,7 @@ class FlowService:
         return version, data
 
     # -- reads -----------------------------------------------------------------------
-    def get(self, principal: Principal, flow_id: str) -> FlowDetail:
+    async def get(self, principal: Principal, flow_id: str) -> FlowDetail:
         """The flow's answer, read once per change of the flow (store/read_cache.py), and the
         caller's access to it, read once per change of the flow's ACLs."""
         principal.require_view()
@@ -170,19 +171,19 @@ class FlowService:
         cache = self.db.read_cache
         detail: FlowDetail = cache.peek(flow_id, ("detail", tenant_id))
         if detail is MISSING:  # else no loader is built: the read every canvas polls
-            detail = cache.flow_value(flow_id, ("detail", tenant_id),
-                                      lambda: self.db.read_inline(
+            detail = await flow_value(cache, flow_id, ("detail", tenant_id),
+                                      lambda: self.db.read_small(
                                           lambda conn: _load_detail(conn, self.cache,
                                                                     tenant_id, flow_id)),
                                       weigh=lambda d: len(d.body))
         if not (principal.is_tenant_admin or detail.owner_id == principal.sub):
-            level = cache.flow_value(flow_id, ("level", tenant_id, principal.sub),
-                                     lambda: self.db.read_inline(lambda conn: granted_level(
+            level = await flow_value(cache, flow_id, ("level", tenant_id, principal.sub),
+                                     lambda: self.db.read_small(lambda conn: granted_level(
                                          conn, principal, flow_id)))
             require_level(level, "view")
         return detail
 
-    def content_for(self, principal: Principal, flow_id: str, version: str | None,
+    async def content_for(self, principal: Principal, flow_id: str, version: str | None,
                     level: str) -> tuple[str, bytes]:
         """(version, stored content) of the current or a named version, needing the `level`
         ACL. The calling service checks the caller's permission."""
@@ -191,7 +192,7 @@ class FlowService:
             chosen = version or flow["version"]
             return chosen, self._content(conn, principal.tenant_id, flow_id, chosen)
 
-        return self.db.read_inline(run)
+        return await self.db.read_small(run)
 
     async def list_visible(self, principal: Principal, *, search: str | None,
                            after: tuple[str, str] | None, limit: int) -> SummaryPage:
@@ -211,7 +212,7 @@ class FlowService:
         cache.keep(bucket, key, page, len(page.items_json), loaded_at)
         return page
 
-    def versions(self, principal: Principal, flow_id: str, *, before_seq: int | None,
+    async def versions(self, principal: Principal, flow_id: str, *, before_seq: int | None,
                  limit: int) -> Page:
         principal.require_view()
 
@@ -220,14 +221,14 @@ class FlowService:
             return flow_rows.list_versions(conn, principal.tenant_id, flow_id,
                                            before_seq=before_seq, limit=limit + 1)
 
-        rows = self.db.read_inline(run)
+        rows = await self.db.read_small(run)
         page = rows[:limit]
         items = [{"version": r["version"], "created_at": r["created_at"],
                   "created_by": r["created_by"], "sha256": r["sha256"],
                   "size_bytes": r["size_bytes"]} for r in page]
         return Page(items, (page[-1]["seq"],) if len(rows) > limit else None)
 
-    def version(self, principal: Principal, flow_id: str, version: str) -> bytes:
+    async def version(self, principal: Principal, flow_id: str, version: str) -> bytes:
         """`{"version", "created_at", "created_by", "content"}` as JSON bytes."""
         principal.require_view()
 
@@ -240,9 +241,9 @@ class FlowService:
                                  "created_by": row["created_by"]})
             return head[:-1] + b',"content":' + bytes(row["content"]) + b"}"
 
-        return self.db.read_inline(run)
+        return await self.db.read_small(run)
 
-    def diff(self, principal: Principal, flow_id: str, version: str,
+    async def diff(self, principal: Principal, flow_id: str, version: str,
              against: str | None) -> dict[str, Any]:
         principal.require_view()
 
@@ -263,9 +264,9 @@ class FlowService:
             return diff_contents(orjson.loads(base["content"]), orjson.loads(target["content"]),
                                  base["version"], target["version"])
 
-        return self.db.read_inline(run)
+        return await self.db.read_small(run)
 
-    def deployments(self, principal: Principal, flow_id: str, *,
+    async def deployments(self, principal: Principal, flow_id: str, *,
                     before: tuple[str, str] | None, limit: int) -> Page:
         principal.require_view()
 
@@ -274,7 +275,7 @@ class FlowService:
             return deployment_rows.list_deployments(conn, principal.tenant_id, flow_id,
                                               before=before, limit=limit + 1)
 
-        rows = self.db.read_inline(run)
+        rows = await self.db.read_small(run)
         page = rows[:limit]
         next_key = (page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
         return Page([dict(r) for r in page], next_key)

@@ -10,6 +10,7 @@ from scaiflow_box.errors import NotAuthenticated
 from scaiflow_box.store import audit
 from scaiflow_box.store import keys as key_rows
 from scaiflow_box.store import users as user_rows
+from scaiflow_box.store.cache_loads import global_value
 from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection, Row
 
@@ -49,26 +50,30 @@ class IdentityService:
         # A token seen before and a user already provisioned (every request but the first of
         # a token) await nothing.
         verified = self.verifier.cached(token) or await self.verifier.verify(token)
-        principal = self.known_principal(verified, token)
+        principal = await self.known_principal(verified, token)
         if principal is not None:
             return principal
         return await self._provision(verified, token)
 
-    def known_principal(self, verified: VerifiedToken, token: str) -> Principal | None:
+    async def known_principal(self, verified: VerifiedToken, token: str) -> Principal | None:
         """Join the token with the user row; None when the user has no row yet (then it is
         provisioned, SPEC §20).
 
         Revocation and user status are read from the database, then kept in the read cache
         until a write that may change them (see store/read_cache.py for how soon other
         processes' commits are seen)."""
-        return self.db.read_cache.get_or_load(
-            ("principal", token), lambda: self._principal_from_rows(verified, token))
+        return await global_value(self.db.read_cache, ("principal", token),
+                                  lambda: self._principal_from_rows(verified, token))
 
-    def _principal_from_rows(self, verified: VerifiedToken, token: str) -> Principal | None:
+    async def _principal_from_rows(self, verified: VerifiedToken, token: str
+                                   ) -> Principal | None:
         """The principal from stored rows; None when the user is not provisioned yet."""
-        if verified.source == "service":
-            self.db.read_inline(lambda conn: _check_service_token(conn, verified.jti))
-        row = self.db.read_inline(lambda conn: user_rows.get_user_any_tenant(conn, verified.sub))
+        def read(conn: Connection) -> Row | None:
+            if verified.source == "service":
+                _check_service_token(conn, verified.jti)
+            return user_rows.get_user_any_tenant(conn, verified.sub)
+
+        row = await self.db.read_small(read)
         if row is None:
             return None
         return self._principal(verified, token, row)
@@ -115,9 +120,9 @@ class IdentityService:
             raise InvalidToken("user disabled")
         return self._principal(verified, token, row)
 
-    def describe(self, principal: Principal) -> dict[str, object]:
+    async def describe(self, principal: Principal) -> dict[str, object]:
         """`GET /api/v1/me`."""
-        groups = self.db.read_inline(
+        groups = await self.db.read_small(
             lambda conn: user_rows.groups_of(conn, principal.tenant_id, principal.sub)
         )
         return {

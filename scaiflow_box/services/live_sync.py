@@ -154,7 +154,7 @@ class LiveSync:
                      ) -> tuple[Room, LiveClient]:
         if self._shutting_down:
             raise LiveClose(CloseCode.GOING_AWAY, "the server is shutting down")
-        level = self._level(principal, flow_id)
+        level = await self._level(principal, flow_id)
         self._check_room(flow_id)
         room = await self._room(principal.tenant_id, flow_id)
         self._check_room(flow_id)  # others may have joined while the document loaded
@@ -172,10 +172,10 @@ class LiveSync:
         room.join(client, welcome)
         return room, client
 
-    def _level(self, principal: Principal, flow_id: str) -> str:
+    async def _level(self, principal: Principal, flow_id: str) -> str:
         try:
             principal.require_view()
-            return self.db.read_inline(lambda conn: flow_level(conn, principal, flow_id))
+            return await self.db.read_small(lambda conn: flow_level(conn, principal, flow_id))
         except NotFound:
             raise LiveClose(CloseCode.NOT_FOUND, "Flow not found") from None
         except Forbidden as exc:
@@ -285,7 +285,7 @@ class LiveSync:
         if db_changed or verdict != client.principal:
             client.principal = verdict
             try:
-                can_edit = may_edit(verdict, self._level(verdict, room.flow_id))
+                can_edit = may_edit(verdict, await self._level(verdict, room.flow_id))
             except LiveClose as exc:
                 client.disconnect(exc.code, exc.reason)
                 return
@@ -309,7 +309,7 @@ class LiveSync:
             await self.documents.close(room.document)
 
     # -- the operator's view -------------------------------------------------------------------
-    def overview(self, principal: Principal) -> list[dict[str, Any]]:
+    async def overview(self, principal: Principal) -> list[dict[str, Any]]:
         """Flows with viewers or live sockets: every tenant's for a super admin, the caller's
         tenant's for a tenant admin."""
         principal.require_tenant_admin()
@@ -317,7 +317,7 @@ class LiveSync:
                    in self.board.flows()
                    if viewers and (principal.is_super_admin or tenant_id == principal.tenant_id)]
         result: list[dict[str, Any]] = []
-        names = self.db.read_inline(lambda conn: {
+        names = await self.db.read_small(lambda conn: {
             flow_id: flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True)
             for tenant_id, flow_id, _ in entries})
         for tenant_id, flow_id, viewers in sorted(entries, key=lambda e: (e[0], e[1])):

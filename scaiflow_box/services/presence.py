@@ -206,24 +206,24 @@ class PresenceService:
         self.db = db
         self.board = board
 
-    def _can_edit(self, principal: Principal, flow_id: str) -> bool:
+    async def _can_edit(self, principal: Principal, flow_id: str) -> bool:
         principal.require_view()
-        level = self.db.read_inline(lambda conn: flow_level(conn, principal, flow_id))
+        level = await self.db.read_small(lambda conn: flow_level(conn, principal, flow_id))
         return may_edit(principal, level)
 
-    def heartbeat(self, principal: Principal, flow_id: str, client_id: str,
-                  state: dict[str, Any] | None) -> list[dict[str, Any]]:
-        can_edit = self._can_edit(principal, flow_id)
+    async def heartbeat(self, principal: Principal, flow_id: str, client_id: str,
+                        state: dict[str, Any] | None) -> list[dict[str, Any]]:
+        can_edit = await self._can_edit(principal, flow_id)
         self.board.heartbeat(principal.tenant_id, flow_id, user_id=principal.sub,
                              display_name=principal.display_name, client_id=client_id,
                              can_edit=can_edit, state=state)
         return [v.as_dict() for v in self.board.viewers(flow_id)]
 
-    def list(self, principal: Principal, flow_id: str) -> list[dict[str, Any]]:
-        self._can_edit(principal, flow_id)
+    async def list(self, principal: Principal, flow_id: str) -> list[dict[str, Any]]:
+        await self._can_edit(principal, flow_id)
         return [v.as_dict() for v in self.board.viewers(flow_id)]
 
-    def leave(self, principal: Principal, flow_id: str, client_id: str) -> None:
+    async def leave(self, principal: Principal, flow_id: str, client_id: str) -> None:
         """Only the caller's own viewer is removed; leaving twice is fine."""
-        self._can_edit(principal, flow_id)
+        await self._can_edit(principal, flow_id)
         self.board.leave(flow_id, principal.sub, client_id)

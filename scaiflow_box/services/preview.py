@@ -95,7 +95,7 @@ class PreviewService:
     async def run_tests(self, principal: Principal, flow_id: str, version: str | None,
                         tests: list[dict[str, Any]] | None) -> dict[str, Any]:
         principal.require_manage()
-        chosen, raw = self.flows.content_for(principal, flow_id, version, "deploy")
+        chosen, raw = await self.flows.content_for(principal, flow_id, version, "deploy")
         try:
             report = await self._run(run_tests, orjson.loads(raw), tests)
         except FlowInvalid as exc:

@@ -3,8 +3,9 @@ its build, uptime, listen address, data directory, readiness, the last minute's 
 database's size, and the recent log lines.
 
 Built in `app.py`, which hands it the traffic counters of the HTTP layer as plain functions
-(services never import `http/`). Every answer is computed from memory and two `stat` calls,
-so it runs on the loop; readiness asks the writer, like `/readyz`.
+(services never import `http/`). Every answer is computed from memory and the database's size
+(SQLite: two `stat` calls; MariaDB: information_schema, asked on a reader thread and kept a
+few seconds); readiness asks the writer, like `/readyz`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from scaiflow_box.auth.principal import Principal
 from scaiflow_box.build_info import build_info
 from scaiflow_box.config import Settings
 from scaiflow_box.log_ring import LEVELS, LogPage, LogRing
-from scaiflow_box.process_facts import file_size, resident_bytes, wal_path
+from scaiflow_box.process_facts import resident_bytes
 from scaiflow_box.services.readiness import Readiness
+from scaiflow_box.store.database import Database
 from scaiflow_box.timestamps import iso
 
 Counters = Callable[[], Mapping[str, Any]]
@@ -34,10 +36,12 @@ def listen_url(settings: Settings) -> str:
 
 
 class SystemService:
-    def __init__(self, settings: Settings, readiness: Readiness, log_ring: LogRing, *,
-                 started_at: float, recent_traffic: Counters, traffic_totals: Counters,
+    def __init__(self, settings: Settings, db: Database, readiness: Readiness,
+                 log_ring: LogRing, *, started_at: float, recent_traffic: Counters,
+                 traffic_totals: Counters,
                  process: Counters = lambda: {"id": "", "leases_held": []}) -> None:
         self.settings = settings
+        self.db = db
         self._process = process
         self.readiness = readiness
         self.log_ring = log_ring
@@ -50,7 +54,7 @@ class SystemService:
         build = build_info()
         ready = await self.readiness.report()
         settings = self.settings
-        db_path = settings.db_path
+        size = await self.db.size()
         return {
             "version": build.version,
             "commit": build.commit,
@@ -61,8 +65,8 @@ class SystemService:
             "uptime_seconds": round(time.time() - self.started_at, 3),
             "listen": listen_url(settings),
             "data_dir": str(settings.data_dir.resolve()),
-            "database": {"size_bytes": file_size(db_path),
-                         "wal_size_bytes": file_size(wal_path(db_path))},
+            "database": {"engine": size.engine, "size_bytes": size.size_bytes,
+                         "wal_size_bytes": size.wal_size_bytes},
             "resident_memory_bytes": resident_bytes(),
             "readiness": {"status": ready["status"], "reasons": ready["reasons"]},
             "traffic": dict(self._recent_traffic()),

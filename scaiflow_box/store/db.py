@@ -14,7 +14,8 @@ database then reports `storage_full` until `probe_storage` finds room again.
 
 Reads run on a small pool of threads, each with its own read-only connection (WAL lets them
 proceed while the writer writes). A primary-key read of a few rows may run inline on the event
-loop through `read_inline`: a thread hand-off costs more than such a query.
+loop through `read_small` (or `read_inline`, its blocking form for the CLI): a thread hand-off
+costs more than such a query.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scaiflow_box.errors import StorageFull
+from scaiflow_box.process_facts import file_size, wal_path
 from scaiflow_box.store.changes import new_process_id
-from scaiflow_box.store.database import SQLITE, StoreClosed
+from scaiflow_box.store.database import SQLITE, StoreClosed, StoredSize
 from scaiflow_box.store.engine import Connection
 from scaiflow_box.store.migrations import apply_migrations
 from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL, ReadCache
@@ -383,6 +385,15 @@ class SqliteDatabase:
     def read_inline(self, fn: Callable[[Connection], T]) -> T:
         """Run a primary-key read of a few rows right here (on the event loop)."""
         return fn(self._inline_conn)
+
+    async def read_small(self, fn: Callable[[Connection], T]) -> T:
+        """`read_inline` from the event loop: a page-cache read of microseconds, run right
+        here without suspending (so nothing else runs between its caller's steps)."""
+        return fn(self._inline_conn)
+
+    async def size(self) -> StoredSize:
+        """The file and its WAL: two `stat` calls, fine on the loop."""
+        return StoredSize(SQLITE, file_size(self.path), file_size(wal_path(self.path)))
 
     # -- lifecycle --------------------------------------------------------------------
     def close(self) -> None:

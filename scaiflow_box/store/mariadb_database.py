@@ -13,9 +13,10 @@ over PyMySQL connections (docs/scale-out.md §1, option A; docs/decisions.md, "S
   broke fails (its fate is unknown to the server's client, and jobs are not re-run blindly).
 - **Reads.** Each reader thread has a connection; each read is one transaction (REPEATABLE
   READ: one snapshot for the whole job), ended after the job, so the next read sees every
-  commit made before it began. `read_inline` runs on the calling thread over a connection of
-  its own (under a lock): on MariaDB it is a round trip over the socket, not a page-cache read,
-  which the call sites accept for primary-key reads (scale-out §1 notes the cost).
+  commit made before it began. Key reads from the event loop (`read_small`) run on a thread of
+  their own over a connection of their own: on MariaDB a read is a round trip over the socket,
+  not a page-cache read, and the server may stall. `read_inline` is the same read on the
+  calling thread, for blocking callers (the CLI, start-up).
 - **Schema.** Opening an empty database creates the baseline (`mariadb_schema`); a database
   whose `schema_migrations` is ahead of this binary is refused (`SchemaTooNew`), and so is a
   database whose character set is not utf8mb4/utf8mb4_bin (`BadDatabase`, naming the `ALTER
@@ -45,7 +46,7 @@ from typing import Any, TypeVar
 from scaiflow_box.errors import StorageFull, WriteConflict
 from scaiflow_box.store import changes
 from scaiflow_box.store.change_follower import ChangeFollower
-from scaiflow_box.store.database import MARIADB, StoreClosed
+from scaiflow_box.store.database import MARIADB, StoreClosed, StoredSize
 from scaiflow_box.store.db import PROBE_BYTES, PROBE_KEY, _changed_flows, _Job, _settle, take_batch
 from scaiflow_box.store.engine import Connection, DatabaseUrl
 from scaiflow_box.store.mariadb import (
@@ -70,6 +71,11 @@ CONFLICT_ATTEMPTS = 4
 RETRY_PAUSE = (0.005, 0.05)
 # How long the writer waits for a job before looking again whether it should stop.
 IDLE_WAIT = 0.5
+# How long `size()` answers from its last reading (information_schema is a scan of the
+# schema's tables; a scraper and a dashboard may ask every second).
+SIZE_CACHE_SECONDS = 5.0
+SCHEMA_BYTES = ("SELECT COALESCE(SUM(data_length + index_length), 0)"
+                " FROM information_schema.tables WHERE table_schema = DATABASE()")
 
 
 
@@ -168,10 +174,14 @@ class MariaDatabase:
         self._reader_lock = threading.Lock()
         self._readers = ThreadPoolExecutor(max_workers=reader_threads,
                                            thread_name_prefix="sfb-reader")
+        # One thread: `read_inline`'s connection serves one read at a time.
+        self._small_reader = ThreadPoolExecutor(max_workers=1,
+                                                thread_name_prefix="sfb-small-reader")
         self.read_cache = ReadCache()
         # Other processes' commits, followed into the read cache (None: not followed).
         self.follower = (ChangeFollower(url, self.process_id, self.read_cache)
                          if follow_changes else None)
+        self._size: tuple[float, StoredSize] | None = None  # (when read, what)
         self._writer = threading.Thread(target=self._write_loop, name="sfb-writer", daemon=True)
         self._writer.start()
 
@@ -395,8 +405,16 @@ class MariaDatabase:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read_on_thread, fn)
 
+    async def read_small(self, fn: Callable[[Connection], T]) -> T:
+        """`read_inline` on a thread of its own: a round trip (0.2 ms of this process's CPU,
+        unbounded when the server stalls) must not hold the event loop. Not the reader pool,
+        so that key reads never queue behind scans."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._small_reader, self.read_inline, fn)
+
     def read_inline(self, fn: Callable[[Connection], T]) -> T:
-        """Run a primary-key read of a few rows on the calling thread."""
+        """Run a primary-key read of a few rows on the calling thread (blocking it: the CLI,
+        start-up; the event loop goes through `read_small`)."""
         with self._inline_lock:
             if self._inline_conn is None:
                 self._inline_conn = connect(self.url)
@@ -407,6 +425,18 @@ class MariaDatabase:
                 self._inline_conn = None
                 _close_quietly(conn)
                 raise
+
+    async def size(self) -> StoredSize:
+        """The schema's tables, data and indexes, as InnoDB counts them (pages allocated,
+        refreshed with the table statistics), read on a reader thread and kept
+        `SIZE_CACHE_SECONDS`."""
+        now = time.monotonic()
+        if self._size is not None and now - self._size[0] < SIZE_CACHE_SECONDS:
+            return self._size[1]
+        total = await self.read(lambda conn: int(conn.execute(SCHEMA_BYTES).fetchone()[0]))
+        size = StoredSize(MARIADB, total, 0)
+        self._size = (now, size)
+        return size
 
     # -- lifecycle --------------------------------------------------------------------
     def close(self) -> None:
@@ -419,6 +449,7 @@ class MariaDatabase:
         self._writer.join(timeout=30)
         self._say_stopped()
         self._readers.shutdown(wait=True)
+        self._small_reader.shutdown(wait=True)
         with self._reader_lock:
             for conn in self._reader_conns:
                 _close_quietly(conn)

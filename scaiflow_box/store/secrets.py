@@ -25,7 +25,38 @@ def get_kek_id(conn: Connection) -> str | None:
 
 
 def set_kek_id(conn: Connection, kek_id: str) -> None:
+    """Record a new master key id (a rotation, which holds the database's keys)."""
     set_meta(conn, KEK_META, kek_id)
+
+
+def lock_kek_id(conn: Connection) -> str | None:
+    """The recorded kek id, read as the first statement of start-up's transaction so that
+    start-ups of several processes on one database run one after the other.
+
+    SQLite: the writer's `BEGIN IMMEDIATE` already holds the whole database. MariaDB: a
+    locking read waits for another process that recorded the id (or is about to: two
+    processes that both find no row hold the same gap lock, their inserts deadlock, and the
+    loser's transaction is run again whole), and it creates no snapshot, so every read after
+    it sees what that process committed (its issuer, its install id)."""
+    if dialect(conn) == SQLITE:
+        return get_kek_id(conn)
+    row = conn.execute("SELECT value FROM meta WHERE `key` = ? FOR UPDATE",
+                       (KEK_META,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def claim_kek_id(conn: Connection, kek_id: str) -> str:
+    """Record `kek_id` unless an id is recorded already (the first process to start on an
+    empty database wins, never the last); returns the id recorded now, read in the same
+    transaction (locking on MariaDB: the newest committed row, not the snapshot's)."""
+    conflict = (" ON CONFLICT (`key`) DO NOTHING" if dialect(conn) == SQLITE
+                else " ON DUPLICATE KEY UPDATE `key` = `key`")
+    conn.execute("INSERT INTO meta (`key`, value) VALUES (?, ?)" + conflict,
+                 (KEK_META, kek_id))
+    stored = lock_kek_id(conn)
+    if stored is None:  # cannot happen inside the transaction that just inserted it
+        raise RuntimeError("the master key id vanished from meta")
+    return stored
 
 
 # -- data keys ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ stopped with SIGTERM at the end, which must exit 0."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -17,18 +18,29 @@ from tests.contract.served import (
     World,
     populate,
 )
+from tests.mariadb_server import MariaDbServer
 
 
 @pytest.fixture(scope="session")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedAppliance]:
+def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
+           db_backend: str) -> Iterator[ServedAppliance]:
     root = tmp_path_factory.mktemp("contract")
+    # `--db=mariadb`: the served appliance and its CLI use a new database on the worker's
+    # private mariadbd (kept until the server goes).
+    database: dict[str, str] = {}
+    if db_backend == "mariadb":
+        server: MariaDbServer = request.getfixturevalue("mariadb_server")
+        name = server.create_database()
+        database = {"SCAIFLOW_DATABASE_URL": f"mariadb://root@/{name}?unix_socket="
+                                             f"{quote(str(server.socket_path))}"}
     grid = ScaiGridProcess(log_path=root / "scaigrid.log")
     grid.start()
     # Sign-in (/auth/exchange, /auth/refresh) goes to a ScaiKey stand-in that honours any
     # generated code or refresh token.
     scaikey = ScaiKeyProcess(log_path=root / "scaikey.log")
     scaikey.start()
-    app = ServedAppliance(data_dir=root / "data", log_path=root / "server.log", env={
+    app = ServedAppliance(data_dir=root / "data", log_path=root / "server.log",
+                          database=database, env={
         "SCAIGRID_BASE_URL": grid.url, "SCAIGRID_API_KEY": SCAIGRID_KEY,
         "SCAIFLOW_EVENT_POLL_SECONDS": "0.2", "SCAIFLOW_SCAIKEY_WEBHOOK_SECRET": WEBHOOK_SECRET,
         # Sync runs when the run asks (POST /admin/sync), not in the background mid-run.

@@ -1,8 +1,9 @@
 """A real served appliance for the contract tests: `python -m scaiflow_box serve` on a free
 loopback port, its data dir in tmp, tokens minted with the CLI, objects created through the API.
 
-Nothing here imports the server's modules: the contract tests see the appliance the way a
-client does (HTTP, the CLI, the SQLite file).
+Nothing here imports the server's modules but the MariaDB driver's wrapper, which reads the
+stored state on `--db=mariadb`: the contract tests see the appliance the way a client does
+(HTTP, the CLI, the database).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from scaiflow_box.store.engine import DatabaseUrl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_FLOW = REPO_ROOT / "scaiflow_box" / "examples" / "hello-world.flow.json"
@@ -156,6 +159,8 @@ class ServedAppliance:
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
     manager: tuple[str, str] | None = None  # (token, id) minted before the start
+    # SCAIFLOW_DATABASE_URL of a MariaDB database (`--db=mariadb`) for the server and the CLI
+    database: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -170,7 +175,8 @@ class ServedAppliance:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "scaiflow_box", "serve", "--port", str(self.port)],
                 # /metrics is exercised too (it is off by default; loopback may read it).
-                env=hermetic_env(self.data_dir, **{"SCAIFLOW_METRICS": "true", **self.env}),
+                env=hermetic_env(self.data_dir, **{"SCAIFLOW_METRICS": "true",
+                                                   **self.database, **self.env}),
                 cwd=REPO_ROOT, stdout=log,
                 stderr=subprocess.STDOUT)
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -201,7 +207,8 @@ class ServedAppliance:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([sys.executable, "-m", "scaiflow_box", *args],
-                              env=hermetic_env(self.data_dir), cwd=REPO_ROOT,
+                              env=hermetic_env(self.data_dir, **self.database),
+                              cwd=REPO_ROOT,
                               capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             raise RuntimeError(f"scaiflow_box {' '.join(args)}: {done.stderr}")
@@ -239,7 +246,13 @@ class ServedAppliance:
         return answer.body
 
     def sql(self, query: str, *params: Any) -> list[sqlite3.Row]:
-        """Read the stored state straight from the SQLite file (read-only connection)."""
+        """Read the stored state straight from the SQLite file (read-only connection), or
+        from the MariaDB database through a connection of its own."""
+        url = self.database.get("SCAIFLOW_DATABASE_URL")
+        if url is not None:
+            from tests.db_backend import stored_rows  # the driver's wrapper: `?` placeholders
+
+            return stored_rows(DatabaseUrl.parse(url), query, *params)
         conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
         conn.row_factory = sqlite3.Row
         try:

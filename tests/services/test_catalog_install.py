@@ -59,7 +59,7 @@ async def test_install_with_save_creates_the_callers_flow(box: CatalogBox) -> No
     assert details["flow_id"] == row["id"] and details["version"] == "0.1.0"
     assert details["package_tenant_id"] == "tnt_a" and len(details["sha256"]) == 64
     # the new flow is the caller's: they read it through the flow service
-    assert orjson.loads(box.flows.get(BOB, row["id"]).body)["id"] == row["id"]
+    assert orjson.loads((await box.flows.get(BOB, row["id"])).body)["id"] == row["id"]
 
 
 async def test_install_a_named_version_under_another_name(box: CatalogBox) -> None:

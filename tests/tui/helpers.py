@@ -18,6 +18,7 @@ from scaiflow_box.commands.tui_data_dir import CliDataDirTools
 from scaiflow_box.commands.tui_session import LocalTokenSource
 from tests.cli_process import environment
 from tests.conftest import Appliance
+from tests.db_backend import database_environment
 from tui.app import ScaiflowAdmin
 from tui.client import AdminClient, TokenSource
 from tui.widgets.resource_table import ResourceTable
@@ -35,8 +36,9 @@ class TuiSession:
     def app(self, *, auto_reload: bool = False) -> ScaiflowAdmin:
         """The console as `scaiflow-box tui` builds it (its data-directory tools too); without
         the auto-refresh unless a test is about it, so what a test reads stays put."""
-        data_dir = self.appliance.settings.data_dir
-        tools = CliDataDirTools(data_dir, env=environment(data_dir))
+        settings = self.appliance.settings
+        tools = CliDataDirTools(settings.data_dir, env=environment(
+            settings.data_dir, database_environment(settings)))
         return ScaiflowAdmin(self.client, tools=tools, auto_reload=auto_reload)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -35,6 +36,7 @@ async def open_data_dir(pilot: Pilot[int]) -> None:
     assert isinstance(pilot.app.screen, DataDirScreen)
 
 
+@pytest.mark.sqlite_only("backup refuses on MariaDB (tests/store/test_mariadb_database.py)")
 async def test_backup_while_serving(tui_session: TuiSession, tmp_path: Path) -> None:
     target = tmp_path / "backups" / "box.db"
     target.parent.mkdir()

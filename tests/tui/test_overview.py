@@ -41,6 +41,10 @@ async def test_overview_shows_health_identity_and_the_local_issuer(
         settings = tui_session.appliance.settings
         assert f"scaiflow-box {build_info().version} · " in health
         assert f"data {settings.data_dir.resolve()} · DB " in health
+        if tui_session.appliance.db.engine == "mariadb":  # its size, and no WAL of its own
+            assert " (MariaDB) · RSS " in health and "WAL" not in health
+        else:
+            assert " · WAL " in health and "MariaDB" not in health
         assert f"listening on http://{settings.api_host}:{settings.api_port}" in health
         assert "Traffic" in static_text(app, "#traffic")
         assert static_text(app, "#warnings") == "Warnings   none"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 
 from scaiflow_box.crypto.envelope import read_key_file
@@ -21,6 +22,7 @@ async def open_security(pilot: Pilot[int]) -> None:
     assert isinstance(pilot.app.screen, SecurityScreen)
 
 
+@pytest.mark.sqlite_only("counts backups made by `backup`, which refuses on MariaDB")
 async def test_the_master_keys_table_follows_a_rotation_and_the_backups(
         tui_session: TuiSession, tmp_path: Path) -> None:
     appliance = tui_session.appliance

@@ -51,8 +51,17 @@ def secrets_of(session: TuiSession, tenant_id: str) -> dict[str, str]:
 
 
 def db_bytes(session: TuiSession) -> bytes:
-    """The database file and its WAL: a plaintext secret must be in neither."""
-    path = session.appliance.settings.db_path
+    """The database file and its WAL (a plaintext secret must be in neither), or on MariaDB
+    every row of every table of the schema."""
+    appliance = session.appliance
+    if appliance.settings.database_url is not None:
+        tables = [row[0] for row in appliance.sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()")]
+        assert "tenant_secrets" in tables
+        return b"".join(value if isinstance(value, bytes) else str(value).encode()
+                        for table in tables for row in appliance.sql(f"SELECT * FROM {table}")
+                        for value in row)
+    path = appliance.settings.db_path
     wal = path.with_name(path.name + "-wal")
     return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
 

@@ -19,6 +19,7 @@ from scaiflow_box.commands.tui_session import (
 from scaiflow_box.config import load_settings
 from scaiflow_box.store.read_cache import EXTERNAL_CHECK_INTERVAL
 from tests.conftest import Appliance
+from tests.db_backend import database_environment
 
 
 async def status_with(appliance: Appliance, token: str) -> int:
@@ -64,8 +65,11 @@ async def test_a_missing_master_key_is_a_clear_error(appliance: Appliance,
                                                      tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     copy.mkdir()
-    await asyncio.to_thread(appliance.db.backup_to, copy / "scaiflow.db")
-    settings = load_settings({"SCAIFLOW_DATA_DIR": str(copy), "SCAIFLOW_ENV_FILE": ""})
+    database = database_environment(appliance.settings)  # MariaDB: the same database
+    if not database:
+        await asyncio.to_thread(appliance.db.backup_to, copy / "scaiflow.db")  # type: ignore[attr-defined]
+    settings = load_settings({"SCAIFLOW_DATA_DIR": str(copy), "SCAIFLOW_ENV_FILE": "",
+                              **database})
     with pytest.raises(SessionTokenError, match="no master key"):
         await asyncio.to_thread(mint_session_token, settings, sub="usr_operator",
                                 tenant_id="tnt_local")
@@ -83,7 +87,7 @@ async def test_a_wrong_master_key_is_a_clear_error(appliance: Appliance,
     other.chmod(0o600)
     settings = load_settings({"SCAIFLOW_DATA_DIR": str(appliance.settings.data_dir),
                               "SCAIFLOW_MASTER_KEY_FILE": str(other),
-                              "SCAIFLOW_ENV_FILE": ""})
+                              "SCAIFLOW_ENV_FILE": "", **database_environment(appliance.settings)})
     with pytest.raises(SessionTokenError, match="cannot use the master key"):
         await asyncio.to_thread(mint_session_token, settings, sub="usr_operator",
                                 tenant_id="tnt_local")
@@ -145,7 +149,7 @@ async def test_renewal_before_expiry_and_revocation_of_every_session_token(
     assert {r["id"] for r in rows} == ids
     assert all(r["revoked_at"] for r in rows)
     # Revoked from another connection (as the TUI process does): applies within the bound.
-    await asyncio.sleep(EXTERNAL_CHECK_INTERVAL + 0.01)
+    await asyncio.sleep(EXTERNAL_CHECK_INTERVAL * 3)  # the bound (and a poll's round trips), slack
     assert await status_with(appliance, first) == 401
     assert await status_with(appliance, second) == 401
     audit = appliance.sql("SELECT actor FROM audit_log WHERE action = 'service_token.revoked'")

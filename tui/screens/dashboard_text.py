@@ -64,8 +64,12 @@ def health_text(snapshot: DashboardSnapshot) -> Text:
     text.append(f"\n  scaiflow-box {system.version} · {build} · Py {system.python}")
     text.append(f"\n  up {format_age(system.uptime_seconds)} (since "
                 f"{short_time(system.started_at)}) · listening on {system.listen}")
-    text.append(f"\n  data {system.data_dir} · DB {format_bytes(system.db_size_bytes)} · WAL "
-                f"{format_bytes(system.wal_size_bytes)} · RSS "
+    # MariaDB: the schema's size, and no WAL (its logs are the server's).
+    database = (f"DB {format_bytes(system.db_size_bytes)} (MariaDB)"
+                if system.db_engine == "mariadb" else
+                f"DB {format_bytes(system.db_size_bytes)} · WAL "
+                f"{format_bytes(system.wal_size_bytes)}")
+    text.append(f"\n  data {system.data_dir} · {database} · RSS "
                 f"{format_bytes(system.resident_memory_bytes)}")
     return text
 
