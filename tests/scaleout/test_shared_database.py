@@ -21,8 +21,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from tests.scaleout.api import FLOWS, Answer, call, content, new_flow
 from tests.scaleout.conftest import ON_MARIA_SITE, Appliance, Site
 from tests.scaleout.haproxy import CHECK_INTERVAL_MS
