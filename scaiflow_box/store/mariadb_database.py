@@ -166,8 +166,11 @@ class MariaDatabase:
             self._writer_conn.close()
             raise
         self.storage_full = False
-        # Batches run again after a conflict (the tests and the bench read it).
+        # Transactions run again after a conflict: a batch run again whole, or a job run on its
+        # own after its batch conflicted (the tests and the bench read it).
         self.conflict_retries = 0
+        # Batches whose jobs ran one per transaction after conflicting whole (the tests read it).
+        self.batches_split = 0
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
         self._sync_lock = threading.Lock()
@@ -319,6 +322,7 @@ class MariaDatabase:
         its own is answered at once, one that conflicts waits for the next round. Those still
         conflicting after `JOB_ATTEMPTS` rounds, or when `JOB_RETRY_BUDGET` has passed, fail
         with WriteConflict."""
+        self.batches_split += 1
         pending = jobs
         started = time.monotonic()
         for round_ in range(1, JOB_ATTEMPTS + 1):

@@ -176,7 +176,7 @@ async def test_a_job_that_keeps_conflicting_fails_alone_and_the_rest_of_its_batc
             return name
         return job
 
-    retries = db.conflict_retries
+    retries, split = db.conflict_retries, db.batches_split
     started = time.monotonic()
     results = await one_batch(
         db, [beside("beside 1"), blocked, beside("beside 2"), beside("beside 3")],
@@ -199,6 +199,7 @@ async def test_a_job_that_keeps_conflicting_fails_alone_and_the_rest_of_its_batc
     assert runs == {"blocked": BATCH_ATTEMPTS + JOB_ATTEMPTS, "beside 1": BATCH_ATTEMPTS + 1,
                     "beside 2": 1, "beside 3": 1}
     assert db.conflict_retries == retries + (BATCH_ATTEMPTS - 1) + 4 + (JOB_ATTEMPTS - 1)
+    assert db.batches_split == split + 1
     assert elapsed < 1.5, elapsed  # the pauses are bounded: a few tenths of a second
     assert admin_rows(mariadb_database, "SELECT `key`, value FROM meta ORDER BY `key`") == [
         ("beside 1", "x"), ("beside 2", "x"), ("beside 3", "x"), ("hot", "before")]
