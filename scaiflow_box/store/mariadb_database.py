@@ -355,8 +355,7 @@ class MariaDatabase:
                 return
         log.warning("%d of a write batch of %d job(s) failed: each conflicted when run whole "
                     "and then alone", len(pending), len(jobs))
-        error = _gave_up(conflict)
-        self._answer(pending, [(False, error)] * len(pending))
+        self._answer(pending, [(False, _gave_up(conflict)) for _ in pending])  # one error each
 
     def _lost(self, conn: MariaDbConnection, jobs: list[_Job], exc: ConnectionLost
               ) -> list[tuple[bool, Any]]:
