@@ -7,10 +7,14 @@ over PyMySQL connections (docs/scale-out.md §1, option A; docs/decisions.md, "S
   commits the batch once; futures are settled after COMMIT returns, so an acknowledged write is
   committed. A batch that meets a deadlock or a Galera certification failure (1213) or a lock
   wait timeout (1205), in a statement or at COMMIT, is rolled back and run again whole, at most
-  `CONFLICT_ATTEMPTS` times with a short jittered pause: the callers never see it. When the last
-  attempt fails too, every job of the batch fails with `WriteConflict`, a clear message and
-  nothing written. A connection that broke is opened again for the next batch; the batch it
-  broke fails (its fate is unknown to the server's client, and jobs are not re-run blindly).
+  `BATCH_ATTEMPTS` times with a short jittered pause: the callers never see it. When the last
+  of those fails too, its jobs run one per transaction, in rounds (`JOB_ATTEMPTS` at most, a
+  jittered pause before each, no new round after `JOB_RETRY_BUDGET`): a job that commits is
+  answered at once, one that conflicts again waits for the next round, so one hot job no
+  longer takes the others down with it (docs/scale-out.md §1). A job still conflicting after
+  the last round fails with `WriteConflict`, a clear message and nothing of it written. A
+  connection that broke is opened again for the next batch; the jobs it broke fail (their fate
+  is unknown to the server's client, and jobs are not re-run blindly).
 - **Reads.** Each reader thread has a connection; each read is one transaction (REPEATABLE
   READ: one snapshot for the whole job), ended after the job, so the next read sees every
   commit made before it began. Key reads from the event loop (`read_small`) run on a thread of
@@ -65,10 +69,17 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# How often a batch is run before its jobs fail with WriteConflict (scale-out §1).
-CONFLICT_ATTEMPTS = 4
+# How often a batch is run whole before its jobs are run one per transaction (scale-out §1).
+BATCH_ATTEMPTS = 2
+# How often each job of such a batch is then run on its own before it fails with WriteConflict.
+JOB_ATTEMPTS = 3
+# How often a job runs at most before WriteConflict (`write_sync`'s single job too).
+CONFLICT_ATTEMPTS = BATCH_ATTEMPTS + JOB_ATTEMPTS
 # The pause before a retry, drawn uniformly (seconds): other writers get a chance to finish.
 RETRY_PAUSE = (0.005, 0.05)
+# No new round of jobs run on their own starts this long after the first (seconds): with the
+# pauses above a conflicting job is answered within a few tenths of a second.
+JOB_RETRY_BUDGET = 0.3
 # How long the writer waits for a job before looking again whether it should stop.
 IDLE_WAIT = 0.5
 # How long `size()` answers from its last reading (information_schema is a scan of the
@@ -161,8 +172,11 @@ class MariaDatabase:
             self._writer_conn.close()
             raise
         self.storage_full = False
-        # Batches run again after a conflict (the tests and the bench read it).
+        # Transactions run again after a conflict: a batch run again whole, or a job run on its
+        # own after its batch conflicted (the tests and the bench read it).
         self.conflict_retries = 0
+        # Batches whose jobs ran one per transaction after conflicting whole (the tests read it).
+        self.batches_split = 0
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
         self._sync_lock = threading.Lock()
@@ -284,7 +298,7 @@ class MariaDatabase:
         """Run `batch` on the writer's connection (`conn`; None: it broke, open another)."""
         outcomes: list[tuple[bool, Any]] = []
         rest: list[_Job] = []
-        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
             try:
                 conn = self._writer_connection()
             except Exception as exc:  # the server is unreachable: nothing ran
@@ -296,38 +310,93 @@ class MariaDatabase:
                 batch = done
             except RetryableConflict as exc:
                 self._roll_back(conn)
-                if attempt == CONFLICT_ATTEMPTS:
-                    log.warning("write batch of %d failed after %d attempts: %s", len(batch),
-                                attempt, exc)
-                    outcomes = [(False, _gave_up(exc)) for _ in batch]
-                    break
+                if attempt == BATCH_ATTEMPTS:
+                    # Nothing of the batch is committed: its jobs run again, each alone.
+                    self._run_alone(batch, exc)
+                    return
                 self.conflict_retries += 1
                 time.sleep(random.uniform(*RETRY_PAUSE))
                 continue
             except ConnectionLost as exc:
-                log.warning("write batch of %d failed: the connection to MariaDB broke (%s)",
-                            len(batch), exc)
-                self._writer_conn = None
-                self.changes.lost()
-                _close_quietly(conn)
-                outcomes = [(False, exc) for _ in batch]
+                outcomes = self._lost(conn, batch, exc)
             except Exception as exc:  # nothing in the batch is committed
-                if isinstance(exc, StorageFull):
-                    log.warning("write batch of %d failed: storage full (nothing of it was "
-                                "written)", len(batch))
-                else:
-                    log.exception("write batch of %d failed", len(batch))
-                self._roll_back(conn)
-                outcomes = [(False, exc) for _ in batch]
+                outcomes = self._failed(conn, batch, exc)
             break
+        self._answer(batch, outcomes)
+        if rest:
+            self._run_batch(self._writer_conn, rest)
+
+    def _run_alone(self, jobs: list[_Job], conflict: RetryableConflict) -> None:
+        """Run `jobs` (none of them committed) one per transaction, in rounds: each round runs
+        every job still pending once, after a jittered pause; a job that commits or fails on
+        its own is answered at once, one that conflicts waits for the next round. Those still
+        conflicting after `JOB_ATTEMPTS` rounds, or when `JOB_RETRY_BUDGET` has passed, fail
+        with WriteConflict."""
+        self.batches_split += 1
+        pending = jobs
+        started = time.monotonic()
+        for round_ in range(1, JOB_ATTEMPTS + 1):
+            if round_ > 1 and time.monotonic() - started >= JOB_RETRY_BUDGET:
+                break
+            time.sleep(random.uniform(*RETRY_PAUSE))
+            conflicting: list[_Job] = []
+            for n, job in enumerate(pending):
+                try:
+                    conn = self._writer_connection()
+                except Exception as exc:  # the server is unreachable: nothing more runs
+                    log.warning("write of %d job(s) failed: %s", len(pending) - n, exc)
+                    self._answer(pending[n:], [(False, exc)] * (len(pending) - n))
+                    break  # those that conflicted before it meet the same in the next round
+                self.conflict_retries += 1
+                try:
+                    outcomes, _, _ = self._attempt(conn, [job])
+                except RetryableConflict as exc:
+                    self._roll_back(conn)
+                    conflict = exc
+                    conflicting.append(job)
+                    continue
+                except ConnectionLost as exc:
+                    outcomes = self._lost(conn, [job], exc)
+                except Exception as exc:  # nothing of the job is committed
+                    outcomes = self._failed(conn, [job], exc)
+                self._answer([job], outcomes)
+            pending = conflicting
+            if not pending:
+                return
+        log.warning("%d of a write batch of %d job(s) failed: each conflicted when run whole "
+                    "and then alone", len(pending), len(jobs))
+        self._answer(pending, [(False, _gave_up(conflict)) for _ in pending])  # one error each
+
+    def _lost(self, conn: MariaDbConnection, jobs: list[_Job], exc: ConnectionLost
+              ) -> list[tuple[bool, Any]]:
+        """The connection broke under `jobs`: they fail (whether their COMMIT happened is
+        unknown, so they are not run again), and the next write opens another."""
+        log.warning("write of %d job(s) failed: the connection to MariaDB broke (%s)",
+                    len(jobs), exc)
+        self._writer_conn = None
+        self.changes.lost()
+        _close_quietly(conn)
+        return [(False, exc) for _ in jobs]
+
+    def _failed(self, conn: MariaDbConnection, jobs: list[_Job], exc: Exception
+                ) -> list[tuple[bool, Any]]:
+        """`jobs`' transaction failed outside any job (BEGIN, COMMIT): nothing is committed."""
+        if isinstance(exc, StorageFull):
+            log.warning("write of %d job(s) failed: storage full (nothing of it was written)",
+                        len(jobs))
+        else:
+            log.error("write of %d job(s) failed", len(jobs), exc_info=exc)
+        self._roll_back(conn)
+        return [(False, exc) for _ in jobs]
+
+    def _answer(self, jobs: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
+        """Settle `jobs`' futures (after their COMMIT, or once they failed)."""
         if any(not ok and isinstance(value, StorageFull) for ok, value in outcomes):
             self.storage_full = True
         # Told to the read cache before anyone is answered (see store/db.py).
-        self.read_cache.changed(_changed_flows(batch))
-        for job, (ok, value) in zip(batch, outcomes, strict=True):
+        self.read_cache.changed(_changed_flows(jobs))
+        for job, (ok, value) in zip(jobs, outcomes, strict=True):
             job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
-        if rest:
-            self._run_batch(self._writer_conn, rest)
 
     def _attempt(self, conn: MariaDbConnection, batch: list[_Job]
                  ) -> tuple[list[tuple[bool, Any]], list[_Job], list[_Job]]:
@@ -488,10 +557,10 @@ def _one_read(conn: MariaDbConnection, fn: Callable[[Connection], T]) -> T:
 
 
 def _gave_up(exc: RetryableConflict) -> WriteConflict:
-    """The error every job of a batch that conflicted on each attempt fails with: a domain
-    error (503 with Retry-After), whose answer names no table or statement; the server's
-    message goes to the log."""
-    log.warning("a write batch met other transactions on each of %d attempts and was not "
+    """The error a job that conflicted on each attempt fails with: a domain error (503 with
+    Retry-After), whose answer names no table or statement; the server's message goes to the
+    log."""
+    log.warning("a write met other transactions on each of up to %d attempts and was not "
                 "made (%s)", CONFLICT_ATTEMPTS, exc)
     error = WriteConflict()
     error.__cause__ = exc

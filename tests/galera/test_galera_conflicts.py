@@ -117,8 +117,8 @@ async def test_a_cross_node_if_match_race_is_retried_unseen_with_one_winner_a_ro
             flow_id) == [(n + 1, f"1.0.{n}") for n in range(ROUNDS + 1)]
         assert galera_database.rows(node, "SELECT version_seq, version FROM flows") == [
             (ROUNDS + 1, version)]
-    print(f"\nGalera: {ROUNDS} forced cross-node If-Match races: {retried} batches run again "
-          f"after a conflict, one winner a round")
+    print(f"\nGalera: {ROUNDS} forced cross-node If-Match races: {retried} transactions run "
+          f"again after a conflict, one winner a round")
 
 
 # A MariaDB 10.11/Galera failure (3 runs in about 12 of this test, always through two nodes):
@@ -156,14 +156,17 @@ async def create_for(seconds: float, services: list[FlowService]
 
 async def measure_creates(label: str, pair: tuple[MariaDatabase, MariaDatabase]) -> str:
     retries = sum(db.conflict_retries for db in pair)
+    split = sum(db.batches_split for db in pair)
     started = time.monotonic()
     made, failed, trigger_failures = await create_for(
         CREATE_SECONDS, [FlowService(db, VersionContentCache()) for db in pair])
     elapsed = time.monotonic() - started
     retried = sum(db.conflict_retries for db in pair) - retries
+    split = sum(db.batches_split for db in pair) - split
     assert made > 0
     tried = made + len(failed) + len(trigger_failures)
-    return (f"{label}: {made / elapsed:.0f} creates/s, {retried} batches run again, "
+    return (f"{label}: {made / elapsed:.0f} creates/s, {retried} transactions run again "
+            f"({split} batches then run job by job), "
             f"{len(failed)} of {tried} creates failed with write_conflict"
             + (f", {len(trigger_failures)} with a trigger parse failure ({trigger_failures[0]})"
                if trigger_failures else ""))
@@ -173,8 +176,8 @@ async def test_concurrent_creates_in_one_tenant_through_two_nodes_keep_the_count
         databases: list[MariaDatabase], galera_database: GaleraDatabase) -> None:
     """Every create commits or fails whole with WriteConflict (503 `write_conflict`) or the
     rare trigger parse failure above, and the per-tenant and per-owner counters agree with the
-    rows on every node. Printed: creates/s,
-    batches run again and creates that failed, for two writers on one node (row locks: they
+    rows on every node. Printed: creates/s, transactions run again (and batches that then ran
+    job by job) and creates that failed, for two writers on one node (row locks: they
     wait, never conflict), on two nodes (the counter rows `flow_counts` and
     `flow_owner_counts` conflict at certification), and on two nodes without the counters'
     insert triggers (what dropping the counters would give)."""

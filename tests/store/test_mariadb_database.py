@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +19,9 @@ from scaiflow_box.store.database import open_database
 from scaiflow_box.store.engine import DatabaseUrl
 from scaiflow_box.store.mariadb import RetryableConflict, connect
 from scaiflow_box.store.mariadb_database import (
+    BATCH_ATTEMPTS,
     CONFLICT_ATTEMPTS,
+    JOB_ATTEMPTS,
     BadDatabase,
     MariaDatabase,
     WriteConflict,
@@ -125,36 +131,117 @@ async def test_a_conflict_runs_the_batch_again_unseen(
     holder.close()
 
 
-async def test_a_batch_that_keeps_conflicting_fails_its_jobs_and_writes_nothing(
+async def one_batch(db: MariaDatabase, jobs: list[Callable[[Any], Any]],
+                    scopes: list[list[tuple[str, str]]]) -> list[Any]:
+    """Write `jobs` as one batch: the writer is held inside a job of its own until all of them
+    are queued behind it. Each job's result or exception, in order."""
+    gate = threading.Event()
+    held = asyncio.ensure_future(db.write(lambda conn: gate.wait(10), flows_changed=()))
+    await asyncio.sleep(0.05)  # the writer is inside the holding job
+    writes = [asyncio.ensure_future(db.write(job, flows_changed=scope))
+              for job, scope in zip(jobs, scopes, strict=True)]
+    await asyncio.sleep(0)  # each write is queued
+    gate.set()
+    await held
+    return await asyncio.gather(*writes, return_exceptions=True)
+
+
+def logged_since(database: MariaDbDatabase, db: MariaDatabase, after: int
+                 ) -> list[tuple[object, ...]]:
+    return admin_rows(database, "SELECT tenant_id, flow_id FROM change_log WHERE process_id ="
+                                f" '{db.process_id}' AND seq > {after} ORDER BY seq")
+
+
+async def test_a_job_that_keeps_conflicting_fails_alone_and_the_rest_of_its_batch_commits(
         db: MariaDatabase, mariadb_database: MariaDbDatabase,
         caplog: pytest.LogCaptureFixture) -> None:
     await db.write(lambda conn: conn.execute(
         "INSERT INTO meta (`key`, value) VALUES ('hot', 'before')"))
-    holder = connect(url_of(mariadb_database))
+    (after,), = admin_rows(mariadb_database, "SELECT seq FROM change_heads WHERE process_id ="
+                                             f" '{db.process_id}'")
+    holder = connect(url_of(mariadb_database))  # another process holds the row throughout
     holder.execute("SELECT value FROM meta WHERE `key` = 'hot' FOR UPDATE").fetchall()
+    runs = {"blocked": 0, "beside 1": 0, "beside 2": 0, "beside 3": 0}
 
     def blocked(conn) -> None:
+        runs["blocked"] += 1
         conn.execute("SET SESSION innodb_lock_wait_timeout = 0")
+        conn.execute("INSERT INTO meta (`key`, value) VALUES ('blocked', 'x')")  # undone
         conn.execute("UPDATE meta SET value = 'after' WHERE `key` = 'hot'")
 
-    def beside(conn) -> None:  # grouped with it: fails with it
-        conn.execute("INSERT INTO meta (`key`, value) VALUES ('beside', 'x')")
+    def beside(name: str) -> Callable[[Any], str]:
+        def job(conn) -> str:  # grouped with the blocked job, committed without it
+            runs[name] += 1
+            conn.execute("INSERT INTO meta (`key`, value) VALUES (?, 'x')", (name,))
+            return name
+        return job
 
-    results = await asyncio.gather(db.write(blocked), db.write(beside), return_exceptions=True)
+    retries, split = db.conflict_retries, db.batches_split
+    started = time.monotonic()
+    results = await one_batch(
+        db, [beside("beside 1"), blocked, beside("beside 2"), beside("beside 3")],
+        [[("tnt_a", "flw_1")], [("tnt_a", "flw_blocked")], [("tnt_a", "flw_2")],
+         [("tnt_a", "flw_3")]])
+    elapsed = time.monotonic() - started
     holder.rollback()
     holder.close()
-    assert all(isinstance(result, WriteConflict) for result in results), results
+    assert results[0::2] + results[3:] == ["beside 1", "beside 2", "beside 3"], results
+    assert isinstance(results[1], WriteConflict), results
     # A domain error (503 with Retry-After), naming no table or statement; the log has them.
-    assert str(results[0]) == ("the database was busy with other writes to the same data: "
+    assert str(results[1]) == ("the database was busy with other writes to the same data: "
                                "nothing was written")
-    assert results[0].code == "write_conflict"
-    assert f"on each of {CONFLICT_ATTEMPTS} attempts" in caplog.text
-    assert isinstance(results[0].__cause__, RetryableConflict)
+    assert results[1].code == "write_conflict"
+    assert isinstance(results[1].__cause__, RetryableConflict)
+    assert f"on each of up to {CONFLICT_ATTEMPTS} attempts" in caplog.text
+    assert "1 of a write batch of 4 job(s) failed" in caplog.text
+    # the batch ran whole BATCH_ATTEMPTS times, stopping at the blocked job (the jobs after it
+    # never ran); then each job once alone, and the blocked one in every round
+    assert runs == {"blocked": BATCH_ATTEMPTS + JOB_ATTEMPTS, "beside 1": BATCH_ATTEMPTS + 1,
+                    "beside 2": 1, "beside 3": 1}
+    assert db.conflict_retries == retries + (BATCH_ATTEMPTS - 1) + 4 + (JOB_ATTEMPTS - 1)
+    assert db.batches_split == split + 1
+    assert elapsed < 1.5, elapsed  # the pauses are bounded: a few tenths of a second
     assert admin_rows(mariadb_database, "SELECT `key`, value FROM meta ORDER BY `key`") == [
-        ("hot", "before")]
+        ("beside 1", "x"), ("beside 2", "x"), ("beside 3", "x"), ("hot", "before")]
+    # each committed job logged its flows once, in its own transaction; the failed one none
+    assert logged_since(mariadb_database, db, after) == [
+        ("tnt_a", "flw_1"), ("tnt_a", "flw_2"), ("tnt_a", "flw_3")]
     # the writer goes on
-    await db.write(beside)
-    assert admin_rows(mariadb_database, "SELECT count(*) FROM meta") == [(2,)]
+    await db.write(blocked)
+    assert admin_rows(mariadb_database, "SELECT value FROM meta WHERE `key` = 'hot'") == [
+        ("after",)]
+
+
+async def test_a_job_that_conflicts_until_it_runs_alone_commits_on_a_later_round(
+        db: MariaDatabase, mariadb_database: MariaDbDatabase) -> None:
+    await db.write(lambda conn: conn.execute(
+        "INSERT INTO meta (`key`, value) VALUES ('hot', 'before')"))
+    (after,), = admin_rows(mariadb_database, "SELECT seq FROM change_heads WHERE process_id ="
+                                             f" '{db.process_id}'")
+    holder = connect(url_of(mariadb_database))
+    holder.execute("SELECT value FROM meta WHERE `key` = 'hot' FOR UPDATE").fetchall()
+    runs: list[str] = []
+
+    def hot(conn) -> int:
+        runs.append("hot")
+        conn.execute("SET SESSION innodb_lock_wait_timeout = 0")
+        if len(runs) == BATCH_ATTEMPTS + 2:
+            holder.rollback()  # the other transaction ends before its second run alone
+        return conn.execute("UPDATE meta SET value = 'after' WHERE `key` = 'hot'").rowcount
+
+    def cold(conn) -> str:
+        conn.execute("INSERT INTO meta (`key`, value) VALUES ('cold', 'x')")
+        return "cold"
+
+    results = await one_batch(db, [hot, cold], [[("tnt_a", "flw_hot")], [("tnt_a", "flw_cold")]])
+    holder.close()
+    assert results == [1, "cold"]
+    assert len(runs) == BATCH_ATTEMPTS + 2
+    assert admin_rows(mariadb_database, "SELECT `key`, value FROM meta ORDER BY `key`") == [
+        ("cold", "x"), ("hot", "after")]
+    # the cold job committed in the first round, the hot one in the second
+    assert logged_since(mariadb_database, db, after) == [
+        ("tnt_a", "flw_cold"), ("tnt_a", "flw_hot")]
 
 
 async def test_a_flow_read_for_update_holds_the_row_until_the_write_commits(
