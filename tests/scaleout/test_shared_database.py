@@ -28,17 +28,17 @@ from tests.scaleout.haproxy import CHECK_INTERVAL_MS
 pytestmark = ON_MARIA_SITE
 
 # docs/scale-out.md §3: a process learns of another's commit within its 50 ms poll of the change
-# sequence (plus Galera's apply lag); 150 ms leaves room for a loaded 2-core machine.
-CHANGE_BOUND_S = 0.15
+# sequence plus the poll's round trips (measured: median 35 ms, worst 54 ms). The test allows
+# 500 ms: on a 2-core CI machine running three appliances, mariadbd and the suite, one round in
+# a run once took 194 ms. Without the change sequence a round never ends (health checks no
+# longer drop the cache), so the bound still tells the two apart.
+CHANGE_BOUND_S = 0.5
 ROUNDS = 12
 CHECK_PERIOD_S = CHECK_INTERVAL_MS / 1000
 RACE_ROUNDS = 30
-# A super admin's read that writes nothing (`/admin/system` runs the readiness check, a write
-# that drops the process's whole read cache).
+# A super admin's read that writes nothing.
 TENANTS = "/api/v1/admin/tenants"
 ADMIN = "/api/v1/admin"
-CHANGE_SEQUENCE = "needs the change sequence (today only HAProxy's /readyz checks, about " \
-                  "every 250 ms, drop the other process's cached reads)"
 
 
 def seen_within(bound_s: float, check: Callable[[], bool]) -> float | None:
