@@ -40,16 +40,15 @@ WARMUP_REQUESTS = 400
 CONNECTIONS = 8
 
 
-async def _get_many(port: int, path: str, token: str, count: int) -> None:
-    """`count` GETs over CONNECTIONS keep-alive connections, each answer read whole."""
-    request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-               f"Authorization: Bearer {token}\r\n\r\n").encode()
-
-    async def one(requests: int) -> None:
+async def get_paths(port: int, token: str, paths: list[str]) -> int:
+    """GET each of `paths` over CONNECTIONS keep-alive connections, each answer read whole;
+    how many were made."""
+    async def one(chunk: list[str]) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            for _ in range(requests):
-                writer.write(request)
+            for path in chunk:
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                             f"Authorization: Bearer {token}\r\n\r\n".encode())
                 head = await reader.readuntil(b"\r\n\r\n")
                 if not head.startswith(b"HTTP/1.1 200"):
                     raise RuntimeError(f"answered {head[:40]!r}")
@@ -59,7 +58,13 @@ async def _get_many(port: int, path: str, token: str, count: int) -> None:
         finally:
             writer.close()
 
-    await asyncio.gather(*(one(count // CONNECTIONS) for _ in range(CONNECTIONS)))
+    await asyncio.gather(*(one(paths[i::CONNECTIONS]) for i in range(CONNECTIONS)))
+    return len(paths)
+
+
+async def _get_many(port: int, path: str, token: str, count: int) -> None:
+    """`count` GETs of `path` (rounded down to a multiple of CONNECTIONS)."""
+    await get_paths(port, token, [path] * (count // CONNECTIONS * CONNECTIONS))
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 300.0) -> None:

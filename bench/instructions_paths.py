@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.content import bench_content
-from bench.instructions import _wait_ready
+from bench.instructions import _wait_ready, get_paths
 from bench.processes import (
     LOCAL_TENANT,
     OPERATOR,
@@ -43,7 +43,6 @@ from bench.seed import seed_database
 
 SAVE_FLOWS = 60
 SPREAD_GETS = 2000
-CONNECTIONS = 8
 
 
 class _Server:
@@ -117,38 +116,18 @@ def _saves(server: _Server, token: str) -> dict[str, int]:
             "cached GET again": server.phase(gets)}
 
 
-async def _get_paths(port: int, token: str, paths: list[str]) -> int:
-    async def one(chunk: list[str]) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            for path in chunk:
-                writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                             f"Authorization: Bearer {token}\r\n\r\n".encode())
-                head = await reader.readuntil(b"\r\n\r\n")
-                if not head.startswith(b"HTTP/1.1 200"):
-                    raise RuntimeError(f"answered {head[:40]!r}")
-                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:"))
-                await reader.readexactly(length)
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(one(paths[i::CONNECTIONS]) for i in range(CONNECTIONS)))
-    return len(paths)
-
-
 def _spread(server: _Server, token: str, ids: list[str]) -> dict[str, int]:
     every = [f"/api/v1/flows/{flow_id}" for flow_id in ids]
-    asyncio.run(_get_paths(server.port, token, every))  # every answer in the read cache
+    asyncio.run(get_paths(server.port, token, every))  # every answer in the read cache
     rng = random.Random(7)
 
     def spread() -> int:
-        return asyncio.run(_get_paths(server.port, token,
+        return asyncio.run(get_paths(server.port, token,
                                       [rng.choice(every) for _ in range(SPREAD_GETS)]))
 
     return {f"GET spread over {len(ids):,} flows": server.phase(spread),
             "GET of one flow": server.phase(
-                lambda: asyncio.run(_get_paths(server.port, token, [every[0]] * SPREAD_GETS))),
+                lambda: asyncio.run(get_paths(server.port, token, [every[0]] * SPREAD_GETS))),
             f"GET spread over {len(ids):,} flows, again": server.phase(spread)}
 
 

@@ -8,6 +8,8 @@ Every refusal is a documented JSON error and never echoes the input.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -72,13 +74,11 @@ def _stop_reading(request: web.Request) -> None:
         stop()
 
 
-async def _read_all(request: web.Request, limit: int) -> bytearray:
-    raw = bytearray()
+@contextmanager
+def _body_errors(request: web.Request) -> Iterator[None]:
+    """The answers to a body that breaks off while it is read."""
     try:
-        async for chunk in request.content.iter_chunked(65536):
-            raw.extend(chunk)
-            if len(raw) > limit:  # counted after decompression: a small gzip cannot blow up
-                raise too_large(limit)
+        yield
     except (web.RequestPayloadError, HttpProcessingError):
         # Compressed bytes that do not decode, or a body shorter than its Content-Length.
         _stop_reading(request)
@@ -88,21 +88,22 @@ async def _read_all(request: web.Request, limit: int) -> bytearray:
                         close=True) from None
     except (ConnectionError, asyncio.IncompleteReadError) as exc:
         raise ClientGone() from exc
+
+
+async def _read_all(request: web.Request, limit: int) -> bytearray:
+    raw = bytearray()
+    with _body_errors(request):
+        async for chunk in request.content.iter_chunked(65536):
+            raw.extend(chunk)
+            if len(raw) > limit:  # counted after decompression: a small gzip cannot blow up
+                raise too_large(limit)
     return raw
 
 
 def _read_arrived(request: web.Request, limit: int) -> bytes:
     """The body already received whole, with _read_all's checks and errors."""
-    try:
+    with _body_errors(request):
         raw = request.content.read_nowait()
-    except (web.RequestPayloadError, HttpProcessingError):
-        _stop_reading(request)
-        raise HttpError(400, "bad_request_body",
-                        "the request body could not be decoded (Content-Encoding or length)",
-                        fix="Send the body as declared by Content-Encoding and Content-Length.",
-                        close=True) from None
-    except (ConnectionError, asyncio.IncompleteReadError) as exc:
-        raise ClientGone() from exc
     if len(raw) > limit:
         raise too_large(limit)
     return raw
