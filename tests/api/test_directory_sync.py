@@ -387,7 +387,11 @@ async def test_a_sync_of_thousands_of_users_does_not_block_the_event_loop(
     # The fake ScaiKey serves its pages on this same loop; the appliance's own work (the
     # diff, 4,000 inserts, the audit) runs in the writer thread. Measured: max ~5-13 ms.
     print(f"loop lag during the sync: max {max(lags) * 1000:.1f} ms over {len(lags)} ticks")
-    assert max(lags) < 0.1, sorted(lags)[-5:]
+    # A sync that held the loop would show as one lag as long as the sync (seconds). One tick
+    # of a loaded 2-core machine (the other xdist worker, two mariadbd) was once late by 244 ms
+    # while every other stayed under 15 ms: one such hiccup is allowed, not two.
+    worst = sorted(lags)[-5:]
+    assert worst[-2] < 0.1 and worst[-1] < 0.5, worst
 
 
 async def test_the_scheduled_sync_runs_only_where_its_lease_is_held(
