@@ -13,6 +13,7 @@ from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.cache_loads import global_value
 from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection, Row
+from scaiflow_box.store.read_cache import MISSING
 
 
 def _check_service_token(conn: Connection, jti: str | None) -> None:
@@ -48,22 +49,19 @@ class IdentityService:
                 return _dev_principal()
             raise NotAuthenticated()
         # A token seen before and a user already provisioned (every request but the first of
-        # a token) await nothing.
+        # a token) await nothing. Revocation and user status are read from the database, then
+        # kept in the read cache until a write that may change them (store/read_cache.py).
         verified = self.verifier.cached(token) or await self.verifier.verify(token)
-        principal = await self.known_principal(verified, token)
+        cache = self.db.read_cache
+        key = ("principal", token)
+        principal: Principal | None = cache.peek_global(key)
+        if principal is MISSING:
+            principal = await global_value(cache, key,
+                                           lambda: self._principal_from_rows(verified, token))
         if principal is not None:
             return principal
+        # The user has no row yet: provisioned now (SPEC §20).
         return await self._provision(verified, token)
-
-    async def known_principal(self, verified: VerifiedToken, token: str) -> Principal | None:
-        """Join the token with the user row; None when the user has no row yet (then it is
-        provisioned, SPEC §20).
-
-        Revocation and user status are read from the database, then kept in the read cache
-        until a write that may change them (see store/read_cache.py for how soon other
-        processes' commits are seen)."""
-        return await global_value(self.db.read_cache, ("principal", token),
-                                  lambda: self._principal_from_rows(verified, token))
 
     async def _principal_from_rows(self, verified: VerifiedToken, token: str
                                    ) -> Principal | None:

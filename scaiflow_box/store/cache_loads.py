@@ -10,32 +10,22 @@ moved): it is returned to its caller, as a read made at that moment, but not kep
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from scaiflow_box.store.read_cache import MISSING, ReadCache
 
 T = TypeVar("T")
 
 
-class _NotKept(Exception):
-    """Raised by the lookup's loader: the global region has no value for the key."""
-
-
-def _not_kept() -> Any:
-    raise _NotKept
-
-
 async def global_value(cache: ReadCache, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
     """`cache.get_or_load(key, ...)` with an awaited `load` (whose exceptions are not kept)."""
-    try:
-        found: T = cache.get_or_load(key, _not_kept)
-        return found
-    except _NotKept:  # get_or_load keeps nothing when its loader raises
-        pass
+    found = cache.peek_global(key)
+    if found is not MISSING:
+        kept: T = found
+        return kept
     loaded_at = cache.drops
     value = await load()
-    if cache.drops == loaded_at:
-        cache.get_or_load(key, lambda: value)
+    cache.keep_global(key, value, loaded_at)
     return value
 
 

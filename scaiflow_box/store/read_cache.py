@@ -103,10 +103,20 @@ class ReadCache:
         except KeyError:
             pass
         value = load()
+        self.keep_global(key, value)
+        return value
+
+    def peek_global(self, key: Hashable) -> Any:
+        """A global value, else MISSING."""
+        return self._global.get(key, MISSING)
+
+    def keep_global(self, key: Hashable, value: Any, loaded_at: int | None = None) -> None:
+        """Keep a global value, unless a change was applied since `loaded_at` (as `keep`)."""
+        if loaded_at is not None and loaded_at != self._drops:
+            return
         if len(self._global) >= self._max_entries:
             self._global.clear()
         self._global[key] = value
-        return value
 
     def flow_value(self, flow_id: str, key: Hashable, load: Callable[[], T],
                    weigh: Callable[[T], int] | None = None) -> T:

@@ -210,3 +210,19 @@ async def test_health_checks_keep_the_cached_reads(appliance: Appliance) -> None
     await db.probe_storage()
     db.read_cache.check()
     assert db.read_cache.peek(flow["id"], ("detail", "tnt_a")) is cached
+
+
+def test_a_global_value_loaded_across_a_change_is_returned_but_not_kept() -> None:
+    """An awaited load (`read_small` on MariaDB) may predate a change applied meanwhile: the
+    caller gets it, the cache does not keep it; a load with no change between is kept."""
+    from scaiflow_box.store.read_cache import MISSING, ReadCache
+
+    cache = ReadCache()
+    loaded_at = cache.drops
+    cache.changed(None)
+    cache.check()  # a change applied while the load was awaited
+    cache.keep_global(("principal", "t"), "stale", loaded_at)
+    assert cache.peek_global(("principal", "t")) is MISSING
+    cache.keep_global(("principal", "t"), "fresh", cache.drops)
+    assert cache.peek_global(("principal", "t")) == "fresh"
+    assert cache.get_or_load(("principal", "t"), lambda: "reloaded") == "fresh"
