@@ -135,19 +135,22 @@ def prepare_schema(conn: MariaDbConnection, where: str) -> None:
             f"{where} uses {charset}/{collation}; scaiflow-box needs utf8mb4/{COLLATION} "
             f"(ids compare byte for byte): run `ALTER DATABASE `<name>` CHARACTER SET utf8mb4 "
             f"COLLATE {COLLATION}` on the empty database first")
-    version = _schema_version(conn)
+    # One look at the tables: another process may be creating the baseline right now, and
+    # `schema_migrations` is its first table, so a database holding tables but not that one
+    # is someone else's. (Asked in two queries, a table created between them read as that.)
+    row = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(table_name = 'schema_migrations'), 0)"
+        " FROM information_schema.tables WHERE table_schema = DATABASE()").fetchone()
+    tables, ours = (int(row[0]), bool(row[1])) if row is not None else (0, False)
+    version = int(_value(conn, "SELECT MAX(version) FROM schema_migrations") or 0) if ours else None
     conn.rollback()
     if version is not None and version > BASELINE_VERSION:
         raise SchemaTooNew(
             f"{where} has schema version {version}, newer than this scaiflow-box knows "
             f"({BASELINE_VERSION}): run the scaiflow-box that wrote it")
-    if version is None:
-        tables = _value(conn, "SELECT COUNT(*) FROM information_schema.tables"
-                              " WHERE table_schema = DATABASE()")
-        conn.rollback()
-        if tables:
-            raise BadDatabase(f"{where} holds {tables} table(s) but no scaiflow-box schema: "
-                              "give scaiflow-box an empty database of its own")
+    if version is None and tables:
+        raise BadDatabase(f"{where} holds {tables} table(s) but no scaiflow-box schema: "
+                          "give scaiflow-box an empty database of its own")
     if version is None or version < BASELINE_VERSION:
         log.info("creating the scaiflow-box schema (version %d) in %s", BASELINE_VERSION, where)
         apply_baseline(conn)

@@ -1,9 +1,13 @@
 """One served appliance for the contract tests (see `served.py`), started once per session and
-stopped with SIGTERM at the end, which must exit 0."""
+stopped with SIGTERM at the end, which must exit 0. The schemathesis run has one of its own
+(`serve_appliance`, test_schemathesis.py): what it explores depends on the answers it gets, so
+it starts from the same world whichever contract tests ran before it on its worker."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -21,10 +25,10 @@ from tests.contract.served import (
 from tests.mariadb_server import MariaDbServer
 
 
-@pytest.fixture(scope="session")
-def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
-           db_backend: str) -> Iterator[ServedAppliance]:
-    root = tmp_path_factory.mktemp("contract")
+@contextmanager
+def serve_appliance(root: Path, request: pytest.FixtureRequest,
+                    db_backend: str) -> Iterator[ServedAppliance]:
+    """A served appliance with its ScaiGrid and ScaiKey stand-ins under `root`."""
     # `--db=mariadb`: the served appliance and its CLI use a new database on the worker's
     # private mariadbd (kept until the server goes).
     database: dict[str, str] = {}
@@ -59,6 +63,13 @@ def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
         grid.stop()
         scaikey.stop()
         assert code == 0, f"serve exited {code} on SIGTERM:\n{app.log()[-4000:]}"
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
+           db_backend: str) -> Iterator[ServedAppliance]:
+    with serve_appliance(tmp_path_factory.mktemp("contract"), request, db_backend) as app:
+        yield app
 
 
 @pytest.fixture(scope="session")

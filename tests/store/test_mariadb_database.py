@@ -24,9 +24,10 @@ from scaiflow_box.store.mariadb_database import (
     JOB_ATTEMPTS,
     BadDatabase,
     MariaDatabase,
+    prepare_schema,
     WriteConflict,
 )
-from scaiflow_box.store.mariadb_schema import BASELINE_VERSION
+from scaiflow_box.store.mariadb_schema import BASELINE_VERSION, baseline_sql, statements
 from scaiflow_box.store.migrations import SchemaTooNew
 from tests.cli_process import run
 from tests.mariadb_server import MariaDbDatabase
@@ -91,6 +92,47 @@ def test_a_case_insensitive_or_foreign_database_is_refused(
         f"CREATE TABLE `{mariadb_database.database}`.other (id INT PRIMARY KEY)")
     with pytest.raises(BadDatabase, match="holds 1 table\\(s\\) but no scaiflow-box schema"):
         MariaDatabase(url_of(mariadb_database))
+
+
+class _BaselineStartsAfterFirstLook:
+    """A connection on which another process runs the baseline's first statement right after
+    this one first looks at the database's tables (the interleaving that made one of three
+    racing `init`s refuse the database as someone else's)."""
+
+    def __init__(self, conn: Any, other: Callable[[], None]) -> None:
+        self._conn, self._other, self.looked = conn, other, False
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        answer = self._conn.execute(sql, params)
+        if "information_schema.tables" in sql and not self.looked:
+            self.looked = True
+            self._other()
+        return answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_a_baseline_another_process_is_creating_is_finished_not_refused(
+        mariadb_database: MariaDbDatabase) -> None:
+    first = statements(baseline_sql())[0]
+    assert "schema_migrations" in first  # the baseline's first table (baseline.sql says why)
+
+    def other_process_starts() -> None:
+        conn = mariadb_database.connect()
+        conn.cursor().execute(first)
+        conn.close()
+
+    url = url_of(mariadb_database)
+    conn = _BaselineStartsAfterFirstLook(connect(url), other_process_starts)
+    try:
+        prepare_schema(conn, url.where)  # type: ignore[arg-type]
+    finally:
+        conn.close()
+    assert conn.looked
+    applied = admin_rows(mariadb_database, "SELECT version FROM schema_migrations"
+                                           " ORDER BY version")
+    assert [version for (version,) in applied] == list(range(1, BASELINE_VERSION + 1))
 
 
 async def test_reads_see_every_commit_made_before_them(

@@ -15,6 +15,9 @@
 -- Statements are separated by `-- @@` lines (a trigger body holds `;`), and each may run
 -- again: a baseline that stopped halfway is simply run again.
 
+-- First, always: a process that finds tables but not this one refuses the database as another
+-- program's (store/mariadb_database.py, `prepare_schema`), and another process may be
+-- running this baseline at the same moment.
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version BIGINT NOT NULL PRIMARY KEY,
   name VARCHAR(200) NOT NULL,
