@@ -24,8 +24,8 @@ from scaiflow_box.store.mariadb_database import (
     JOB_ATTEMPTS,
     BadDatabase,
     MariaDatabase,
-    prepare_schema,
     WriteConflict,
+    prepare_schema,
 )
 from scaiflow_box.store.mariadb_schema import BASELINE_VERSION, baseline_sql, statements
 from scaiflow_box.store.migrations import SchemaTooNew
