@@ -38,7 +38,7 @@ def operator_command(command: Command) -> Command:
         from scaiflow_box.config import ConfigError
         from scaiflow_box.crypto.envelope import DecryptionFailed, MasterKeyError
         from scaiflow_box.services.bootstrap import DataDirError
-        from scaiflow_box.store.migrations import SchemaTooNew
+        from scaiflow_box.store.migrations import BadDatabase, MigrationBlocked, SchemaTooNew
 
         logging.basicConfig(level=logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
@@ -48,7 +48,8 @@ def operator_command(command: Command) -> Command:
             for problem in exc.problems:
                 err(f"config error: {problem}")
             return 1
-        except (DataDirError, MasterKeyError, DecryptionFailed, SchemaTooNew) as exc:
+        except (DataDirError, MasterKeyError, DecryptionFailed, SchemaTooNew, BadDatabase,
+                MigrationBlocked) as exc:
             err(f"error: {exc}")
             return 1
 

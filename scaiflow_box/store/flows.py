@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from scaiflow_box.store import flow_counts
 from scaiflow_box.store.engine import SQLITE, Connection, Row, dialect
 
 # `summary` is the FlowSummary JSON of the flow (migration 008), written with every change of
@@ -115,6 +116,7 @@ def insert_flow(
         " created_at, updated_at, summary) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
         (flow_id, tenant_id, name, description, owner_id, version, now, now, summary),
     )
+    flow_counts.created(conn, tenant_id, owner_id)
 
 
 def insert_version(
@@ -154,6 +156,7 @@ def update_flow(
         if row is not None:  # else the UPDATE below changes nothing either
             fields = {**fields, "summary": summary_json(
                 {name: fields.get(name, row[name]) for name in SUMMARY_FIELDS})}
+    flow_counts.changing(conn, tenant_id, flow_id, fields, current)
     assignments = ", ".join(f"{name} = ?" for name in fields)
     conn.execute(
         f"UPDATE flows SET {assignments} WHERE id = ? AND tenant_id = ?",
@@ -235,14 +238,9 @@ def list_summaries(
         if search:
             total = _count(conn, f"{live}{own}{filters}", params)
         elif can_see_all:
-            row = conn.execute("SELECT live FROM flow_counts WHERE tenant_id = ?",
-                               (tenant_id,)).fetchone()
-            total = int(row[0]) if row else 0
+            total = flow_counts.tenant_total(conn, tenant_id)
         else:
-            row = conn.execute(
-                "SELECT live FROM flow_owner_counts WHERE tenant_id = ? AND owner_id = ?",
-                (tenant_id, user_id)).fetchone()
-            total = int(row[0]) if row else 0
+            total = flow_counts.owner_total(conn, tenant_id, user_id)
     finally:
         conn.execute("COMMIT")
     if granted:

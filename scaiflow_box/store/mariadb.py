@@ -421,6 +421,9 @@ class MariaDbConnection:
     """A PyMySQL connection behind sqlite3's API (see the module's docstring)."""
 
     dialect = DIALECT
+    # The shard this connection's writes count live flows under (store/flow_counts.py): the
+    # process's id on a MariaDatabase's writing connections, '' elsewhere.
+    counter_shard = ""
 
     def __init__(self, raw: pymysql.connections.Connection[pymysql.cursors.Cursor]) -> None:
         self.raw = raw

@@ -21,10 +21,9 @@ over PyMySQL connections (docs/scale-out.md §1, option A; docs/decisions.md, "S
   their own over a connection of their own: on MariaDB a read is a round trip over the socket,
   not a page-cache read, and the server may stall. `read_inline` is the same read on the
   calling thread, for blocking callers (the CLI, start-up).
-- **Schema.** Opening an empty database creates the baseline (`mariadb_schema`); a database
-  whose `schema_migrations` is ahead of this binary is refused (`SchemaTooNew`), and so is a
-  database whose character set is not utf8mb4/utf8mb4_bin (`BadDatabase`, naming the `ALTER
-  DATABASE` that fixes it).
+- **Schema.** Opening a database brings it to this binary's schema (`mariadb_schema/
+  upgrade.py`): the baseline on an empty one, then the migrations after it, under the
+  `migration` lease, refused while processes of the previous version run on it.
 - **Storage full.** The driver wrapper maps a full disk or table to `StorageFull`; the job (or
   the batch, at COMMIT) fails with it and `storage_full` is set until `probe_storage` finds
   room, as on SQLite.
@@ -48,21 +47,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from scaiflow_box.errors import StorageFull, WriteConflict
-from scaiflow_box.store import changes
+from scaiflow_box.store import changes, flow_counts
 from scaiflow_box.store.change_follower import ChangeFollower
 from scaiflow_box.store.database import MARIADB, StoreClosed, StoredSize
 from scaiflow_box.store.db import PROBE_BYTES, PROBE_KEY, _changed_flows, _Job, _settle, take_batch
 from scaiflow_box.store.engine import Connection, DatabaseUrl
 from scaiflow_box.store.mariadb import (
-    COLLATION,
     ConnectionLost,
     MariaDbConnection,
     MariaDbError,
     RetryableConflict,
     connect,
 )
-from scaiflow_box.store.mariadb_schema import BASELINE_VERSION, apply_baseline
-from scaiflow_box.store.migrations import SchemaTooNew
+from scaiflow_box.store.mariadb_schema.upgrade import prepare_schema, schema_version
 from scaiflow_box.store.read_cache import ReadCache
 
 log = logging.getLogger(__name__)
@@ -91,69 +88,16 @@ SCHEMA_BYTES = ("SELECT COALESCE(SUM(data_length + index_length), 0)"
 
 
 
-class BadDatabase(Exception):
-    """The MariaDB database cannot be used as it is; the message says what to change."""
-
-
-def _schema_version(conn: MariaDbConnection) -> int | None:
-    """The highest migration recorded, 0 for an empty `schema_migrations`, None without it."""
-    exists = _value(conn, "SELECT COUNT(*) FROM information_schema.tables"
-                    " WHERE table_schema = DATABASE() AND table_name = 'schema_migrations'")
-    if not exists:
-        return None
-    return int(_value(conn, "SELECT MAX(version) FROM schema_migrations") or 0)
-
-
-def _value(conn: MariaDbConnection, sql: str) -> Any:
-    """The first column of the one row `sql` answers."""
-    row = conn.execute(sql).fetchone()
-    if row is None:  # an aggregate always answers one row
-        raise MariaDbError(f"no row from {sql!r}", 0)
-    return row[0]
-
-
 def has_schema(url: DatabaseUrl) -> bool:
     """Whether `url`'s database holds a schema `init` made (for commands other than `init`
-    and `serve`, which must not create one). ConnectionLost/MariaDbError when unreachable."""
+    and `serve`, which must not create one). ConnectionLost/MariaDbError when unreachable,
+    BadDatabase when it holds another program's tables."""
     conn = connect(url)
     try:
-        return bool(_schema_version(conn))
+        return bool(schema_version(conn))
     finally:
         conn.rollback()
         conn.close()
-
-
-def prepare_schema(conn: MariaDbConnection, where: str) -> None:
-    """Check the database's character set, then create the baseline schema on an empty one
-    (or finish one that stopped halfway); refuse a schema newer than this binary."""
-    found = conn.execute(
-        "SELECT default_character_set_name, default_collation_name"
-        " FROM information_schema.schemata WHERE schema_name = DATABASE()").fetchone()
-    charset, collation = found if found is not None else (None, None)
-    if (charset, collation) != ("utf8mb4", COLLATION):
-        raise BadDatabase(
-            f"{where} uses {charset}/{collation}; scaiflow-box needs utf8mb4/{COLLATION} "
-            f"(ids compare byte for byte): run `ALTER DATABASE `<name>` CHARACTER SET utf8mb4 "
-            f"COLLATE {COLLATION}` on the empty database first")
-    # One look at the tables: another process may be creating the baseline right now, and
-    # `schema_migrations` is its first table, so a database holding tables but not that one
-    # is someone else's. (Asked in two queries, a table created between them read as that.)
-    row = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(table_name = 'schema_migrations'), 0)"
-        " FROM information_schema.tables WHERE table_schema = DATABASE()").fetchone()
-    tables, ours = (int(row[0]), bool(row[1])) if row is not None else (0, False)
-    version = int(_value(conn, "SELECT MAX(version) FROM schema_migrations") or 0) if ours else None
-    conn.rollback()
-    if version is not None and version > BASELINE_VERSION:
-        raise SchemaTooNew(
-            f"{where} has schema version {version}, newer than this scaiflow-box knows "
-            f"({BASELINE_VERSION}): run the scaiflow-box that wrote it")
-    if version is None and tables:
-        raise BadDatabase(f"{where} holds {tables} table(s) but no scaiflow-box schema: "
-                          "give scaiflow-box an empty database of its own")
-    if version is None or version < BASELINE_VERSION:
-        log.info("creating the scaiflow-box schema (version %d) in %s", BASELINE_VERSION, where)
-        apply_baseline(conn)
 
 
 class MariaDatabase:
@@ -167,9 +111,9 @@ class MariaDatabase:
         self.process_id = process_id or changes.new_process_id()
         # This process's change sequence (its head in `change_heads`).
         self.changes = changes.ChangeSequence(self.process_id)
-        self._writer_conn: MariaDbConnection | None = connect(url)
+        self._writer_conn: MariaDbConnection | None = self._connect_writing()
         try:
-            prepare_schema(self._writer_conn, url.where)
+            prepare_schema(self._writer_conn, url.where, self.process_id)
             self._upkeep(self._writer_conn)  # the first beat: this process is alive
         except BaseException:
             self._writer_conn.close()
@@ -221,7 +165,7 @@ class MariaDatabase:
         with self._sync_lock:
             for attempt in range(1, CONFLICT_ATTEMPTS + 1):
                 if self._sync_conn is None:
-                    self._sync_conn = connect(self.url)
+                    self._sync_conn = self._connect_writing()
                 conn = self._sync_conn
                 try:
                     conn.execute("BEGIN")
@@ -288,12 +232,19 @@ class MariaDatabase:
         conn.execute("BEGIN")
         if self.changes.prune_due():
             self.changes.prune(conn)
+            flow_counts.fold_gone_shards(conn)
         with self.changes.commit(conn, (), beat=True):
             conn.commit()
 
+    def _connect_writing(self) -> MariaDbConnection:
+        """A connection for writes: they count live flows under this process's shard."""
+        conn = connect(self.url)
+        conn.counter_shard = self.process_id
+        return conn
+
     def _writer_connection(self) -> MariaDbConnection:
         if self._writer_conn is None:
-            self._writer_conn = connect(self.url)
+            self._writer_conn = self._connect_writing()
             self.changes.lost()  # the last COMMIT may or may not have happened
         return self._writer_conn
 

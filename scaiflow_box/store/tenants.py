@@ -19,6 +19,7 @@ so a new tenant table must say what deleting a tenant means for it):
 
 from __future__ import annotations
 
+from scaiflow_box.store import flow_counts
 from scaiflow_box.store.engine import SQLITE, Connection, dialect
 from scaiflow_box.timestamps import now_iso
 
@@ -38,8 +39,6 @@ HOLDINGS: tuple[tuple[str, str, str], ...] = (
 REMOVED_WITH_TENANT: tuple[tuple[str, str], ...] = (
     ("users", "AND source = 'token' AND admin_role IS NULL"),
     ("data_keys", ""),
-    ("flow_counts", ""),
-    ("flow_owner_counts", ""),
 )
 KEPT_AS_HISTORY = frozenset({"audit_log", "service_tokens", "webhook_events"})
 FOLLOW_HOLDINGS = frozenset({"flow_versions", "flow_acls", "deployments", "memberships",
@@ -78,7 +77,8 @@ def delete_tenant(conn: Connection, tenant_id: str) -> dict[str, int]:
     """Remove the tenant and the rows that go with it; the caller has checked `holdings`
     in the same transaction. Returns the rows removed per table."""
     removed: dict[str, int] = {}
-    for table, condition in REMOVED_WITH_TENANT:
+    counters = tuple((table, "") for table in flow_counts.tables(conn))
+    for table, condition in (*REMOVED_WITH_TENANT, *counters):
         cursor = conn.execute(f"DELETE FROM {table} WHERE tenant_id = :tenant {condition}",
                               {"tenant": tenant_id})
         if cursor.rowcount:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scaiflow_box.store import flow_counts
 from scaiflow_box.store.engine import SQLITE, Connection, Row, dialect, insert_new
 from scaiflow_box.timestamps import now_iso
 
@@ -41,8 +42,7 @@ def tenant_overview(conn: Connection) -> list[Row]:
     return conn.execute(
         "SELECT t.id, t.name, t.slug, t.source, t.created_at,"
         " (SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.deleted_at IS NULL)"
-        " AS users,"
-        " coalesce((SELECT live FROM flow_counts c WHERE c.tenant_id = t.id), 0) AS flows"
+        f" AS users, {flow_counts.tenant_total_sql(conn, 't.id')} AS flows"
         " FROM tenants t ORDER BY t.id").fetchall()
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from scaiflow_box.errors import Conflict, NotFound
 from scaiflow_box.services.tenant_registry import delete_empty_tenant, new_tenant_notice
+from scaiflow_box.store import flow_counts
 from scaiflow_box.store import tenants as tenant_rows
 from scaiflow_box.store import users as user_rows
 from tests.conftest import AppFactory, Appliance, hello_content
@@ -36,7 +37,8 @@ async def test_every_tenant_table_has_a_role(appliance: Appliance) -> None:
     roles = ({table for table, _condition, _what in tenant_rows.HOLDINGS}
              | {table for table, _condition in tenant_rows.REMOVED_WITH_TENANT}
              | tenant_rows.KEPT_AS_HISTORY | tenant_rows.FOLLOW_HOLDINGS
-             | tenant_rows.PRUNED_ON_THEIR_OWN)
+             | tenant_rows.PRUNED_ON_THEIR_OWN
+             | set(appliance.db.read_inline(flow_counts.tables)))  # removed with the tenant
     assert appliance.db.read_inline(tenant_rows.tenant_tables) == roles
 
 

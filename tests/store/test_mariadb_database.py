@@ -22,13 +22,12 @@ from scaiflow_box.store.mariadb_database import (
     BATCH_ATTEMPTS,
     CONFLICT_ATTEMPTS,
     JOB_ATTEMPTS,
-    BadDatabase,
     MariaDatabase,
     WriteConflict,
-    prepare_schema,
 )
-from scaiflow_box.store.mariadb_schema import BASELINE_VERSION, baseline_sql, statements
-from scaiflow_box.store.migrations import SchemaTooNew
+from scaiflow_box.store.mariadb_schema import baseline_sql, statements
+from scaiflow_box.store.mariadb_schema.upgrade import latest_version, prepare_schema
+from scaiflow_box.store.migrations import BadDatabase, SchemaTooNew
 from tests.cli_process import run
 from tests.mariadb_server import MariaDbDatabase
 
@@ -62,7 +61,7 @@ def test_an_empty_database_gets_the_baseline_once(mariadb_database: MariaDbDatab
     first.close()
     applied = admin_rows(mariadb_database, "SELECT version, applied_at FROM schema_migrations"
                                            " ORDER BY version")
-    assert [version for version, _ in applied] == list(range(1, BASELINE_VERSION + 1))
+    assert [version for version, _ in applied] == list(range(1, latest_version() + 1))
     second = open_database(Path("unused"), url_of(mariadb_database))  # nothing re-applied
     second.close()
     assert admin_rows(mariadb_database, "SELECT version, applied_at FROM schema_migrations"
@@ -75,7 +74,7 @@ def test_a_schema_newer_than_the_binary_is_refused(mariadb_database: MariaDbData
     conn.cursor().execute("INSERT INTO schema_migrations VALUES (99, 'future', 'now')")
     conn.close()
     with pytest.raises(SchemaTooNew, match=f"schema version 99, newer than this scaiflow-box "
-                                           f"knows \\({BASELINE_VERSION}\\)"):
+                                           f"knows \\({latest_version()}\\)"):
         MariaDatabase(url_of(mariadb_database))
 
 
@@ -126,13 +125,13 @@ def test_a_baseline_another_process_is_creating_is_finished_not_refused(
     url = url_of(mariadb_database)
     conn = _BaselineStartsAfterFirstLook(connect(url), other_process_starts)
     try:
-        prepare_schema(conn, url.where)  # type: ignore[arg-type]
+        prepare_schema(conn, url.where, "test-process")  # type: ignore[arg-type]
     finally:
         conn.close()
     assert conn.looked
     applied = admin_rows(mariadb_database, "SELECT version FROM schema_migrations"
                                            " ORDER BY version")
-    assert [version for (version,) in applied] == list(range(1, BASELINE_VERSION + 1))
+    assert [version for (version,) in applied] == list(range(1, latest_version() + 1))
 
 
 async def test_reads_see_every_commit_made_before_them(

@@ -1,6 +1,7 @@
-"""The MariaDB baseline (store/mariadb_schema/baseline.sql) against SQLite's schema at head:
-the same tables, columns, keys, indexes, foreign keys and triggers, and the same behaviour of
-the triggers (docs/scale-out.md, "MariaDB baseline schema: choices")."""
+"""The MariaDB schema at head (store/mariadb_schema: baseline.sql, then the later migrations)
+against SQLite's schema at head: the same tables, columns, keys, indexes, foreign keys and
+triggers, and the same behaviour of the triggers, but for the live-flow counters, which
+SQLite alone keeps (migration 013; docs/scale-out.md, "MariaDB baseline schema: choices")."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ from typing import Any
 
 import pytest
 
-from scaiflow_box.store import mariadb
+from scaiflow_box.store import flow_counts, mariadb
+from scaiflow_box.store import flows as flow_rows
+from scaiflow_box.store import users as user_rows
 from scaiflow_box.store.mariadb import IntegrityViolation, MariaDbConnection
-from scaiflow_box.store.mariadb_schema import BASELINE_VERSION, apply_baseline
+from scaiflow_box.store.mariadb_schema import (
+    BASELINE_VERSION,
+    apply_baseline,
+    later_migrations,
+    statements,
+)
+from scaiflow_box.store.mariadb_schema.upgrade import latest_version, prepare_schema
 from scaiflow_box.store.migrations import apply_migrations
 from tests.mariadb_server import MariaDbDatabase
 
@@ -37,6 +46,13 @@ PARTIAL = {
 EXTRA_INDEXES = {("deployments", "deployments_flow_fk")}
 # Removed from SQLite by migration 010 (summary written in Python); never on MariaDB
 SUMMARY_TRIGGERS = {"flows_summary_insert", "flows_summary_update"}
+# The live-flow counters: SQLite's two tables, kept by triggers; MariaDB's one table of
+# shards, kept by store/flow_counts.py (its migration 013)
+SQLITE_ONLY_TABLES = {"flow_counts", "flow_owner_counts"}
+MARIADB_ONLY_TABLES = {"flow_live_counts"}
+SQLITE_ONLY_TRIGGERS = {"flow_counts_insert", "flow_counts_soft_delete", "flow_counts_restore",
+                        "flow_counts_delete", "flow_owner_counts_insert",
+                        "flow_owner_counts_delete", "flow_owner_counts_update"}
 
 
 @pytest.fixture
@@ -52,14 +68,17 @@ def lite(tmp_path: Path) -> Any:
 @pytest.fixture
 def maria(mariadb_database: MariaDbDatabase) -> Any:
     conn = mariadb.connect(mariadb_database)
-    apply_baseline(conn)
+    assert prepare_schema(conn, "test", "test-process") == list(
+        range(BASELINE_VERSION + 1, latest_version() + 1))
     yield conn
     conn.close()
 
 
 def _sqlite_tables(lite: sqlite3.Connection) -> list[str]:
+    """SQLite's tables but its counters."""
     return sorted(r[0] for r in lite.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        if r[0] not in SQLITE_ONLY_TABLES)
 
 
 def _maria_rows(maria: MariaDbConnection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -85,7 +104,7 @@ def test_the_same_tables_columns_and_primary_keys(lite: sqlite3.Connection,
     assert sorted(_maria_rows(maria, "SELECT table_name, engine, table_collation"
                                      " FROM information_schema.tables"
                                      " WHERE table_schema = DATABASE()")) == \
-        [(t, "InnoDB", "utf8mb4_bin") for t in tables]
+        sorted((t, "InnoDB", "utf8mb4_bin") for t in {*tables, *MARIADB_ONLY_TABLES})
     autoincrement = {t for t in tables if "AUTOINCREMENT" in lite.execute(
         "SELECT sql FROM sqlite_master WHERE name = ?", (t,)).fetchone()[0]}
     assert autoincrement == {"audit_log", "live_doc_updates"}
@@ -173,20 +192,30 @@ def test_the_same_foreign_keys_and_triggers(lite: sqlite3.Connection,
     assert len(maria_keys) == 7
     lite_triggers = {r[0] for r in lite.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger'")} - SUMMARY_TRIGGERS
+    assert lite_triggers >= SQLITE_ONLY_TRIGGERS
     maria_triggers = {r[0] for r in _maria_rows(
         maria, "SELECT trigger_name FROM information_schema.triggers"
                " WHERE trigger_schema = DATABASE()")}
-    assert maria_triggers == lite_triggers and len(maria_triggers) == 11
+    assert maria_triggers == lite_triggers - SQLITE_ONLY_TRIGGERS and len(maria_triggers) == 4
 
 
-def test_the_baseline_is_recorded_as_sqlites_migrations_and_runs_again(
+def test_the_schema_is_recorded_as_sqlites_migrations_and_each_step_runs_again(
         lite: sqlite3.Connection, maria: MariaDbConnection) -> None:
-    apply_baseline(maria)  # a baseline that stopped halfway is simply run again
+    recorded = [tuple(r) for r in lite.execute(
+        "SELECT version, name FROM schema_migrations ORDER BY version")]
     assert _maria_rows(maria, "SELECT version, name FROM schema_migrations ORDER BY version") \
-        == [tuple(r) for r in lite.execute(
-            "SELECT version, name FROM schema_migrations WHERE version <= ? ORDER BY version",
-            (BASELINE_VERSION,))]
-    assert len(_maria_rows(maria, "SELECT * FROM schema_migrations")) == BASELINE_VERSION
+        == recorded and len(recorded) == latest_version()
+    # Every SQLite migration after the baseline has its MariaDB counterpart, and no more.
+    assert [(n, name) for n, name, _ in later_migrations()] == recorded[BASELINE_VERSION:]
+    # A baseline or a migration that stopped halfway is simply run again, statement by
+    # statement: each one runs twice here (the migrations' rows are written last).
+    apply_baseline(maria)
+    for _, _, sql in later_migrations():
+        for statement in statements(sql):
+            maria.execute(statement)
+            maria.execute(statement)
+    assert _maria_rows(maria, "SELECT version, name FROM schema_migrations ORDER BY version") \
+        == recorded
 
 
 FLOW = ("INSERT INTO flows (id, tenant_id, name, owner_id, version, version_seq, created_at,"
@@ -210,23 +239,54 @@ FLOW_CHANGES: list[tuple[str, tuple[Any, ...]]] = [
 ]
 
 
-def test_the_counter_triggers_count_as_sqlites_do(lite: sqlite3.Connection,
-                                                  maria: MariaDbConnection) -> None:
-    counts = []
-    for db in (lite, maria):
-        states = []
-        for sql, params in FLOW_CHANGES:
-            db.execute(sql, params)
-            states.append((
-                [tuple(r) for r in db.execute(
-                    "SELECT tenant_id, live FROM flow_counts ORDER BY tenant_id")],
-                [tuple(r) for r in db.execute(
-                    "SELECT tenant_id, owner_id, live FROM flow_owner_counts"
-                    " ORDER BY tenant_id, owner_id")]))
-        counts.append(states)
-    assert counts[1] == counts[0]
-    assert counts[1][-1] == ([("t1", 2), ("t2", 0)],
-                             [("t1", "ann", 1), ("t1", "bob", 1), ("t2", "ann", 0)])
+def test_live_counts_follow_the_store_as_sqlites_triggers_do(
+        lite: sqlite3.Connection, maria: MariaDbConnection) -> None:
+    """What a list's `total` reads (store/flow_counts.py): SQLite's counters, kept by its
+    triggers, and MariaDB's shards, kept by the store's `insert_flow`/`update_flow`, agree
+    after every kind of change, written by two processes (shards); folding the shards of
+    gone processes into '' changes no count."""
+    lite.row_factory = sqlite3.Row
+    steps: list[tuple[str, str, Any]] = [
+        ("p1", "insert", ("f1", "t1", "ann")), ("p1", "insert", ("f2", "t1", "bob")),
+        ("p2", "insert", ("f3", "t1", "ann")), ("p2", "insert", ("f4", "t2", "ann")),
+        ("p2", "insert", ("f5", "t1", "ann")),
+        ("p1", "update", ("t1", "f5", {"deleted_at": "2026-01-06"})),  # soft delete
+        ("p2", "update", ("t1", "f1", {"name": "renamed"})),  # no count moves
+        ("p2", "update", ("t1", "f2", {"deleted_at": "2026-02-02"})),
+        ("p1", "update", ("t1", "f2", {"deleted_at": "2026-02-03", "name": "x"})),  # stays
+        ("p2", "update", ("t1", "f5", {"deleted_at": None})),  # restore
+        ("p1", "update", ("t1", "f3", {"owner_id": "bob"})),  # ownership move
+        ("p2", "update", ("t2", "f4", {"owner_id": "cy", "deleted_at": "2026-02-04"})),
+        ("p1", "update", ("t1", "f2", {"owner_id": "cy", "deleted_at": None})),  # both
+        ("p1", "update", ("t1", "nope", {"deleted_at": None})),  # no such flow
+    ]
+
+    def counts(db: Any) -> list[int]:
+        return [flow_counts.tenant_total(db, "t1"), flow_counts.tenant_total(db, "t2"),
+                *(flow_counts.owner_total(db, t, o) for t in ("t1", "t2")
+                  for o in ("ann", "bob", "cy"))]
+
+    for shard, kind, args in steps:
+        maria.counter_shard = shard
+        for db in (lite, maria):
+            if kind == "insert":
+                flow_rows.insert_flow(db, flow_id=args[0], tenant_id=args[1], name="n",
+                                      description="", owner_id=args[2], version="1.0.0",
+                                      now="2026-01-01")
+            else:
+                flow_rows.update_flow(db, args[0], args[1], **args[2])
+        assert counts(maria) == counts(lite), (shard, kind, args)
+    assert counts(maria) == [4, 0, 2, 1, 1, 0, 0, 0]
+    assert {r[0] for r in _maria_rows(maria, "SELECT shard FROM flow_live_counts")} == {
+        "p1", "p2"}
+    assert flow_counts.fold_gone_shards(maria) == 2  # neither has a change head
+    assert counts(maria) == [4, 0, 2, 1, 1, 0, 0, 0]
+    assert {r[0] for r in _maria_rows(maria, "SELECT shard FROM flow_live_counts")} == {""}
+    for db in (lite, maria):  # the super admin's overview reads the same counts
+        for tenant in ("t1", "t2"):
+            db.execute("INSERT INTO tenants (id, name, slug, created_at, updated_at)"
+                       " VALUES (?, ?, ?, 'now', 'now')", (tenant, tenant, tenant))
+        assert [(r[0], r[6]) for r in user_rows.tenant_overview(db)] == [("t1", 4), ("t2", 0)]
 
 
 def test_versions_are_append_only_as_in_sqlite(lite: sqlite3.Connection,

@@ -8,6 +8,8 @@ as pairs, one file per engine under the same number, and a test compares the two
 
 MariaDB runs DDL outside transactions (each statement commits by itself), so every statement
 of the baseline may run again (`IF NOT EXISTS`): a baseline that stopped halfway is run again.
+So may every statement of a later migration (`NNN_name.sql` here, `later_migrations`), run by
+`upgrade.py` after the baseline, its row in `schema_migrations` written last.
 Statements are separated by `-- @@` lines: a trigger's body holds semicolons, and `DELIMITER`
 is a command of the `mariadb` client, not SQL.
 """
@@ -18,7 +20,7 @@ from datetime import UTC, datetime
 from importlib import resources
 
 from scaiflow_box.store.mariadb import MariaDbConnection
-from scaiflow_box.store.migrations import available_migrations
+from scaiflow_box.store.migrations import MIGRATION_NAME, available_migrations
 
 BASELINE_VERSION = 12  # 010 only dropped the summary triggers, which MariaDB never had
 SEPARATOR = "-- @@"
@@ -26,6 +28,17 @@ SEPARATOR = "-- @@"
 
 def baseline_sql() -> str:
     return resources.files(__package__).joinpath("baseline.sql").read_text("utf-8")
+
+
+def later_migrations() -> list[tuple[int, str, str]]:
+    """(number, name, sql) of every MariaDB migration after the baseline, in order: one per
+    SQLite migration of the same number (tests/store/test_mariadb_schema.py holds them to it)."""
+    found: list[tuple[int, str, str]] = []
+    for entry in resources.files(__package__).iterdir():
+        match = MIGRATION_NAME.match(entry.name)
+        if match and int(match.group(1)) > BASELINE_VERSION:
+            found.append((int(match.group(1)), match.group(2), entry.read_text("utf-8")))
+    return sorted(found)
 
 
 def statements(sql: str) -> list[str]:

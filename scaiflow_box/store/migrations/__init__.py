@@ -13,18 +13,28 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
 
 class SchemaTooNew(Exception):
     """The database was migrated by a newer scaiflow-box: this one must not touch it."""
 
 
+class BadDatabase(Exception):
+    """The (MariaDB) database cannot be used as it is; the message says what to change."""
+
+
+class MigrationBlocked(Exception):
+    """A shared database needs a migration this process cannot run now (other processes of
+    the previous version run on it, or another process's migration takes too long); the
+    message says what to do."""
+
+
 def available_migrations() -> list[tuple[int, str, str]]:
     """(number, name, sql) for every migration shipped with the package, in order."""
     found: list[tuple[int, str, str]] = []
     for entry in resources.files(__package__).iterdir():
-        match = _NAME.match(entry.name)
+        match = MIGRATION_NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), match.group(2), entry.read_text("utf-8")))
     found.sort()

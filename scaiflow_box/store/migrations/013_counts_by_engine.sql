@@ -1,0 +1,8 @@
+-- Nothing changes on SQLite. This number changes MariaDB's live-flow counters
+-- (mariadb_schema/013_counts_by_engine.sql), where several processes write: every create,
+-- delete and restore of a tenant's flows updated one counter row through a trigger, so writers
+-- on two Galera nodes conflicted on it at certification, and a write aborted there while its
+-- trigger ran sometimes failed with "Trigger ... has an error in its body" (1064) instead of a
+-- conflict (docs/scale-out.md, phase 4). There the counts are now one row per tenant, owner
+-- and writing process, kept by store/flow_counts.py. SQLite has one writer and keeps its
+-- triggers and its two counter tables.
