@@ -93,8 +93,8 @@ run: init
 # left out of `make test` for CI's time budget (about 1.5 minutes more): `make test-mariadb-tui`.
 # The first pass runs tests/scaleout too: its site of three processes on one MariaDB database
 # behind HAProxy (tests/scaleout/conftest.py) uses the server whatever --db says.
-MARIADB_TEST_DIRS := tests/store tests/services tests/api tests/collab tests/http \
-	tests/interop tests/contract
+MARIADB_TEST_DIRS := tests/contract tests/store tests/services tests/api tests/collab tests/http \
+	tests/interop
 
 test: $(STAMP) $(INTEROP_STAMP) $(TS_CLIENT_STAMP) $(COLLAB_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not galera"

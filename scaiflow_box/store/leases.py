@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from scaiflow_box.store.engine import Connection
 
+# The leases the running process keeps (services/leases.py). A MariaDB start-up with a migration
+# to run also takes `migration` (store/mariadb_schema/upgrade.py), then gives it back.
 LEASES = ("directory_sync", "retention")
 
 

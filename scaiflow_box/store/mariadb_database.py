@@ -358,23 +358,30 @@ class MariaDatabase:
         the jobs left for a batch of their own when the server rolled the transaction back
         under a failing job). RetryableConflict and ConnectionLost propagate."""
         outcomes: list[tuple[bool, Any]] = []
-        conn.execute("BEGIN")
+        # No BEGIN: the connection is not in autocommit mode, so the first statement starts
+        # the transaction. A savepoint only where a job could undo others' work: before a job
+        # that follows one that succeeded (a savepoint replaces the last of its name, so none
+        # is released). A batch of one job is its statements and COMMIT, nothing more.
+        holds_work = False
         for n, job in enumerate(batch):
-            conn.execute("SAVEPOINT job")
+            if holds_work:
+                conn.execute("SAVEPOINT job")
             try:
                 result = job.fn(conn)
             except (RetryableConflict, ConnectionLost):
                 raise
             except Exception as exc:  # the job's own failure: roll back just this job
-                if not conn.in_transaction:
+                if not holds_work:
+                    self._roll_back(conn)  # only this job's statements are undone
+                elif not conn.in_transaction:
                     # The server ended the transaction under the job: what ran so far is
                     # undone. Those jobs fail with the cause; the rest run on their own.
                     return [(False, exc)] * (n + 1), batch[:n + 1], batch[n + 1:]
-                conn.execute("ROLLBACK TO SAVEPOINT job")
-                conn.execute("RELEASE SAVEPOINT job")
+                else:
+                    conn.execute("ROLLBACK TO SAVEPOINT job")
                 outcomes.append((False, exc))
             else:
-                conn.execute("RELEASE SAVEPOINT job")
+                holds_work = True
                 outcomes.append((True, result))
         # The batch's changes are logged in its transaction (other processes follow them).
         with self.changes.commit(conn, _changed_flows(batch)):

@@ -141,7 +141,9 @@ def _stored_holders(site: Site) -> dict[str, str]:
     conn = site.database.connect()  # type: ignore[union-attr]
     try:
         with conn.cursor() as cursor:
-            cursor.execute("SELECT name, holder FROM leases ORDER BY name")
+            # the keeper's leases (`migration` is taken at start-up only, when one is due)
+            cursor.execute("SELECT name, holder FROM leases WHERE name IN"
+                           " ('directory_sync', 'retention') ORDER BY name")
             return dict(cursor.fetchall())
     finally:
         conn.close()

@@ -91,6 +91,44 @@ async def test_a_failing_job_rolls_back_alone(db: Database) -> None:
     assert "good" in keys and "bad" not in keys
 
 
+async def test_failing_jobs_first_between_and_last_in_one_batch_roll_back_alone(
+        db: Database) -> None:
+    """One batch of bad, good, bad, good, bad (each bad job writes, then raises): the good
+    ones commit, nothing of a bad one is kept, whether it came first (nothing to keep: the
+    transaction is rolled back) or after a good one (back to its savepoint)."""
+    release = threading.Event()
+    batches: list[int] = []
+    original = db._run_batch
+
+    def spy(conn, batch):  # type: ignore[no-untyped-def]
+        batches.append(len(batch))
+        original(conn, batch)
+
+    db._run_batch = spy  # type: ignore[method-assign]
+
+    def job(key: str, fails: bool):  # type: ignore[no-untyped-def]
+        def run(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT INTO meta (`key`, value) VALUES (?, '1')", (key,))
+            if fails:
+                raise ValueError(key)
+            return key
+        return run
+
+    holding = asyncio.ensure_future(db.write(lambda conn: release.wait(10)))
+    await asyncio.sleep(0.1)  # the writer is inside the holding job: the next five queue
+    five = [asyncio.ensure_future(db.write(job(f"j{n}", n % 2 == 0))) for n in range(5)]
+    await asyncio.sleep(0.05)
+    release.set()
+    await holding
+    results = await asyncio.gather(*five, return_exceptions=True)
+    assert [r if isinstance(r, str) else type(r).__name__ for r in results] == [
+        "ValueError", "j1", "ValueError", "j3", "ValueError"]
+    assert batches[-1] == 5
+    keys = await db.read(lambda c: sorted(r[0] for r in c.execute(
+        "SELECT `key` FROM meta WHERE `key` LIKE 'j%'")))
+    assert keys == ["j1", "j3"]
+
+
 async def test_reads_do_not_run_on_the_loop_thread(db: Database) -> None:
     loop_thread = threading.get_ident()
     thread = await db.read(lambda c: threading.get_ident())
