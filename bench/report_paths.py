@@ -146,7 +146,8 @@ def render_lists(run: ListsRun) -> list[str]:
 def render_writes(run: WritesRun) -> list[str]:
     lines = ["", f"Reads spread over {run.flows:,} flows, alone and under a trickle of saves"
              f" to random flows (target ~{run.target_writes_per_s:.0f}/s; achieved"
-             f" {run.writes_per_s:,.0f}/s, {run.failed_writes} failed); peak RSS"
+             f" {run.writes_per_s:,.0f}/s, {run.failed_writes} failed; a save's p50"
+             f" {run.write_latency_ms[0]:.1f} ms, p99 {run.write_latency_ms[1]:.1f} ms); peak RSS"
              f" {_mb(run.peak_rss_kb):.1f} MB.", "",
              _row(["Round", "req/s", "p50 ms", "p99 ms", "server CPU us/req", "errors",
                    "other load"]),

@@ -58,6 +58,14 @@ class WritesRun:
         return statistics.median(rates) if rates else 0.0
 
     @property
+    def write_latency_ms(self) -> tuple[float, float]:
+        """(median of the trickles' p50, highest p99) of a save, in ms."""
+        if not self.trickles:
+            return 0.0, 0.0
+        return (statistics.median(t.latency_ms.get("p50", 0.0) for t in self.trickles),
+                max(t.latency_ms.get("p99", 0.0) for t in self.trickles))
+
+    @property
     def failed_writes(self) -> int:
         return sum(t.bad + t.error_count for t in self.trickles)
 
