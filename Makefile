@@ -29,7 +29,7 @@ TS_CLIENT_STAMP := $(TS_CLIENT)/node_modules/.installed-stamp
 COLLAB := tests/collab/js
 COLLAB_STAMP := $(COLLAB)/node_modules/.installed-stamp
 
-.PHONY: run test test-galera test-mariadb-tui contract lint bench clean init interop-deps ts-client-deps collab-deps binary \
+.PHONY: run test test-galera contract lint bench clean init interop-deps ts-client-deps collab-deps binary \
 	smoke
 
 $(RUN_STAMP): pyproject.toml
@@ -89,20 +89,17 @@ run: init
 # Every test that asks for the backend runs a second time on MariaDB (`--db=mariadb`: a private
 # mariadbd per worker, a new database per test; skipped without Debian's mariadb-server, except
 # on CI); the others are deselected there, as they would run the same. docs/scale-out.md lists
-# what is skipped there and why, and the time it takes. tests/tui passes on MariaDB too but is
-# left out of `make test` for CI's time budget (about 1.5 minutes more): `make test-mariadb-tui`.
+# what is skipped there and why, and the time it takes (tests/tui adds about 1.5 minutes).
 # The first pass runs tests/scaleout too: its site of three processes on one MariaDB database
-# behind HAProxy (tests/scaleout/conftest.py) uses the server whatever --db says.
+# behind HAProxy (tests/scaleout/conftest.py) uses the server whatever --db says. The contract
+# tests come first: the schemathesis run, the longest test, then overlaps the rest.
 MARIADB_TEST_DIRS := tests/contract tests/store tests/services tests/api tests/collab tests/http \
-	tests/interop
+	tests/interop tests/tui
 
 test: $(STAMP) $(INTEROP_STAMP) $(TS_CLIENT_STAMP) $(COLLAB_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not galera"
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --db=mariadb $(MARIADB_TEST_DIRS)
 	@$(MAKE) --no-print-directory test-galera
-
-test-mariadb-tui: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --db=mariadb tests/tui
 
 # The Galera tests (tests/galera, marked `galera` and `slow`): a three-node MariaDB Galera
 # cluster of their own (Debian's galera-4, mariadb-server, rsync) and one appliance process per
