@@ -81,13 +81,11 @@ def writer_thread_ops(db: MariaDatabase) -> dict[str, Callable[[], Awaitable[Any
             "read_small": lambda: db.read_small(read)}
 
 
-async def aiomysql_ops(url: DatabaseUrl) -> tuple[dict[str, Callable[[], Awaitable[Any]]],
-                                                  Callable[[], Awaitable[None]]]:
-    import aiomysql
+Ops = dict[str, Callable[[], Awaitable[Any]]]
 
-    pool = await aiomysql.create_pool(unix_socket=url.unix_socket, user=url.user,
-                                      db=url.database, autocommit=False, minsize=POOL,
-                                      maxsize=POOL, charset="utf8mb4")
+
+def pool_ops(pool: Any) -> tuple[Ops, Callable[[], Awaitable[None]]]:
+    """The write and the read on a pool of either async driver (their APIs agree here)."""
 
     async def write() -> None:
         async with pool.acquire() as conn:
@@ -110,33 +108,20 @@ async def aiomysql_ops(url: DatabaseUrl) -> tuple[dict[str, Callable[[], Awaitab
     return {"write": write, "read": read}, close
 
 
-async def asyncmy_ops(url: DatabaseUrl) -> tuple[dict[str, Callable[[], Awaitable[Any]]],
-                                                 Callable[[], Awaitable[None]]]:
+async def aiomysql_ops(url: DatabaseUrl) -> tuple[Ops, Callable[[], Awaitable[None]]]:
+    import aiomysql
+
+    return pool_ops(await aiomysql.create_pool(
+        unix_socket=url.unix_socket, user=url.user, db=url.database, autocommit=False,
+        minsize=POOL, maxsize=POOL, charset="utf8mb4"))
+
+
+async def asyncmy_ops(url: DatabaseUrl) -> tuple[Ops, Callable[[], Awaitable[None]]]:
     import asyncmy
 
-    pool = await asyncmy.create_pool(unix_socket=url.unix_socket, user=url.user,
-                                     database=url.database, autocommit=False, minsize=POOL,
-                                     maxsize=POOL, charset="utf8mb4")
-
-    async def write() -> None:
-        async with pool.acquire() as conn:
-            async with conn.cursor() as cur:
-                await cur.execute(INSERT, ("tnt_a", "2026-01-01T00:00:00Z"))
-            await conn.commit()
-
-    async def read() -> Any:
-        async with pool.acquire() as conn:
-            async with conn.cursor() as cur:
-                await cur.execute(READ, ("flw_1", "tnt_a"))
-                row = await cur.fetchone()
-            await conn.rollback()
-            return row
-
-    async def close() -> None:
-        pool.close()
-        await pool.wait_closed()
-
-    return {"write": write, "read": read}, close
+    return pool_ops(await asyncmy.create_pool(
+        unix_socket=url.unix_socket, user=url.user, database=url.database, autocommit=False,
+        minsize=POOL, maxsize=POOL, charset="utf8mb4"))
 
 
 async def main() -> None:

@@ -50,15 +50,21 @@ def test_reopen_does_not_reapply_migrations(tmp_path: Path) -> None:
     second.close()
 
 
-async def test_concurrent_writes_are_group_committed(db: Database) -> None:
+def batch_sizes(db: Database) -> list[int]:
+    """The size of each batch the writer runs from now on."""
     batches: list[int] = []
-    original = db._run_batch
+    original = db._run_batch  # type: ignore[attr-defined]
 
     def spy(conn, batch):  # type: ignore[no-untyped-def]
         batches.append(len(batch))
         original(conn, batch)
 
-    db._run_batch = spy  # type: ignore[method-assign]
+    db._run_batch = spy  # type: ignore[attr-defined]
+    return batches
+
+
+async def test_concurrent_writes_are_group_committed(db: Database) -> None:
+    batches = batch_sizes(db)
 
     def insert(i: int):  # type: ignore[no-untyped-def]
         def job(conn: sqlite3.Connection) -> int:
@@ -97,14 +103,7 @@ async def test_failing_jobs_first_between_and_last_in_one_batch_roll_back_alone(
     ones commit, nothing of a bad one is kept, whether it came first (nothing to keep: the
     transaction is rolled back) or after a good one (back to its savepoint)."""
     release = threading.Event()
-    batches: list[int] = []
-    original = db._run_batch
-
-    def spy(conn, batch):  # type: ignore[no-untyped-def]
-        batches.append(len(batch))
-        original(conn, batch)
-
-    db._run_batch = spy  # type: ignore[method-assign]
+    batches = batch_sizes(db)
 
     def job(key: str, fails: bool):  # type: ignore[no-untyped-def]
         def run(conn: sqlite3.Connection) -> str:
