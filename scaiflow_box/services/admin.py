@@ -137,7 +137,9 @@ class AdminService:
 
         def run(conn: Connection) -> dict[str, Any]:
             tenant_id = flow_rows.tenant_of_flow(conn, flow_id)
-            flow = (flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True)
+            # Locked: the row is checked, then the owner and the live-flow counts change.
+            flow = (flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True,
+                                       for_update=True)
                     if tenant_id is not None else None)
             if tenant_id is None or flow is None:
                 raise NotFound("Flow not found")
@@ -148,7 +150,7 @@ class AdminService:
             changes: dict[str, Any] = {"owner_id": owner_id, "updated_at": now_iso()}
             if owner_id != flow["owner_id"]:
                 changes["meta_rev"] = flow["meta_rev"] + 1  # the representation changed
-            flow_rows.update_flow(conn, tenant_id, flow_id, **changes)
+            flow_rows.update_flow(conn, tenant_id, flow_id, current=flow, **changes)
             audit.record(conn, tenant_id=tenant_id, actor=principal.sub,
                          action="flow.owner_changed", target_type="flow", target_id=flow_id,
                          details={"from": flow["owner_id"], "to": owner_id},

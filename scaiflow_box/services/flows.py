@@ -377,8 +377,8 @@ class FlowService:
             flow = check_level(conn, principal, flow_id, "admin", for_update=True)
             check_if_match(flow, if_match)
             now = now_iso()
-            flow_rows.update_flow(conn, principal.tenant_id, flow_id, deleted_at=now,
-                                  updated_at=now)
+            flow_rows.update_flow(conn, principal.tenant_id, flow_id, current=flow,
+                                  deleted_at=now, updated_at=now)
             audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
                          action="flow.deleted", target_type="flow", target_id=flow_id,
                          details={"version": flow["version"]}, request_id=request_id)
@@ -391,7 +391,9 @@ class FlowService:
         principal.require_manage()
 
         def run(conn: Connection) -> FlowDetail:
-            flow = flow_rows.get_flow(conn, principal.tenant_id, flow_id, include_deleted=True)
+            # Locked: the restore checks the row, then changes it and the live-flow counts.
+            flow = flow_rows.get_flow(conn, principal.tenant_id, flow_id, include_deleted=True,
+                                      for_update=True)
             if not principal.is_tenant_admin:
                 # Others must not learn whether a deleted flow exists: 404 unless they can
                 # view the live flow, then 403.
@@ -403,8 +405,8 @@ class FlowService:
                 raise flow_not_found()
             if flow["deleted_at"] is not None:
                 now = now_iso()
-                flow_rows.update_flow(conn, principal.tenant_id, flow_id, deleted_at=None,
-                                      updated_at=now)
+                flow_rows.update_flow(conn, principal.tenant_id, flow_id, current=flow,
+                                      deleted_at=None, updated_at=now)
                 audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
                              action="flow.restored", target_type="flow", target_id=flow_id,
                              details={"version": flow["version"]}, request_id=request_id)

@@ -47,7 +47,8 @@ def changing(conn: Connection, tenant_id: str, flow_id: str, fields: dict[str, A
              current: Any | None) -> None:
     """Before `UPDATE flows SET fields` of one flow: move the counts when the update makes it
     live or not live or gives it another owner. `current`: the row as this transaction read
-    it (owner_id, deleted_at), else it is read here, locked (SQLite: its triggers count)."""
+    it locked (owner_id, deleted_at), else it is read here, locked (SQLite: its triggers
+    count)."""
     if dialect(conn) == SQLITE or ("deleted_at" not in fields and "owner_id" not in fields):
         return
     if current is None:

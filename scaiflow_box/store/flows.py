@@ -145,17 +145,21 @@ def update_flow(
 ) -> None:
     """Set `fields` of the flow, and its summary with them when they change a field the
     summary shows (in the same statement: the summary never disagrees with its row).
-    `current`: the row as this transaction read it (`get_flow`), which saves reading it again
-    for the summary."""
+    `current`: the row as this transaction read it with `get_flow(..., for_update=True)`,
+    which saves reading it again for the summary and the live-flow counts
+    (`flow_counts.changing`): on MariaDB a row read without the lock may be changed by another
+    process before this UPDATE, and the counts would move twice."""
     if not fields:
         return
     if not _SUMMARY_FIELDS.isdisjoint(fields):
-        row = current if current is not None else conn.execute(
-            f"SELECT {', '.join(SUMMARY_FIELDS)} FROM flows WHERE id = ? AND tenant_id = ?",
-            (flow_id, tenant_id)).fetchone()
-        if row is not None:  # else the UPDATE below changes nothing either
+        if current is None:  # read once, locked, for the summary and the live-flow counts
+            lock = "" if dialect(conn) == SQLITE else " FOR UPDATE"
+            current = conn.execute(
+                f"SELECT {', '.join(SUMMARY_FIELDS)}, deleted_at FROM flows"
+                f" WHERE id = ? AND tenant_id = ?{lock}", (flow_id, tenant_id)).fetchone()
+        if current is not None:  # else the UPDATE below changes nothing either
             fields = {**fields, "summary": summary_json(
-                {name: fields.get(name, row[name]) for name in SUMMARY_FIELDS})}
+                {name: fields.get(name, current[name]) for name in SUMMARY_FIELDS})}
     flow_counts.changing(conn, tenant_id, flow_id, fields, current)
     assignments = ", ".join(f"{name} = ?" for name in fields)
     conn.execute(
