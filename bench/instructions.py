@@ -119,12 +119,17 @@ def count(argv: list[str], env: dict[str, str], port: int, path: str, token: str
     raise RuntimeError("no totals in the callgrind dump")
 
 
+def require_valgrind() -> None:
+    """Exit with the reason when valgrind (and its callgrind_control) is not installed."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        sys.exit("valgrind is not installed (Debian package valgrind)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
-    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
-        sys.exit("valgrind is not installed (Debian package valgrind)")
+    require_valgrind()
     with tempfile.TemporaryDirectory(prefix="sfb-instructions-") as tmp:
         workdir = Path(tmp)
         data_dir = workdir / "data"

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.content import bench_content
-from bench.instructions import _wait_ready, get_paths
+from bench.instructions import _wait_ready, get_paths, require_valgrind
 from bench.processes import (
     LOCAL_TENANT,
     OPERATOR,
@@ -136,8 +136,7 @@ def main() -> None:
     parser.add_argument("what", choices=("saves", "spread"))
     parser.add_argument("--flows", type=int, default=20_000)
     args = parser.parse_args()
-    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
-        sys.exit("valgrind is not installed (Debian package valgrind)")
+    require_valgrind()
     with tempfile.TemporaryDirectory(prefix="sfb-instructions-") as tmp:
         workdir = Path(tmp)
         data_dir = workdir / "data"
