@@ -20,7 +20,6 @@ import asyncio
 import http.client
 import json
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
