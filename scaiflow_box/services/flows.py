@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -57,19 +58,11 @@ def version_not_found(version: str | None = None) -> NotFound:
     return NotFound("Version not found" if version is None else f"Version {version} not found")
 
 
-def detail_bytes(row: Row, content: bytes) -> bytes:
+def detail_bytes(row: Row | Mapping[str, Any], content: bytes) -> bytes:
     """FlowDetail = the stored summary + content, spliced from stored bytes (nothing is
     re-serialized)."""
     summary: bytes = row["summary"]
     return summary[:-1] + b',"content":' + content + b"}"
-
-
-def _reload(conn: Connection, tenant_id: str, flow_id: str) -> Row:
-    """The flow row as a write job just left it (inside the same transaction)."""
-    row = flow_rows.get_flow(conn, tenant_id, flow_id, include_deleted=True)
-    if row is None:  # the job itself wrote it; only a broken store gets here
-        raise RuntimeError(f"flow {flow_id} vanished inside its own transaction")
-    return row
 
 
 class FlowDetail(NamedTuple):
@@ -81,7 +74,7 @@ class FlowDetail(NamedTuple):
     owner_id: str
 
     @classmethod
-    def of(cls, row: Row, content: bytes) -> FlowDetail:
+    def of(cls, row: Row | Mapping[str, Any], content: bytes) -> FlowDetail:
         return cls(detail_bytes(row, content), flow_etag(row), row["owner_id"])
 
 
@@ -289,9 +282,9 @@ class FlowService:
 
         def run(conn: Connection) -> FlowDetail:
             now = now_iso()
-            flow_rows.insert_flow(conn, flow_id=flow_id, tenant_id=principal.tenant_id,
-                                  name=name, description=description, owner_id=principal.sub,
-                                  version=FIRST_VERSION, now=now)
+            row = flow_rows.insert_flow(conn, flow_id=flow_id, tenant_id=principal.tenant_id,
+                                        name=name, description=description,
+                                        owner_id=principal.sub, version=FIRST_VERSION, now=now)
             data, digest = self._serialize(content, flow_id, FIRST_VERSION)
             flow_rows.insert_version(conn, flow_id=flow_id, tenant_id=principal.tenant_id,
                                      seq=1, version=FIRST_VERSION, content=data, sha256=digest,
@@ -300,7 +293,7 @@ class FlowService:
                          action="flow.created", target_type="flow", target_id=flow_id,
                          details={"name": name, "version": FIRST_VERSION},
                          request_id=request_id)
-            return FlowDetail.of(_reload(conn, principal.tenant_id, flow_id), data)
+            return FlowDetail.of(row, data)
 
         return await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))
 
@@ -327,17 +320,17 @@ class FlowService:
                 fields.update(version=version, version_seq=flow["version_seq"] + 1, meta_rev=0)
             elif fields:
                 fields["meta_rev"] = flow["meta_rev"] + 1
+            row: Row | Mapping[str, Any] = flow
             if fields:
                 fields["updated_at"] = now
-                flow_rows.update_flow(conn, principal.tenant_id, flow_id, current=flow,
-                                      **fields)
+                row = flow_rows.update_flow(conn, principal.tenant_id, flow_id, current=flow,
+                                            **fields)
                 audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
                              action="flow.updated", target_type="flow", target_id=flow_id,
                              details={"fields": sorted(k for k in fields if k not in (
                                  "updated_at", "version_seq", "meta_rev")),
                                  "version": version},
                              request_id=request_id)
-            row = _reload(conn, principal.tenant_id, flow_id)
             if data is None:
                 data = self._content(conn, principal.tenant_id, flow_id, version,
                                      on_loop=False)
@@ -358,14 +351,15 @@ class FlowService:
             now = now_iso()
             new_version, data = self._append_version(conn, flow, orjson.loads(old["content"]),
                                                      principal.sub, now)
-            flow_rows.update_flow(conn, principal.tenant_id, flow_id, current=flow,
-                                  version=new_version, version_seq=flow["version_seq"] + 1,
-                                  meta_rev=0, updated_at=now)
+            row = flow_rows.update_flow(conn, principal.tenant_id, flow_id, current=flow,
+                                        version=new_version,
+                                        version_seq=flow["version_seq"] + 1, meta_rev=0,
+                                        updated_at=now)
             audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
                          action="flow.version_restored", target_type="flow", target_id=flow_id,
                          details={"from_version": version, "version": new_version},
                          request_id=request_id)
-            return FlowDetail.of(_reload(conn, principal.tenant_id, flow_id), data)
+            return FlowDetail.of(row, data)
 
         return await self.db.write(run, flows_changed=((principal.tenant_id, flow_id),))
 
@@ -403,14 +397,14 @@ class FlowService:
                 principal.require_tenant_admin()
             if flow is None:
                 raise flow_not_found()
+            row: Row | Mapping[str, Any] = flow
             if flow["deleted_at"] is not None:
                 now = now_iso()
-                flow_rows.update_flow(conn, principal.tenant_id, flow_id, current=flow,
-                                      deleted_at=None, updated_at=now)
+                row = flow_rows.update_flow(conn, principal.tenant_id, flow_id, current=flow,
+                                            deleted_at=None, updated_at=now)
                 audit.record(conn, tenant_id=principal.tenant_id, actor=principal.sub,
                              action="flow.restored", target_type="flow", target_id=flow_id,
                              details={"version": flow["version"]}, request_id=request_id)
-            row = _reload(conn, principal.tenant_id, flow_id)
             return FlowDetail.of(row, self._content(conn, principal.tenant_id, flow_id,
                                                     row["version"], on_loop=False))
 

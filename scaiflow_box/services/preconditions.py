@@ -7,11 +7,14 @@ representation and two editors cannot silently overwrite each other's rename.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from scaiflow_box.errors import VersionConflict
 from scaiflow_box.store.engine import Row
 
 
-def flow_etag(flow: Row) -> str:
+def flow_etag(flow: Row | Mapping[str, Any]) -> str:
     revision = flow["meta_rev"]
     return f'"{flow["version"]}"' if not revision else f'"{flow["version"]}-{revision}"'
 

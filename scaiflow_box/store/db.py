@@ -2,8 +2,9 @@
 
 Why this shape (SPEC §19.1): `synchronous=FULL` makes each COMMIT an fsync, so committing
 every request on its own caps durable writes at the disk's fsync rate. The writer thread takes
-every write job that is waiting, runs each inside its own SAVEPOINT (a failing job rolls back
-alone), and commits the whole batch once: one fsync acknowledges many writes. Futures are
+every write job that is waiting, runs them in one transaction (a failing job rolls back alone:
+a SAVEPOINT before each job that follows a succeeded one), and commits the whole batch once:
+one fsync acknowledges many writes. Futures are
 resolved only after COMMIT returns, so an acknowledged write is on disk.
 
 A full disk (or a size cap, `PRAGMA max_page_count`) makes SQLite answer SQLITE_FULL: the job
@@ -236,23 +237,35 @@ class SqliteDatabase:
         outcomes: list[tuple[bool, Any]] = []
         rest: list[_Job] = []  # jobs not run yet when the transaction was lost
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            # A savepoint only where a job could undo others' work: before a job that follows
+            # one that succeeded (savepoints of one name nest; ROLLBACK TO undoes the latest,
+            # COMMIT releases them all). A batch of one job is BEGIN, its statements and
+            # COMMIT.
+            holds_work = False
             for n, job in enumerate(batch):
-                conn.execute("SAVEPOINT job")
+                if not conn.in_transaction:
+                    conn.execute("BEGIN IMMEDIATE")
+                elif holds_work:
+                    conn.execute("SAVEPOINT job")
                 try:
                     result = job.fn(conn)
                 except Exception as exc:  # the job's own failure: roll back just this job
-                    if not self._roll_back_job(conn):
+                    if not holds_work:
+                        self._roll_back(conn)  # only this job's statements are undone
+                    elif not conn.in_transaction:
                         # SQLite rolled the whole transaction back (on SQLITE_FULL it may):
                         # the jobs run so far are undone; those after get a batch of their own.
                         rest = batch[n + 1:]
                         batch = batch[:n + 1]
                         raise _TransactionLost(exc) from exc
+                    else:
+                        conn.execute("ROLLBACK TO job")
                     outcomes.append((False, _storage_error(exc)))
                 else:
-                    conn.execute("RELEASE job")
+                    holds_work = True
                     outcomes.append((True, result))
-            conn.execute("COMMIT")
+            if conn.in_transaction:
+                conn.execute("COMMIT")
         except Exception as exc:  # nothing in the batch is durable
             cause = exc.cause if isinstance(exc, _TransactionLost) else exc
             if is_storage_full(cause):
@@ -278,16 +291,6 @@ class SqliteDatabase:
             self._uncheckpointed = False
         if rest:
             self._run_batch(conn, rest)
-
-    @staticmethod
-    def _roll_back_job(conn: sqlite3.Connection) -> bool:
-        """Undo the failed job's savepoint; False when there is no transaction left (SQLite
-        rolled it back, and the savepoints with it)."""
-        if not conn.in_transaction:
-            return False
-        conn.execute("ROLLBACK TO job")
-        conn.execute("RELEASE job")
-        return True
 
     @staticmethod
     def _roll_back(conn: sqlite3.Connection) -> None:

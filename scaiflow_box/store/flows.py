@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import orjson
 
@@ -107,16 +107,19 @@ def insert_flow(
     owner_id: str,
     version: str,
     now: str,
-) -> None:
-    summary = summary_json({"id": flow_id, "name": name, "description": description,
-                            "owner_id": owner_id, "tenant_id": tenant_id, "version": version,
-                            "created_at": now, "updated_at": now})
+) -> dict[str, Any]:
+    """Insert a flow; returns its row as `get_flow` would read it back."""
+    fields = {"id": flow_id, "name": name, "description": description, "owner_id": owner_id,
+              "tenant_id": tenant_id, "version": version, "created_at": now, "updated_at": now}
+    summary = summary_json(fields)
     conn.execute(
         "INSERT INTO flows (id, tenant_id, name, description, owner_id, version, version_seq,"
         " created_at, updated_at, summary) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
         (flow_id, tenant_id, name, description, owner_id, version, now, now, summary),
     )
     flow_counts.created(conn, tenant_id, owner_id)
+    return {**fields, "version_seq": 1, "meta_rev": 0, "deleted_at": None,
+            "summary": summary.encode()}
 
 
 def insert_version(
@@ -139,18 +142,29 @@ def insert_version(
     )
 
 
+@overload
+def update_flow(conn: Connection, tenant_id: str, flow_id: str, *, current: Row,
+                **fields: Any) -> dict[str, Any]: ...
+@overload
+def update_flow(conn: Connection, tenant_id: str, flow_id: str, *, current: None = None,
+                **fields: Any) -> None: ...
 def update_flow(
     conn: Connection, tenant_id: str, flow_id: str, *, current: Row | None = None,
     **fields: Any
-) -> None:
+) -> dict[str, Any] | None:
     """Set `fields` of the flow, and its summary with them when they change a field the
     summary shows (in the same statement: the summary never disagrees with its row).
     `current`: the row as this transaction read it with `get_flow(..., for_update=True)`,
     which saves reading it again for the summary and the live-flow counts
     (`flow_counts.changing`): on MariaDB a row read without the lock may be changed by another
-    process before this UPDATE, and the counts would move twice."""
+    process before this UPDATE, and the counts would move twice.
+
+    Returns the row as the UPDATE leaves it (`current` with `fields` and the new summary,
+    as `get_flow` would read it back) when `current` was given, else None: a write job
+    answers from it instead of reading the row again."""
+    given = current
     if not fields:
-        return
+        return None if given is None else dict(zip(given.keys(), given, strict=True))
     if not _SUMMARY_FIELDS.isdisjoint(fields):
         if current is None:  # read once, locked, for the summary and the live-flow counts
             lock = "" if dialect(conn) == SQLITE else " FOR UPDATE"
@@ -166,6 +180,13 @@ def update_flow(
         f"UPDATE flows SET {assignments} WHERE id = ? AND tenant_id = ?",
         (*fields.values(), flow_id, tenant_id),
     )
+    if given is None:
+        return None
+    after = dict(zip(given.keys(), given, strict=True))
+    after.update(fields)
+    if "summary" in fields:  # read back as bytes (CAST(summary AS BLOB))
+        after["summary"] = fields["summary"].encode()
+    return after
 
 
 class SummaryPage(NamedTuple):

@@ -207,3 +207,35 @@ async def test_every_write_of_a_flow_keeps_its_summary(appliance: Appliance) -> 
     summary = _stored(appliance, installed["id"])
     assert (summary["name"], summary["owner_id"]) == ("Installed ✓", "usr_alice")
     assert {k: installed[k] for k in summary} == summary
+
+
+async def test_the_rows_writes_return_are_the_rows_read_back(appliance: Appliance) -> None:
+    """`insert_flow` and `update_flow(current=...)` return the row as the write left it, and
+    the write jobs answer from it instead of reading the row again: it must be what
+    `get_flow` reads back in the same transaction, byte for byte, for every kind of change
+    and text (both engines)."""
+    def run(conn: Any) -> int:
+        checked = 0
+        for i, text in enumerate(TEXTS[:-1]):  # EVERY_CHARACTER exceeds MariaDB's TEXT
+            flow_id, tenant = f"flow_rb{i:02d}", "tnt_ü" if i % 2 else "tnt_a"
+            made = flow_rows.insert_flow(
+                conn, flow_id=flow_id, tenant_id=tenant, name=text, description=text[::-1],
+                owner_id=f"usr_{i}", version=VERSIONS[0], now=f"2026-01-02T03:04:0{i % 10}Z")
+            assert made == dict(flow_rows.get_flow(conn, tenant, flow_id)), text
+            for fields in ({"name": TEXTS[(i + 3) % len(TEXTS)][:1000], "meta_rev": 1,
+                            "updated_at": "2026-05-01T00:00:00Z"},
+                           {"meta_rev": 7},  # no field of the summary
+                           {"version": VERSIONS[i % len(VERSIONS)], "version_seq": 2 + i,
+                            "meta_rev": 0, "updated_at": "2026-05-02T00:00:00Z"},
+                           {"owner_id": "usr_next\u2028", "meta_rev": 1},
+                           {"deleted_at": "2026-05-04T00:00:00Z", "updated_at": "x"},
+                           {"deleted_at": None, "updated_at": "2026-05-05T00:00:00Z"}):
+                current = flow_rows.get_flow(conn, tenant, flow_id, include_deleted=True,
+                                             for_update=True)
+                after = flow_rows.update_flow(conn, tenant, flow_id, current=current, **fields)
+                assert after == dict(flow_rows.get_flow(conn, tenant, flow_id,
+                                                        include_deleted=True)), (text, fields)
+                checked += 1
+        return checked
+
+    assert await appliance.db.write(run) == 6 * (len(TEXTS) - 1)
