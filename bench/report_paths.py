@@ -116,7 +116,11 @@ def _size_lines(size: SizeRun) -> list[str]:
         + (f", {size.users:,} extra users" if size.users else "") + f"); peak RSS"
         f" {_mb(size.peak_rss_kb):.1f} MB, {_mb(size.rss_kb):.1f} MB at the end. `total`"
         f" answered: owner {size.totals.get('owner', 0):,}, super admin"
-        f" {size.totals.get('admin', 0):,}, member {size.totals.get('member', 0):,}.",
+        f" {size.totals.get('admin', 0):,}, member {size.totals.get('member', 0):,}."
+        + (f" Every flow read once first: {size.first_reads.reads:,} GETs in"
+           f" {size.first_reads.seconds:.1f} s, {size.first_reads.cpu_us_per_read:.0f} us of"
+           " server CPU each (a read-cache miss: the row and content read, the answer kept)."
+           if size.first_reads else ""),
         "",
         _row(["Request", "req/s", "p50 ms", "p99 ms", "server CPU us/req", "errors",
               "other load", "vs GET by id", "by CPU"]),
@@ -179,6 +183,9 @@ def lists_json(run: ListsRun) -> dict[str, Any]:
         {"flows": s.flows, "users": s.users, "versions": s.seed.versions,
          "peak_rss_mb": round(_mb(s.peak_rss_kb), 1), "rss_mb": round(_mb(s.rss_kb), 1),
          "totals": s.totals,
+         "first_reads": None if s.first_reads is None else {
+             "reads": s.first_reads.reads, "seconds": round(s.first_reads.seconds, 2),
+             "server_cpu_us_per_read": round(s.first_reads.cpu_us_per_read, 1)},
          "ratios_to_get": {k: round(_ratio(m, s.results["get"]), 3)
                            for k, m in s.results.items()},
          "cpu_ratios_to_get": {k: round(_cpu_ratio(m, s.results["get"]), 3)
