@@ -108,6 +108,11 @@ def compiler_budgets(run: CompilerRun) -> list[Budget]:
     ]
 
 
+def _spread_us(runs: list[Measurement]) -> str:
+    values = sorted(m.cpu_us_per_request for m in runs)
+    return f"{values[0]:.0f}-{values[-1]:.0f}" if values else "-"
+
+
 def _size_lines(size: SizeRun) -> list[str]:
     get = size.results["get"]
     lines = [
@@ -120,7 +125,11 @@ def _size_lines(size: SizeRun) -> list[str]:
         + (f" Every flow read once first: {size.first_reads.reads:,} GETs in"
            f" {size.first_reads.seconds:.1f} s, {size.first_reads.cpu_us_per_read:.0f} us of"
            " server CPU each (a read-cache miss: the row and content read, the answer kept)."
-           if size.first_reads else ""),
+           if size.first_reads else "")
+        + (f" GET by id and ceiling in {len(size.ceiling_rounds)} alternating rounds, the"
+           " median shown; server CPU us a request: GET"
+           f" {_spread_us(size.get_rounds)}, ceiling {_spread_us(size.ceiling_rounds)}."
+           if len(size.ceiling_rounds) > 1 else ""),
         "",
         _row(["Request", "req/s", "p50 ms", "p99 ms", "server CPU us/req", "errors",
               "other load", "vs GET by id", "by CPU"]),
@@ -190,6 +199,8 @@ def lists_json(run: ListsRun) -> dict[str, Any]:
                            for k, m in s.results.items()},
          "cpu_ratios_to_get": {k: round(_cpu_ratio(m, s.results["get"]), 3)
                                for k, m in s.results.items()},
+         "get_rounds": [m.as_dict() for m in s.get_rounds],
+         "ceiling_rounds": [m.as_dict() for m in s.ceiling_rounds],
          "results": {k: m.as_dict() for k, m in s.results.items()}} for s in run.sizes]}
 
 
