@@ -66,8 +66,11 @@ def detail_bytes(row: Row | Mapping[str, Any], content: bytes) -> bytes:
 
 
 class FlowDetail(NamedTuple):
-    """A flow as `GET /flows/{id}` answers it. Only strings and bytes: cached, it costs the
-    garbage collector nothing."""
+    """A flow as `GET /flows/{id}` answers it. The read cache keeps it as an exact tuple
+    (`kept()`, re-typed with `FlowDetail._make` on the way out): the collector stops
+    tracking an exact tuple of strings and bytes, never a NamedTuple, and a tracked answer
+    kept its bucket dict tracked too, so 20,000 cached flows were 40,000 objects every full
+    collection walked (docs/performance.md)."""
 
     body: bytes  # the FlowDetail JSON
     etag: str
@@ -76,6 +79,10 @@ class FlowDetail(NamedTuple):
     @classmethod
     def of(cls, row: Row | Mapping[str, Any], content: bytes) -> FlowDetail:
         return cls(detail_bytes(row, content), flow_etag(row), row["owner_id"])
+
+    def kept(self) -> tuple[bytes, str, str]:
+        """The exact tuple the read cache keeps."""
+        return (self.body, self.etag, self.owner_id)
 
 
 @dataclass(frozen=True)
@@ -162,13 +169,14 @@ class FlowService:
         principal.require_view()
         tenant_id = principal.tenant_id
         cache = self.db.read_cache
-        detail: FlowDetail = cache.peek(flow_id, ("detail", tenant_id))
-        if detail is MISSING:  # else no loader is built: the read every canvas polls
-            detail = await flow_value(cache, flow_id, ("detail", tenant_id),
-                                      lambda: self.db.read_small(
-                                          lambda conn: _load_detail(conn, self.cache,
-                                                                    tenant_id, flow_id)),
-                                      weigh=lambda d: len(d.body))
+        kept: tuple[bytes, str, str] = cache.peek(flow_id, ("detail", tenant_id))
+        if kept is MISSING:  # else no loader is built: the read every canvas polls
+            kept = await flow_value(cache, flow_id, ("detail", tenant_id),
+                                    lambda: self.db.read_small(
+                                        lambda conn: _load_detail(conn, self.cache, tenant_id,
+                                                                  flow_id).kept()),
+                                    weigh=lambda d: len(d[0]))
+        detail = FlowDetail._make(kept)
         if not (principal.is_tenant_admin or detail.owner_id == principal.sub):
             level = await flow_value(cache, flow_id, ("level", tenant_id, principal.sub),
                                      lambda: self.db.read_small(lambda conn: granted_level(
@@ -195,14 +203,16 @@ class FlowService:
         cache = self.db.read_cache
         bucket = tenant_bucket(principal.tenant_id)
         key = ("list", principal.sub, principal.is_tenant_admin, search, after, limit)
-        page: SummaryPage = cache.peek(bucket, key)
-        if page is not MISSING:
-            return page
+        kept: tuple[str, tuple[str, str] | None, int] = cache.peek(bucket, key)
+        if kept is not MISSING:
+            return SummaryPage._make(kept)
         loaded_at = cache.drops
         page = await self.db.read(lambda conn: flow_rows.list_summaries(
             conn, tenant_id=principal.tenant_id, user_id=principal.sub,
             can_see_all=principal.is_tenant_admin, search=search, after=after, limit=limit))
-        cache.keep(bucket, key, page, len(page.items_json), loaded_at)
+        # An exact tuple: untracked by the collector, as FlowDetail's (above).
+        cache.keep(bucket, key, (page.items_json, page.last_key, page.total),
+                   len(page.items_json), loaded_at)
         return page
 
     async def versions(self, principal: Principal, flow_id: str, *, before_seq: int | None,

@@ -191,7 +191,7 @@ def update_flow(
 
 class SummaryPage(NamedTuple):
     """A page of stored FlowSummary JSON documents, newest first. Strings and tuples only:
-    cached, it costs the garbage collector nothing."""
+    cached as an exact tuple, it costs the garbage collector nothing."""
 
     items_json: str  # the FlowSummary documents joined by commas (a JSON array's inside)
     last_key: tuple[str, str] | None  # (created_at, id) of the last item when more follow

@@ -21,8 +21,10 @@ loaded after reads the committed state. Commits of other processes (the CLI's `t
 `admin grant`) are noticed by the writer through `PRAGMA data_version` at most 50 ms later
 (`store/db.py`) and drop everything.
 
-Values should be tuples of strings and bytes where they can: the garbage collector stops
-tracking such tuples, so a full cache costs a full collection nothing.
+Values should be exact tuples of strings and bytes where they can: the garbage collector
+stops tracking such tuples (and then the bucket dicts holding only them), so a full cache
+costs a full collection nothing. Not a NamedTuple: the collector untracks exact tuples only,
+and one tracked value keeps its bucket tracked (`FlowDetail` is kept as `detail.kept()`).
 """
 
 from __future__ import annotations
