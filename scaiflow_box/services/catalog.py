@@ -55,6 +55,7 @@ from scaiflow_box.store import audit
 from scaiflow_box.store import catalog as catalog_rows
 from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection, Row
+from scaiflow_box.store.read_cache import NOTHING_CACHED
 from scaiflow_box.timestamps import now_iso
 
 T = TypeVar("T")
@@ -228,7 +229,7 @@ class CatalogService:
             target_type="package", target_id=package_id,
             details={"package_tenant_id": tenant, "version": file.version, "flow_id": flow_id,
                      "sha256": file.sha256},
-            request_id=request_id))
+            request_id=request_id), flows_changed=NOTHING_CACHED)
         return Installed(flow=flow)
 
     # -- publish and import --------------------------------------------------------------

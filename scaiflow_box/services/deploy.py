@@ -32,6 +32,7 @@ from scaiflow_box.store import audit
 from scaiflow_box.store import deployments as deployment_rows
 from scaiflow_box.store.database import Database
 from scaiflow_box.store.engine import Connection
+from scaiflow_box.store.read_cache import NOTHING_CACHED
 from scaiflow_box.timestamps import now_iso
 from scaiflow_box.upstream.scaigrid import ScaiGridAuth, ScaiGridClient, ScaiGridError
 
@@ -167,7 +168,8 @@ class DeployService:
         await self.db.write(lambda conn: audit.record(
             conn, tenant_id=None, actor="dev-token", action="dev.deployed",
             target_type="core", target_id=created.core_id,
-            details={"published_slug": created.published_slug}, request_id=request_id))
+            details={"published_slug": created.published_slug}, request_id=request_id),
+            flows_changed=NOTHING_CACHED)
         return created
 
     async def deploy(self, principal: Principal, flow_id: str, *, version: str | None,

@@ -18,12 +18,11 @@ from typing import Any
 
 from scaiflow_box.store import leases
 from scaiflow_box.store.database import Database
+from scaiflow_box.store.read_cache import NOTHING_CACHED
 
 log = logging.getLogger("scaiflow_box.leases")
 
-# Renewals are writes: none changes a cached read.
-NOTHING_CACHED: tuple[tuple[str, str], ...] = ()
-
+# Renewals are writes: none changes a cached read (NOTHING_CACHED).
 
 class LeaseKeeper:
     def __init__(self, db: Database, ttl_seconds: float, holder: str | None = None,

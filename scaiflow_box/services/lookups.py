@@ -17,6 +17,7 @@ from scaiflow_box.services.event_stream import EventHub, Position, Subscription
 from scaiflow_box.services.scaigrid_errors import lookup_error
 from scaiflow_box.store import audit
 from scaiflow_box.store.database import Database
+from scaiflow_box.store.read_cache import NOTHING_CACHED
 from scaiflow_box.upstream.scaigrid import ScaiGridAuth, ScaiGridClient, ScaiGridError
 
 T = TypeVar("T")
@@ -106,4 +107,4 @@ class LookupService:
         await self.db.write(lambda conn: audit.record(
             conn, tenant_id=principal.tenant_id, actor=principal.sub, action=action,
             target_type=target_type, target_id=target_id, details=details,
-            request_id=request_id))
+            request_id=request_id), flows_changed=NOTHING_CACHED)

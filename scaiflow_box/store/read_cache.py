@@ -37,6 +37,12 @@ T = TypeVar("T")
 MISSING: Any = object()
 
 
+# `Database.write(..., flows_changed=NOTHING_CACHED)`: the job changes no row anything here
+# is read from (audit rows, webhook events, leases): no cached read is dropped. A write that
+# declares nothing drops every cached read of the process, every flow's answer included.
+NOTHING_CACHED: tuple[tuple[str, str], ...] = ()
+
+
 def tenant_bucket(tenant_id: str) -> str:
     """The bucket of values read from many of a tenant's flows (list pages)."""
     return f"tenant-lists:{tenant_id}"

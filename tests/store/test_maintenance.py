@@ -86,10 +86,19 @@ async def test_retention_service_prunes_through_the_writer(tmp_path: Path, backe
                               for n, h in enumerate([30, 25, 23, 1])])
 
         db.write_sync(seed)
+        # Audit rows and webhook events are read by nothing cached: a pass keeps every
+        # cached read (it dropped them all, 60 s after start and then hourly).
+        cache = db.read_cache
+        cache.check()
+        cache.keep("flow_x", ("detail", "tnt_a"), (b"{}", '"1.0.0"', "usr_a"), 2)
+        cache.keep_global(("principal", "token"), "alice")
         settings = load_settings({"SCAIFLOW_ENV_FILE": "", "SCAIFLOW_AUDIT_RETENTION_DAYS": "30"})
         service = RetentionService(db, settings, clock=lambda: NOW)
         assert await service.prune_once() == {"audit_log": 12_000, "webhook_events": 2}
         assert await service.prune_once() == {"audit_log": 0, "webhook_events": 0}
+        cache.check()
+        assert cache.peek("flow_x", ("detail", "tnt_a")) == (b"{}", '"1.0.0"', "usr_a")
+        assert cache.peek_global(("principal", "token")) == "alice"
         assert service.deleted == {"audit_log": 12_000, "webhook_events": 2}
         counts = db.read_inline(lambda conn: (
             conn.execute("SELECT count(*) FROM audit_log").fetchone()[0],
