@@ -238,15 +238,18 @@ class SqliteDatabase:
         rest: list[_Job] = []  # jobs not run yet when the transaction was lost
         try:
             # A savepoint only where a job could undo others' work: before a job that follows
-            # one that succeeded (savepoints of one name nest; ROLLBACK TO undoes the latest,
-            # COMMIT releases them all). A batch of one job is BEGIN, its statements and
-            # COMMIT.
+            # one that succeeded. A batch of one job is BEGIN, its statements and COMMIT.
+            # Each savepoint is released (or rolled back to and released) at once: SQLite's
+            # savepoints nest, and every page a job writes is checked against each one still
+            # open, so a batch of 256 jobs left open would cost O(n²).
             holds_work = False
             for n, job in enumerate(batch):
+                savepoint = False
                 if not conn.in_transaction:
                     conn.execute("BEGIN IMMEDIATE")
                 elif holds_work:
                     conn.execute("SAVEPOINT job")
+                    savepoint = True
                 try:
                     result = job.fn(conn)
                 except Exception as exc:  # the job's own failure: roll back just this job
@@ -260,8 +263,11 @@ class SqliteDatabase:
                         raise _TransactionLost(exc) from exc
                     else:
                         conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
                     outcomes.append((False, _storage_error(exc)))
                 else:
+                    if savepoint:
+                        conn.execute("RELEASE job")
                     holds_work = True
                     outcomes.append((True, result))
             if conn.in_transaction:
