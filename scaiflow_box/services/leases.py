@@ -24,6 +24,7 @@ log = logging.getLogger("scaiflow_box.leases")
 
 # Renewals are writes: none changes a cached read (NOTHING_CACHED).
 
+
 class LeaseKeeper:
     def __init__(self, db: Database, ttl_seconds: float, holder: str | None = None,
                  clock: Callable[[], float] = time.time,

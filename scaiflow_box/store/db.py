@@ -4,8 +4,8 @@ Why this shape (SPEC §19.1): `synchronous=FULL` makes each COMMIT an fsync, so 
 every request on its own caps durable writes at the disk's fsync rate. The writer thread takes
 every write job that is waiting, runs them in one transaction (a failing job rolls back alone:
 a SAVEPOINT before each job that follows a succeeded one), and commits the whole batch once:
-one fsync acknowledges many writes. Futures are
-resolved only after COMMIT returns, so an acknowledged write is on disk.
+one fsync acknowledges many writes. Futures are resolved only after COMMIT returns, so an
+acknowledged write is on disk.
 
 A full disk (or a size cap, `PRAGMA max_page_count`) makes SQLite answer SQLITE_FULL: the job
 that needed room, or the whole batch when the COMMIT itself could not be written, fails with
