@@ -27,7 +27,10 @@ from scaiflow_box.upstream.scaigrid import (
 from tests.fakes.scaigrid import FakeScaiGrid
 
 ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 0.4
+# Every call's total timeout: generous, since a loaded CI machine once took more than 0.4 s
+# to answer a loopback create (the fake was not stalled). The stall test has its own.
+TIMEOUT = 10.0
+STALL_TIMEOUT = 0.4
 
 MANIFEST = yaml.safe_dump({"core": {
     "name": "support-agent", "mode": "stateless", "runtime_version": "0.2",
@@ -479,12 +482,17 @@ async def test_redirects_are_not_followed(
 
 @pytest.mark.parametrize("operation", ["create_core", "list_events", "ensure_scope"])
 async def test_slow_answers_time_out_as_unreachable(
-    scaigrid_server: FakeScaiGrid, client: ScaiGridClient, auth: ScaiGridAuth, operation: str
+    scaigrid_server: FakeScaiGrid, auth: ScaiGridAuth, operation: str
 ) -> None:
-    scaigrid_server.stall(TIMEOUT + 2.0)
+    session = create_upstream_session(Settings(upstream_timeout_seconds=STALL_TIMEOUT))
+    client = ScaiGridClient(lambda: session)
+    scaigrid_server.stall(STALL_TIMEOUT + 2.0)
     started = asyncio.get_running_loop().time()
-    error = await expect_failure(client, auth, operation)
-    assert asyncio.get_running_loop().time() - started < TIMEOUT + 1.0
+    try:
+        error = await expect_failure(client, auth, operation)
+    finally:
+        await session.close()
+    assert asyncio.get_running_loop().time() - started < STALL_TIMEOUT + 1.0
     assert (error.kind, error.status, error.code) == ("unreachable", None, None)
     assert error.message == "ScaiGrid unreachable: timed out"
 
