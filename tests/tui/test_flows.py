@@ -235,7 +235,8 @@ async def test_one_deploy_at_a_time(grid_session: TuiSession,
                                     scaigrid_server: FakeScaiGrid) -> None:
     """A second `d` while a deploy runs is refused: it would only cancel the request."""
     flow_id = await new_flow(grid_session.appliance, "Support")
-    scaigrid_server.stall(0.5, "create_core")
+    # Long enough to still be running at the next look under CI load (0.5 s once was not).
+    scaigrid_server.stall(3.0, "create_core")
     app = grid_session.app()
     async with app.run_test(size=SIZE) as pilot:
         await open_flows(pilot)
