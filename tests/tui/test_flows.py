@@ -67,7 +67,7 @@ async def grid_session_fixture(make_appliance: AppFactory,
                                scaigrid_server: FakeScaiGrid) -> AsyncIterator[TuiSession]:
     """An appliance that deploys to the ScaiGrid stand-in (with SCAIGRID_API_KEY)."""
     appliance = await make_appliance(**scaigrid_server.env(
-        SCAIFLOW_UPSTREAM_TIMEOUT_SECONDS="2"))
+        SCAIFLOW_UPSTREAM_TIMEOUT_SECONDS="10"))  # above the 3 s stall of the deploy test
     async with open_session(appliance) as session:
         yield session
 
