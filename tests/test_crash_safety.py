@@ -234,6 +234,7 @@ async def test_every_acknowledged_version_survives_kill_9(
     await server.wait_ready()
     flow_id = await _create_flow(server.url, token)
     acked: dict[str, str] = {}
+    cut_off = 0  # requests the kills cut off mid-flight, over the cycles
 
     # Several crash/restart cycles on the same data dir, each killed at a different point in
     # the load: one unlucky kill can miss a short ack-before-commit window, three rarely do.
@@ -243,8 +244,10 @@ async def test_every_acknowledged_version_survives_kill_9(
         assert server.proc.returncode == -signal.SIGKILL
         assert not log.other_statuses, log.other_statuses[:5]
         assert len(log.acked) >= 20, "the load did not get going before the kill"
-        # The writers never pause, so the kill cut requests off mid-flight.
-        assert log.connection_errors >= 1
+        # The writers never pause, so a kill usually cuts requests off mid-flight; under CI
+        # load the server once answered all of them while this blocked process was killing
+        # it, so the cut is required of the cycles together, not of each.
+        cut_off += log.connection_errors
         assert not acked.keys() & log.acked.keys(), "a version was acknowledged twice"
         acked.update(log.acked)
 
@@ -254,6 +257,7 @@ async def test_every_acknowledged_version_survives_kill_9(
         # Writes in flight at a kill may have committed without being acknowledged (at most
         # one per writer per kill); an acknowledged one is never missing.
         assert 0 <= len(markers) - 1 - len(acked) <= WRITERS * (cycle + 1)
+    assert cut_off >= 1, "no kill cut a request off mid-flight"
 
     # Through the API of the restarted server too: the head and every acknowledged version.
     latest = f"1.0.{len(markers) - 1}"
