@@ -163,27 +163,25 @@ def update_flow(
     as `get_flow` would read it back) when `current` was given, else None: a write job
     answers from it instead of reading the row again."""
     given = current
-    if not fields:
-        return None if given is None else dict(zip(given.keys(), given, strict=True))
-    if not _SUMMARY_FIELDS.isdisjoint(fields):
-        if current is None:  # read once, locked, for the summary and the live-flow counts
-            lock = "" if dialect(conn) == SQLITE else " FOR UPDATE"
-            current = conn.execute(
-                f"SELECT {', '.join(SUMMARY_FIELDS)}, deleted_at FROM flows"
-                f" WHERE id = ? AND tenant_id = ?{lock}", (flow_id, tenant_id)).fetchone()
-        if current is not None:  # else the UPDATE below changes nothing either
-            fields = {**fields, "summary": summary_json(
-                {name: fields.get(name, current[name]) for name in SUMMARY_FIELDS})}
-    flow_counts.changing(conn, tenant_id, flow_id, fields, current)
-    assignments = ", ".join(f"{name} = ?" for name in fields)
-    conn.execute(
-        f"UPDATE flows SET {assignments} WHERE id = ? AND tenant_id = ?",
-        (*fields.values(), flow_id, tenant_id),
-    )
+    if fields:
+        if not _SUMMARY_FIELDS.isdisjoint(fields):
+            if current is None:  # read once, locked, for the summary and the live-flow counts
+                lock = "" if dialect(conn) == SQLITE else " FOR UPDATE"
+                current = conn.execute(
+                    f"SELECT {', '.join(SUMMARY_FIELDS)}, deleted_at FROM flows"
+                    f" WHERE id = ? AND tenant_id = ?{lock}", (flow_id, tenant_id)).fetchone()
+            if current is not None:  # else the UPDATE below changes nothing either
+                fields = {**fields, "summary": summary_json(
+                    {name: fields.get(name, current[name]) for name in SUMMARY_FIELDS})}
+        flow_counts.changing(conn, tenant_id, flow_id, fields, current)
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        conn.execute(
+            f"UPDATE flows SET {assignments} WHERE id = ? AND tenant_id = ?",
+            (*fields.values(), flow_id, tenant_id),
+        )
     if given is None:
         return None
-    after = dict(zip(given.keys(), given, strict=True))
-    after.update(fields)
+    after = {**dict(given), **fields}
     if "summary" in fields:  # read back as bytes (CAST(summary AS BLOB))
         after["summary"] = fields["summary"].encode()
     return after
