@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.compiler_load import CompilerRun
 from bench.lists import ListsRun, SizeRun
-from bench.measure import Measurement
+from bench.measure import Measurement, spread
 from bench.report import Budget
 from bench.writes import WritesRun
 
@@ -108,11 +108,6 @@ def compiler_budgets(run: CompilerRun) -> list[Budget]:
     ]
 
 
-def _spread_us(runs: list[Measurement]) -> str:
-    values = sorted(m.cpu_us_per_request for m in runs)
-    return f"{values[0]:.0f}-{values[-1]:.0f}" if values else "-"
-
-
 def _size_lines(size: SizeRun) -> list[str]:
     get = size.results["get"]
     lines = [
@@ -128,7 +123,8 @@ def _size_lines(size: SizeRun) -> list[str]:
            if size.first_reads else "")
         + (f" GET by id and ceiling in {len(size.ceiling_rounds)} alternating rounds, the"
            " median shown; server CPU us a request: GET"
-           f" {_spread_us(size.get_rounds)}, ceiling {_spread_us(size.ceiling_rounds)}."
+           f" {spread([m.cpu_us_per_request for m in size.get_rounds])}, ceiling"
+           f" {spread([m.cpu_us_per_request for m in size.ceiling_rounds])}."
            if len(size.ceiling_rounds) > 1 else ""),
         "",
         _row(["Request", "req/s", "p50 ms", "p99 ms", "server CPU us/req", "errors",
