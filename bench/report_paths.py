@@ -83,7 +83,9 @@ def writes_budgets(run: WritesRun) -> list[Budget]:
     return [Budget(f"GET by id over {run.flows:,} flows under ~{run.target_writes_per_s:.0f}"
                    " writes/s", f">= {WRITES_RATIO_MIN:.2f} of the same reads without writes",
                    f"{run.ratio:.2f} by req/s, {run.cpu_ratio:.2f} by reads per CPU second"
-                   f" ({run.writes_per_s:,.0f} writes/s achieved, {run.failed_writes} failed)",
+                   f" ({run.writes_per_s:,.0f} writes/s achieved, {run.failed_writes} failed;"
+                   f" the saves alone use {run.lone_saves_share:.0%} of the core,"
+                   f" {run.cpu_us_per_lone_save:,.0f} us each)",
                    run.ratio >= WRITES_RATIO_MIN and run.failed_writes == 0)]
 
 
@@ -166,6 +168,12 @@ def render_writes(run: WritesRun) -> list[str]:
         lines.append(_row([f"{index + 1}: reads under writes", *_load_cells(busy)]))
     lines.append(f"Median ratio: {run.ratio:.2f} by req/s; {run.cpu_ratio:.2f} by reads per"
                  " second of server CPU (the writes' own CPU included).")
+    if run.saves_alone is not None:
+        alone = run.saves_alone
+        lines.append(f"The trickle alone, no reads: {alone.ok:,} saves in {alone.duration_s:.0f} s,"
+                     f" {run.cpu_us_per_lone_save:,.0f} us of server CPU a save (each its own"
+                     f" commit, on a core idle between saves), {run.lone_saves_share:.0%} of"
+                     " the core.")
     return lines
 
 
@@ -205,6 +213,10 @@ def writes_json(run: WritesRun) -> dict[str, Any]:
             "cpu_ratio": round(run.cpu_ratio, 3),
             "writes_per_s": round(run.writes_per_s, 1), "failed_writes": run.failed_writes,
             "peak_rss_mb": round(_mb(run.peak_rss_kb), 1),
+            "saves_alone": None if run.saves_alone is None else {
+                **run.saves_alone.as_dict(), "server_cpu_s": round(run.saves_alone_cpu_s, 3),
+                "server_cpu_us_per_save": round(run.cpu_us_per_lone_save, 1),
+                "share_of_core": round(run.lone_saves_share, 3)},
             "quiet": [m.as_dict() for m in run.quiet],
             "under_writes": [m.as_dict() for m in run.under_writes]}
 

@@ -2,6 +2,12 @@
 and while a second load generator saves new content to random flows of the same tenant at
 about 200 writes/s. The ratio of the two read rates is what the writes cost the readers:
 the server's CPU they use, and the cached reads they make stale.
+
+Last, the same trickle runs with no reads, and the server's CPU over it is what the saves
+cost on their own. At that rate each save commits on its own (a batch of one) on a core that
+idles between saves, so this is the price of a lone save woken from idle. Beside the reads a
+save costs somewhat less (the core is awake and busy), but of the same order: this share of
+the core is what the ratio pays for.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ class WritesRun:
     quiet: list[Measurement] = field(default_factory=list)
     under_writes: list[Measurement] = field(default_factory=list)
     trickles: list[WrkResult] = field(default_factory=list)
+    saves_alone: WrkResult | None = None  # the trickle with no reads beside it
+    saves_alone_cpu_s: float = 0.0  # the server's CPU over that run
     peak_rss_kb: int = 0
 
     @staticmethod
@@ -67,7 +75,20 @@ class WritesRun:
 
     @property
     def failed_writes(self) -> int:
-        return sum(t.bad + t.error_count for t in self.trickles)
+        runs = [*self.trickles, *([self.saves_alone] if self.saves_alone else [])]
+        return sum(t.bad + t.error_count for t in runs)
+
+    @property
+    def cpu_us_per_lone_save(self) -> float:
+        """Server CPU per save, saves alone at the trickle's rate (each its own commit)."""
+        saves = self.saves_alone.ok if self.saves_alone else 0
+        return self.saves_alone_cpu_s / saves * 1e6 if saves else 0.0
+
+    @property
+    def lone_saves_share(self) -> float:
+        """The share of the server's core the saves alone used at the trickle's rate."""
+        seconds = self.saves_alone.duration_s if self.saves_alone else 0.0
+        return self.saves_alone_cpu_s / seconds if seconds else 0.0
 
 
 class _Trickle(threading.Thread):
@@ -129,6 +150,11 @@ def run_writes(workdir: Path, settings: LoadSettings, *, flows: int,
                 if trickle.error is not None or trickle.result is None:
                     raise RuntimeError(f"the write trickle failed: {trickle.error}")
                 run.trickles.append(trickle.result)
+            before = server.cpu_seconds()
+            run.saves_alone = run_wrk(base + "/", "put_trickle", write_args,
+                                      duration_s=settings.duration_s,
+                                      connections=WRITE_CONNECTIONS, cpu=settings.pins.load)
+            run.saves_alone_cpu_s = server.cpu_seconds() - before
             run.peak_rss_kb = server.memory_kb()["VmHWM"]
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
