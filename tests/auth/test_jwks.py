@@ -102,11 +102,13 @@ async def test_jwks_url_without_issuer_uses_discovery_for_the_issuer_only(
 async def test_start_does_not_wait_for_a_stalled_scaikey(
     scaikey_server: FakeScaiKey, make_cache: CacheFactory
 ) -> None:
-    scaikey_server.stall(0.6, "jwks")
+    # The stall is long against the bound (and within the session's 2 s timeout), so that a
+    # start-up slowed by a loaded machine (CI) still tells "did not wait" from "waited".
+    scaikey_server.stall(1.5, "jwks")
     loop = asyncio.get_running_loop()
     started = loop.time()
     cache = await make_cache(settings_for(scaikey_server), wait=False)
-    assert loop.time() - started < 0.3
+    assert loop.time() - started < 0.75
     assert not cache.has_keys()
     # A token arriving now shares the in-flight first fetch instead of starting another.
     assert isinstance(await cache.get_key("key-1"), PyJWK)
@@ -219,7 +221,9 @@ async def test_rotated_key_is_found_after_exactly_one_refresh(
 async def test_kid_missing_after_a_shared_fetch_is_remembered(
     scaikey_server: FakeScaiKey, make_cache: CacheFactory
 ) -> None:
-    scaikey_server.stall(0.2, "jwks")
+    # Long enough that the start-up fetch is still in flight when the lookup comes, even on
+    # a loaded machine.
+    scaikey_server.stall(1.0, "jwks")
     cache = await make_cache(settings_for(scaikey_server), wait=False)
     # Joins the start-up fetch (no kid-triggered refresh of its own) and is still missing.
     assert await cache.get_key("nope") is None
