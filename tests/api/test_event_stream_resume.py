@@ -92,6 +92,13 @@ async def wait_for(predicate: Any, timeout: float = 3.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def caught_up(app: Appliance, polls: int = 1) -> None:
+    """The stream's poller has read ScaiGrid's log `polls` times: a poller that starts at the
+    end of the log sends nothing of its first read, so what happens after this is new to it.
+    (Waited for, not slept: a loaded machine can take longer than any fixed pause.)"""
+    await wait_for(lambda: hub(app).stats()["polls"] >= polls)
+
+
 async def open_stream(app: Appliance, headers: dict[str, str],
                       last_event_id: str | None = None) -> ClientResponse:
     extra = {"Last-Event-ID": last_event_id} if last_event_id else {}
@@ -106,7 +113,7 @@ async def test_events_carry_ids_and_the_stream_a_retry_hint(grid_app: Appliance)
     stream = await open_stream(grid_app, headers)
     assert await stream.content.readline() == b": connected\n"
     assert await stream.content.readline() == b"retry: 3000\n"
-    await asyncio.sleep(0.2)  # caught up with the log
+    await caught_up(grid_app)
     await invoke(grid_app, headers, core_id, 1)
     frames = await frames_until(stream, 1)
     ids = [f.id for f in frames]
@@ -122,7 +129,7 @@ async def test_a_client_that_reconnects_gets_what_it_missed_once(
     headers = await grid_app.headers()
     core_id = await core_of(grid_app, headers)
     stream = await open_stream(grid_app, headers)
-    await asyncio.sleep(0.2)
+    await caught_up(grid_app)
     await invoke(grid_app, headers, core_id, 1)
     seen = await frames_until(stream, 1)
     stream.close()
@@ -149,7 +156,7 @@ async def test_a_client_resumes_from_the_shared_pollers_history(grid_app: Applia
     first = await open_stream(grid_app, headers)
     second = await open_stream(grid_app, headers)
     await wait_for(lambda: hub(grid_app).stats()["subscribers"] == 2)
-    await asyncio.sleep(0.2)
+    await caught_up(grid_app)
     await invoke(grid_app, headers, core_id, 1)
     per_invocation = len(await frames_until(first, 1))
     last = (await frames_until(second, 1))[-1]
@@ -174,14 +181,14 @@ async def test_an_id_older_than_the_running_poller_gets_a_private_catch_up(
     headers = await grid_app.headers()
     core_id = await core_of(grid_app, headers)
     early = await open_stream(grid_app, headers)
-    await asyncio.sleep(0.2)
+    await caught_up(grid_app)
     await invoke(grid_app, headers, core_id, 1)
     last = (await frames_until(early, 1))[-1]
     early.close()
     await wait_for(lambda: hub(grid_app).stats()["pollers"] == 0)
 
     other = await open_stream(grid_app, headers)  # a new poller, from the end of the log
-    await asyncio.sleep(0.2)
+    await caught_up(grid_app)
     await invoke(grid_app, headers, core_id, 2)
     assert numbers(await frames_until(other, 2)) == [2]
 
@@ -201,7 +208,7 @@ async def test_new_subscribers_of_a_resumed_poller_get_new_events_only(
     headers = await grid_app.headers()
     core_id = await core_of(grid_app, headers)
     stream = await open_stream(grid_app, headers)
-    await asyncio.sleep(0.2)
+    await caught_up(grid_app)
     await invoke(grid_app, headers, core_id, 1)
     last = (await frames_until(stream, 1))[-1]
     stream.close()
@@ -227,7 +234,7 @@ async def test_an_id_this_stream_did_not_issue_gets_resume_failed_then_new_event
     headers = await grid_app.headers()
     core_id = await core_of(grid_app, headers)
     stream = await open_stream(grid_app, headers)
-    await asyncio.sleep(0.2)
+    await caught_up(grid_app)
     await invoke(grid_app, headers, core_id, 1)
     issued = (await frames_until(stream, 1))[-1].id
     assert issued is not None
@@ -254,7 +261,7 @@ async def test_a_position_scaigrid_no_longer_knows_gets_resume_failed(
     stream = await open_stream(grid_app, headers, codec.encode("event_stream|tnt_a|", [gone, 0]))
     frame = await read_frame(stream)
     assert frame.event == "resume_failed"
-    await asyncio.sleep(0.3)
+    await caught_up(grid_app, polls=2)  # the refused cursor's read, then the end's
     await invoke(grid_app, headers, core_id, 1)
     assert numbers(await frames_until(stream, 1)) == [1]
     stream.close()
