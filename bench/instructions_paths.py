@@ -29,16 +29,8 @@ from pathlib import Path
 
 from bench.content import bench_content
 from bench.instructions import _wait_ready, get_paths, require_valgrind
-from bench.processes import (
-    LOCAL_TENANT,
-    OPERATOR,
-    REPO_ROOT,
-    appliance_env,
-    free_port,
-    init_data_dir,
-    mint_token,
-)
-from bench.seed import seed_database
+from bench.processes import REPO_ROOT, appliance_env, free_port
+from bench.seed import operator_box
 
 SAVE_FLOWS = 60
 SPREAD_GETS = 2000
@@ -139,13 +131,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sfb-instructions-") as tmp:
         workdir = Path(tmp)
         data_dir = workdir / "data"
-        init_data_dir(data_dir)
-        ids: list[str] = []
-        if args.what == "spread":
-            ids = seed_database(data_dir / "scaiflow.db", tenant_id=LOCAL_TENANT,
-                                flows=args.flows, versions_per_flow=1,
-                                owner_of=lambda _: OPERATOR).flow_ids
-        token = mint_token(data_dir)
+        ids, token = operator_box(data_dir, args.flows if args.what == "spread" else 0)
         server = _Server(data_dir, workdir)
         try:
             counts = _saves(server, token) if args.what == "saves" else _spread(server, token,

@@ -23,6 +23,7 @@ from pathlib import Path
 import orjson
 
 from bench.content import bench_content
+from bench.processes import LOCAL_TENANT, OPERATOR, init_data_dir, mint_token
 from scaiflow_box.ids import new_id
 from scaiflow_box.store.flows import storage_key, summary_json
 from scaiflow_box.timestamps import iso
@@ -175,3 +176,14 @@ def seed_directory(db_path: Path, *, tenant_id: str, users: list[str],
         conn.execute("COMMIT")
     finally:
         conn.close()
+
+
+def operator_box(data_dir: Path, flows: int) -> tuple[list[str], str]:
+    """A fresh data directory with `flows` seeded flows of the operator (none for 0), and a
+    token of the operator's: (the flows' ids, the token)."""
+    init_data_dir(data_dir)
+    ids: list[str] = []
+    if flows:
+        ids = seed_database(data_dir / "scaiflow.db", tenant_id=LOCAL_TENANT, flows=flows,
+                            versions_per_flow=1, owner_of=lambda _: OPERATOR).flow_ids
+    return ids, mint_token(data_dir)
