@@ -22,8 +22,8 @@ from pathlib import Path
 from bench import pagecache
 from bench.content import BENCH_MARKER, bench_content
 from bench.measure import LoadSettings, Measurement, measure
-from bench.processes import LOCAL_TENANT, OPERATOR, appliance, init_data_dir, mint_token
-from bench.seed import seed_database
+from bench.processes import appliance
+from bench.seed import operator_box
 from bench.wrk import WrkResult, run_wrk
 
 FLOWS_PATH = "/api/v1/flows"
@@ -112,15 +112,12 @@ class _Trickle(threading.Thread):
 def run_writes(workdir: Path, settings: LoadSettings, *, flows: int,
                writes_per_s: float, rounds: int) -> WritesRun:
     data_dir = workdir / "writes"
-    init_data_dir(data_dir)
     db_path = data_dir / "scaiflow.db"
-    seed = seed_database(db_path, tenant_id=LOCAL_TENANT, flows=flows, versions_per_flow=1,
-                         owner_of=lambda _: OPERATOR)
+    flow_ids, token = operator_box(data_dir, flows)
     ids_file = workdir / "writes-ids.txt"
-    ids_file.write_text("\n".join(seed.flow_ids) + "\n")
+    ids_file.write_text("\n".join(flow_ids) + "\n")
     template = workdir / "writes-body.json"
     template.write_text(json.dumps({"content": bench_content(BENCH_MARKER)}))
-    token = mint_token(data_dir)
     # A second wrk on the box is this run's own load, not noise: no retries.
     quiet_settings = settings
     busy_settings = replace(settings, retries=0, warmup_s=0)
