@@ -31,6 +31,7 @@ class NotOurDialect(Exception):
 # What the writer leaves plain (yaml_writer._PLAIN, minus the reserved words).
 _PLAIN: Final = re.compile(r"[A-Za-z/][A-Za-z0-9 _./()'+-]*")
 _RESERVED: Final = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null"})
+_RESERVED_LEN: Final = max(map(len, _RESERVED))
 _INT: Final = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _FLOAT: Final = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+(?:[eE][-+][0-9]+)?")
 # Characters a YAML reader refuses, folds as line breaks (NEL, LS, PS) or strips (BOM): the
@@ -38,6 +39,8 @@ _FLOAT: Final = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+(?:[eE][-+][0-9]+)?")
 _UNPRINTABLE: Final = re.compile(
     "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd"
     "\U00010000-\U0010ffff]")
+# The same for text that is all ASCII (most manifests): a smaller class, scanned faster.
+_UNPRINTABLE_ASCII: Final = re.compile("[^\n\x20-\x7e]")
 # An escaped surrogate: JSON pairs two of them into one character, PyYAML does not.
 _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 # A double-quoted JSON string as json.dumps writes it, escapes included.
@@ -74,7 +77,8 @@ def _scalar(token: str) -> Any:
         if _FLOAT.fullmatch(token):
             return float(token)
         raise NotOurDialect(f"number {token!r}")
-    if _PLAIN.fullmatch(token) is None or token[-1] == " " or token.lower() in _RESERVED:
+    if (_PLAIN.fullmatch(token) is None or token[-1] == " "
+            or (len(token) <= _RESERVED_LEN and token.lower() in _RESERVED)):
         raise NotOurDialect(f"plain {token!r}")
     return token
 
@@ -124,15 +128,24 @@ def _flow(text: str) -> Any:
     raise NotOurDialect("flow collection")
 
 
+def _plain_entry(text: str) -> bool:
+    """Whether `_KEY` matches `text`, for text that does not start with a quote."""
+    colon = text.find(":")
+    return (colon > 0 and text[colon + 1:colon + 2] in ("", " ")
+            and _PLAIN.fullmatch(text, 0, colon) is not None)
+
+
 class _Reader:
     def __init__(self, text: str) -> None:
-        if _UNPRINTABLE.search(text):
+        if (_UNPRINTABLE_ASCII if text.isascii() else _UNPRINTABLE).search(text):
             raise NotOurDialect("tabs, carriage returns or characters YAML treats apart")
         if not text.endswith("\n"):
             raise NotOurDialect("no final newline")
         self.lines = text[:-1].split("\n")
         self.pos = 0
-        self.values = 0
+        # Values read, as the importer counts them: the document, every item of a block or
+        # flow collection (added as each one ends).
+        self.values = 1
 
         # Tokens repeat (keys, kinds, ports): each is resolved once. Scalars are immutable, so
         # the values can be shared; flow collections are rebuilt from their cached items.
@@ -150,11 +163,36 @@ class _Reader:
     def flow(self, text: str) -> Any:
         hit = self.flows.get(text)
         if hit is None:
-            value = _flow(text)
+            value = self.split_flow(text)
+            if value is None:
+                value = _flow(text)
             is_map = isinstance(value, dict)
             hit = self.flows[text] = (is_map, tuple(value.items()) if is_map else tuple(value))
         self.values += len(hit[1])
         return dict(hit[1]) if hit[0] else list(hit[1])
+
+    def split_flow(self, text: str) -> Any:
+        """A short collection in the writer's own layout (`{a: 1, "y": x}`, `[a, b]`): split
+        at `, ` and `: `, each item read through the cache of scalars. None when any part is
+        off (a quoted item holding `, ` or `: `, other spacing): `_flow` decides then."""
+        opening = text[0]
+        if text[-1] != ("}" if opening == "{" else "]"):
+            return None
+        inner = text[1:-1]
+        scalar = self.scalar
+        try:
+            if opening == "{":
+                mapping: dict[str, Any] = {}
+                for part in inner.split(", "):
+                    key, colon, value = part.partition(": ")
+                    name = scalar(key)
+                    if not colon or type(name) is not str:
+                        return None
+                    mapping[name] = scalar(value)
+                return mapping
+            return [scalar(item) for item in inner.split(", ")]
+        except NotOurDialect:
+            return None
 
     @staticmethod
     def indent_of(line: str) -> int:
@@ -166,7 +204,8 @@ class _Reader:
             raise NotOurDialect("nested too deeply")
         if rest is None:
             return self.block(indent + 2, depth + 1)
-        self.values += 1
+        if not rest:
+            raise NotOurDialect("empty value")
         if rest in ("|", "|-"):
             return self.literal(indent + 2, keep_newline=rest == "|")
         if rest[0] in "{[":
@@ -200,7 +239,6 @@ class _Reader:
         line = lines[self.pos]
         if self.indent_of(line) != indent:
             raise NotOurDialect("indentation")
-        self.values += 1
         if line.startswith("- ", indent):
             return self.sequence(indent, depth)
         return self.mapping(indent, depth, line[indent:])
@@ -209,13 +247,22 @@ class _Reader:
         """(key, what follows `key:`) of a mapping line (without its indentation)."""
         hit = self.entries.get(text)
         if hit is None:
-            match = _KEY.match(text)
-            if match is None:
-                raise NotOurDialect("mapping entry")
-            key = self.scalar(match.group(1))
+            if text[:1] == '"':
+                match = _KEY.match(text)
+                if match is None:
+                    raise NotOurDialect("mapping entry")
+                token, rest = match.group(1), match.group(2)
+            else:  # a plain key: up to the first colon, as `_KEY` reads it
+                token, colon, after = text.partition(":")
+                if not colon or after[:1] not in ("", " "):
+                    raise NotOurDialect("mapping entry")
+                rest = after[1:] if after else None
+            if rest == "":
+                raise NotOurDialect("empty value")
+            key = self.scalar(token)  # for a plain key: what `_KEY` allows, no reserved word
             if type(key) is not str:
                 raise NotOurDialect("a key that is not a string")
-            hit = self.entries[text] = (key, match.group(2))
+            hit = self.entries[text] = (key, rest)
         return hit
 
     def mapping(self, indent: int, depth: int, first: str) -> dict[str, Any]:
@@ -225,27 +272,33 @@ class _Reader:
         end = len(lines)
         pad = " " * indent
         scalar = self.scalar
+        entry = self.entry
         text = first
+        pos = self.pos
         while True:
-            key, rest = self.entry(text)
-            self.pos += 1
+            key, rest = entry(text)
+            pos += 1
             if key in result:
                 raise NotOurDialect("duplicate key")
             if rest is None or rest[0] in "|{[":
+                self.pos = pos  # a block or a literal moves on past its lines
                 result[key] = self.value(rest, indent, depth)
+                pos = self.pos
             else:
-                self.values += 1
                 result[key] = scalar(rest)
-            if self.pos >= end:
-                return result
-            line = lines[self.pos]
+            if pos >= end:
+                break
+            line = lines[pos]
             if not line.startswith(pad):
                 if line == "":
                     raise NotOurDialect("blank line")
-                return result  # less indented: the mapping ends
+                break  # less indented: the mapping ends
             text = line[indent:]
             if text[:1] in (" ", "-", ""):
                 raise NotOurDialect("indentation")
+        self.pos = pos
+        self.values += len(result)
+        return result
 
     def sequence(self, indent: int, depth: int) -> list[Any]:
         """A block sequence at `indent`; every item starts with `- ` on its own line."""
@@ -261,26 +314,25 @@ class _Reader:
             if rest.startswith("- "):
                 # A sequence in a sequence: the writer puts its first item on the dash line,
                 # the others two spaces further in.
-                self.values += 1
                 lines[self.pos] = " " * inner + rest
                 result.append(self.sequence(inner, depth + 1))
-            elif rest[:1] in ("{", "[", '"', "|") or rest in self.scalars or (
-                    rest not in self.entries and _KEY.match(rest) is None):
+            elif rest[:1] in ("{", "[", '"', "|") or rest in self.scalars or not _plain_entry(rest):
                 self.pos += 1
                 result.append(self.value(rest, indent, depth))
             else:
                 # A mapping in a sequence: its first entry on the dash line, likewise.
-                self.values += 1
                 result.append(self.mapping(inner, depth + 1, rest))
             if self.pos >= end:
-                return result
+                break
             line = lines[self.pos]
             if not line.startswith(dash):
                 if line == "":
                     raise NotOurDialect("blank line")
                 if self.indent_of(line) >= indent:  # not an item, yet not less indented
                     raise NotOurDialect("indentation")
-                return result
+                break
+        self.values += len(result)
+        return result
 
 
 def read_yaml(text: str) -> Any:

@@ -180,3 +180,17 @@ async def test_compile_and_validate_bodies_are_checked_as_any_json_body(
     assert resp.status == 200 and body["errors"] == [] and body["format"] == "yaml"
     assert yaml.safe_load(body["body"])["core"]
     assert appliance.sql("SELECT count(*) AS n FROM flows")[0]["n"] == 0
+
+
+async def test_import_reads_an_empty_value_as_yaml_does(appliance: Appliance) -> None:
+    """`key: ` (a trailing space, no value) is null in YAML. The compiler's own reader does
+    not write it and leaves such text to PyYAML: it once failed on it with a 500."""
+    headers = await appliance.headers()
+    manifest = ("core:\n  name: spaced\n  model: \n  flows:\n    - name: main\n"
+                "      steps:\n        - \n")
+    resp = await appliance.client.post(FLOWS + "/import", headers=headers,
+                                       json={"yaml": manifest})
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["content"]["name"] == "spaced"
+    assert appliance.sql("SELECT count(*) AS n FROM flows")[0]["n"] == 0

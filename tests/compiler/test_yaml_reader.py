@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scaiflow_box.compiler.emit_yaml import compile_flow
 from scaiflow_box.compiler.errors import ImportFailed
@@ -62,7 +64,19 @@ NOT_OURS = [
     "a: |2\n   x\n",  # indentation indicators
     "a: 1",  # no final newline
     "just a scalar\n", "[1, 2]\n",
+    "a: \n", "- \n", "a:\n  - \n", "a:\n  - b: \n",  # empty values (null in YAML)
+    "a: {b: 1,c: 2}\n", "a: [x ,y]\n", "a: {b}\n", "a: {b: }\n",  # flow spacing
 ]
+
+
+# Short collections laid out otherwise than the writer does, which the reader still takes.
+OTHER_SPACING = ["a: {b: 1 , c: 2}\n", "a: { b: 1}\n", "a: {b: 1, }\n", "a: [1, ]\n",
+                 'a: {"b, c": "d: e", f: "g, h"}\n', 'a: ["x, y", z]\n']
+
+
+@pytest.mark.parametrize("document", OTHER_SPACING)
+def test_short_collections_in_another_layout_read_as_pyyaml_reads_them(document: str) -> None:
+    assert read_yaml(document) == yaml.safe_load(document)
 
 
 @pytest.mark.parametrize("document", NOT_OURS)
@@ -73,6 +87,8 @@ def test_anything_else_is_left_to_pyyaml(document: str) -> None:
 
 def test_the_importer_gives_pyyaml_the_last_word() -> None:
     assert load_yaml("a: yes\nb: ~\n") == {"a": True, "b": None}
+    assert load_yaml("a: \nb:\n  - \n") == {"a": None, "b": [None]}
+    assert load_yaml("a: {b: 1 , c: 2}\n") == {"a": {"b": 1, "c": 2}}
     assert load_yaml("a: 1\na: 2\n") == {"a": 2}
     with pytest.raises(ImportFailed):
         load_yaml("a: !!python/object:os.system ls\n")
@@ -97,3 +113,38 @@ def test_a_big_manifest_imports_the_same_through_both_readers() -> None:
     content, warnings = import_manifest(manifest)
     assert content == flow and warnings == []
     assert read_yaml(manifest) == yaml.load(manifest, Loader=yaml.CSafeLoader)
+
+
+# What the writer writes, then one edit of the kind a hand-edited manifest holds: a character
+# put in, taken out or changed. The reader reads the result as PyYAML does, or leaves it.
+_EDITS = list(' \n,:-"{}[]|#y0.e')
+_DOCUMENTS = [
+    'core:\n  name: demo\n  tags: [a, b c, "x, y"]\n  pos: {x: 1, "y": -2.5, z: "a: b"}\n'
+    "  steps:\n    - {to: b, edge: e1, when: \"n == 'q'\"}\n    - llm: Say hi.\n"
+    "      meta:\n        node_id: n1\n        inputs: []\n        config: {}\n"
+    "      text: |\n        two\n        lines\n    - - 1\n      - [2]\n",
+    dump_yaml({"k": [{"a": 1, "b": [True, None, "x y"]}, {"p": {"x": 0, "y": 1}}],
+               "e": {}, "l": "one\ntwo\n"}),
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(_DOCUMENTS), st.data())
+def test_an_edited_manifest_is_read_as_pyyaml_reads_it_or_left_to_it(
+        document: str, data: st.DataObject) -> None:
+    at = data.draw(st.integers(0, len(document)))
+    kind = data.draw(st.sampled_from(["insert", "delete", "replace"]))
+    char = data.draw(st.sampled_from(_EDITS))
+    tail = document[at + 1:] if kind != "insert" else document[at:]
+    edited = document[:at] + ("" if kind == "delete" else char) + tail
+    try:
+        expected = yaml.load(edited, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        with pytest.raises(NotOurDialect):
+            read_yaml(edited)
+        return
+    try:
+        ours = read_yaml(edited)
+    except NotOurDialect:
+        return
+    assert ours == expected and type(ours) is type(expected), edited
