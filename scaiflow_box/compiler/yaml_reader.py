@@ -276,6 +276,7 @@ class _Reader:
         lines = self.lines
         end = len(lines)
         scalar = self.scalar
+        flow = self.flow
         known = self.lines_read.get
         key, rest = self.entry(first)
         pos = self.pos
@@ -283,10 +284,14 @@ class _Reader:
             pos += 1
             if key in result:
                 raise NotOurDialect("duplicate key")
-            if rest is None or rest[0] in "|{[":
+            if rest is None or rest[0] == "|":
                 self.pos = pos  # a block or a literal moves on past its lines
                 result[key] = self.value(rest, indent, depth)
                 pos = self.pos
+            elif rest[0] in "{[":
+                if depth > MAX_DEPTH:
+                    raise NotOurDialect("nested too deeply")
+                result[key] = flow(rest)
             else:
                 result[key] = scalar(rest)
             if pos >= end:
@@ -322,28 +327,39 @@ class _Reader:
         end = len(lines)
         dash = " " * indent + "- "
         inner = indent + 2
+        flow = self.flow
+        pos = self.pos
         while True:
-            rest = lines[self.pos][inner:]
-            if rest.startswith("- "):
+            rest = lines[pos][inner:]
+            if rest[:1] in ("{", "["):  # a short collection: the most common item
+                pos += 1
+                result.append(flow(rest))
+            elif rest.startswith("- "):
                 # A sequence in a sequence: the writer puts its first item on the dash line,
                 # the others two spaces further in.
-                lines[self.pos] = " " * inner + rest
+                lines[pos] = " " * inner + rest
+                self.pos = pos
                 result.append(self.sequence(inner, depth + 1))
-            elif rest[:1] in ("{", "[", '"', "|") or rest in self.scalars or not _plain_entry(rest):
-                self.pos += 1
+                pos = self.pos
+            elif rest[:1] in ('"', "|") or rest in self.scalars or not _plain_entry(rest):
+                self.pos = pos + 1
                 result.append(self.value(rest, indent, depth))
+                pos = self.pos
             else:
                 # A mapping in a sequence: its first entry on the dash line, likewise.
+                self.pos = pos
                 result.append(self.mapping(inner, depth + 1, rest))
-            if self.pos >= end:
+                pos = self.pos
+            if pos >= end:
                 break
-            line = lines[self.pos]
+            line = lines[pos]
             if not line.startswith(dash):
                 if line == "":
                     raise NotOurDialect("blank line")
                 if self.indent_of(line) >= indent:  # not an item, yet not less indented
                     raise NotOurDialect("indentation")
                 break
+        self.pos = pos
         self.values += len(result)
         return result
 
