@@ -10,6 +10,7 @@ for the FlowGraph table (``flow_table``) and the per-kind node configs
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -229,55 +230,85 @@ def _plan(spec: Obj) -> tuple[tuple[str, bool, bool, int, Kind, F], ...]:
     return plan
 
 
-def _ok_obj(value: dict[Any, Any], spec: Obj) -> bool:
-    """True when ``value`` matches ``spec``: the allocation-free fast path. Only
-    when it says False does ``_check_obj`` run to locate and explain the errors."""
-    for name, required, nullable, code, kind, field in _plan(spec):
-        if name not in value:
-            if required:
-                return False
-            continue
-        item = value[name]
-        if item is None and nullable:
-            continue
-        t = type(item)
-        if code == _C_STR:
-            if t is not str:
-                return False
-        elif code == _C_NUM:
-            if not (t is float or (t is int and -_MAX_FLOAT_INT < item < _MAX_FLOAT_INT)):
-                return False
-        elif code == _C_LIT:
-            if t is not str or item not in kind.values:  # type: ignore[union-attr]
-                return False
-        elif code == _C_OBJ:
-            if t is not dict or not _ok_obj(item, kind):  # type: ignore[arg-type]
-                return False
-        elif code == _C_LIST_OBJ:
-            if t is not list:
-                return False
-            sub: Obj = kind.item  # type: ignore[union-attr,assignment]
-            for element in item:
-                if type(element) is not dict or not _ok_obj(element, sub):
-                    return False
-        elif code == _C_DICT:
-            if t is not dict:
-                return False
-            for k in item:
-                if type(k) is not str:
-                    return False
-        elif code == _C_BOOL:
-            if t is not bool:
-                return False
-        elif code == _C_ANY_LIST:
-            if t is not list:
-                return False
+_MISSING: Final = object()
+_VALIDATORS: dict[int, Callable[[dict[Any, Any]], bool]] = {}
+
+
+def _other_ok(item: object, kind: Kind, field: F) -> bool:
+    """The slow path's verdict on one value of a kind with no fast check (INT, lists of
+    scalars)."""
+    probe: list[ErrorItem] = []
+    _check_value(item, kind, (), probe, field)
+    return not probe
+
+
+def _validator(spec: Obj) -> Callable[[dict[Any, Any]], bool]:
+    """``spec``'s yes/no check as one straight-line function, written from the table once
+    per shape (what a loop over the table's fields would do, without the loop: each field's
+    name, kind and flags are constants in its code). Only when it says False does
+    ``_check_obj`` walk the value to locate and explain the errors."""
+    found = _VALIDATORS.get(id(spec))
+    if found is not None:
+        return found
+    names: dict[str, object] = {"_MISSING": _MISSING, "_MAX": _MAX_FLOAT_INT,
+                                "_other_ok": _other_ok}
+    lines = ["def ok(value):", "    get = value.get"]
+    for n, (name, required, nullable, code, kind, field) in enumerate(_plan(spec)):
+        names[f"k{n}"], names[f"f{n}"] = kind, field
+        if required:
+            lines += [f"    x = get({name!r}, _MISSING)", "    if x is _MISSING:",
+                      "        return False"]
+            guard = "x is not None" if nullable else ""
+        elif nullable:
+            lines.append(f"    x = get({name!r})")
+            guard = "x is not None"
         else:
-            probe: list[ErrorItem] = []
-            _check_value(item, kind, (), probe, field)
-            if probe:
-                return False
-    return True
+            lines.append(f"    x = get({name!r}, _MISSING)")
+            guard = "x is not _MISSING"
+        pad = "    " if not guard else "        "
+        if guard:
+            lines.append(f"    if {guard}:")
+        if code == _C_STR:
+            test = ["type(x) is not str"]
+        elif code == _C_NUM:
+            test = ["not (type(x) is float or (type(x) is int and -_MAX < x < _MAX))"]
+        elif code == _C_LIT:
+            names[f"v{n}"] = frozenset(kind.values)  # type: ignore[union-attr]
+            test = [f"type(x) is not str or x not in v{n}"]
+        elif code == _C_OBJ:
+            names[f"o{n}"] = _validator(kind)  # type: ignore[arg-type]
+            test = [f"type(x) is not dict or not o{n}(x)"]
+        elif code == _C_LIST_OBJ:
+            names[f"o{n}"] = _validator(kind.item)  # type: ignore[union-attr,arg-type]
+            lines += [f"{pad}if type(x) is not list:", f"{pad}    return False",
+                      f"{pad}for e in x:",
+                      f"{pad}    if type(e) is not dict or not o{n}(e):",
+                      f"{pad}        return False"]
+            test = []
+        elif code == _C_DICT:
+            lines += [f"{pad}if type(x) is not dict:", f"{pad}    return False",
+                      f"{pad}for e in x:", f"{pad}    if type(e) is not str:",
+                      f"{pad}        return False"]
+            test = []
+        elif code == _C_BOOL:
+            test = ["type(x) is not bool"]
+        elif code == _C_ANY_LIST:
+            test = ["type(x) is not list"]
+        else:
+            test = [f"not _other_ok(x, k{n}, f{n})"]
+        for condition in test:
+            lines += [f"{pad}if {condition}:", f"{pad}    return False"]
+    lines.append("    return True")
+    # Built from the table above, never from input; named so profiles can tell it apart.
+    exec(compile("\n".join(lines), f"<check of {__name__}>", "exec"), names)  # noqa: S102
+    made: Callable[[dict[Any, Any]], bool] = names["ok"]  # type: ignore[assignment]
+    _VALIDATORS[id(spec)] = made
+    return made
+
+
+def _ok_obj(value: dict[Any, Any], spec: Obj) -> bool:
+    """True when ``value`` matches ``spec``: the allocation-free fast path."""
+    return _validator(spec)(value)
 
 
 def check_object(value: object, spec: Obj, loc: Loc) -> list[ErrorItem]:

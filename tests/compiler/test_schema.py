@@ -9,7 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from scaiflow_box.compiler.flow_table import FLOW
 from scaiflow_box.compiler.schema import FlowGraph, structural_errors
+from scaiflow_box.compiler.structure import ErrorItem, _check_obj, _validator, check_object
 from tests.compiler.builders import EXAMPLE_NAMES, load_example
 
 
@@ -175,3 +177,14 @@ def mutated_flows(draw: st.DrawFn) -> Any:
 @given(mutated_flows())
 def test_fast_checker_agrees_with_pydantic_models(content: Any) -> None:
     assert fast_errors(content) == reference_errors(content)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_flows())
+def test_the_yes_no_check_agrees_with_the_walk_that_explains(content: Any) -> None:
+    """The generated yes/no check (`structure._validator`) says True exactly when the walk
+    that locates errors finds none: never a valid flow refused, never an invalid one let by."""
+    walked: list[ErrorItem] = []
+    _check_obj(content, FLOW, (), walked)
+    assert _validator(FLOW)(content) is (not walked)
+    assert check_object(content, FLOW, ()) == walked
