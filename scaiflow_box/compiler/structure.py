@@ -1,11 +1,12 @@
 """A table-driven checker of JSON shapes that reports errors the way pydantic does.
 
 A shape is an ``Obj`` of ``F`` fields (kind, required, nullable, integer bounds).
-``check_object`` first runs an allocation-free pass that only answers "valid?";
-only when that fails does it walk again, building locations, to report FastAPI
-style items ``{"loc", "msg", "type"}`` with pydantic's messages and types. Used
-for the FlowGraph table (``flow_table``) and the per-kind node configs
-(``node_config``).
+``check_object`` first runs a pass that only answers "valid?" (a function per
+shape, written from the table: ``_validator``) and allocates nothing but the
+bound ``get`` of each object; only when that fails does it walk again, building
+locations, to report FastAPI style items ``{"loc", "msg", "type"}`` with
+pydantic's messages and types. Used for the FlowGraph table (``flow_table``)
+and the per-kind node configs (``node_config``).
 """
 
 from __future__ import annotations
