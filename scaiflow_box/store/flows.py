@@ -163,6 +163,8 @@ def update_flow(
     as `get_flow` would read it back) when `current` was given, else None: a write job
     answers from it instead of reading the row again."""
     given = current
+    # The row as a dict, made once (a row's fields by name are a lookup each).
+    before = None if current is None else dict(zip(current.keys(), current, strict=True))
     if fields:
         if not _SUMMARY_FIELDS.isdisjoint(fields):
             if current is None:  # read once, locked, for the summary and the live-flow counts
@@ -170,21 +172,32 @@ def update_flow(
                 current = conn.execute(
                     f"SELECT {', '.join(SUMMARY_FIELDS)}, deleted_at FROM flows"
                     f" WHERE id = ? AND tenant_id = ?{lock}", (flow_id, tenant_id)).fetchone()
-            if current is not None:  # else the UPDATE below changes nothing either
-                fields = {**fields, "summary": summary_json(
-                    {name: fields.get(name, current[name]) for name in SUMMARY_FIELDS})}
+                if current is not None:
+                    before = dict(zip(current.keys(), current, strict=True))
+            if before is not None:  # else the UPDATE below changes nothing either
+                fields = {**fields, "summary": summary_json({**before, **fields})}
         flow_counts.changing(conn, tenant_id, flow_id, fields, current)
-        assignments = ", ".join(f"{name} = ?" for name in fields)
-        conn.execute(
-            f"UPDATE flows SET {assignments} WHERE id = ? AND tenant_id = ?",
-            (*fields.values(), flow_id, tenant_id),
-        )
-    if given is None:
+        conn.execute(_update_sql(tuple(fields)), (*fields.values(), flow_id, tenant_id))
+    if given is None or before is None:
         return None
-    after = {**dict(given), **fields}
+    after = {**before, **fields}
     if "summary" in fields:  # read back as bytes (CAST(summary AS BLOB))
         after["summary"] = fields["summary"].encode()
     return after
+
+
+_UPDATE_SQL: dict[tuple[str, ...], str] = {}
+
+
+def _update_sql(names: tuple[str, ...]) -> str:
+    """`UPDATE flows SET <names> ...`, written once per set of column names (the callers'
+    keyword arguments, never input)."""
+    sql = _UPDATE_SQL.get(names)
+    if sql is None:
+        assignments = ", ".join(f"{name} = ?" for name in names)
+        sql = _UPDATE_SQL[names] = (
+            f"UPDATE flows SET {assignments} WHERE id = ? AND tenant_id = ?")
+    return sql
 
 
 class SummaryPage(NamedTuple):
