@@ -56,7 +56,7 @@ class F:
     le: int | None = None
 
 
-# Fast-path codes of a field (see ``_check_obj`` and ``_ok_obj``).
+# Fast-path codes of a field (see ``_check_obj`` and ``_validator``).
 _C_STR, _C_NUM, _C_BOOL, _C_LIT, _C_OBJ, _C_OTHER, _C_LIST_OBJ, _C_DICT, _C_ANY_LIST = range(9)
 
 
@@ -307,14 +307,9 @@ def _validator(spec: Obj) -> Callable[[dict[Any, Any]], bool]:
     return made
 
 
-def _ok_obj(value: dict[Any, Any], spec: Obj) -> bool:
-    """True when ``value`` matches ``spec``: the allocation-free fast path."""
-    return _validator(spec)(value)
-
-
 def check_object(value: object, spec: Obj, loc: Loc) -> list[ErrorItem]:
     """Check one JSON object against ``spec`` (used for per-kind node config)."""
-    if type(value) is dict and _ok_obj(value, spec):
+    if type(value) is dict and _validator(spec)(value):
         return []
     out: list[ErrorItem] = []
     if type(value) is dict:
