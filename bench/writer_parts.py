@@ -103,7 +103,8 @@ def measure(db: Path, batches: int, batch: int) -> tuple[dict[str, float], float
     skip = batches // 4  # the first batches warm the caches
     medians = {name: statistics.median(values[skip * (1 if name == "COMMIT" else batch):])
                for name, values in parts.items()}
-    medians["SAVEPOINT + RELEASE"] *= 2 * (batch - 1) / batch  # two statements, not on job 1
+    if batch > 1:  # two statements a job, but none on a batch's first job
+        medians["SAVEPOINT + RELEASE"] *= 2 * (batch - 1) / batch
     medians["COMMIT"] /= batch
     # The same statements with the same text and values, savepoints included, through
     # `sqlite3` alone: what the store's functions add is the difference.
